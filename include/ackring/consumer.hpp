@@ -1,0 +1,130 @@
+// Consumer: a member of one consumer group. Every group sees every message;
+// members of one group compete for them. Thread-safety: one Consumer per
+// thread; any number of Consumers per process (each is its own member).
+#pragma once
+
+#include <chrono>
+#include <cstddef>
+#include <cstdint>
+#include <memory>
+#include <optional>
+#include <span>
+#include <string>
+#include <string_view>
+#include <vector>
+
+#include "ackring/options.hpp"
+#include "ackring/producer.hpp"
+#include "ackring/status.hpp"
+
+namespace ackring {
+
+namespace detail {
+struct QueueState;
+enum class SettleReason : std::uint8_t;
+}  // namespace detail
+
+// What ack/nack/extend need: the seq and the delivery count it was handed out
+// with. A receipt from an earlier delivery of the same message is stale.
+struct Receipt {
+  std::uint64_t seq = 0;
+  std::uint32_t deliveries = 0;
+};
+
+// One delivered message. The payload view points into the shared mapping (or,
+// in a drop-policy group, into the consumer's own copy) and stays valid until
+// the message is acked, nacked or rejected, or its lease runs out.
+class Delivery {
+ public:
+  Delivery() = default;
+  [[nodiscard]] std::uint64_t seq() const noexcept { return seq_; }
+  [[nodiscard]] std::uint32_t deliveries() const noexcept { return deliveries_; }
+  [[nodiscard]] bool redelivered() const noexcept { return deliveries_ > 1; }
+  [[nodiscard]] Bytes payload() const noexcept { return payload_; }
+  [[nodiscard]] std::string_view text() const noexcept {
+    return {reinterpret_cast<const char*>(payload_.data()), payload_.size()};
+  }
+  // Wall-clock time of publish, nanoseconds since the Unix epoch.
+  [[nodiscard]] std::uint64_t publish_time_ns() const noexcept { return publish_time_ns_; }
+  [[nodiscard]] Receipt receipt() const noexcept { return {seq_, deliveries_}; }
+
+ private:
+  friend class Consumer;
+  std::uint64_t seq_ = 0;
+  std::uint32_t deliveries_ = 0;
+  std::uint64_t publish_time_ns_ = 0;
+  Bytes payload_{};
+};
+
+class Consumer {
+ public:
+  Consumer(Consumer&&) noexcept;
+  Consumer& operator=(Consumer&&) noexcept;
+  Consumer(const Consumer&) = delete;
+  Consumer& operator=(const Consumer&) = delete;
+  // Leaving releases this member's unacked leases at once (they are
+  // redelivered to the other members) and frees the member slot.
+  ~Consumer();
+
+  // Returns a message if one is ready now, else nullopt (no waiting).
+  [[nodiscard]] std::optional<Delivery> try_receive() noexcept;
+  // Waits up to `timeout`: spins for options.spin, then sleeps on a futex.
+  [[nodiscard]] std::optional<Delivery> receive(std::chrono::nanoseconds timeout) noexcept;
+  // Fills up to out.size() deliveries; returns how many.
+  [[nodiscard]] std::size_t try_receive_batch(std::span<Delivery> out) noexcept;
+  [[nodiscard]] std::size_t receive_batch(std::span<Delivery> out, std::chrono::nanoseconds timeout) noexcept;
+
+  // Settles the message in this group. lease_lost if the receipt is stale.
+  Status ack(const Receipt& receipt) noexcept;
+  Status ack(const Delivery& d) noexcept { return ack(d.receipt()); }
+  // Cumulative ack of a batch: settles each and advances the floor once.
+  // Returns how many were acked; the others had lost their lease.
+  std::size_t ack_batch(std::span<const Delivery> batch) noexcept;
+  // Gives the message back, to be redelivered after `delay` (0: at once).
+  Status nack(const Receipt& receipt, Millis delay = Millis{0}) noexcept;
+  // Pushes the lease deadline to now + `lease`.
+  Status extend(const Receipt& receipt, Millis lease) noexcept;
+  // Sends the message to the dead-letter queue now (reason: rejected).
+  Status reject(const Receipt& receipt) noexcept;
+
+  [[nodiscard]] const std::string& group() const noexcept { return group_name_; }
+  [[nodiscard]] std::uint32_t member_index() const noexcept { return member_; }
+
+ private:
+  friend class Queue;
+  Consumer(std::shared_ptr<detail::QueueState> state, std::uint32_t group, std::uint32_t incarnation,
+           std::uint32_t member, std::string group_name, const ConsumerOptions& options);
+
+  enum class Take : std::uint8_t { got, nothing, retry };
+  [[nodiscard]] Take take_expired(Delivery& out, std::uint64_t now_ms) noexcept;
+  [[nodiscard]] Take take_new_batch(std::span<Delivery> out, std::size_t& got, std::uint64_t now_ms) noexcept;
+  [[nodiscard]] bool fill(Delivery& out, std::uint64_t seq, std::uint32_t deliveries) noexcept;
+  bool settle(std::uint64_t seq, std::uint64_t expected_word, detail::SettleReason reason) noexcept;
+  [[nodiscard]] Status settle_receipt(const Receipt& receipt, detail::SettleReason reason) noexcept;
+  [[nodiscard]] Status modify_lease(const Receipt& receipt, std::uint64_t deadline_ms, bool give_up) noexcept;
+  [[nodiscard]] bool dead_letter(std::uint64_t seq, std::uint32_t deliveries, std::uint8_t reason) noexcept;
+  void housekeep(std::uint64_t now_ms) noexcept;
+  void handle_stalled_head(std::uint64_t seq, std::uint64_t now_ms) noexcept;
+  void advance_floor() noexcept;
+  void release() noexcept;
+  [[nodiscard]] bool group_gone() const noexcept;
+
+  std::shared_ptr<detail::QueueState> state_;
+  std::uint32_t group_ = 0;
+  std::uint32_t incarnation_ = 0;
+  std::uint32_t member_ = 0;
+  std::string group_name_;
+  ConsumerOptions options_;
+  std::uint32_t lease_ms_ = 0;
+  bool drop_group_ = false;
+  std::uint64_t next_housekeep_ms_ = 0;
+  std::uint64_t stalled_seq_ = ~0ull;     // head seq seen claimed-but-uncommitted, and since when
+  std::uint64_t stalled_since_ms_ = 0;
+  std::uint64_t next_stall_check_ms_ = 0;
+  std::vector<std::byte> copies_;         // drop groups: payload copies, one per batch position
+  std::size_t copy_cursor_ = 0;
+  std::unique_ptr<Producer> dlq_;         // producer into <queue>.dlq, opened on the first dead letter
+  std::vector<std::byte> dlq_buffer_;     // origin record + payload being dead-lettered
+};
+
+}  // namespace ackring

@@ -1,0 +1,31 @@
+// Cold-path failures (create, open, join, I/O) throw ackring::Error. Its
+// message names the file, the operation and the reason, e.g.
+//   open '/dev/shm/ackring.orders': format version 7 is not supported (this build reads 1)
+#pragma once
+
+#include <stdexcept>
+#include <string>
+
+namespace ackring {
+
+enum class ErrorCode {
+  invalid_argument,   // bad name, capacity not a power of two, ...
+  not_found,          // no such queue / group
+  already_exists,     // create of an existing queue or group
+  permission_denied,  // the OS refused access
+  incompatible,       // another format version or layout
+  corrupt,            // the file fails validation (checksum, bounds)
+  resource_exhausted, // no free group / member / producer slot
+  system,             // any other OS error
+};
+
+class Error : public std::runtime_error {
+ public:
+  Error(ErrorCode code, const std::string& message) : std::runtime_error(message), code_(code) {}
+  [[nodiscard]] ErrorCode code() const noexcept { return code_; }
+
+ private:
+  ErrorCode code_;
+};
+
+}  // namespace ackring

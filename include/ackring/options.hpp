@@ -1,0 +1,59 @@
+// Parameters of a queue, a group and a consumer. Defaults are what a user of
+// a broker would expect: leases of 30 s, 5 deliveries before dead-lettering,
+// mode 0600 files, groups that start at the oldest retained message.
+#pragma once
+
+#include <chrono>
+#include <cstdint>
+#include <sys/types.h>
+
+namespace ackring {
+
+using Millis = std::chrono::milliseconds;
+
+// Fixed when the queue is created; stored in the file header.
+struct QueueOptions {
+  std::uint32_t capacity = 4096;          // slots; a power of two, 2 .. 2^30
+  std::uint32_t max_message_size = 1024;  // payload bytes per slot, 1 .. 16 MiB
+  Millis default_lease{30'000};           // lease of a receive that does not choose one
+  std::uint32_t max_deliveries = 5;       // past this a message goes to <name>.dlq (1..254)
+  std::uint32_t max_groups = 8;           // consumer groups (1..1024)
+  std::uint32_t max_members = 16;         // competing members per group (1..254)
+  std::uint32_t max_producers = 64;       // producer handles attached at once (1..65535)
+  Millis claim_timeout{2'000};            // a claimed, uncommitted slot older than this is aborted
+  mode_t mode = 0600;                     // permission bits of the queue file
+};
+
+// What a group does when it is a full ring behind the producers.
+enum class OverflowPolicy : std::uint8_t {
+  block = 0,  // producers wait or get queue_full (at-least-once; the default)
+  drop = 1,   // producers skip the group past; every message it misses is counted
+};
+
+enum class StartPosition : std::uint8_t {
+  earliest = 0,  // the oldest message still retained by the queue
+  latest = 1,    // only messages published after the group exists
+};
+
+struct GroupOptions {
+  OverflowPolicy overflow = OverflowPolicy::block;
+  StartPosition start = StartPosition::earliest;
+};
+
+enum class DeliveryMode : std::uint8_t {
+  at_least_once = 0,  // leases, acks, redelivery, dead-lettering
+  at_most_once = 1,   // receive counts as ack: never redelivered, a crash may lose it
+};
+
+struct ConsumerOptions {
+  DeliveryMode mode = DeliveryMode::at_least_once;
+  Millis lease{0};  // 0: the queue's default_lease
+  // Time a blocking receive spins before sleeping on a futex. Spinning keeps
+  // latency low when messages are frequent; sleeping frees the CPU.
+  std::chrono::microseconds spin{50};
+  // Create the group if it does not exist (with these options).
+  bool create_group = true;
+  GroupOptions group{};
+};
+
+}  // namespace ackring

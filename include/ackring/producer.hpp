@@ -1,0 +1,69 @@
+// Producer: publishes into a queue from any number of processes at once.
+// Lock-free: a claim is one CAS on the queue tail, a commit is one CAS on the
+// slot's state word. Thread-safety: one Producer per thread (it holds the
+// producer's counters); any number of Producers per process.
+#pragma once
+
+#include <chrono>
+#include <cstddef>
+#include <cstdint>
+#include <memory>
+#include <span>
+#include <string_view>
+
+#include "ackring/status.hpp"
+
+namespace ackring {
+
+namespace detail { struct QueueState; }
+
+struct PublishResult {
+  Status status = Status::ok;
+  std::uint64_t seq = 0;  // sequence number of the (first) message when status is ok
+  [[nodiscard]] bool ok() const noexcept { return status == Status::ok; }
+};
+
+using Bytes = std::span<const std::byte>;
+
+[[nodiscard]] inline Bytes as_bytes(std::string_view s) noexcept {
+  return {reinterpret_cast<const std::byte*>(s.data()), s.size()};
+}
+
+class Producer {
+ public:
+  Producer(Producer&&) noexcept;
+  Producer& operator=(Producer&&) noexcept;
+  Producer(const Producer&) = delete;
+  Producer& operator=(const Producer&) = delete;
+  ~Producer();
+
+  // Publishes one message or fails at once with queue_full / too_large.
+  [[nodiscard]] PublishResult try_publish(Bytes payload) noexcept;
+  // Waits (spin, then futex) up to `timeout` for room.
+  [[nodiscard]] PublishResult publish(Bytes payload,
+                                      std::chrono::nanoseconds timeout = std::chrono::nanoseconds::max()) noexcept;
+  [[nodiscard]] PublishResult try_publish(std::string_view text) noexcept { return try_publish(as_bytes(text)); }
+  [[nodiscard]] PublishResult publish(std::string_view text,
+                                      std::chrono::nanoseconds timeout = std::chrono::nanoseconds::max()) noexcept {
+    return publish(as_bytes(text), timeout);
+  }
+
+  // All or nothing: claims payloads.size() consecutive slots in one CAS.
+  // On ok, the messages have seqs result.seq .. result.seq + size - 1.
+  [[nodiscard]] PublishResult try_publish_batch(std::span<const Bytes> payloads) noexcept;
+  [[nodiscard]] PublishResult publish_batch(std::span<const Bytes> payloads,
+                                            std::chrono::nanoseconds timeout = std::chrono::nanoseconds::max()) noexcept;
+
+  [[nodiscard]] std::uint32_t index() const noexcept { return index_; }
+
+ private:
+  friend class Queue;
+  Producer(std::shared_ptr<detail::QueueState> state, std::uint32_t index) noexcept;
+  void release() noexcept;
+
+  std::shared_ptr<detail::QueueState> state_;
+  std::uint32_t index_ = 0;
+  std::uint64_t cached_floor_ = 0;  // local copy of the queue's min floor: refreshed only when the ring looks full
+};
+
+}  // namespace ackring

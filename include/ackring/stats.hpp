@@ -1,0 +1,63 @@
+// Counters readable by any process without disturbing the hot path: reading
+// them is a series of relaxed loads, so figures are approximate snapshots
+// (each counter is exact, the set is not taken at one instant).
+#pragma once
+
+#include <cstdint>
+#include <string>
+#include <sys/types.h>
+#include <vector>
+
+#include "ackring/options.hpp"
+
+namespace ackring {
+
+struct MemberStats {
+  std::uint32_t index = 0;
+  pid_t pid = 0;
+  bool alive = false;
+  std::uint64_t delivered = 0;
+  std::uint64_t acked = 0;
+  std::uint64_t in_flight = 0;          // leases it holds now
+  std::uint64_t idle_ms = 0;            // since its last receive/ack
+};
+
+struct GroupStats {
+  std::string name;
+  OverflowPolicy overflow = OverflowPolicy::block;
+  std::uint64_t floor = 0;              // every seq below is settled in this group
+  std::uint64_t next = 0;               // next seq to dispatch
+  std::uint64_t in_flight = 0;          // leased, not yet settled
+  std::uint64_t lag = 0;                // tail - floor: how far behind the producers
+  std::uint64_t delivered = 0;          // deliveries, redeliveries included
+  std::uint64_t acked = 0;
+  std::uint64_t redelivered = 0;        // deliveries after the first
+  std::uint64_t nacked = 0;
+  std::uint64_t dead_lettered = 0;
+  std::uint64_t dropped = 0;            // missed because of the drop overflow policy
+  std::uint64_t aborted_skipped = 0;    // aborted slots passed over
+  std::uint64_t corrupt_skipped = 0;    // slots whose checksum or length failed
+  std::vector<MemberStats> members;
+};
+
+struct ProducerStats {
+  std::uint32_t index = 0;
+  pid_t pid = 0;
+  bool alive = false;
+  std::uint64_t published = 0;
+};
+
+struct QueueStats {
+  std::string path;
+  std::uint32_t capacity = 0;
+  std::uint32_t max_message_size = 0;
+  std::uint64_t tail = 0;               // next seq to be claimed = messages claimed so far
+  std::uint64_t published = 0;          // publishes that returned ok
+  std::uint64_t aborted = 0;            // claims aborted (dead or stuck producer)
+  std::uint64_t min_floor = 0;          // the oldest seq some group still needs
+  std::uint64_t depth = 0;              // tail - min_floor
+  std::vector<ProducerStats> producers;
+  std::vector<GroupStats> groups;
+};
+
+}  // namespace ackring

@@ -1,0 +1,33 @@
+// Time sources. CLOCK_MONOTONIC is system-wide, so deadlines written by one
+// process mean the same to every other process on the host; wall-clock time
+// is only for display.
+#pragma once
+
+#include <cstdint>
+#include <ctime>
+
+namespace ackring::detail {
+
+[[nodiscard]] inline std::uint64_t monotonic_ns() noexcept {
+  timespec ts{};
+  clock_gettime(CLOCK_MONOTONIC, &ts);
+  return static_cast<std::uint64_t>(ts.tv_sec) * 1'000'000'000ull + static_cast<std::uint64_t>(ts.tv_nsec);
+}
+
+[[nodiscard]] inline std::uint64_t monotonic_ms() noexcept { return monotonic_ns() / 1'000'000ull; }
+
+[[nodiscard]] inline std::uint64_t realtime_ns() noexcept {
+  timespec ts{};
+  clock_gettime(CLOCK_REALTIME, &ts);
+  return static_cast<std::uint64_t>(ts.tv_sec) * 1'000'000'000ull + static_cast<std::uint64_t>(ts.tv_nsec);
+}
+
+inline void cpu_relax() noexcept {
+#if defined(__x86_64__) || defined(__i386__)
+  __builtin_ia32_pause();
+#elif defined(__aarch64__)
+  asm volatile("yield" ::: "memory");
+#endif
+}
+
+}  // namespace ackring::detail

@@ -1,0 +1,509 @@
+// The receive/ack path of a group member. The lease word protocol:
+//
+//   take new:   read next = n; slot n committed; lease[n] not taken this lap;
+//               re-read next == n; CAS lease[n] -> leased(me, 1, deadline);
+//               then CAS next forward (any member that sees lease[n] taken
+//               helps advance next, so a taker that dies here blocks no one).
+//   take over:  lease[s] leased and past its deadline -> CAS leased(me, d+1, ...)
+//   ack:        lease[s] leased with the receipt's delivery count -> CAS settled
+//   floor:      CAS floor over the contiguous run of settled words after it
+//
+// docs/protocol.md has the argument for each step.
+#include "ackring/consumer.hpp"
+#include "ackring/dead_letter.hpp"
+
+#include <xxhash.h>
+
+#include <algorithm>
+#include <atomic>
+#include <cstring>
+
+#include "clock.hpp"
+#include "dead_letter_codec.hpp"
+#include "group.hpp"
+#include "liveness.hpp"
+#include "queue_state.hpp"
+#include "wait.hpp"
+
+namespace ackring {
+
+using namespace detail;
+
+namespace {
+
+constexpr std::uint64_t kHousekeepIdleMs = 50;    // dead-member sweep when idle
+constexpr std::uint64_t kHousekeepBusyMs = 500;   // ... and at least this often when busy
+constexpr std::uint64_t kStallCheckMs = 5;        // claimer liveness re-check of a stuck head
+constexpr std::size_t kCopySlots = 64;            // copy-mode batch limit
+
+// Owner-only counter bump: no RMW needed, readers use relaxed loads.
+inline void bump(std::atomic<std::uint64_t>& c, std::uint64_t by = 1) noexcept {
+  c.store(c.load(std::memory_order_relaxed) + by, std::memory_order_relaxed);
+}
+
+// Full 64-bit monotonic ms of a 32-bit deadline near `now`.
+inline std::uint64_t widen_deadline(std::uint32_t deadline, std::uint64_t now) noexcept {
+  return now + static_cast<std::int64_t>(static_cast<std::int32_t>(deadline - static_cast<std::uint32_t>(now)));
+}
+
+}  // namespace
+
+Consumer::Consumer(std::shared_ptr<QueueState> state, std::uint32_t group, std::uint32_t incarnation,
+                   std::uint32_t member, std::string group_name, const ConsumerOptions& options)
+    : state_(std::move(state)),
+      group_(group),
+      incarnation_(incarnation),
+      member_(member),
+      group_name_(std::move(group_name)),
+      options_(options) {
+  const auto& q = *state_;
+  lease_ms_ = options.lease.count() > 0 ? static_cast<std::uint32_t>(std::min<std::int64_t>(options.lease.count(), 1ll << 30))
+                                        : q.layout.default_lease_ms;
+  drop_group_ = q.group(group).overflow == static_cast<std::uint8_t>(OverflowPolicy::drop);
+  if (drop_group_ || options_.mode == DeliveryMode::at_most_once)
+    copies_.resize(kCopySlots * std::size_t{q.layout.max_message_size});
+}
+
+Consumer::Consumer(Consumer&& o) noexcept { *this = std::move(o); }
+
+Consumer& Consumer::operator=(Consumer&& o) noexcept {
+  if (this != &o) {
+    release();
+    state_ = std::move(o.state_);
+    group_ = o.group_;
+    incarnation_ = o.incarnation_;
+    member_ = o.member_;
+    group_name_ = std::move(o.group_name_);
+    options_ = o.options_;
+    lease_ms_ = o.lease_ms_;
+    drop_group_ = o.drop_group_;
+    next_housekeep_ms_ = o.next_housekeep_ms_;
+    stalled_seq_ = o.stalled_seq_;
+    stalled_since_ms_ = o.stalled_since_ms_;
+    next_stall_check_ms_ = o.next_stall_check_ms_;
+    copies_ = std::move(o.copies_);
+    copy_cursor_ = o.copy_cursor_;
+    dlq_ = std::move(o.dlq_);
+    dlq_buffer_ = std::move(o.dlq_buffer_);
+  }
+  return *this;
+}
+
+Consumer::~Consumer() { release(); }
+
+void Consumer::release() noexcept {
+  if (!state_) return;
+  dlq_.reset();
+  if (!group_gone()) leave_group(*state_, group_, member_);
+  state_.reset();
+}
+
+bool Consumer::group_gone() const noexcept {
+  const auto& G = state_->group(group_);
+  return G.state.load(std::memory_order_acquire) != static_cast<std::uint32_t>(GroupState::active) ||
+         G.incarnation.load(std::memory_order_relaxed) != incarnation_;
+}
+
+// ---------------------------------------------------------------- receive --
+
+std::optional<Delivery> Consumer::try_receive() noexcept {
+  Delivery d;
+  return try_receive_batch({&d, 1}) == 1 ? std::optional<Delivery>(d) : std::nullopt;
+}
+
+std::optional<Delivery> Consumer::receive(std::chrono::nanoseconds timeout) noexcept {
+  Delivery d;
+  return receive_batch({&d, 1}, timeout) == 1 ? std::optional<Delivery>(d) : std::nullopt;
+}
+
+std::size_t Consumer::try_receive_batch(std::span<Delivery> out) noexcept {
+  if (out.empty() || group_gone()) return 0;
+  copy_cursor_ = 0;
+  if (!copies_.empty() && out.size() > kCopySlots) out = out.first(kCopySlots);
+  const std::uint64_t now = monotonic_ms();
+  if (now >= next_housekeep_ms_) housekeep(now);
+  std::size_t got = 0;
+  // Expired leases first: they are the oldest work.
+  while (got < out.size()) {
+    const Take t = take_expired(out[got], now);
+    if (t == Take::got) ++got;
+    else if (t == Take::nothing) break;
+  }
+  for (int spins = 0; got < out.size() && spins < 64; ++spins) {
+    std::span<Delivery> rest = out.subspan(got);
+    std::size_t n = 0;
+    const Take t = take_new_batch(rest, n, now);
+    got += n;
+    if (t == Take::nothing) break;
+  }
+  return got;
+}
+
+std::size_t Consumer::receive_batch(std::span<Delivery> out, std::chrono::nanoseconds timeout) noexcept {
+  const std::uint64_t start = monotonic_ns();
+  const std::uint64_t limit = timeout.count() <= 0 ? 0 : static_cast<std::uint64_t>(timeout.count());
+  const std::uint64_t spin_ns = static_cast<std::uint64_t>(std::chrono::nanoseconds(options_.spin).count());
+  auto& h = state_->header();
+  for (;;) {
+    if (const std::size_t n = try_receive_batch(out); n != 0) return n;
+    if (group_gone()) return 0;
+    const std::uint64_t now_ns = monotonic_ns();
+    const std::uint64_t elapsed = now_ns - start;
+    if (elapsed >= limit) return 0;
+    if (elapsed < spin_ns) {
+      cpu_relax();
+      continue;
+    }
+    // seq_cst: the wait.hpp protocol; pairs with the producer's commit CAS and waiter load.
+    h.commit_waiters.fetch_add(1, std::memory_order_seq_cst);
+    const std::uint32_t seen = h.commit_futex.load(std::memory_order_seq_cst);
+    std::size_t n = try_receive_batch(out);
+    if (n == 0 && !group_gone()) {
+      // Sleep until woken, the call's deadline, the earliest lease deadline,
+      // the next housekeeping, or a re-check of a stuck head.
+      const std::uint64_t now_ms = now_ns / 1'000'000;
+      std::uint64_t wake_ms = std::min(next_housekeep_ms_, now_ms + 1000);
+      const std::uint64_t hint = state_->group(group_).deadline_hint_ms.load(std::memory_order_relaxed);
+      wake_ms = std::min(wake_ms, std::max(hint, now_ms + 1));
+      if (stalled_seq_ != ~0ull) wake_ms = std::min(wake_ms, now_ms + kStallCheckMs);
+      const std::uint64_t sleep_ns =
+          std::min(limit - elapsed, (wake_ms > now_ms ? wake_ms - now_ms : 1) * 1'000'000);
+      futex_wait(h.commit_futex, seen, sleep_ns);
+    }
+    h.commit_waiters.fetch_sub(1, std::memory_order_relaxed);
+    if (n != 0) return n;
+  }
+}
+
+Consumer::Take Consumer::take_expired(Delivery& out, std::uint64_t now) noexcept {
+  const QueueState& q = *state_;
+  auto& G = q.group(group_);
+  const std::uint64_t hint = G.deadline_hint_ms.load(std::memory_order_relaxed);
+  if (now < hint) return Take::nothing;
+  // acquire: lease words below `next` were written before next moved past them.
+  const std::uint64_t floor = G.floor.load(std::memory_order_acquire);
+  const std::uint64_t next = G.next.load(std::memory_order_acquire);
+  std::uint64_t earliest = ~0ull;
+  for (std::uint64_t s = floor; s < next && s - floor < q.layout.capacity; ++s) {
+    auto& word = q.lease(group_, s);
+    std::uint64_t w = word.load(std::memory_order_acquire);
+    const LeaseWord lw = LeaseWord::decode(w);
+    if (lw.state != LeaseState::leased || lw.generation != q.generation(s)) continue;
+    if (!deadline_passed(lw.deadline_ms, now)) {
+      earliest = std::min(earliest, widen_deadline(lw.deadline_ms, now));
+      continue;
+    }
+    const bool exhausted = lw.deliveries >= q.layout.max_deliveries;
+    const std::uint32_t deliveries = exhausted ? lw.deliveries : lw.deliveries + 1;
+    const std::uint32_t hold_ms = exhausted ? 1000 : lease_ms_;
+    const LeaseWord mine{LeaseState::leased, lw.generation, member_, deliveries,
+                         static_cast<std::uint32_t>(now + hold_ms)};
+    // acq_rel: we own this delivery now; pairs with the ack/nack CAS of the previous holder.
+    if (!word.compare_exchange_strong(w, mine.encode(), std::memory_order_acq_rel, std::memory_order_acquire))
+      continue;  // another member took it first
+    if (exhausted) {
+      // Held past max_deliveries: move it to the dead-letter queue. If that
+      // fails (DLQ full), our 1 s lease brings it back to try again.
+      if (!dead_letter(s, deliveries, static_cast<std::uint8_t>(DeadLetterReason::max_deliveries)))
+        earliest = std::min(earliest, now + hold_ms);
+      continue;
+    }
+    if (!fill(out, s, deliveries)) continue;
+    auto& me = q.member(group_, member_);
+    bump(me.delivered);
+    bump(me.redelivered);
+    if (options_.mode == DeliveryMode::at_most_once) {
+      settle(s, mine.encode(), SettleReason::acked);
+    } else {
+      lower_deadline_hint(q, group_, now + lease_ms_);
+    }
+    // The hint stays where it was (<= now): the next receive scans again for more.
+    return Take::got;
+  }
+  // Nothing expired: raise the hint to the earliest live deadline, unless a
+  // member lowered it meanwhile (then its value stands).
+  std::uint64_t expected = hint;
+  G.deadline_hint_ms.compare_exchange_strong(expected, earliest, std::memory_order_relaxed);
+  return Take::nothing;
+}
+
+Consumer::Take Consumer::take_new_batch(std::span<Delivery> out, std::size_t& got, std::uint64_t now) noexcept {
+  const QueueState& q = *state_;
+  auto& G = q.group(group_);
+  // acquire: pairs with the CAS that advanced next; lease words below it are visible.
+  const std::uint64_t n = G.next.load(std::memory_order_acquire);
+  const bool at_most_once = options_.mode == DeliveryMode::at_most_once;
+  std::uint64_t consumed = 0;
+  Take result = Take::retry;
+  while (got < out.size()) {
+    const std::uint64_t s = n + consumed;
+    // seq_cst: the waiting side of wait.hpp: a commit we miss here must see our waiter count.
+    const std::uint64_t sw_raw = q.slot(s).state.load(std::memory_order_seq_cst);
+    const SlotWord sw = SlotWord::decode(sw_raw);
+    if (sw.seq != (s & kSeqMask) || sw.state == SlotState::free || sw.state == SlotState::claimed) {
+      if (consumed == 0) {
+        handle_stalled_head(s, now);
+        result = Take::nothing;
+      }
+      break;
+    }
+    auto& word = q.lease(group_, s);
+    std::uint64_t w = word.load(std::memory_order_acquire);
+    const std::uint32_t gen = q.generation(s);
+    const LeaseWord lw = LeaseWord::decode(w);
+    if (lw.generation == gen && lw.state != LeaseState::empty) {
+      // Taken already (by a member that has not advanced next yet): help.
+      if (consumed == 0) {
+        std::uint64_t expected = n;
+        // acq_rel: pairs with other helpers/takers; the lease word we saw is published.
+        G.next.compare_exchange_strong(expected, n + 1, std::memory_order_acq_rel);
+        return Take::retry;
+      }
+      break;
+    }
+    // The word could only be from a later lap if next had moved past s since
+    // we read it (floor <= next). Re-reading next rules that out.
+    if (G.next.load(std::memory_order_acquire) != n) {
+      result = Take::retry;
+      break;
+    }
+    if (sw.state == SlotState::aborted) {
+      const LeaseWord skip{LeaseState::settled, gen, kNoOwner, 0, static_cast<std::uint32_t>(SettleReason::aborted)};
+      if (!word.compare_exchange_strong(w, skip.encode(), std::memory_order_acq_rel, std::memory_order_acquire)) break;
+      G.aborted_skipped.fetch_add(1, std::memory_order_relaxed);
+      ++consumed;
+      continue;
+    }
+    stalled_seq_ = ~0ull;
+    const LeaseWord mine{LeaseState::leased, gen, member_, 1, static_cast<std::uint32_t>(now + lease_ms_)};
+    // acq_rel: the lease is ours; acquire also orders the payload reads after it.
+    if (!word.compare_exchange_strong(w, mine.encode(), std::memory_order_acq_rel, std::memory_order_acquire)) break;
+    ++consumed;
+    if (!fill(out[got], s, 1)) continue;
+    if (at_most_once) settle(s, mine.encode(), SettleReason::acked);
+    ++got;
+  }
+  if (consumed != 0) {
+    // Advance next past what we took (helpers may have moved it part way).
+    std::uint64_t cur = n;
+    const std::uint64_t target = n + consumed;
+    // acq_rel: publishes our lease words to members that read next (acquire).
+    while (cur < target && !G.next.compare_exchange_weak(cur, target, std::memory_order_acq_rel)) {
+    }
+    if (got != 0) {
+      auto& me = q.member(group_, member_);
+      bump(me.delivered, got);
+      me.last_active_ms.store(now, std::memory_order_relaxed);
+      if (!at_most_once) lower_deadline_hint(q, group_, now + lease_ms_);
+    }
+    if (at_most_once || got != consumed) advance_floor();
+    return Take::got;
+  }
+  return result;
+}
+
+bool Consumer::fill(Delivery& out, std::uint64_t seq, std::uint32_t deliveries) noexcept {
+  const QueueState& q = *state_;
+  const SlotHeader& slot = q.slot(seq);
+  const std::uint32_t length = slot.length;
+  const std::uint64_t checksum = slot.checksum;
+  const std::uint64_t published = slot.publish_time_ns;
+  const std::byte* src = q.payload(seq);
+  if (length <= q.layout.max_message_size) {
+    if (!copies_.empty()) {
+      // Copy mode (drop group / at-most-once): the slot may be reused once we
+      // settle or are pushed past, so copy, then check the slot still holds
+      // this seq (a seqlock read).
+      std::byte* dst = copies_.data() + (copy_cursor_ % kCopySlots) * q.layout.max_message_size;
+      std::memcpy(dst, src, length);
+      std::atomic_thread_fence(std::memory_order_acquire);  // the copy happens before the re-check
+      const SlotWord again = SlotWord::decode(slot.state.load(std::memory_order_relaxed));
+      if (again.seq != (seq & kSeqMask) || again.state != SlotState::committed) {
+        q.group(group_).dropped.fetch_add(1, std::memory_order_relaxed);
+        return false;
+      }
+      src = dst;
+    }
+    if (XXH3_64bits(src, length) == checksum) {
+      if (!copies_.empty()) ++copy_cursor_;
+      out.seq_ = seq;
+      out.deliveries_ = deliveries;
+      out.publish_time_ns_ = published;
+      out.payload_ = Bytes(src, length);
+      return true;
+    }
+  }
+  // Length past the slot or checksum mismatch: never hand it out. Settle it
+  // so the group moves on, and count it.
+  const LeaseWord mine{LeaseState::leased, q.generation(seq), member_, deliveries, 0};
+  std::uint64_t w = q.lease(group_, seq).load(std::memory_order_acquire);
+  const LeaseWord lw = LeaseWord::decode(w);
+  if (lw.owner == mine.owner && lw.deliveries == deliveries && lw.generation == mine.generation)
+    settle(seq, w, SettleReason::corrupt);
+  q.group(group_).corrupt_skipped.fetch_add(1, std::memory_order_relaxed);
+  return false;
+}
+
+bool Consumer::settle(std::uint64_t seq, std::uint64_t expected, SettleReason reason) noexcept {
+  const LeaseWord lw = LeaseWord::decode(expected);
+  const LeaseWord settled{LeaseState::settled, lw.generation, kNoOwner, lw.deliveries,
+                          static_cast<std::uint32_t>(reason)};
+  // release: the floor advancer (acquire) sees it settled before it lets producers reuse the slot.
+  return state_->lease(group_, seq).compare_exchange_strong(expected, settled.encode(), std::memory_order_release,
+                                                            std::memory_order_relaxed);
+}
+
+void Consumer::handle_stalled_head(std::uint64_t seq, std::uint64_t now) noexcept {
+  const QueueState& q = *state_;
+  // acquire: if tail is past seq, someone claimed it.
+  if (q.header().tail.load(std::memory_order_acquire) <= seq) {
+    stalled_seq_ = ~0ull;
+    return;  // simply empty
+  }
+  if (stalled_seq_ != seq) {
+    stalled_seq_ = seq;
+    stalled_since_ms_ = now;
+    next_stall_check_ms_ = now + 1;
+    return;
+  }
+  if (now < next_stall_check_ms_) return;
+  next_stall_check_ms_ = now + kStallCheckMs;
+  SlotHeader& slot = q.slot(seq);
+  // acquire: pairs with the claimer's release CAS; the claimer fields are then visible.
+  std::uint64_t w = slot.state.load(std::memory_order_acquire);
+  const SlotWord sw = SlotWord::decode(w);
+  bool abort = false;
+  if (sw.seq == (seq & kSeqMask) && sw.state == SlotState::claimed) {
+    const auto age = static_cast<std::uint32_t>(now) - slot.claim_ms;
+    abort = !is_alive(static_cast<pid_t>(slot.claimer_pid), slot.claimer_start_time) ||
+            age >= q.layout.claim_timeout_ms;
+  } else if (sw.seq < (seq & kSeqMask) || (sw.seq == (seq & kSeqMask) && sw.state == SlotState::free)) {
+    // Claimed on the tail but never marked: we cannot know by whom, so only time tells.
+    abort = now - stalled_since_ms_ >= q.layout.claim_timeout_ms;
+  }
+  if (!abort) return;
+  // acq_rel: exactly one of this CAS and the producer's claim/commit CAS wins.
+  if (slot.state.compare_exchange_strong(w, SlotWord{seq, SlotState::aborted}.encode(), std::memory_order_acq_rel,
+                                         std::memory_order_relaxed)) {
+    q.header().aborted.fetch_add(1, std::memory_order_relaxed);
+    wake_waiters(q.header().commit_futex, q.header().commit_waiters);  // other groups' members may sleep on it
+  }
+}
+
+void Consumer::housekeep(std::uint64_t now) noexcept {
+  const QueueState& q = *state_;
+  auto& me = q.member(group_, member_);
+  me.last_active_ms.store(now, std::memory_order_relaxed);
+  // Only reclaims and expires leases (lock-free); wakes sleepers if it freed any.
+  reclaim_dead_members(q, group_);
+  const std::uint64_t hint = q.group(group_).deadline_hint_ms.load(std::memory_order_relaxed);
+  const bool idle = hint == ~0ull && q.group(group_).next.load(std::memory_order_relaxed) ==
+                                         q.header().tail.load(std::memory_order_relaxed);
+  next_housekeep_ms_ = now + (idle ? kHousekeepIdleMs : kHousekeepBusyMs);
+}
+
+// -------------------------------------------------------------------- ack --
+
+void Consumer::advance_floor() noexcept {
+  const QueueState& q = *state_;
+  auto& G = q.group(group_);
+  std::uint64_t floor = G.floor.load(std::memory_order_acquire);
+  for (;;) {
+    const std::uint64_t next = G.next.load(std::memory_order_acquire);
+    std::uint64_t end = floor;
+    while (end < next && end - floor < q.layout.capacity) {
+      // acquire: pairs with the settling CAS (release).
+      const LeaseWord lw = LeaseWord::decode(q.lease(group_, end).load(std::memory_order_acquire));
+      if (lw.state != LeaseState::settled || lw.generation != q.generation(end)) break;
+      ++end;
+    }
+    if (end == floor) return;
+    // seq_cst: the waker side of wait.hpp for producers waiting on space.
+    if (G.floor.compare_exchange_strong(floor, end, std::memory_order_seq_cst)) {
+      wake_waiters(q.header().space_futex, q.header().space_waiters);
+      return;
+    }
+    // Someone else moved it: continue from theirs.
+  }
+}
+
+Status Consumer::settle_receipt(const Receipt& r, SettleReason reason) noexcept {
+  if (group_gone()) return Status::no_such_group;
+  const QueueState& q = *state_;
+  auto& word = q.lease(group_, r.seq);
+  std::uint64_t w = word.load(std::memory_order_acquire);
+  for (;;) {
+    const LeaseWord lw = LeaseWord::decode(w);
+    if (lw.state != LeaseState::leased || lw.generation != q.generation(r.seq) || lw.deliveries != r.deliveries)
+      return Status::lease_lost;
+    const LeaseWord settled{LeaseState::settled, lw.generation, kNoOwner, lw.deliveries,
+                            static_cast<std::uint32_t>(reason)};
+    // release: pairs with advance_floor's acquire; our reads of the payload happen before reuse.
+    if (word.compare_exchange_weak(w, settled.encode(), std::memory_order_release, std::memory_order_acquire))
+      return Status::ok;
+  }
+}
+
+Status Consumer::ack(const Receipt& r) noexcept {
+  const Status s = settle_receipt(r, SettleReason::acked);
+  if (s != Status::ok) return s;
+  auto& me = state_->member(group_, member_);
+  bump(me.acked);
+  advance_floor();
+  return Status::ok;
+}
+
+std::size_t Consumer::ack_batch(std::span<const Delivery> batch) noexcept {
+  std::size_t acked = 0;
+  for (const Delivery& d : batch) acked += settle_receipt(d.receipt(), SettleReason::acked) == Status::ok;
+  if (acked != 0) {
+    bump(state_->member(group_, member_).acked, acked);
+    advance_floor();
+  }
+  return acked;
+}
+
+Status Consumer::modify_lease(const Receipt& r, std::uint64_t new_deadline_ms, bool give_up) noexcept {
+  if (group_gone()) return Status::no_such_group;
+  const QueueState& q = *state_;
+  auto& word = q.lease(group_, r.seq);
+  std::uint64_t w = word.load(std::memory_order_acquire);
+  for (;;) {
+    LeaseWord lw = LeaseWord::decode(w);
+    if (lw.state != LeaseState::leased || lw.generation != q.generation(r.seq) || lw.deliveries != r.deliveries)
+      return Status::lease_lost;
+    lw.deadline_ms = static_cast<std::uint32_t>(new_deadline_ms);
+    if (give_up) lw.owner = kNoOwner;
+    // acq_rel: a takeover CAS racing with us either sees the new deadline or makes ours fail.
+    if (word.compare_exchange_weak(w, lw.encode(), std::memory_order_acq_rel, std::memory_order_acquire)) break;
+  }
+  lower_deadline_hint(q, group_, new_deadline_ms);
+  return Status::ok;
+}
+
+Status Consumer::nack(const Receipt& r, Millis delay) noexcept {
+  const std::uint64_t now = monotonic_ms();
+  const auto d = static_cast<std::uint64_t>(std::clamp<std::int64_t>(delay.count(), 0, 1ll << 30));
+  const Status s = modify_lease(r, now + d, /*give_up=*/true);
+  if (s != Status::ok) return s;
+  bump(state_->member(group_, member_).nacked);
+  if (d == 0) wake_waiters(state_->header().commit_futex, state_->header().commit_waiters);
+  return Status::ok;
+}
+
+Status Consumer::extend(const Receipt& r, Millis lease) noexcept {
+  const auto d = static_cast<std::uint64_t>(std::clamp<std::int64_t>(lease.count(), 1, 1ll << 30));
+  return modify_lease(r, monotonic_ms() + d, /*give_up=*/false);
+}
+
+Status Consumer::reject(const Receipt& r) noexcept {
+  if (group_gone()) return Status::no_such_group;
+  const QueueState& q = *state_;
+  const LeaseWord lw = LeaseWord::decode(q.lease(group_, r.seq).load(std::memory_order_acquire));
+  if (lw.state != LeaseState::leased || lw.generation != q.generation(r.seq) || lw.deliveries != r.deliveries)
+    return Status::lease_lost;
+  return dead_letter(r.seq, r.deliveries, static_cast<std::uint8_t>(DeadLetterReason::rejected)) ? Status::ok
+                                                                                               : Status::queue_full;
+}
+
+}  // namespace ackring

@@ -1,0 +1,327 @@
+#include "group.hpp"
+
+#include <fcntl.h>
+#include <sys/file.h>
+#include <unistd.h>
+
+#include <algorithm>
+#include <cerrno>
+#include <cstring>
+#include <mutex>
+#include <string>
+
+#include "ackring/error.hpp"
+#include "clock.hpp"
+#include "liveness.hpp"
+#include "wait.hpp"
+
+namespace ackring::detail {
+
+namespace {
+
+std::mutex& admin_mutex() {
+  static std::mutex m;
+  return m;
+}
+
+bool is_live_group_state(std::uint32_t s) noexcept {
+  return s == static_cast<std::uint32_t>(GroupState::creating) || s == static_cast<std::uint32_t>(GroupState::active);
+}
+
+std::string_view name_of(const GroupEntry& g) noexcept {
+  return {g.name, strnlen(g.name, sizeof g.name)};
+}
+
+// Marks every lease of member m in group g expired now, so the next receive
+// by any member takes it over. Scans [floor, tail): a lease can sit just at
+// or past `next` if its taker died before advancing next.
+void expire_leases_of(const QueueState& q, std::uint32_t g, std::uint32_t m) noexcept {
+  auto& G = q.group(g);
+  const std::uint64_t now = monotonic_ms();
+  const std::uint64_t floor = G.floor.load(std::memory_order_acquire);
+  const std::uint64_t tail = q.header().tail.load(std::memory_order_acquire);
+  const std::uint64_t end = std::min(tail, floor + q.layout.capacity);
+  bool any = false;
+  for (std::uint64_t s = floor; s < end; ++s) {
+    auto& word = q.lease(g, s);
+    std::uint64_t w = word.load(std::memory_order_acquire);
+    for (;;) {
+      LeaseWord lw = LeaseWord::decode(w);
+      if (lw.state != LeaseState::leased || lw.generation != q.generation(s) || lw.owner != m) break;
+      lw.owner = kNoOwner;
+      lw.deadline_ms = static_cast<std::uint32_t>(now - 1);
+      // acq_rel: the new owner's takeover CAS reads this value; nothing else is published.
+      if (word.compare_exchange_weak(w, lw.encode(), std::memory_order_acq_rel, std::memory_order_acquire)) {
+        any = true;
+        break;
+      }
+    }
+  }
+  if (any) {
+    lower_deadline_hint(q, g, 0);
+    wake_waiters(q.header().commit_futex, q.header().commit_waiters);
+  }
+}
+
+void fold_and_clear_counters(GroupEntry& G, MemberEntry& e) noexcept {
+  G.retired_delivered.fetch_add(e.delivered.load(std::memory_order_relaxed), std::memory_order_relaxed);
+  G.retired_acked.fetch_add(e.acked.load(std::memory_order_relaxed), std::memory_order_relaxed);
+  G.retired_redelivered.fetch_add(e.redelivered.load(std::memory_order_relaxed), std::memory_order_relaxed);
+  G.retired_nacked.fetch_add(e.nacked.load(std::memory_order_relaxed), std::memory_order_relaxed);
+  e.delivered.store(0, std::memory_order_relaxed);
+  e.acked.store(0, std::memory_order_relaxed);
+  e.redelivered.store(0, std::memory_order_relaxed);
+  e.nacked.store(0, std::memory_order_relaxed);
+}
+
+}  // namespace
+
+AdminLock::AdminLock(const QueueState& q) : in_process_(admin_mutex()) {
+  fd_ = ::open(q.path.c_str(), O_RDWR | O_CLOEXEC);
+  if (fd_ < 0 || ::flock(fd_, LOCK_EX) != 0) {
+    const int err = errno;
+    if (fd_ >= 0) ::close(fd_);
+    throw Error(ErrorCode::system, "lock queue '" + q.path.string() + "': " + std::strerror(err));
+  }
+}
+
+AdminLock::~AdminLock() { ::close(fd_); }  // closing the descriptor drops the flock
+
+std::uint32_t find_group(const QueueState& q, std::string_view name) noexcept {
+  for (std::uint32_t g = 0; g < q.layout.max_groups; ++g) {
+    const auto& G = q.group(g);
+    // acquire: pairs with the creator's release store of `active`, so the name is complete.
+    if (G.state.load(std::memory_order_acquire) == static_cast<std::uint32_t>(GroupState::active) &&
+        name_of(G) == name)
+      return g;
+  }
+  return kNoGroup;
+}
+
+std::uint32_t create_group(const QueueState& q, std::string_view name, const GroupOptions& options) {
+  const std::string where = "create group '" + std::string(name) + "' in '" + q.path.string() + "': ";
+  if (name.empty() || name.size() > kGroupNameMax)
+    throw Error(ErrorCode::invalid_argument, where + "a group name has 1 to 47 bytes");
+  for (const char c : name)
+    if (static_cast<unsigned char>(c) < 0x21 || static_cast<unsigned char>(c) > 0x7e)
+      throw Error(ErrorCode::invalid_argument, where + "a group name is printable ASCII without spaces");
+  AdminLock lock(q);
+  if (find_group(q, name) != kNoGroup) throw Error(ErrorCode::already_exists, where + "the group exists");
+  std::uint32_t g = kNoGroup;
+  for (std::uint32_t i = 0; i < q.layout.max_groups && g == kNoGroup; ++i) {
+    std::uint32_t expected = static_cast<std::uint32_t>(GroupState::free);
+    // acq_rel: claims the entry; a crash of an earlier creator under the lock can leave
+    // `creating`, which the lock holder may take over (checked below).
+    if (q.group(i).state.compare_exchange_strong(expected, static_cast<std::uint32_t>(GroupState::creating),
+                                                 std::memory_order_acq_rel))
+      g = i;
+    else if (expected == static_cast<std::uint32_t>(GroupState::creating))
+      g = i;  // left by a creator that died holding the admin lock: we hold it now, so it is ours
+  }
+  if (g == kNoGroup)
+    throw Error(ErrorCode::resource_exhausted,
+                where + "all " + std::to_string(q.layout.max_groups) + " group slots are in use");
+  auto& G = q.group(g);
+  // While `creating`, the entry is invisible to consumers but its floor
+  // already counts for producers (scan_min_floor includes it).
+  std::memset(G.name, 0, sizeof G.name);
+  std::memcpy(G.name, name.data(), name.size());
+  G.overflow = static_cast<std::uint8_t>(options.overflow);
+  G.deadline_hint_ms.store(~0ull, std::memory_order_relaxed);
+  for (auto* c : {&G.dead_lettered, &G.dropped, &G.aborted_skipped, &G.corrupt_skipped, &G.retired_delivered,
+                  &G.retired_acked, &G.retired_redelivered, &G.retired_nacked})
+    c->store(0, std::memory_order_relaxed);
+  for (std::uint32_t m = 0; m < q.layout.max_members; ++m) {
+    auto& e = q.member(g, m);
+    e.pid.store(0, std::memory_order_relaxed);
+    e.start_time.store(0, std::memory_order_relaxed);
+    e.delivered.store(0, std::memory_order_relaxed);
+    e.acked.store(0, std::memory_order_relaxed);
+    e.redelivered.store(0, std::memory_order_relaxed);
+    e.nacked.store(0, std::memory_order_relaxed);
+  }
+  for (std::uint64_t s = 0; s < q.layout.capacity; ++s) q.lease(g, s).store(0, std::memory_order_relaxed);
+
+  // Choose the start so that no producer can already be overwriting it:
+  // everything at or above the floor word's floor is intact (producers claim
+  // seq t only when t < floor + capacity). Publishing the group and bumping
+  // the word's version in one CAS makes any floor refresh that scanned the
+  // groups before this one existed fail its own CAS, so the word can never
+  // rise above our start without seeing us.
+  auto& h = q.header();
+  std::uint64_t w = h.floor_word.load(std::memory_order_acquire);
+  for (;;) {
+    const std::uint64_t floor = floor_of(w);
+    const std::uint64_t tail = h.tail.load(std::memory_order_acquire);
+    const std::uint64_t start = options.start == StartPosition::latest ? std::max(tail, floor) : floor;
+    G.next.store(start, std::memory_order_relaxed);
+    // release: a refresher that reads the new floor word (acquire) sees this floor.
+    G.floor.store(start, std::memory_order_release);
+    // acq_rel: publishes the floor above to refreshers that load the word afterwards.
+    if (h.floor_word.compare_exchange_weak(w, make_floor_word(floor, (w & 0xff) + 1), std::memory_order_acq_rel,
+                                           std::memory_order_acquire))
+      break;
+  }
+  G.incarnation.fetch_add(1, std::memory_order_relaxed);
+  // release: consumers that find the group active (acquire) see name, cursors and cleared leases.
+  G.state.store(static_cast<std::uint32_t>(GroupState::active), std::memory_order_release);
+  h.group_epoch.fetch_add(1, std::memory_order_relaxed);
+  return g;
+}
+
+bool remove_group(const QueueState& q, std::string_view name) {
+  AdminLock lock(q);
+  const std::uint32_t g = find_group(q, name);
+  if (g == kNoGroup) return false;
+  auto& G = q.group(g);
+  G.incarnation.fetch_add(1, std::memory_order_relaxed);
+  // release: a member that sees `free` stops; producers stop counting its floor
+  // at their next refresh, which can only free more room.
+  G.state.store(static_cast<std::uint32_t>(GroupState::free), std::memory_order_release);
+  q.header().group_epoch.fetch_add(1, std::memory_order_relaxed);
+  // Producers may be asleep waiting for this group to move.
+  wake_waiters(q.header().space_futex, q.header().space_waiters);
+  return true;
+}
+
+std::uint32_t join_group(const QueueState& q, std::uint32_t g) {
+  const ProcessIdentity self = self_identity();
+  for (int attempt = 0; attempt < 2; ++attempt) {
+    for (std::uint32_t m = 0; m < q.layout.max_members; ++m) {
+      auto& e = q.member(g, m);
+      std::uint32_t expected = 0;
+      // acq_rel: the slot becomes ours; a previous owner's counter clears happened before its pid=0 store.
+      if (e.pid.load(std::memory_order_relaxed) == 0 &&
+          e.pid.compare_exchange_strong(expected, static_cast<std::uint32_t>(self.pid), std::memory_order_acq_rel)) {
+        e.last_active_ms.store(monotonic_ms(), std::memory_order_relaxed);
+        // release: readers that see the start time (acquire) judge liveness by pid + start time.
+        e.start_time.store(self.start_time, std::memory_order_release);
+        return m;
+      }
+    }
+    if (reclaim_dead_members(q, g) == 0) break;
+  }
+  throw Error(ErrorCode::resource_exhausted,
+              "join group '" + std::string(name_of(q.group(g))) + "' in '" + q.path.string() + "': all " +
+                  std::to_string(q.layout.max_members) + " member slots are held by live processes");
+}
+
+void leave_group(const QueueState& q, std::uint32_t g, std::uint32_t m) noexcept {
+  auto& e = q.member(g, m);
+  expire_leases_of(q, g, m);
+  fold_and_clear_counters(q.group(g), e);
+  e.start_time.store(0, std::memory_order_relaxed);
+  // release: the counter clears above are visible to the next owner (its acq_rel CAS).
+  e.pid.store(0, std::memory_order_release);
+}
+
+std::uint32_t reclaim_dead_members(const QueueState& q, std::uint32_t g) noexcept {
+  std::uint32_t freed = 0;
+  const ProcessIdentity self = self_identity();
+  for (std::uint32_t m = 0; m < q.layout.max_members; ++m) {
+    auto& e = q.member(g, m);
+    std::uint32_t pid = e.pid.load(std::memory_order_acquire);
+    if (pid == 0) continue;
+    if (pid == kReclaiming) {
+      // A reclaimer that died mid-way leaves kReclaiming with its pid in
+      // `reserved`; finish the job for it.
+      const auto reclaimer = e.reserved.load(std::memory_order_acquire);
+      if (is_alive(static_cast<pid_t>(reclaimer), 0)) continue;
+    } else {
+      // acquire: pairs with join's release of start_time.
+      const std::uint64_t start = e.start_time.load(std::memory_order_acquire);
+      if (is_alive(static_cast<pid_t>(pid), start)) continue;
+    }
+    // acq_rel: exactly one reclaimer wins the slot.
+    if (!e.pid.compare_exchange_strong(pid, kReclaiming, std::memory_order_acq_rel)) continue;
+    e.reserved.store(static_cast<std::uint32_t>(self.pid), std::memory_order_release);
+    leave_group(q, g, m);
+    ++freed;
+  }
+  return freed;
+}
+
+void lower_deadline_hint(const QueueState& q, std::uint32_t g, std::uint64_t deadline_ms) noexcept {
+  auto& hint = q.group(g).deadline_hint_ms;
+  std::uint64_t cur = hint.load(std::memory_order_relaxed);
+  // relaxed: the hint only decides when to scan; the scan reads lease words with acquire.
+  while (deadline_ms < cur && !hint.compare_exchange_weak(cur, deadline_ms, std::memory_order_relaxed)) {
+  }
+}
+
+void push_drop_group(const QueueState& q, std::uint32_t g, std::uint64_t target) noexcept {
+  auto& G = q.group(g);
+  // 1. next first, so members stop taking seqs below target.
+  std::uint64_t next = G.next.load(std::memory_order_acquire);
+  // acq_rel: members that read the new next (acquire) re-validate before taking.
+  while (next < target && !G.next.compare_exchange_weak(next, target, std::memory_order_acq_rel)) {
+  }
+  // 2. settle everything unsettled below target as dropped.
+  std::uint64_t floor = G.floor.load(std::memory_order_acquire);
+  std::uint64_t dropped = 0;
+  for (std::uint64_t s = floor; s < target; ++s) {
+    auto& word = q.lease(g, s);
+    const std::uint32_t gen = q.generation(s);
+    std::uint64_t w = word.load(std::memory_order_acquire);
+    for (;;) {
+      const LeaseWord lw = LeaseWord::decode(w);
+      if (lw.generation == gen && lw.state == LeaseState::settled) break;
+      const LeaseWord settled{LeaseState::settled, gen, kNoOwner, lw.deliveries,
+                              static_cast<std::uint32_t>(SettleReason::dropped)};
+      // acq_rel: a member racing to take or ack this seq loses (its CAS sees the settled word).
+      if (word.compare_exchange_weak(w, settled.encode(), std::memory_order_acq_rel, std::memory_order_acquire)) {
+        ++dropped;
+        break;
+      }
+    }
+  }
+  if (dropped != 0) G.dropped.fetch_add(dropped, std::memory_order_relaxed);
+  // 3. floor, last: producers may reuse slots below it from now on.
+  // seq_cst: publishes the settled words above before the producer's floor scan.
+  while (floor < target && !G.floor.compare_exchange_weak(floor, target, std::memory_order_seq_cst)) {
+  }
+}
+
+std::uint64_t scan_min_floor(const QueueState& q, std::uint64_t tail) noexcept {
+  std::uint64_t min_floor = tail;
+  for (std::uint32_t g = 0; g < q.layout.max_groups; ++g) {
+    const auto& G = q.group(g);
+    // seq_cst: a producer that goes to sleep after this scan must be woken by a
+    // floor CAS (seq_cst) it did not see (the futex protocol in wait.hpp).
+    if (!is_live_group_state(G.state.load(std::memory_order_seq_cst))) continue;
+    min_floor = std::min(min_floor, G.floor.load(std::memory_order_seq_cst));
+  }
+  return min_floor;
+}
+
+std::uint64_t refresh_floor(const QueueState& q, std::uint64_t want_floor, bool make_room) noexcept {
+  auto& h = q.header();
+  for (int attempt = 0; attempt < 16; ++attempt) {
+    // acquire: a word whose version a group creation bumped comes with that group's entry.
+    std::uint64_t w = h.floor_word.load(std::memory_order_acquire);
+    const std::uint64_t tail = h.tail.load(std::memory_order_acquire);
+    std::uint64_t floor = scan_min_floor(q, tail);
+    if (make_room && floor < want_floor) {
+      // A drop group never holds producers back: push it forward by a bit
+      // more than needed (capacity/16), so this is not paid on every publish.
+      const std::uint64_t target = std::min(tail, want_floor + q.layout.capacity / 16);
+      for (std::uint32_t g = 0; g < q.layout.max_groups; ++g) {
+        const auto& G = q.group(g);
+        if (G.state.load(std::memory_order_acquire) == static_cast<std::uint32_t>(GroupState::active) &&
+            G.overflow == static_cast<std::uint8_t>(OverflowPolicy::drop) &&
+            G.floor.load(std::memory_order_acquire) < want_floor)
+          push_drop_group(q, g, target);
+      }
+      floor = scan_min_floor(q, tail);
+    }
+    floor = std::max(floor, floor_of(w));  // the floor never moves back
+    if (floor == floor_of(w)) return floor;
+    // acq_rel: fails if a group was created since the load (version bump): rescan.
+    if (h.floor_word.compare_exchange_strong(w, make_floor_word(floor, w & 0xff), std::memory_order_acq_rel,
+                                             std::memory_order_acquire))
+      return floor;
+  }
+  return floor_of(h.floor_word.load(std::memory_order_acquire));
+}
+
+}  // namespace ackring::detail

@@ -1,0 +1,57 @@
+// Consumer groups: creation and removal (under the queue's admin lock),
+// member slots (lock-free), dead-member reclamation, and the floor that
+// tells producers which slots they may reuse.
+#pragma once
+
+#include <cstdint>
+#include <mutex>
+#include <string_view>
+
+#include "ackring/options.hpp"
+#include "queue_state.hpp"
+
+namespace ackring::detail {
+
+inline constexpr std::uint32_t kNoGroup = 0xffffffffu;
+
+// Serialises group creation and removal across threads and processes: an
+// in-process mutex plus flock(2) on the queue file. flock, not fcntl locks
+// (boost::interprocess::file_lock), because fcntl locks vanish when the
+// process closes *any* descriptor of the file, and do not exclude threads.
+// The kernel drops the lock when its holder dies.
+class AdminLock {
+ public:
+  explicit AdminLock(const QueueState& q);
+  ~AdminLock();
+  AdminLock(const AdminLock&) = delete;
+  AdminLock& operator=(const AdminLock&) = delete;
+
+ private:
+  std::unique_lock<std::mutex> in_process_;
+  int fd_ = -1;
+};
+
+// Index of the active group called `name`, or kNoGroup.
+[[nodiscard]] std::uint32_t find_group(const QueueState& q, std::string_view name) noexcept;
+// Creates a group; throws ackring::Error (already_exists, invalid_argument,
+// resource_exhausted). Returns its index.
+std::uint32_t create_group(const QueueState& q, std::string_view name, const GroupOptions& options);
+bool remove_group(const QueueState& q, std::string_view name);
+
+// Takes a free member slot of group g for this process; reclaims slots of
+// dead processes if none is free. Throws resource_exhausted.
+std::uint32_t join_group(const QueueState& q, std::uint32_t g);
+// Releases member m's leases (they are redelivered at once), folds its
+// counters into the group's, and frees the slot.
+void leave_group(const QueueState& q, std::uint32_t g, std::uint32_t m) noexcept;
+// Frees the slots of members whose process is dead. Returns how many.
+std::uint32_t reclaim_dead_members(const QueueState& q, std::uint32_t g) noexcept;
+
+// Lowers the group's expired-lease hint to `deadline_ms` if it is earlier.
+void lower_deadline_hint(const QueueState& q, std::uint32_t g, std::uint64_t deadline_ms) noexcept;
+
+// Moves a drop-policy group's next and floor up to `target`, settling every
+// unsettled message below as dropped (leases held on them are lost).
+void push_drop_group(const QueueState& q, std::uint32_t g, std::uint64_t target) noexcept;
+
+}  // namespace ackring::detail

@@ -1,0 +1,280 @@
+// Byte layout of a queue file, and the encodings of its atomic words.
+// docs/format.md describes the same layout for readers of the file; keep the
+// two in step (the static_asserts below pin every offset the doc gives).
+//
+//  0          4096                                      (all regions 64-byte aligned)
+//  ┌──────────┬────────────┬──────────────────────┬──────────────────────┬─────────────┐
+//  │ header   │ producers  │ groups               │ lease words          │ slots       │
+//  │ FileHeader│ P × 64 B  │ G × (5 + M) × 64 B   │ G × capacity × 8 B   │ capacity ×  │
+//  │          │            │ GroupEntry + members │ one per group & slot │ slot_size   │
+//  └──────────┴────────────┴──────────────────────┴──────────────────────┴─────────────┘
+#pragma once
+
+#include <atomic>
+#include <cstddef>
+#include <cstdint>
+
+namespace ackring::detail {
+
+inline constexpr std::size_t kCacheLine = 64;
+inline constexpr char kMagic[8] = {'A', 'C', 'K', 'R', 'I', 'N', 'G', '\0'};
+inline constexpr std::uint32_t kFormatVersion = 1;
+inline constexpr std::size_t kHeaderRegion = 4096;
+inline constexpr std::size_t kGroupNameMax = 47;   // bytes, plus a NUL
+inline constexpr std::size_t kQueueNameMax = 200;  // bytes of a queue name
+inline constexpr std::uint32_t kMaxCapacityLog2 = 30;
+inline constexpr std::uint32_t kMaxMessageSize = 16u << 20;
+// Slots may be a little larger than user messages: a dead-letter queue adds
+// an origin record to messages of up to kMaxMessageSize.
+inline constexpr std::uint32_t kMaxSlotPayload = kMaxMessageSize + 4096;
+inline constexpr std::uint32_t kMaxGroups = 1024;
+inline constexpr std::uint32_t kMaxMembers = 254;     // member index 255 means "nobody"
+inline constexpr std::uint32_t kMaxProducers = 65535;
+inline constexpr std::uint32_t kMaxDeliveries = 254;  // the delivery count has 8 bits
+// Sequence numbers live in 56 bits of the slot state word and the floor word:
+// 7.2e16 messages, 22 years at 100 M msgs/s.
+inline constexpr std::uint64_t kSeqMask = (1ull << 56) - 1;
+
+// Layout parameters: written once by the creator, covered by the header
+// checksum, never changed. Readers recompute every offset from the
+// parameters and refuse the file if the stored ones differ.
+//
+//   0        8        12       16               24       28       32
+//   ┌────────┬────────┬────────┬────────────────┬────────┬────────┐
+//   │ magic  │version │hdr size│ file size      │capacity│cap log2│ ...
+//   └────────┴────────┴────────┴────────────────┴────────┴────────┘
+struct Layout {
+  char magic[8];
+  std::uint32_t version;
+  std::uint32_t header_size;        // sizeof(FileHeader)
+  std::uint64_t file_size;
+  std::uint32_t capacity;
+  std::uint32_t capacity_log2;
+  std::uint32_t max_message_size;
+  std::uint32_t slot_size;          // 64 + max_message_size rounded up to 64
+  std::uint32_t max_groups;
+  std::uint32_t max_members;
+  std::uint32_t max_producers;
+  std::uint32_t max_deliveries;
+  std::uint32_t default_lease_ms;
+  std::uint32_t claim_timeout_ms;
+  std::uint32_t group_stride;       // bytes per group entry, members included
+  std::uint32_t flags;              // reserved, 0
+  std::uint64_t producers_offset;
+  std::uint64_t groups_offset;
+  std::uint64_t leases_offset;
+  std::uint64_t slots_offset;
+  std::uint64_t created_realtime_ns;
+  std::uint32_t creator_pid;
+  std::uint32_t reserved0;
+  std::uint64_t creator_start_time;  // clock ticks since boot, /proc/<pid>/stat field 22
+  char name[64];                     // queue name (informational; NUL-terminated)
+};
+static_assert(sizeof(Layout) == 192);
+static_assert(offsetof(Layout, version) == 8);
+static_assert(offsetof(Layout, file_size) == 16);
+static_assert(offsetof(Layout, capacity) == 24);
+static_assert(offsetof(Layout, producers_offset) == 72);
+static_assert(offsetof(Layout, name) == 128);
+
+// The file header: the layout, its checksum, then the shared cursors, each on
+// its own cache line so producers' tail CASes do not invalidate the line the
+// consumers poll for the floor, and vice versa.
+//
+//   0      192      200      256        320         384                    448       512
+//   ┌──────┬────────┬───────┬──────────┬───────────┬──────────────────────┬─────────┐
+//   │layout│checksum│ pad   │ tail     │ floor word│ commit/space futexes │counters │
+//   └──────┴────────┴───────┴──────────┴───────────┴──────────────────────┴─────────┘
+struct FileHeader {
+  Layout layout;
+  std::uint64_t header_checksum;  // XXH3-64 of `layout`
+  char pad0[256 - sizeof(Layout) - 8];
+
+  // Next sequence number to claim. Producers CAS it forward; it never goes back.
+  alignas(kCacheLine) std::atomic<std::uint64_t> tail;
+  // (min floor << 8) | version: the lowest floor of any group, as last
+  // computed. Producers check claims against it; group creation bumps the
+  // version so a refresh that scanned before the group existed cannot land.
+  alignas(kCacheLine) std::atomic<std::uint64_t> floor_word;
+  // Futex words (32-bit, shared): bumped when there is something to wake for,
+  // and waiter counts so the wakers make no syscall when nobody sleeps.
+  alignas(kCacheLine) std::atomic<std::uint32_t> commit_futex;
+  std::atomic<std::uint32_t> commit_waiters;
+  std::atomic<std::uint32_t> space_futex;
+  std::atomic<std::uint32_t> space_waiters;
+  // Rarely written counters.
+  alignas(kCacheLine) std::atomic<std::uint64_t> aborted;            // claims aborted by consumers
+  std::atomic<std::uint64_t> retired_published;                      // from freed producer entries
+  std::atomic<std::uint32_t> group_epoch;                            // bumped on group create/remove
+  std::atomic<std::uint32_t> reserved1;
+};
+static_assert(sizeof(FileHeader) == 512);
+static_assert(offsetof(FileHeader, header_checksum) == 192);
+static_assert(offsetof(FileHeader, tail) == 256);
+static_assert(offsetof(FileHeader, floor_word) == 320);
+static_assert(offsetof(FileHeader, commit_futex) == 384);
+static_assert(offsetof(FileHeader, aborted) == 448);
+static_assert(sizeof(FileHeader) <= kHeaderRegion);
+
+// One registered producer.
+//   0     4      8            16          24            32
+//   ┌─────┬──────┬────────────┬───────────┬─────────────┬──── pad to 64
+//   │ pid │ pad  │ start time │ published │ last active │
+struct ProducerEntry {
+  std::atomic<std::uint32_t> pid;               // 0: free. CAS 0 -> pid claims the entry
+  std::uint32_t reserved;
+  std::atomic<std::uint64_t> start_time;        // 0 while the owner is still writing it
+  std::atomic<std::uint64_t> published;         // written by the owner only
+  std::atomic<std::uint64_t> last_active_ms;    // monotonic ms, owner only
+  char pad[kCacheLine - 32];
+};
+static_assert(sizeof(ProducerEntry) == kCacheLine);
+
+// One member of a group. Counters are written by the owning process only
+// (load + store, no RMW), read by anyone.
+struct MemberEntry {
+  std::atomic<std::uint32_t> pid;               // 0 free; kReclaiming while a reclaimer frees it
+  std::atomic<std::uint32_t> reserved;
+  std::atomic<std::uint64_t> start_time;
+  std::atomic<std::uint64_t> last_active_ms;
+  std::atomic<std::uint64_t> delivered;
+  std::atomic<std::uint64_t> acked;
+  std::atomic<std::uint64_t> redelivered;
+  std::atomic<std::uint64_t> nacked;
+  char pad[kCacheLine - 56];
+};
+static_assert(sizeof(MemberEntry) == kCacheLine);
+inline constexpr std::uint32_t kReclaiming = 0xffffffffu;
+
+enum class GroupState : std::uint32_t { free = 0, creating = 1, active = 2 };
+
+// A consumer group: 5 cache lines, then max_members MemberEntry.
+//   line 0: state, incarnation, policy, name
+//   line 1: next (dispatch cursor)      line 2: floor (all below settled)
+//   line 3: deadline hint               line 4: group counters
+struct GroupEntry {
+  std::atomic<std::uint32_t> state;         // GroupState
+  std::atomic<std::uint32_t> incarnation;   // bumped per create: a handle of a removed group notices
+  std::uint8_t overflow;                    // OverflowPolicy
+  std::uint8_t reserved[7];
+  char name[kGroupNameMax + 1];
+
+  // Next seq to hand out. Advanced by CAS after the lease word of that seq is
+  // taken, by the taker or by any member that sees the lease taken (helping).
+  alignas(kCacheLine) std::atomic<std::uint64_t> next;
+  // Every seq below floor is settled (acked, dead-lettered or skipped).
+  // Advanced by CAS over a contiguous run of settled lease words.
+  alignas(kCacheLine) std::atomic<std::uint64_t> floor;
+  // No lease of this group expires before this monotonic ms (a hint: receive
+  // scans for expired leases only once it has passed).
+  alignas(kCacheLine) std::atomic<std::uint64_t> deadline_hint_ms;
+  alignas(kCacheLine) std::atomic<std::uint64_t> dead_lettered;
+  std::atomic<std::uint64_t> dropped;
+  std::atomic<std::uint64_t> aborted_skipped;
+  std::atomic<std::uint64_t> corrupt_skipped;
+  std::atomic<std::uint64_t> retired_delivered;   // counters of freed members
+  std::atomic<std::uint64_t> retired_acked;
+  std::atomic<std::uint64_t> retired_redelivered;
+  std::atomic<std::uint64_t> retired_nacked;
+};
+static_assert(sizeof(GroupEntry) == 5 * kCacheLine);
+static_assert(offsetof(GroupEntry, name) == 16);
+static_assert(offsetof(GroupEntry, next) == 64);
+static_assert(offsetof(GroupEntry, floor) == 128);
+static_assert(offsetof(GroupEntry, deadline_hint_ms) == 192);
+static_assert(offsetof(GroupEntry, dead_lettered) == 256);
+
+// Slot header, followed by up to max_message_size payload bytes.
+//   0        8      12     16         24        40            48     52       56
+//   ┌────────┬──────┬──────┬──────────┬─────────┬─────────────┬──────┬────────┬───────────┐
+//   │ state  │length│flags │ checksum │ key fp  │publish time │claim │claim ms│claimer    │
+//   │seq<<8|s│      │      │ XXH3-64  │ 128 bit │ realtime ns │ pid  │        │start time │
+//   └────────┴──────┴──────┴──────────┴─────────┴─────────────┴──────┴────────┴───────────┘
+struct SlotHeader {
+  std::atomic<std::uint64_t> state;  // SlotWord: the commit marker
+  std::uint32_t length;
+  std::uint32_t flags;
+  std::uint64_t checksum;
+  std::uint64_t key_lo;
+  std::uint64_t key_hi;
+  std::uint64_t publish_time_ns;
+  std::uint32_t claimer_pid;
+  std::uint32_t claim_ms;            // low 32 bits of monotonic ms at claim
+  std::uint64_t claimer_start_time;
+};
+static_assert(sizeof(SlotHeader) == kCacheLine);
+static_assert(offsetof(SlotHeader, checksum) == 16);
+static_assert(offsetof(SlotHeader, publish_time_ns) == 40);
+static_assert(offsetof(SlotHeader, claimer_start_time) == 56);
+
+static_assert(std::atomic<std::uint64_t>::is_always_lock_free);
+static_assert(std::atomic<std::uint32_t>::is_always_lock_free);
+
+// ---- slot state word: (seq << 8) | SlotState -------------------------------
+// A slot holding seq s goes free(s) -> claimed(s) -> committed(s) | aborted(s),
+// then, once every floor passed s, claimed(s + capacity) ... Every transition
+// is a CAS, so a consumer aborting a stuck claim and the producer committing
+// it cannot both win.
+enum class SlotState : std::uint8_t { free = 0, claimed = 1, committed = 2, aborted = 3 };
+
+struct SlotWord {
+  std::uint64_t seq;
+  SlotState state;
+  [[nodiscard]] static constexpr SlotWord decode(std::uint64_t w) noexcept {
+    return {w >> 8, static_cast<SlotState>(w & 0xff)};
+  }
+  [[nodiscard]] constexpr std::uint64_t encode() const noexcept {
+    return ((seq & kSeqMask) << 8) | static_cast<std::uint8_t>(state);
+  }
+};
+
+// ---- lease word: one per (group, slot) -------------------------------------
+//  63 62 61            48 47      40 39        32 31                      0
+//  ┌─────┬───────────────┬──────────┬────────────┬─────────────────────────┐
+//  │state│ generation    │ owner    │ deliveries │ deadline (monotonic ms) │
+//  └─────┴───────────────┴──────────┴────────────┴─────────────────────────┘
+// generation = (seq >> capacity_log2) mod 2^14: a word of another lap of the
+// ring never matches, so an ack of a reused slot fails (no ABA within 16384
+// laps). The delivery count fences off a stale receipt of an earlier delivery.
+// For settled words the deadline field holds the LeaseSettle reason.
+enum class LeaseState : std::uint8_t { empty = 0, leased = 1, settled = 2 };
+enum class SettleReason : std::uint8_t { acked = 0, dead_lettered = 1, aborted = 2, corrupt = 3, dropped = 4 };
+inline constexpr std::uint32_t kNoOwner = 255;
+inline constexpr std::uint32_t kGenerationBits = 14;
+
+struct LeaseWord {
+  LeaseState state;
+  std::uint32_t generation;
+  std::uint32_t owner;
+  std::uint32_t deliveries;
+  std::uint32_t deadline_ms;  // or SettleReason when settled
+
+  [[nodiscard]] static constexpr LeaseWord decode(std::uint64_t w) noexcept {
+    return {static_cast<LeaseState>(w >> 62), static_cast<std::uint32_t>((w >> 48) & 0x3fff),
+            static_cast<std::uint32_t>((w >> 40) & 0xff), static_cast<std::uint32_t>((w >> 32) & 0xff),
+            static_cast<std::uint32_t>(w)};
+  }
+  [[nodiscard]] constexpr std::uint64_t encode() const noexcept {
+    return (std::uint64_t{static_cast<std::uint8_t>(state)} << 62) |
+           (std::uint64_t{generation & 0x3fff} << 48) | (std::uint64_t{owner & 0xff} << 40) |
+           (std::uint64_t{deliveries & 0xff} << 32) | deadline_ms;
+  }
+};
+
+[[nodiscard]] constexpr std::uint32_t generation_of(std::uint64_t seq, std::uint32_t capacity_log2) noexcept {
+  return static_cast<std::uint32_t>((seq >> capacity_log2) & ((1u << kGenerationBits) - 1));
+}
+
+// Deadlines are 32-bit monotonic milliseconds compared with serial-number
+// arithmetic: correct while leases are shorter than 24 days.
+[[nodiscard]] constexpr bool deadline_passed(std::uint32_t deadline_ms, std::uint64_t now_ms) noexcept {
+  return static_cast<std::int32_t>(static_cast<std::uint32_t>(now_ms) - deadline_ms) >= 0;
+}
+
+// ---- floor word: (min floor << 8) | version ---------------------------------
+[[nodiscard]] constexpr std::uint64_t floor_of(std::uint64_t floor_word) noexcept { return floor_word >> 8; }
+[[nodiscard]] constexpr std::uint64_t make_floor_word(std::uint64_t floor, std::uint64_t version) noexcept {
+  return ((floor & kSeqMask) << 8) | (version & 0xff);
+}
+
+}  // namespace ackring::detail

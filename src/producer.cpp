@@ -1,0 +1,192 @@
+// The publish path: claim (CAS on tail) -> mark claimed (CAS on the slot
+// state) -> write -> commit (CAS on the slot state). docs/protocol.md argues
+// why each step is safe when any process dies between any two of them.
+#include "ackring/producer.hpp"
+
+#include <xxhash.h>
+
+#include <algorithm>
+#include <cstring>
+
+#include "clock.hpp"
+#include "group.hpp"
+#include "liveness.hpp"
+#include "queue_state.hpp"
+#include "wait.hpp"
+
+namespace ackring {
+
+using namespace detail;
+
+namespace {
+
+enum class Write : std::uint8_t { committed, aborted, corrupt };
+
+// Writes one claimed seq. `aborted` means a consumer gave up on this claim
+// (we were stalled longer than claim_timeout): nothing was published and the
+// caller publishes the message again at a new seq.
+Write write_slot(const QueueState& q, std::uint64_t seq, Bytes payload, const ProcessIdentity& self) noexcept {
+  SlotHeader& slot = q.slot(seq);
+  std::uint64_t observed = slot.state.load(std::memory_order_acquire);
+  const SlotWord prior = SlotWord::decode(observed);
+  const std::uint64_t mine = seq & kSeqMask;
+  if (prior.seq == mine && prior.state == SlotState::aborted) return Write::aborted;
+  // The floor check let us claim `seq`, so every group is done with whatever
+  // an earlier lap left here: normally committed/aborted seq - capacity, but
+  // with no group at all also a claim that died (claimed or never marked).
+  const bool fresh = prior.seq == mine && prior.state == SlotState::free;
+  const bool earlier_lap = prior.seq < mine && ((mine - prior.seq) & q.mask) == 0;
+  if (!fresh && !earlier_lap) return Write::corrupt;
+  // Our claim on the tail makes this slot ours for `seq`; consumers read these
+  // fields only after seeing `claimed` (acquire), and only to judge liveness.
+  slot.claimer_pid = static_cast<std::uint32_t>(self.pid);
+  slot.claimer_start_time = self.start_time;
+  slot.claim_ms = static_cast<std::uint32_t>(monotonic_ms());
+  // release: pairs with the stall checker's acquire load, which then reads the claimer fields.
+  if (!slot.state.compare_exchange_strong(observed, SlotWord{seq, SlotState::claimed}.encode(),
+                                          std::memory_order_release, std::memory_order_acquire))
+    return SlotWord::decode(observed).state == SlotState::aborted ? Write::aborted : Write::corrupt;
+  slot.length = static_cast<std::uint32_t>(payload.size());
+  slot.flags = 0;
+  slot.checksum = XXH3_64bits(payload.data(), payload.size());
+  slot.key_lo = 0;
+  slot.key_hi = 0;
+  slot.publish_time_ns = realtime_ns();
+  if (!payload.empty()) std::memcpy(q.payload(seq), payload.data(), payload.size());
+  std::uint64_t claimed = SlotWord{seq, SlotState::claimed}.encode();
+  // seq_cst: release publishes header and payload to consumers (their acquire/seq_cst
+  // load of the state); seq_cst orders it before our read of commit_waiters (wait.hpp).
+  if (!slot.state.compare_exchange_strong(claimed, SlotWord{seq, SlotState::committed}.encode(),
+                                          std::memory_order_seq_cst))
+    return Write::aborted;  // a consumer aborted us between claim and commit
+  return Write::committed;
+}
+
+}  // namespace
+
+Producer::Producer(std::shared_ptr<QueueState> state, std::uint32_t index) noexcept
+    : state_(std::move(state)), index_(index) {}
+
+Producer::Producer(Producer&& o) noexcept
+    : state_(std::move(o.state_)), index_(o.index_), cached_floor_(o.cached_floor_) {}
+
+Producer& Producer::operator=(Producer&& o) noexcept {
+  if (this != &o) {
+    release();
+    state_ = std::move(o.state_);
+    index_ = o.index_;
+    cached_floor_ = o.cached_floor_;
+  }
+  return *this;
+}
+
+Producer::~Producer() { release(); }
+
+void Producer::release() noexcept {
+  if (!state_) return;
+  auto& e = state_->producer(index_);
+  state_->header().retired_published.fetch_add(e.published.load(std::memory_order_relaxed),
+                                               std::memory_order_relaxed);
+  e.published.store(0, std::memory_order_relaxed);
+  e.start_time.store(0, std::memory_order_relaxed);
+  // release: the cleared counters are visible to whoever claims the entry next.
+  e.pid.store(0, std::memory_order_release);
+  state_.reset();
+}
+
+PublishResult Producer::try_publish(Bytes payload) noexcept { return try_publish_batch({&payload, 1}); }
+
+PublishResult Producer::try_publish_batch(std::span<const Bytes> payloads) noexcept {
+  const QueueState& q = *state_;
+  const std::uint64_t k = payloads.size();
+  auto& h = q.header();
+  if (k == 0) return {Status::ok, h.tail.load(std::memory_order_relaxed)};
+  if (k > q.layout.capacity) return {Status::too_large, 0};
+  for (const Bytes& p : payloads)
+    if (p.size() > q.layout.max_message_size) return {Status::too_large, 0};
+
+  // Claim k consecutive seqs. relaxed load: the CAS below re-validates it.
+  std::uint64_t tail = h.tail.load(std::memory_order_relaxed);
+  for (;;) {
+    if (tail + k > cached_floor_ + q.layout.capacity) {
+      // acquire: pairs with refresh_floor's CAS; the floor it names was read from the groups.
+      cached_floor_ = floor_of(h.floor_word.load(std::memory_order_acquire));
+      if (tail + k > cached_floor_ + q.layout.capacity) {
+        cached_floor_ = refresh_floor(q, tail + k - q.layout.capacity, /*make_room=*/true);
+        if (tail + k > cached_floor_ + q.layout.capacity) {
+          tail = h.tail.load(std::memory_order_relaxed);
+          if (tail + k > cached_floor_ + q.layout.capacity) return {Status::queue_full, 0};
+          continue;
+        }
+      }
+    }
+    // acquire: orders our later slot reads after the floor check (the slot's previous
+    // occupant is settled in every group). Relaxed would let the slot reads float above.
+    if (h.tail.compare_exchange_weak(tail, tail + k, std::memory_order_acquire, std::memory_order_relaxed)) break;
+  }
+
+  const ProcessIdentity self = self_identity();
+  std::uint64_t committed = 0;
+  std::uint64_t first_lost = k;  // index of the first payload a consumer aborted, if any
+  bool corrupt = false;
+  for (std::uint64_t i = 0; i < k; ++i) {
+    switch (write_slot(q, tail + i, payloads[i], self)) {
+      case Write::committed: ++committed; break;
+      case Write::aborted: if (first_lost == k) first_lost = i; break;
+      case Write::corrupt: corrupt = true; break;
+    }
+  }
+  auto& e = q.producer(index_);
+  // relaxed, owner-only counters: stats readers tolerate a stale value.
+  e.published.store(e.published.load(std::memory_order_relaxed) + committed, std::memory_order_relaxed);
+  e.last_active_ms.store(monotonic_ms(), std::memory_order_relaxed);
+  wake_waiters(h.commit_futex, h.commit_waiters);
+  if (corrupt) return {Status::corrupt, 0};
+  if (first_lost != k) {
+    // Rare: we were stalled past claim_timeout and consumers aborted part of
+    // the batch. Publish the aborted messages again (at new seqs); waiting is
+    // acceptable here, this producer was already stuck for seconds.
+    for (std::uint64_t i = first_lost; i < k; ++i) {
+      const SlotWord w = SlotWord::decode(q.slot(tail + i).state.load(std::memory_order_acquire));
+      if (w.seq == ((tail + i) & kSeqMask) && w.state == SlotState::aborted) {
+        const auto r = publish(payloads[i], std::chrono::milliseconds(q.layout.claim_timeout_ms) * 4);
+        if (!r.ok()) return r;
+      }
+    }
+  }
+  return {Status::ok, tail};
+}
+
+PublishResult Producer::publish(Bytes payload, std::chrono::nanoseconds timeout) noexcept {
+  return publish_batch({&payload, 1}, timeout);
+}
+
+PublishResult Producer::publish_batch(std::span<const Bytes> payloads, std::chrono::nanoseconds timeout) noexcept {
+  PublishResult r = try_publish_batch(payloads);
+  if (r.status != Status::queue_full) return r;
+  const QueueState& q = *state_;
+  auto& h = q.header();
+  const std::uint64_t start = monotonic_ns();
+  const std::uint64_t limit = timeout.count() <= 0 ? 0 : static_cast<std::uint64_t>(timeout.count());
+  constexpr std::uint64_t kSpinNs = 20'000;
+  for (;;) {
+    const std::uint64_t elapsed = monotonic_ns() - start;
+    if (elapsed >= limit) return {Status::timeout, 0};
+    if (elapsed < kSpinNs) {
+      cpu_relax();
+    } else {
+      // seq_cst: pairs with the floor CAS + wake_waiters of consumers (wait.hpp protocol).
+      h.space_waiters.fetch_add(1, std::memory_order_seq_cst);
+      const std::uint32_t seen = h.space_futex.load(std::memory_order_seq_cst);
+      const std::uint64_t tail = h.tail.load(std::memory_order_relaxed);
+      const std::uint64_t floor = refresh_floor(q, tail + payloads.size() - q.layout.capacity, true);
+      if (tail + payloads.size() > floor + q.layout.capacity)
+        futex_wait(h.space_futex, seen, std::min<std::uint64_t>(limit - elapsed, 10'000'000));
+      h.space_waiters.fetch_sub(1, std::memory_order_relaxed);
+    }
+    r = try_publish_batch(payloads);
+    if (r.status != Status::queue_full) return r;
+  }
+}
+
+}  // namespace ackring

@@ -1,0 +1,233 @@
+// Creating, opening and validating queue files (the cold path).
+#include <boost/interprocess/file_mapping.hpp>
+#include <boost/interprocess/mapped_region.hpp>
+
+#include <fcntl.h>
+#include <sys/stat.h>
+#include <unistd.h>
+#include <xxhash.h>
+
+#include <bit>
+#include <cerrno>
+#include <cstdlib>
+#include <cstring>
+#include <random>
+#include <string>
+
+#include "ackring/error.hpp"
+#include "ackring/queue.hpp"
+#include "clock.hpp"
+#include "liveness.hpp"
+#include "queue_file.hpp"
+#include "queue_state.hpp"
+
+namespace ackring::detail {
+
+namespace bip = boost::interprocess;
+
+namespace {
+
+constexpr std::uint64_t align_up(std::uint64_t v, std::uint64_t a) noexcept { return (v + a - 1) / a * a; }
+
+[[noreturn]] void fail(ErrorCode code, const std::filesystem::path& path, std::string_view op, const std::string& why) {
+  throw Error(code, std::string(op) + " '" + path.string() + "': " + why);
+}
+
+[[noreturn]] void fail_errno(const std::filesystem::path& path, std::string_view op, int err) {
+  const ErrorCode code = err == ENOENT                  ? ErrorCode::not_found
+                         : err == EEXIST                ? ErrorCode::already_exists
+                         : (err == EACCES || err == EPERM) ? ErrorCode::permission_denied
+                                                          : ErrorCode::system;
+  fail(code, path, op, std::strerror(err));
+}
+
+std::uint64_t layout_checksum(const Layout& layout) noexcept { return XXH3_64bits(&layout, sizeof layout); }
+
+// Fd owner for the few lines between open and map.
+struct Fd {
+  int fd = -1;
+  ~Fd() { if (fd >= 0) ::close(fd); }
+};
+
+}  // namespace
+
+bool compute_layout(Layout& l) noexcept {
+  if (l.capacity < 2 || !std::has_single_bit(l.capacity) || l.capacity > (1u << kMaxCapacityLog2)) return false;
+  if (l.max_message_size == 0 || l.max_message_size > kMaxSlotPayload) return false;
+  if (l.max_groups == 0 || l.max_groups > kMaxGroups) return false;
+  if (l.max_members == 0 || l.max_members > kMaxMembers) return false;
+  if (l.max_producers == 0 || l.max_producers > kMaxProducers) return false;
+  if (l.max_deliveries == 0 || l.max_deliveries > kMaxDeliveries) return false;
+  l.capacity_log2 = static_cast<std::uint32_t>(std::countr_zero(l.capacity));
+  l.slot_size = static_cast<std::uint32_t>(sizeof(SlotHeader) + align_up(l.max_message_size, kCacheLine));
+  l.group_stride = static_cast<std::uint32_t>(sizeof(GroupEntry) + std::uint64_t{l.max_members} * sizeof(MemberEntry));
+  l.header_size = sizeof(FileHeader);
+  l.producers_offset = kHeaderRegion;
+  l.groups_offset = align_up(l.producers_offset + std::uint64_t{l.max_producers} * sizeof(ProducerEntry), kCacheLine);
+  l.leases_offset = align_up(l.groups_offset + std::uint64_t{l.max_groups} * l.group_stride, kCacheLine);
+  l.slots_offset = align_up(l.leases_offset + std::uint64_t{l.max_groups} * l.capacity * 8, 4096);
+  const std::uint64_t slots_bytes = std::uint64_t{l.capacity} * l.slot_size;
+  l.file_size = align_up(l.slots_offset + slots_bytes, 4096);
+  return l.file_size < (1ull << 46);  // 64 TiB: anything larger is a mistake
+}
+
+std::filesystem::path shm_directory() {
+  if (const char* dir = std::getenv("ACKRING_SHM_DIR"); dir != nullptr && *dir != '\0') return dir;
+  return "/dev/shm";
+}
+
+std::string validate_queue_name(std::string_view name) {
+  if (name.empty()) return "the name is empty";
+  if (name.size() > kQueueNameMax) return "the name is longer than " + std::to_string(kQueueNameMax) + " bytes";
+  if (name == "." || name == ".." || name.find("..") != std::string_view::npos) return "the name contains '..'";
+  for (const char c : name) {
+    const bool ok = (c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || (c >= '0' && c <= '9') || c == '-' ||
+                    c == '_' || c == '.';
+    if (!ok) return std::string("the name contains '") + c + "' (allowed: letters, digits, '-', '_', '.')";
+  }
+  return {};
+}
+
+std::filesystem::path resolve_path(std::string_view name_or_path) {
+  if (name_or_path.find('/') != std::string_view::npos) return std::filesystem::path(name_or_path);
+  if (auto why = validate_queue_name(name_or_path); !why.empty())
+    throw Error(ErrorCode::invalid_argument, "queue name '" + std::string(name_or_path) + "': " + why);
+  return shm_directory() / ("ackring." + std::string(name_or_path));
+}
+
+std::shared_ptr<QueueState> map_file(const std::filesystem::path& path, std::string_view op) {
+  auto state = std::make_shared<QueueState>();
+  state->path = path;
+  try {
+    bip::file_mapping file(path.c_str(), bip::read_write);
+    state->region = bip::mapped_region(file, bip::read_write);
+  } catch (const bip::interprocess_exception& e) {
+    const int err = e.get_native_error();
+    if (err != 0) fail_errno(path, op, err);
+    fail(ErrorCode::system, path, op, e.what());
+  }
+  state->base = static_cast<std::byte*>(state->region.get_address());
+  return state;
+}
+
+// Checks everything a reader relies on before trusting the file: the
+// header's size, magic, version, checksum, and that every offset and size
+// follows from the parameters and fits the file.
+void validate(QueueState& q, std::string_view op) {
+  const auto& path = q.path;
+  const std::size_t size = q.region.get_size();
+  if (size < kHeaderRegion)
+    fail(ErrorCode::corrupt, path, op,
+         "file is " + std::to_string(size) + " bytes, smaller than the " + std::to_string(kHeaderRegion) +
+             "-byte header (truncated or not an ackring queue)");
+  Layout stored;
+  std::memcpy(&stored, q.base, sizeof stored);
+  if (std::memcmp(stored.magic, kMagic, sizeof kMagic) != 0)
+    fail(ErrorCode::incompatible, path, op, "not an ackring queue (magic bytes do not match \"ACKRING\")");
+  if (stored.version != kFormatVersion)
+    fail(ErrorCode::incompatible, path, op,
+         "format version " + std::to_string(stored.version) + " is not supported (this build reads version " +
+             std::to_string(kFormatVersion) + ")");
+  std::uint64_t checksum;
+  std::memcpy(&checksum, q.base + offsetof(FileHeader, header_checksum), sizeof checksum);
+  if (checksum != layout_checksum(stored))
+    fail(ErrorCode::corrupt, path, op, "header checksum does not match (the header was damaged)");
+  Layout expected = stored;
+  if (!compute_layout(expected))
+    fail(ErrorCode::corrupt, path, op, "header parameters are out of range (capacity " +
+                                           std::to_string(stored.capacity) + ", max message size " +
+                                           std::to_string(stored.max_message_size) + ")");
+  if (std::memcmp(&expected, &stored, sizeof stored) != 0)
+    fail(ErrorCode::incompatible, path, op,
+         "layout does not follow from its parameters (written by an incompatible build)");
+  if (stored.file_size != size)
+    fail(ErrorCode::corrupt, path, op,
+         "file is " + std::to_string(size) + " bytes but its header says " + std::to_string(stored.file_size) +
+             " (truncated?)");
+  q.layout = stored;
+  q.mask = stored.capacity - 1;
+}
+
+std::shared_ptr<QueueState> create_file(const std::filesystem::path& path, const QueueOptions& o) {
+  constexpr std::string_view op = "create queue";
+  Layout l{};
+  std::memcpy(l.magic, kMagic, sizeof kMagic);
+  l.version = kFormatVersion;
+  l.capacity = o.capacity;
+  l.max_message_size = o.max_message_size;
+  l.max_groups = o.max_groups;
+  l.max_members = o.max_members;
+  l.max_producers = o.max_producers;
+  l.max_deliveries = o.max_deliveries;
+  const auto lease_ms = o.default_lease.count();
+  const auto claim_ms = o.claim_timeout.count();
+  if (lease_ms <= 0 || lease_ms > (1ll << 30) || claim_ms <= 0 || claim_ms > (1ll << 30))
+    fail(ErrorCode::invalid_argument, path, op, "default_lease and claim_timeout must be between 1 ms and 12 days");
+  l.default_lease_ms = static_cast<std::uint32_t>(lease_ms);
+  l.claim_timeout_ms = static_cast<std::uint32_t>(claim_ms);
+  if (!compute_layout(l)) {
+    fail(ErrorCode::invalid_argument, path, op,
+         "invalid options: capacity must be a power of two in [2, 2^30] (got " + std::to_string(o.capacity) +
+             "), max_message_size in [1, 16 MiB] (got " + std::to_string(o.max_message_size) +
+             "), max_groups in [1, 1024], max_members in [1, 254], max_producers in [1, 65535], "
+             "max_deliveries in [1, 254]");
+  }
+  const auto self = self_identity();
+  l.created_realtime_ns = realtime_ns();
+  l.creator_pid = static_cast<std::uint32_t>(self.pid);
+  l.creator_start_time = self.start_time;
+  const std::string fname = path.filename().string();
+  std::strncpy(l.name, fname.c_str(), sizeof l.name - 1);
+
+  // Build under a temporary name in the same directory, then link() it into
+  // place: link fails with EEXIST instead of replacing, and the file appears
+  // complete or not at all.
+  std::random_device rd;
+  const auto tmp = path.parent_path() / ("." + fname + ".tmp." + std::to_string(self.pid) + "." + std::to_string(rd()));
+  {
+    Fd fd{::open(tmp.c_str(), O_RDWR | O_CREAT | O_EXCL | O_CLOEXEC, o.mode & 07777)};
+    if (fd.fd < 0) fail_errno(tmp, op, errno);
+    ::fchmod(fd.fd, o.mode & 07777);  // the umask must not narrow an explicit mode
+    if (const int err = ::posix_fallocate(fd.fd, 0, static_cast<off_t>(l.file_size)); err != 0) {
+      ::unlink(tmp.c_str());
+      fail(err == ENOSPC ? ErrorCode::resource_exhausted : ErrorCode::system, path, op,
+           "cannot allocate " + std::to_string(l.file_size) + " bytes: " + std::strerror(err));
+    }
+  }
+  std::shared_ptr<QueueState> q;
+  try {
+    q = map_file(tmp, op);
+  } catch (...) {
+    ::unlink(tmp.c_str());
+    throw;
+  }
+  // Zero-filled by fallocate; set what is not zero. No other process can see
+  // this file yet, so plain initialisation is enough; link() below and the
+  // opener's mmap order it before any access by others.
+  auto& h = q->header();
+  std::memcpy(&h.layout, &l, sizeof l);
+  h.header_checksum = layout_checksum(l);
+  q->layout = l;
+  q->mask = l.capacity - 1;
+  for (std::uint64_t seq = 0; seq < l.capacity; ++seq)
+    q->slot(seq).state.store(SlotWord{seq, SlotState::free}.encode(), std::memory_order_relaxed);
+  q->path = path;
+  if (::link(tmp.c_str(), path.c_str()) != 0) {
+    const int err = errno;
+    ::unlink(tmp.c_str());
+    fail_errno(path, op, err);
+  }
+  ::unlink(tmp.c_str());
+  return q;
+}
+
+std::shared_ptr<QueueState> open_file(const std::filesystem::path& path) {
+  constexpr std::string_view op = "open queue";
+  std::error_code ec;
+  if (!std::filesystem::exists(path, ec)) fail(ErrorCode::not_found, path, op, "no such queue file");
+  auto q = map_file(path, op);
+  validate(*q, op);
+  return q;
+}
+
+}  // namespace ackring::detail
