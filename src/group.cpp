@@ -249,16 +249,18 @@ void lower_deadline_hint(const QueueState& q, std::uint32_t g, std::uint64_t dea
   }
 }
 
-void push_drop_group(const QueueState& q, std::uint32_t g, std::uint64_t target) noexcept {
+std::uint64_t push_group_forward(const QueueState& q, std::uint32_t g, std::uint64_t target,
+                                 SettleReason reason) noexcept {
   auto& G = q.group(g);
   // 1. next first, so members stop taking seqs below target.
   std::uint64_t next = G.next.load(std::memory_order_acquire);
   // acq_rel: members that read the new next (acquire) re-validate before taking.
   while (next < target && !G.next.compare_exchange_weak(next, target, std::memory_order_acq_rel)) {
   }
-  // 2. settle everything unsettled below target as dropped.
+  // 2. settle everything unsettled below target.
   std::uint64_t floor = G.floor.load(std::memory_order_acquire);
-  std::uint64_t dropped = 0;
+  if (target > floor + q.layout.capacity) floor = target - q.layout.capacity;  // older slots are long reused
+  std::uint64_t settled_count = 0;
   for (std::uint64_t s = floor; s < target; ++s) {
     auto& word = q.lease(g, s);
     const std::uint32_t gen = q.generation(s);
@@ -266,20 +268,23 @@ void push_drop_group(const QueueState& q, std::uint32_t g, std::uint64_t target)
     for (;;) {
       const LeaseWord lw = LeaseWord::decode(w);
       if (lw.generation == gen && lw.state == LeaseState::settled) break;
-      const LeaseWord settled{LeaseState::settled, gen, kNoOwner, lw.deliveries,
-                              static_cast<std::uint32_t>(SettleReason::dropped)};
+      const LeaseWord settled{LeaseState::settled, gen, kNoOwner, lw.deliveries, static_cast<std::uint32_t>(reason)};
       // acq_rel: a member racing to take or ack this seq loses (its CAS sees the settled word).
       if (word.compare_exchange_weak(w, settled.encode(), std::memory_order_acq_rel, std::memory_order_acquire)) {
-        ++dropped;
+        ++settled_count;
         break;
       }
     }
   }
-  if (dropped != 0) G.dropped.fetch_add(dropped, std::memory_order_relaxed);
+  if (reason == SettleReason::dropped && settled_count != 0)
+    G.dropped.fetch_add(settled_count, std::memory_order_relaxed);
   // 3. floor, last: producers may reuse slots below it from now on.
   // seq_cst: publishes the settled words above before the producer's floor scan.
+  floor = G.floor.load(std::memory_order_acquire);
   while (floor < target && !G.floor.compare_exchange_weak(floor, target, std::memory_order_seq_cst)) {
   }
+  wake_waiters(q.header().space_futex, q.header().space_waiters);
+  return settled_count;
 }
 
 std::uint64_t scan_min_floor(const QueueState& q, std::uint64_t tail) noexcept {
@@ -310,7 +315,7 @@ std::uint64_t refresh_floor(const QueueState& q, std::uint64_t want_floor, bool 
         if (G.state.load(std::memory_order_acquire) == static_cast<std::uint32_t>(GroupState::active) &&
             G.overflow == static_cast<std::uint8_t>(OverflowPolicy::drop) &&
             G.floor.load(std::memory_order_acquire) < want_floor)
-          push_drop_group(q, g, target);
+          (void)push_group_forward(q, g, target, SettleReason::dropped);
       }
       floor = scan_min_floor(q, tail);
     }

@@ -50,8 +50,10 @@ std::uint32_t reclaim_dead_members(const QueueState& q, std::uint32_t g) noexcep
 // Lowers the group's expired-lease hint to `deadline_ms` if it is earlier.
 void lower_deadline_hint(const QueueState& q, std::uint32_t g, std::uint64_t deadline_ms) noexcept;
 
-// Moves a drop-policy group's next and floor up to `target`, settling every
-// unsettled message below as dropped (leases held on them are lost).
-void push_drop_group(const QueueState& q, std::uint32_t g, std::uint64_t target) noexcept;
+// Moves a group's next and floor up to `target`, settling every unsettled
+// message below with `reason` (leases held on them are lost). Used for the
+// drop overflow policy and for purge. Returns how many it settled.
+std::uint64_t push_group_forward(const QueueState& q, std::uint32_t g, std::uint64_t target,
+                                 SettleReason reason) noexcept;
 
 }  // namespace ackring::detail

@@ -6,6 +6,8 @@
 // $ACKRING_SHM_DIR when set) or by a path (anything containing '/').
 #pragma once
 
+#include <cstddef>
+#include <cstdint>
 #include <filesystem>
 #include <memory>
 #include <string>
@@ -20,6 +22,22 @@
 namespace ackring {
 
 namespace detail { struct QueueState; }
+
+// A message read without taking it (Queue::peek).
+struct PeekedMessage {
+  std::uint64_t seq = 0;
+  std::uint64_t publish_time_ns = 0;
+  std::vector<std::byte> payload;
+};
+
+// Result of Queue::verify: a consistency check of the whole file.
+struct VerifyReport {
+  std::uint64_t slots_checked = 0;
+  std::uint64_t corrupt_slots = 0;       // committed slots whose length or checksum fails
+  std::uint64_t dead_claims = 0;         // slots claimed by a process that is gone
+  std::vector<std::string> problems;     // one line each, empty when healthy
+  [[nodiscard]] bool healthy() const noexcept { return problems.empty(); }
+};
 
 class Queue {
  public:
@@ -55,6 +73,17 @@ class Queue {
   [[nodiscard]] std::vector<std::string> group_names() const;
 
   [[nodiscard]] QueueStats stats() const;
+
+  // Copies up to `max` committed messages with seq >= `from` that are still
+  // in the ring, oldest first, without taking or changing anything. A message
+  // overwritten while being copied, or failing its checksum, is left out.
+  [[nodiscard]] std::vector<PeekedMessage> peek(std::uint64_t from, std::size_t max) const;
+  // Settles every message not yet settled in `group` (every group when empty)
+  // as acked: the group jumps to the tail. Leases held on them are lost.
+  // Returns how many messages were purged; throws not_found for a bad group.
+  std::uint64_t purge(std::string_view group = {});
+  // Checks every slot, group and member for consistency. Reads only.
+  [[nodiscard]] VerifyReport verify() const;
   [[nodiscard]] QueueOptions options() const;
   [[nodiscard]] const std::filesystem::path& path() const noexcept;
 
