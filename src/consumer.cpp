@@ -204,7 +204,7 @@ Consumer::Take Consumer::take_expired(Delivery& out, std::uint64_t now) noexcept
     if (exhausted) {
       // Held past max_deliveries: move it to the dead-letter queue. If that
       // fails (DLQ full), our 1 s lease brings it back to try again.
-      if (!dead_letter(s, deliveries, static_cast<std::uint8_t>(DeadLetterReason::max_deliveries)))
+      if (!dead_letter(s, mine.encode(), static_cast<std::uint8_t>(DeadLetterReason::max_deliveries)))
         earliest = std::min(earliest, now + hold_ms);
       continue;
     }
@@ -499,11 +499,12 @@ Status Consumer::extend(const Receipt& r, Millis lease) noexcept {
 Status Consumer::reject(const Receipt& r) noexcept {
   if (group_gone()) return Status::no_such_group;
   const QueueState& q = *state_;
-  const LeaseWord lw = LeaseWord::decode(q.lease(group_, r.seq).load(std::memory_order_acquire));
+  const std::uint64_t w = q.lease(group_, r.seq).load(std::memory_order_acquire);
+  const LeaseWord lw = LeaseWord::decode(w);
   if (lw.state != LeaseState::leased || lw.generation != q.generation(r.seq) || lw.deliveries != r.deliveries)
     return Status::lease_lost;
-  return dead_letter(r.seq, r.deliveries, static_cast<std::uint8_t>(DeadLetterReason::rejected)) ? Status::ok
-                                                                                               : Status::queue_full;
+  return dead_letter(r.seq, w, static_cast<std::uint8_t>(DeadLetterReason::rejected)) ? Status::ok
+                                                                                     : Status::queue_full;
 }
 
 }  // namespace ackring

@@ -97,25 +97,23 @@ Queue open_dead_letter_queue(const QueueState& origin) {
 
 }  // namespace
 
-bool Consumer::dead_letter(std::uint64_t seq, std::uint32_t deliveries, std::uint8_t reason) noexcept {
+bool Consumer::dead_letter(std::uint64_t seq, std::uint64_t held_word, std::uint8_t reason) noexcept {
   const QueueState& q = *state_;
+  const LeaseWord held = LeaseWord::decode(held_word);
   try {
     if (!dlq_) dlq_ = std::make_unique<Producer>(open_dead_letter_queue(q).producer());
     const SlotHeader& slot = q.slot(seq);
     const std::uint32_t length = std::min(slot.length, q.layout.max_message_size);
-    encode_dead_letter(dlq_buffer_, q.path.string(), group_name_, seq, deliveries, reason, slot.publish_time_ns,
-                       Bytes(q.payload(seq), length));
+    encode_dead_letter(dlq_buffer_, q.path.string(), group_name_, seq, held.deliveries, reason,
+                       slot.publish_time_ns, Bytes(q.payload(seq), length));
   } catch (...) {
     return false;  // could not open/create the DLQ: the caller keeps the message leased
   }
   if (!dlq_->try_publish(Bytes(dlq_buffer_)).ok()) return false;
-  const LeaseWord held{LeaseState::leased, q.generation(seq), member_, deliveries, 0};
-  std::uint64_t w = q.lease(group_, seq).load(std::memory_order_acquire);
-  const LeaseWord lw = LeaseWord::decode(w);
-  if (lw.state != held.state || lw.generation != held.generation || lw.deliveries != held.deliveries) return true;
-  // If settling fails the lease moved on (expired and taken): the DLQ holds a
-  // copy and the message goes on in the queue; at-least-once for the DLQ too.
-  if (settle(seq, w, SettleReason::dead_lettered)) {
+  // If settling fails, the lease moved on (expired and taken by another
+  // member) while we published: the DLQ holds a copy and the message goes on
+  // in the queue. At-least-once holds for the DLQ too; it may see a duplicate.
+  if (settle(seq, held_word, SettleReason::dead_lettered)) {
     q.group(group_).dead_lettered.fetch_add(1, std::memory_order_relaxed);
     advance_floor();
   }

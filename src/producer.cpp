@@ -10,7 +10,6 @@
 
 #include "clock.hpp"
 #include "group.hpp"
-#include "liveness.hpp"
 #include "queue_state.hpp"
 #include "wait.hpp"
 
@@ -25,7 +24,14 @@ enum class Write : std::uint8_t { committed, aborted, corrupt };
 // Writes one claimed seq. `aborted` means a consumer gave up on this claim
 // (we were stalled longer than claim_timeout): nothing was published and the
 // caller publishes the message again at a new seq.
-Write write_slot(const QueueState& q, std::uint64_t seq, Bytes payload, const ProcessIdentity& self) noexcept {
+struct Claimer {
+  std::uint32_t pid;
+  std::uint64_t start_time;
+  std::uint32_t claim_ms;         // low 32 bits of monotonic ms
+  std::uint64_t publish_time_ns;  // wall clock, for display
+};
+
+Write write_slot(const QueueState& q, std::uint64_t seq, Bytes payload, const Claimer& self) noexcept {
   SlotHeader& slot = q.slot(seq);
   std::uint64_t observed = slot.state.load(std::memory_order_acquire);
   const SlotWord prior = SlotWord::decode(observed);
@@ -39,9 +45,9 @@ Write write_slot(const QueueState& q, std::uint64_t seq, Bytes payload, const Pr
   if (!fresh && !earlier_lap) return Write::corrupt;
   // Our claim on the tail makes this slot ours for `seq`; consumers read these
   // fields only after seeing `claimed` (acquire), and only to judge liveness.
-  slot.claimer_pid = static_cast<std::uint32_t>(self.pid);
+  slot.claimer_pid = self.pid;
   slot.claimer_start_time = self.start_time;
-  slot.claim_ms = static_cast<std::uint32_t>(monotonic_ms());
+  slot.claim_ms = self.claim_ms;
   // release: pairs with the stall checker's acquire load, which then reads the claimer fields.
   if (!slot.state.compare_exchange_strong(observed, SlotWord{seq, SlotState::claimed}.encode(),
                                           std::memory_order_release, std::memory_order_acquire))
@@ -51,7 +57,7 @@ Write write_slot(const QueueState& q, std::uint64_t seq, Bytes payload, const Pr
   slot.checksum = XXH3_64bits(payload.data(), payload.size());
   slot.key_lo = 0;
   slot.key_hi = 0;
-  slot.publish_time_ns = realtime_ns();
+  slot.publish_time_ns = self.publish_time_ns;
   if (!payload.empty()) std::memcpy(q.payload(seq), payload.data(), payload.size());
   std::uint64_t claimed = SlotWord{seq, SlotState::claimed}.encode();
   // seq_cst: release publishes header and payload to consumers (their acquire/seq_cst
@@ -64,17 +70,24 @@ Write write_slot(const QueueState& q, std::uint64_t seq, Bytes payload, const Pr
 
 }  // namespace
 
-Producer::Producer(std::shared_ptr<QueueState> state, std::uint32_t index) noexcept
-    : state_(std::move(state)), index_(index) {}
+Producer::Producer(std::shared_ptr<QueueState> state, std::uint32_t index, std::int32_t pid,
+                   std::uint64_t start_time) noexcept
+    : state_(std::move(state)), index_(index), pid_(pid), start_time_(start_time) {}
 
 Producer::Producer(Producer&& o) noexcept
-    : state_(std::move(o.state_)), index_(o.index_), cached_floor_(o.cached_floor_) {}
+    : state_(std::move(o.state_)),
+      index_(o.index_),
+      pid_(o.pid_),
+      start_time_(o.start_time_),
+      cached_floor_(o.cached_floor_) {}
 
 Producer& Producer::operator=(Producer&& o) noexcept {
   if (this != &o) {
     release();
     state_ = std::move(o.state_);
     index_ = o.index_;
+    pid_ = o.pid_;
+    start_time_ = o.start_time_;
     cached_floor_ = o.cached_floor_;
   }
   return *this;
@@ -125,7 +138,8 @@ PublishResult Producer::try_publish_batch(std::span<const Bytes> payloads) noexc
     if (h.tail.compare_exchange_weak(tail, tail + k, std::memory_order_acquire, std::memory_order_relaxed)) break;
   }
 
-  const ProcessIdentity self = self_identity();
+  const std::uint64_t now_ms = monotonic_ms();
+  const Claimer self{static_cast<std::uint32_t>(pid_), start_time_, static_cast<std::uint32_t>(now_ms), realtime_ns()};
   std::uint64_t committed = 0;
   std::uint64_t first_lost = k;  // index of the first payload a consumer aborted, if any
   bool corrupt = false;
@@ -139,7 +153,7 @@ PublishResult Producer::try_publish_batch(std::span<const Bytes> payloads) noexc
   auto& e = q.producer(index_);
   // relaxed, owner-only counters: stats readers tolerate a stale value.
   e.published.store(e.published.load(std::memory_order_relaxed) + committed, std::memory_order_relaxed);
-  e.last_active_ms.store(monotonic_ms(), std::memory_order_relaxed);
+  e.last_active_ms.store(now_ms, std::memory_order_relaxed);
   wake_waiters(h.commit_futex, h.commit_waiters);
   if (corrupt) return {Status::corrupt, 0};
   if (first_lost != k) {

@@ -95,7 +95,7 @@ Producer Queue::producer() {
       e.last_active_ms.store(monotonic_ms(), std::memory_order_relaxed);
       // release: readers that see the start time judge liveness by it.
       e.start_time.store(self.start_time, std::memory_order_release);
-      return Producer(state_, i);
+      return Producer(state_, i, self.pid, self.start_time);
     }
   }
   throw Error(ErrorCode::resource_exhausted, "register producer in '" + q.path.string() + "': all " +

@@ -102,7 +102,7 @@ class Consumer {
   bool settle(std::uint64_t seq, std::uint64_t expected_word, detail::SettleReason reason) noexcept;
   [[nodiscard]] Status settle_receipt(const Receipt& receipt, detail::SettleReason reason) noexcept;
   [[nodiscard]] Status modify_lease(const Receipt& receipt, std::uint64_t deadline_ms, bool give_up) noexcept;
-  [[nodiscard]] bool dead_letter(std::uint64_t seq, std::uint32_t deliveries, std::uint8_t reason) noexcept;
+  [[nodiscard]] bool dead_letter(std::uint64_t seq, std::uint64_t held_word, std::uint8_t reason) noexcept;
   void housekeep(std::uint64_t now_ms) noexcept;
   void handle_stalled_head(std::uint64_t seq, std::uint64_t now_ms) noexcept;
   void advance_floor() noexcept;

@@ -58,11 +58,14 @@ class Producer {
 
  private:
   friend class Queue;
-  Producer(std::shared_ptr<detail::QueueState> state, std::uint32_t index) noexcept;
+  Producer(std::shared_ptr<detail::QueueState> state, std::uint32_t index, std::int32_t pid,
+           std::uint64_t start_time) noexcept;
   void release() noexcept;
 
   std::shared_ptr<detail::QueueState> state_;
   std::uint32_t index_ = 0;
+  std::int32_t pid_ = 0;             // the registering process: written into claimed slots
+  std::uint64_t start_time_ = 0;     // (a Producer is used only in the process that made it)
   std::uint64_t cached_floor_ = 0;  // local copy of the queue's min floor: refreshed only when the ring looks full
 };
 
