@@ -35,6 +35,7 @@ constexpr std::uint64_t kHousekeepIdleMs = 50;    // dead-member sweep when idle
 constexpr std::uint64_t kHousekeepBusyMs = 500;   // ... and at least this often when busy
 constexpr std::uint64_t kStallCheckMs = 5;        // claimer liveness re-check of a stuck head
 constexpr std::size_t kCopySlots = 64;            // copy-mode batch limit
+constexpr std::uint64_t kRescanMs = 100;          // longest a scan may push the expired-lease hint ahead
 
 // Owner-only counter bump: no RMW needed, readers use relaxed loads.
 inline void bump(std::atomic<std::uint64_t>& c, std::uint64_t by = 1) noexcept {
@@ -221,9 +222,13 @@ Consumer::Take Consumer::take_expired(Delivery& out, std::uint64_t now) noexcept
     return Take::got;
   }
   // Nothing expired: raise the hint to the earliest live deadline, unless a
-  // member lowered it meanwhile (then its value stands).
+  // member lowered it meanwhile (then its value stands). A lease taken while
+  // we scanned, behind our scan position, may not have lowered it (the hint
+  // was already <= its deadline), so never raise it more than kRescanMs
+  // ahead: such a lease is found at most that late.
   std::uint64_t expected = hint;
-  G.deadline_hint_ms.compare_exchange_strong(expected, earliest, std::memory_order_relaxed);
+  G.deadline_hint_ms.compare_exchange_strong(expected, std::min(earliest, now + kRescanMs),
+                                             std::memory_order_relaxed);
   return Take::nothing;
 }
 
