@@ -20,6 +20,7 @@
 
 #include "clock.hpp"
 #include "dead_letter_codec.hpp"
+#include "dedup.hpp"
 #include "group.hpp"
 #include "liveness.hpp"
 #include "queue_state.hpp"
@@ -313,6 +314,9 @@ bool Consumer::fill(Delivery& out, std::uint64_t seq, std::uint32_t deliveries) 
   const std::uint32_t length = slot.length;
   const std::uint64_t checksum = slot.checksum;
   const std::uint64_t published = slot.publish_time_ns;
+  const std::uint32_t flags = slot.flags;
+  const std::uint64_t key_lo = slot.key_lo;
+  const std::uint64_t key_hi = slot.key_hi;
   const std::byte* src = q.payload(seq);
   if (length <= q.layout.max_message_size) {
     if (!copies_.empty()) {
@@ -334,6 +338,9 @@ bool Consumer::fill(Delivery& out, std::uint64_t seq, std::uint32_t deliveries) 
       out.seq_ = seq;
       out.deliveries_ = deliveries;
       out.publish_time_ns_ = published;
+      out.has_key_ = (flags & kSlotHasKey) != 0;
+      out.key_lo_ = key_lo;
+      out.key_hi_ = key_hi;
       out.payload_ = Bytes(src, length);
       return true;
     }
@@ -510,6 +517,23 @@ Status Consumer::reject(const Receipt& r) noexcept {
     return Status::lease_lost;
   return dead_letter(r.seq, w, static_cast<std::uint8_t>(DeadLetterReason::rejected)) ? Status::ok
                                                                                      : Status::queue_full;
+}
+
+// ---------------------------------------------------------- process-once --
+
+bool Consumer::is_processed(const Delivery& d) noexcept {
+  DedupTable table(*state_);
+  if (!table.enabled()) return false;
+  DedupCounters counters;
+  const Fingerprint key = processed_key({d.key_lo_, d.key_hi_}, d.has_key_, d.seq_, group_name_);
+  return table.contains(key, monotonic_ms(), counters);
+}
+
+Status Consumer::mark_processed(const Delivery& d) noexcept {
+  DedupTable table(*state_);
+  if (!table.enabled()) return Status::no_dedup;
+  const Fingerprint key = processed_key({d.key_lo_, d.key_hi_}, d.has_key_, d.seq_, group_name_);
+  return table.insert(key, d.seq_, monotonic_ms()) ? Status::ok : Status::dedup_full;
 }
 
 }  // namespace ackring

@@ -31,6 +31,8 @@ inline constexpr std::uint32_t kMaxGroups = 1024;
 inline constexpr std::uint32_t kMaxMembers = 254;     // member index 255 means "nobody"
 inline constexpr std::uint32_t kMaxProducers = 65535;
 inline constexpr std::uint32_t kMaxDeliveries = 254;  // the delivery count has 8 bits
+inline constexpr std::uint32_t kMinDedupEntries = 16;  // one probe window
+inline constexpr std::uint32_t kMaxDedupEntries = 1u << 28;
 // Sequence numbers live in 56 bits of the slot state word and the floor word:
 // 7.2e16 messages, 22 years at 100 M msgs/s.
 inline constexpr std::uint64_t kSeqMask = (1ull << 56) - 1;
@@ -68,14 +70,21 @@ struct Layout {
   std::uint32_t creator_pid;
   std::uint32_t reserved0;
   std::uint64_t creator_start_time;  // clock ticks since boot, /proc/<pid>/stat field 22
-  char name[64];                     // queue name (informational; NUL-terminated)
+  std::uint64_t dedup_offset;        // dedup hash table: dedup_entries × DedupEntry
+  std::uint64_t bloom_offset;        // bloom filter: 2 generations × bloom_blocks × 32 bytes
+  std::uint32_t dedup_entries;       // power of two, or 0: no dedup table
+  std::uint32_t dedup_window_ms;
+  std::uint32_t bloom_blocks;        // per generation; power of two
+  std::uint32_t dedup_policy;        // DedupFullPolicy
+  char name[32];                     // queue file name (informational; NUL-terminated, may be cut)
 };
 static_assert(sizeof(Layout) == 192);
 static_assert(offsetof(Layout, version) == 8);
 static_assert(offsetof(Layout, file_size) == 16);
 static_assert(offsetof(Layout, capacity) == 24);
 static_assert(offsetof(Layout, producers_offset) == 72);
-static_assert(offsetof(Layout, name) == 128);
+static_assert(offsetof(Layout, dedup_offset) == 128);
+static_assert(offsetof(Layout, name) == 160);
 
 // The file header: the layout, its checksum, then the shared cursors, each on
 // its own cache line so producers' tail CASes do not invalidate the line the
@@ -107,8 +116,16 @@ struct FileHeader {
   std::atomic<std::uint64_t> retired_published;                      // from freed producer entries
   std::atomic<std::uint32_t> group_epoch;                            // bumped on group create/remove
   std::atomic<std::uint32_t> reserved1;
+  // Dedup: (bloom epoch << 1) | clearing, and its rare counters.
+  alignas(kCacheLine) std::atomic<std::uint64_t> bloom_epoch;
+  std::atomic<std::uint64_t> dedup_evicted;       // live entries evicted (evict_oldest policy)
+  std::atomic<std::uint64_t> dedup_full;          // publishes refused with dedup_full
+  std::atomic<std::uint64_t> retired_dedup_hits;  // counters of freed producer entries
+  std::atomic<std::uint64_t> retired_bloom_negatives;
+  std::atomic<std::uint64_t> retired_expired_reused;
 };
-static_assert(sizeof(FileHeader) == 512);
+static_assert(sizeof(FileHeader) == 576);
+static_assert(offsetof(FileHeader, bloom_epoch) == 512);
 static_assert(offsetof(FileHeader, header_checksum) == 192);
 static_assert(offsetof(FileHeader, tail) == 256);
 static_assert(offsetof(FileHeader, floor_word) == 320);
@@ -120,13 +137,19 @@ static_assert(sizeof(FileHeader) <= kHeaderRegion);
 //   0     4      8            16          24            32
 //   ┌─────┬──────┬────────────┬───────────┬─────────────┬──── pad to 64
 //   │ pid │ pad  │ start time │ published │ last active │
+//   32          40               48               56
+//   ┌───────────┬────────────────┬────────────────┬──── pad to 64
+//   │ dedup hits│ bloom negatives│ expired reused │
 struct ProducerEntry {
   std::atomic<std::uint32_t> pid;               // 0: free. CAS 0 -> pid claims the entry
-  std::uint32_t reserved;
+  std::atomic<std::uint32_t> incarnation;       // bumped per registration: dedup owners name (index, incarnation)
   std::atomic<std::uint64_t> start_time;        // 0 while the owner is still writing it
   std::atomic<std::uint64_t> published;         // written by the owner only
   std::atomic<std::uint64_t> last_active_ms;    // monotonic ms, owner only
-  char pad[kCacheLine - 32];
+  std::atomic<std::uint64_t> dedup_hits;        // owner only: keyed publishes found duplicate
+  std::atomic<std::uint64_t> bloom_negatives;   // owner only: keys the bloom filter ruled out
+  std::atomic<std::uint64_t> expired_reused;    // owner only: expired dedup entries reused
+  char pad[kCacheLine - 56];
 };
 static_assert(sizeof(ProducerEntry) == kCacheLine);
 
@@ -203,6 +226,7 @@ struct SlotHeader {
   std::uint64_t claimer_start_time;
 };
 static_assert(sizeof(SlotHeader) == kCacheLine);
+inline constexpr std::uint32_t kSlotHasKey = 1;  // SlotHeader::flags: key_lo/key_hi hold the key fingerprint
 static_assert(offsetof(SlotHeader, checksum) == 16);
 static_assert(offsetof(SlotHeader, publish_time_ns) == 40);
 static_assert(offsetof(SlotHeader, claimer_start_time) == 56);

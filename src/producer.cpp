@@ -9,6 +9,7 @@
 #include <cstring>
 
 #include "clock.hpp"
+#include "dedup.hpp"
 #include "group.hpp"
 #include "queue_state.hpp"
 #include "wait.hpp"
@@ -21,9 +22,6 @@ namespace {
 
 enum class Write : std::uint8_t { committed, aborted, corrupt };
 
-// Writes one claimed seq. `aborted` means a consumer gave up on this claim
-// (we were stalled longer than claim_timeout): nothing was published and the
-// caller publishes the message again at a new seq.
 struct Claimer {
   std::uint32_t pid;
   std::uint64_t start_time;
@@ -31,7 +29,11 @@ struct Claimer {
   std::uint64_t publish_time_ns;  // wall clock, for display
 };
 
-Write write_slot(const QueueState& q, std::uint64_t seq, Bytes payload, const Claimer& self) noexcept {
+// Writes one claimed seq. `aborted` means a consumer gave up on this claim
+// (we were stalled longer than claim_timeout): nothing was published and the
+// caller publishes the message again at a new seq.
+Write write_slot(const QueueState& q, std::uint64_t seq, Bytes payload, const Claimer& self,
+                 const Fingerprint* key) noexcept {
   SlotHeader& slot = q.slot(seq);
   std::uint64_t observed = slot.state.load(std::memory_order_acquire);
   const SlotWord prior = SlotWord::decode(observed);
@@ -53,10 +55,10 @@ Write write_slot(const QueueState& q, std::uint64_t seq, Bytes payload, const Cl
                                           std::memory_order_release, std::memory_order_acquire))
     return SlotWord::decode(observed).state == SlotState::aborted ? Write::aborted : Write::corrupt;
   slot.length = static_cast<std::uint32_t>(payload.size());
-  slot.flags = 0;
+  slot.flags = key != nullptr ? kSlotHasKey : 0;
   slot.checksum = XXH3_64bits(payload.data(), payload.size());
-  slot.key_lo = 0;
-  slot.key_hi = 0;
+  slot.key_lo = key != nullptr ? key->lo : 0;
+  slot.key_hi = key != nullptr ? key->hi : 0;
   slot.publish_time_ns = self.publish_time_ns;
   if (!payload.empty()) std::memcpy(q.payload(seq), payload.data(), payload.size());
   std::uint64_t claimed = SlotWord{seq, SlotState::claimed}.encode();
@@ -68,24 +70,32 @@ Write write_slot(const QueueState& q, std::uint64_t seq, Bytes payload, const Cl
   return Write::committed;
 }
 
+std::uint64_t deadline_after(std::chrono::nanoseconds timeout) noexcept {
+  const std::uint64_t now = monotonic_ns();
+  if (timeout.count() <= 0) return now;
+  const auto t = static_cast<std::uint64_t>(timeout.count());
+  return t > ~0ull - now ? ~0ull : now + t;
+}
+
+// Owner-only counter bump (no RMW needed).
+inline void bump(std::atomic<std::uint64_t>& c, std::uint64_t by) noexcept {
+  if (by != 0) c.store(c.load(std::memory_order_relaxed) + by, std::memory_order_relaxed);
+}
+
 }  // namespace
 
-Producer::Producer(std::shared_ptr<QueueState> state, std::uint32_t index, std::int32_t pid,
-                   std::uint64_t start_time) noexcept
-    : state_(std::move(state)), index_(index), pid_(pid), start_time_(start_time) {}
+Producer::Producer(std::shared_ptr<QueueState> state, std::uint32_t index, std::uint32_t incarnation,
+                   std::int32_t pid, std::uint64_t start_time) noexcept
+    : state_(std::move(state)), index_(index), incarnation_(incarnation), pid_(pid), start_time_(start_time) {}
 
-Producer::Producer(Producer&& o) noexcept
-    : state_(std::move(o.state_)),
-      index_(o.index_),
-      pid_(o.pid_),
-      start_time_(o.start_time_),
-      cached_floor_(o.cached_floor_) {}
+Producer::Producer(Producer&& o) noexcept { *this = std::move(o); }
 
 Producer& Producer::operator=(Producer&& o) noexcept {
   if (this != &o) {
     release();
     state_ = std::move(o.state_);
     index_ = o.index_;
+    incarnation_ = o.incarnation_;
     pid_ = o.pid_;
     start_time_ = o.start_time_;
     cached_floor_ = o.cached_floor_;
@@ -98,108 +108,185 @@ Producer::~Producer() { release(); }
 void Producer::release() noexcept {
   if (!state_) return;
   auto& e = state_->producer(index_);
-  state_->header().retired_published.fetch_add(e.published.load(std::memory_order_relaxed),
-                                               std::memory_order_relaxed);
-  e.published.store(0, std::memory_order_relaxed);
+  retire_producer_counters(*state_, e);
   e.start_time.store(0, std::memory_order_relaxed);
   // release: the cleared counters are visible to whoever claims the entry next.
   e.pid.store(0, std::memory_order_release);
   state_.reset();
 }
 
-PublishResult Producer::try_publish(Bytes payload) noexcept { return try_publish_batch({&payload, 1}); }
+// ------------------------------------------------------------------ claim --
 
-PublishResult Producer::try_publish_batch(std::span<const Bytes> payloads) noexcept {
+Status Producer::claim(std::uint64_t k, std::uint64_t& first) noexcept {
   const QueueState& q = *state_;
-  const std::uint64_t k = payloads.size();
   auto& h = q.header();
-  if (k == 0) return {Status::ok, h.tail.load(std::memory_order_relaxed)};
-  if (k > q.layout.capacity) return {Status::too_large, 0};
-  for (const Bytes& p : payloads)
-    if (p.size() > q.layout.max_message_size) return {Status::too_large, 0};
-
-  // Claim k consecutive seqs. relaxed load: the CAS below re-validates it.
+  const std::uint64_t capacity = q.layout.capacity;
+  // relaxed load: the CAS below re-validates it.
   std::uint64_t tail = h.tail.load(std::memory_order_relaxed);
   for (;;) {
-    if (tail + k > cached_floor_ + q.layout.capacity) {
+    if (tail + k > cached_floor_ + capacity) {
       // acquire: pairs with refresh_floor's CAS; the floor it names was read from the groups.
       cached_floor_ = floor_of(h.floor_word.load(std::memory_order_acquire));
-      if (tail + k > cached_floor_ + q.layout.capacity) {
-        cached_floor_ = refresh_floor(q, tail + k - q.layout.capacity, /*make_room=*/true);
-        if (tail + k > cached_floor_ + q.layout.capacity) {
+      if (tail + k > cached_floor_ + capacity) {
+        cached_floor_ = refresh_floor(q, tail + k - capacity, /*make_room=*/true);
+        if (tail + k > cached_floor_ + capacity) {
           tail = h.tail.load(std::memory_order_relaxed);
-          if (tail + k > cached_floor_ + q.layout.capacity) return {Status::queue_full, 0};
+          if (tail + k > cached_floor_ + capacity) return Status::queue_full;
           continue;
         }
       }
     }
     // acquire: orders our later slot reads after the floor check (the slot's previous
     // occupant is settled in every group). Relaxed would let the slot reads float above.
-    if (h.tail.compare_exchange_weak(tail, tail + k, std::memory_order_acquire, std::memory_order_relaxed)) break;
-  }
-
-  const std::uint64_t now_ms = monotonic_ms();
-  const Claimer self{static_cast<std::uint32_t>(pid_), start_time_, static_cast<std::uint32_t>(now_ms), realtime_ns()};
-  std::uint64_t committed = 0;
-  std::uint64_t first_lost = k;  // index of the first payload a consumer aborted, if any
-  bool corrupt = false;
-  for (std::uint64_t i = 0; i < k; ++i) {
-    switch (write_slot(q, tail + i, payloads[i], self)) {
-      case Write::committed: ++committed; break;
-      case Write::aborted: if (first_lost == k) first_lost = i; break;
-      case Write::corrupt: corrupt = true; break;
+    if (h.tail.compare_exchange_weak(tail, tail + k, std::memory_order_acquire, std::memory_order_relaxed)) {
+      first = tail;
+      return Status::ok;
     }
   }
-  auto& e = q.producer(index_);
-  // relaxed, owner-only counters: stats readers tolerate a stale value.
-  e.published.store(e.published.load(std::memory_order_relaxed) + committed, std::memory_order_relaxed);
-  e.last_active_ms.store(now_ms, std::memory_order_relaxed);
-  wake_waiters(h.commit_futex, h.commit_waiters);
-  if (corrupt) return {Status::corrupt, 0};
-  if (first_lost != k) {
-    // Rare: we were stalled past claim_timeout and consumers aborted part of
-    // the batch. Publish the aborted messages again (at new seqs); waiting is
-    // acceptable here, this producer was already stuck for seconds.
-    for (std::uint64_t i = first_lost; i < k; ++i) {
-      const SlotWord w = SlotWord::decode(q.slot(tail + i).state.load(std::memory_order_acquire));
-      if (w.seq == ((tail + i) & kSeqMask) && w.state == SlotState::aborted) {
-        const auto r = publish(payloads[i], std::chrono::milliseconds(q.layout.claim_timeout_ms) * 4);
-        if (!r.ok()) return r;
-      }
-    }
-  }
-  return {Status::ok, tail};
 }
 
-PublishResult Producer::publish(Bytes payload, std::chrono::nanoseconds timeout) noexcept {
-  return publish_batch({&payload, 1}, timeout);
-}
-
-PublishResult Producer::publish_batch(std::span<const Bytes> payloads, std::chrono::nanoseconds timeout) noexcept {
-  PublishResult r = try_publish_batch(payloads);
-  if (r.status != Status::queue_full) return r;
+Status Producer::claim_wait(std::uint64_t k, std::uint64_t deadline_ns, std::uint64_t& first) noexcept {
+  Status s = claim(k, first);
+  if (s != Status::queue_full) return s;
   const QueueState& q = *state_;
   auto& h = q.header();
-  const std::uint64_t start = monotonic_ns();
-  const std::uint64_t limit = timeout.count() <= 0 ? 0 : static_cast<std::uint64_t>(timeout.count());
-  constexpr std::uint64_t kSpinNs = 20'000;
+  const std::uint64_t spin_until = monotonic_ns() + 20'000;
   for (;;) {
-    const std::uint64_t elapsed = monotonic_ns() - start;
-    if (elapsed >= limit) return {Status::timeout, 0};
-    if (elapsed < kSpinNs) {
+    const std::uint64_t now = monotonic_ns();
+    if (now >= deadline_ns) return Status::timeout;
+    if (now < spin_until) {
       cpu_relax();
     } else {
       // seq_cst: pairs with the floor CAS + wake_waiters of consumers (wait.hpp protocol).
       h.space_waiters.fetch_add(1, std::memory_order_seq_cst);
       const std::uint32_t seen = h.space_futex.load(std::memory_order_seq_cst);
       const std::uint64_t tail = h.tail.load(std::memory_order_relaxed);
-      const std::uint64_t floor = refresh_floor(q, tail + payloads.size() - q.layout.capacity, true);
-      if (tail + payloads.size() > floor + q.layout.capacity)
-        futex_wait(h.space_futex, seen, std::min<std::uint64_t>(limit - elapsed, 10'000'000));
+      const std::uint64_t floor = refresh_floor(q, tail + k - q.layout.capacity, true);
+      if (tail + k > floor + q.layout.capacity)
+        futex_wait(h.space_futex, seen, std::min<std::uint64_t>(deadline_ns - now, 10'000'000));
       h.space_waiters.fetch_sub(1, std::memory_order_relaxed);
     }
-    r = try_publish_batch(payloads);
-    if (r.status != Status::queue_full) return r;
+    s = claim(k, first);
+    if (s != Status::queue_full) return s;
+  }
+}
+
+// ------------------------------------------------------------------ write --
+
+PublishResult Producer::write_claimed(std::uint64_t first, std::span<const Bytes> payloads) noexcept {
+  const QueueState& q = *state_;
+  const std::uint64_t k = payloads.size();
+  const std::uint64_t now_ms = monotonic_ms();
+  const Claimer self{static_cast<std::uint32_t>(pid_), start_time_, static_cast<std::uint32_t>(now_ms), realtime_ns()};
+  std::uint64_t committed = 0;
+  std::uint64_t first_lost = k;  // index of the first payload a consumer aborted, if any
+  bool corrupt = false;
+  for (std::uint64_t i = 0; i < k; ++i) {
+    switch (write_slot(q, first + i, payloads[i], self, nullptr)) {
+      case Write::committed: ++committed; break;
+      case Write::aborted: if (first_lost == k) first_lost = i; break;
+      case Write::corrupt: corrupt = true; break;
+    }
+  }
+  auto& e = q.producer(index_);
+  bump(e.published, committed);
+  e.last_active_ms.store(now_ms, std::memory_order_relaxed);
+  wake_waiters(q.header().commit_futex, q.header().commit_waiters);
+  if (corrupt) return {Status::corrupt, 0};
+  if (first_lost != k) {
+    // Rare: we were stalled past claim_timeout and consumers aborted part of
+    // the batch. Publish the aborted messages again (at new seqs); waiting is
+    // acceptable here, this producer was already stuck for seconds.
+    for (std::uint64_t i = first_lost; i < k; ++i) {
+      const SlotWord w = SlotWord::decode(q.slot(first + i).state.load(std::memory_order_acquire));
+      if (w.seq == ((first + i) & kSeqMask) && w.state == SlotState::aborted) {
+        const auto r = publish(payloads[i], std::chrono::milliseconds(q.layout.claim_timeout_ms) * 4);
+        if (!r.ok()) return r;
+      }
+    }
+  }
+  return {Status::ok, first};
+}
+
+PublishResult Producer::try_publish_batch(std::span<const Bytes> payloads) noexcept {
+  return publish_batch(payloads, std::chrono::nanoseconds::zero());
+}
+
+PublishResult Producer::publish_batch(std::span<const Bytes> payloads, std::chrono::nanoseconds timeout) noexcept {
+  const QueueState& q = *state_;
+  const std::uint64_t k = payloads.size();
+  if (k == 0) return {Status::ok, q.header().tail.load(std::memory_order_relaxed)};
+  if (k > q.layout.capacity) return {Status::too_large, 0};
+  for (const Bytes& p : payloads)
+    if (p.size() > q.layout.max_message_size) return {Status::too_large, 0};
+  std::uint64_t first = 0;
+  const Status s = timeout.count() <= 0 ? claim(k, first) : claim_wait(k, deadline_after(timeout), first);
+  if (s != Status::ok) return {s, 0};
+  return write_claimed(first, payloads);
+}
+
+PublishResult Producer::try_publish(Bytes payload) noexcept { return publish_batch({&payload, 1}, {}); }
+
+PublishResult Producer::publish(Bytes payload, std::chrono::nanoseconds timeout) noexcept {
+  return publish_batch({&payload, 1}, timeout);
+}
+
+// ------------------------------------------------------------------ keyed --
+
+PublishResult Producer::try_publish(Bytes payload, const PublishOptions& options) noexcept {
+  if (options.key.empty()) return try_publish(payload);
+  // A racing publisher of the same key finishes within microseconds unless
+  // its queue is full; give it 1 ms before answering timeout.
+  return publish_keyed(payload, options.key, deadline_after(std::chrono::milliseconds(1)));
+}
+
+PublishResult Producer::publish(Bytes payload, const PublishOptions& options, std::chrono::nanoseconds timeout) noexcept {
+  if (options.key.empty()) return publish(payload, timeout);
+  return publish_keyed(payload, options.key, deadline_after(timeout));
+}
+
+PublishResult Producer::publish_keyed(Bytes payload, std::string_view key, std::uint64_t deadline_ns) noexcept {
+  const QueueState& q = *state_;
+  if (payload.size() > q.layout.max_message_size) return {Status::too_large, 0};
+  DedupTable table(q);
+  if (!table.enabled()) return {Status::no_dedup, 0};
+  const Fingerprint fp = fingerprint(key);
+  DedupCounters counters;
+  const Reservation r = table.reserve(fp, dedup_owner(index_, incarnation_), monotonic_ms(), deadline_ns, counters);
+  auto& e = q.producer(index_);
+  bump(e.dedup_hits, counters.hits);
+  bump(e.bloom_negatives, counters.bloom_negatives);
+  bump(e.expired_reused, counters.expired_reused);
+  switch (r.outcome) {
+    case ReserveOutcome::duplicate: return {Status::ok, r.seq, true};
+    case ReserveOutcome::full: return {Status::dedup_full, 0};
+    case ReserveOutcome::timeout: return {Status::timeout, 0};
+    case ReserveOutcome::reserved: break;
+  }
+  for (;;) {
+    std::uint64_t seq = 0;
+    const Status s = claim_wait(1, deadline_ns, seq);
+    if (s != Status::ok) {
+      table.release(r.entry);
+      return {s, 0};
+    }
+    table.set_claimed(r.entry, seq);
+    const std::uint64_t now_ms = monotonic_ms();
+    const Claimer self{static_cast<std::uint32_t>(pid_), start_time_, static_cast<std::uint32_t>(now_ms),
+                       realtime_ns()};
+    const Write w = write_slot(q, seq, payload, self, &fp);
+    wake_waiters(q.header().commit_futex, q.header().commit_waiters);
+    if (w == Write::committed) {
+      table.commit(r.entry, seq);
+      bump(e.published, 1);
+      e.last_active_ms.store(now_ms, std::memory_order_relaxed);
+      return {Status::ok, seq};
+    }
+    if (w == Write::corrupt) {
+      table.release(r.entry);
+      return {Status::corrupt, 0};
+    }
+    // Aborted by a consumer while we were stalled: claim again.
   }
 }
 

@@ -85,17 +85,21 @@ Producer Queue::producer() {
         // acq_rel: one reclaimer wins; it folds the dead producer's count into the total.
         if (!e.pid.compare_exchange_strong(pid, static_cast<std::uint32_t>(self.pid), std::memory_order_acq_rel))
           continue;
-        q.header().retired_published.fetch_add(e.published.load(std::memory_order_relaxed),
-                                               std::memory_order_relaxed);
+        retire_producer_counters(q, e);
       } else if (!e.pid.compare_exchange_strong(pid, static_cast<std::uint32_t>(self.pid),
                                                 std::memory_order_acq_rel)) {
         continue;
       }
       e.published.store(0, std::memory_order_relaxed);
+      e.dedup_hits.store(0, std::memory_order_relaxed);
+      e.bloom_negatives.store(0, std::memory_order_relaxed);
+      e.expired_reused.store(0, std::memory_order_relaxed);
       e.last_active_ms.store(monotonic_ms(), std::memory_order_relaxed);
-      // release: readers that see the start time judge liveness by it.
+      // relaxed: published with the start time below.
+      const std::uint32_t incarnation = e.incarnation.fetch_add(1, std::memory_order_relaxed) + 1;
+      // release: readers that see the start time judge liveness by it (and by the incarnation).
       e.start_time.store(self.start_time, std::memory_order_release);
-      return Producer(state_, i, self.pid, self.start_time);
+      return Producer(state_, i, incarnation, self.pid, self.start_time);
     }
   }
   throw Error(ErrorCode::resource_exhausted, "register producer in '" + q.path.string() + "': all " +

@@ -7,6 +7,7 @@
 #include <unistd.h>
 #include <xxhash.h>
 
+#include <algorithm>
 #include <bit>
 #include <cerrno>
 #include <cstdlib>
@@ -65,7 +66,22 @@ bool compute_layout(Layout& l) noexcept {
   l.producers_offset = kHeaderRegion;
   l.groups_offset = align_up(l.producers_offset + std::uint64_t{l.max_producers} * sizeof(ProducerEntry), kCacheLine);
   l.leases_offset = align_up(l.groups_offset + std::uint64_t{l.max_groups} * l.group_stride, kCacheLine);
-  l.slots_offset = align_up(l.leases_offset + std::uint64_t{l.max_groups} * l.capacity * 8, 4096);
+  const std::uint64_t leases_end = l.leases_offset + std::uint64_t{l.max_groups} * l.capacity * 8;
+  if (l.dedup_entries != 0) {
+    if (!std::has_single_bit(l.dedup_entries) || l.dedup_entries < kMinDedupEntries ||
+        l.dedup_entries > kMaxDedupEntries || l.dedup_window_ms == 0 || l.dedup_policy > 1)
+      return false;
+    l.bloom_blocks = std::max<std::uint32_t>(1, l.dedup_entries / 16);  // 16 bits per key, k = 8
+    l.dedup_offset = align_up(leases_end, kCacheLine);
+    l.bloom_offset = align_up(l.dedup_offset + std::uint64_t{l.dedup_entries} * 32, kCacheLine);
+    l.slots_offset = align_up(l.bloom_offset + 2ull * l.bloom_blocks * 32, 4096);
+  } else {
+    if (l.dedup_window_ms != 0 || l.dedup_policy != 0) return false;
+    l.bloom_blocks = 0;
+    l.dedup_offset = 0;
+    l.bloom_offset = 0;
+    l.slots_offset = align_up(leases_end, 4096);
+  }
   const std::uint64_t slots_bytes = std::uint64_t{l.capacity} * l.slot_size;
   l.file_size = align_up(l.slots_offset + slots_bytes, 4096);
   return l.file_size < (1ull << 46);  // 64 TiB: anything larger is a mistake
@@ -165,12 +181,23 @@ std::shared_ptr<QueueState> create_file(const std::filesystem::path& path, const
     fail(ErrorCode::invalid_argument, path, op, "default_lease and claim_timeout must be between 1 ms and 12 days");
   l.default_lease_ms = static_cast<std::uint32_t>(lease_ms);
   l.claim_timeout_ms = static_cast<std::uint32_t>(claim_ms);
+  if (o.dedup) {
+    const auto window_ms = o.dedup_window.count();
+    if (window_ms <= 0 || window_ms > (1ll << 31))
+      fail(ErrorCode::invalid_argument, path, op, "dedup_window must be between 1 ms and 24 days");
+    l.dedup_window_ms = static_cast<std::uint32_t>(window_ms);
+    l.dedup_entries = o.dedup_entries != 0
+                          ? o.dedup_entries
+                          : static_cast<std::uint32_t>(std::min<std::uint64_t>(
+                                kMaxDedupEntries, std::max<std::uint64_t>(1024, std::uint64_t{o.capacity} * 2)));
+    l.dedup_policy = static_cast<std::uint32_t>(o.dedup_full_policy);
+  }
   if (!compute_layout(l)) {
     fail(ErrorCode::invalid_argument, path, op,
          "invalid options: capacity must be a power of two in [2, 2^30] (got " + std::to_string(o.capacity) +
              "), max_message_size in [1, 16 MiB] (got " + std::to_string(o.max_message_size) +
              "), max_groups in [1, 1024], max_members in [1, 254], max_producers in [1, 65535], "
-             "max_deliveries in [1, 254]");
+             "max_deliveries in [1, 254], dedup_entries a power of two in [16, 2^28]");
   }
   const auto self = self_identity();
   l.created_realtime_ns = realtime_ns();

@@ -49,6 +49,19 @@ struct QueueState {
   }
 };
 
+// Folds a producer entry's counters into the queue's totals and zeroes
+// them: done when the entry is freed or taken over from a dead producer.
+inline void retire_producer_counters(const QueueState& q, ProducerEntry& e) noexcept {
+  auto& h = q.header();
+  // relaxed: statistics only.
+  h.retired_published.fetch_add(e.published.exchange(0, std::memory_order_relaxed), std::memory_order_relaxed);
+  h.retired_dedup_hits.fetch_add(e.dedup_hits.exchange(0, std::memory_order_relaxed), std::memory_order_relaxed);
+  h.retired_bloom_negatives.fetch_add(e.bloom_negatives.exchange(0, std::memory_order_relaxed),
+                                      std::memory_order_relaxed);
+  h.retired_expired_reused.fetch_add(e.expired_reused.exchange(0, std::memory_order_relaxed),
+                                     std::memory_order_relaxed);
+}
+
 // Layout arithmetic shared by create and open: fills offsets and sizes from
 // the parameters. Returns false if they overflow or exceed limits.
 [[nodiscard]] bool compute_layout(Layout& layout) noexcept;

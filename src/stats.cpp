@@ -4,6 +4,7 @@
 
 #include "ackring/queue.hpp"
 #include "clock.hpp"
+#include "dedup.hpp"
 #include "group.hpp"
 #include "liveness.hpp"
 #include "queue_state.hpp"
@@ -23,11 +24,28 @@ QueueStats Queue::stats() const {
   s.tail = h.tail.load(std::memory_order_relaxed);
   s.aborted = h.aborted.load(std::memory_order_relaxed);
   s.published = h.retired_published.load(std::memory_order_relaxed);
+  DedupTable table(q);
+  s.dedup.enabled = table.enabled();
+  if (table.enabled()) {
+    const auto load = table.load(now);
+    s.dedup.window_ms = q.layout.dedup_window_ms;
+    s.dedup.entries = load.entries;
+    s.dedup.live = load.live;
+    s.dedup.load_factor = static_cast<double>(load.live) / static_cast<double>(load.entries);
+  }
+  s.dedup.hits = h.retired_dedup_hits.load(std::memory_order_relaxed);
+  s.dedup.bloom_negatives = h.retired_bloom_negatives.load(std::memory_order_relaxed);
+  s.dedup.expired_reused = h.retired_expired_reused.load(std::memory_order_relaxed);
+  s.dedup.evicted = h.dedup_evicted.load(std::memory_order_relaxed);
+  s.dedup.full = h.dedup_full.load(std::memory_order_relaxed);
   for (std::uint32_t i = 0; i < q.layout.max_producers; ++i) {
     const auto& e = q.producer(i);
     const std::uint32_t pid = e.pid.load(std::memory_order_relaxed);
     const std::uint64_t published = e.published.load(std::memory_order_relaxed);
     s.published += published;
+    s.dedup.hits += e.dedup_hits.load(std::memory_order_relaxed);
+    s.dedup.bloom_negatives += e.bloom_negatives.load(std::memory_order_relaxed);
+    s.dedup.expired_reused += e.expired_reused.load(std::memory_order_relaxed);
     if (pid == 0) continue;
     s.producers.push_back({i, static_cast<pid_t>(pid),
                            is_alive(static_cast<pid_t>(pid), e.start_time.load(std::memory_order_relaxed)),

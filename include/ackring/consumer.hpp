@@ -11,6 +11,7 @@
 #include <span>
 #include <string>
 #include <string_view>
+#include <utility>
 #include <vector>
 
 #include "ackring/options.hpp"
@@ -47,12 +48,17 @@ class Delivery {
   // Wall-clock time of publish, nanoseconds since the Unix epoch.
   [[nodiscard]] std::uint64_t publish_time_ns() const noexcept { return publish_time_ns_; }
   [[nodiscard]] Receipt receipt() const noexcept { return {seq_, deliveries_}; }
+  // True if the message was published with an idempotency key.
+  [[nodiscard]] bool has_key() const noexcept { return has_key_; }
 
  private:
   friend class Consumer;
   std::uint64_t seq_ = 0;
   std::uint32_t deliveries_ = 0;
+  bool has_key_ = false;
   std::uint64_t publish_time_ns_ = 0;
+  std::uint64_t key_lo_ = 0;  // key fingerprint, for process-once
+  std::uint64_t key_hi_ = 0;
   Bytes payload_{};
 };
 
@@ -86,6 +92,36 @@ class Consumer {
   Status extend(const Receipt& receipt, Millis lease) noexcept;
   // Sends the message to the dead-letter queue now (reason: rejected).
   Status reject(const Receipt& receipt) noexcept;
+
+  // ---- effectively-once (process-once) ----
+  // The group's processed-key record lives in the queue's dedup table, keyed
+  // by the message's publish key (or its seq if it had none), namespaced by
+  // group, and kept for the dedup window.
+  //
+  // process_once: if the message was processed before, acks it and returns
+  // Status::duplicate without calling `handler`. Otherwise calls
+  // handler(delivery), records the message as processed, then acks it.
+  // If handler throws, nothing is recorded, the exception propagates and the
+  // message is redelivered later (at-least-once).
+  //
+  // What it does NOT give: if the process dies after handler's side effect
+  // and before the record is written, the message is processed again. For
+  // effects outside the queue, make them idempotent or commit them together
+  // with the key in your own store (see examples/sqlite_inbox).
+  template <typename Handler>
+  Status process_once(const Delivery& delivery, Handler&& handler) {
+    if (is_processed(delivery)) {
+      (void)ack(delivery);
+      return Status::duplicate;
+    }
+    std::forward<Handler>(handler)(delivery);
+    (void)mark_processed(delivery);  // if the table is full, the ack still settles it
+    return ack(delivery);
+  }
+  // The building blocks of process_once, for callers that ack themselves.
+  [[nodiscard]] bool is_processed(const Delivery& delivery) noexcept;
+  // ok, dedup_full (the key's window holds only live keys), or no_dedup.
+  Status mark_processed(const Delivery& delivery) noexcept;
 
   [[nodiscard]] const std::string& group() const noexcept { return group_name_; }
   [[nodiscard]] std::uint32_t member_index() const noexcept { return member_; }

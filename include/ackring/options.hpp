@@ -5,11 +5,19 @@
 
 #include <chrono>
 #include <cstdint>
+#include <string_view>
 #include <sys/types.h>
 
 namespace ackring {
 
 using Millis = std::chrono::milliseconds;
+
+// What a keyed publish does when every entry of its key's window in the
+// dedup table holds a live key.
+enum class DedupFullPolicy : std::uint8_t {
+  refuse = 0,        // the publish fails with Status::dedup_full (the guarantee is never silently lost)
+  evict_oldest = 1,  // the oldest live key of the window is forgotten (counted as evicted)
+};
 
 // Fixed when the queue is created; stored in the file header.
 struct QueueOptions {
@@ -22,6 +30,21 @@ struct QueueOptions {
   std::uint32_t max_producers = 64;       // producer handles attached at once (1..65535)
   Millis claim_timeout{2'000};            // a claimed, uncommitted slot older than this is aborted
   mode_t mode = 0600;                     // permission bits of the queue file
+  // Dedup table (idempotent publish, process-once). Entries: a power of two,
+  // at least 16; 0 picks max(1024, 2 × capacity). 32 bytes each, plus 2 bytes
+  // of bloom filter per entry.
+  bool dedup = true;
+  std::uint32_t dedup_entries = 0;
+  Millis dedup_window{300'000};           // a key is remembered this long (like SQS FIFO's 5 minutes)
+  DedupFullPolicy dedup_full_policy = DedupFullPolicy::refuse;
+};
+
+// Options of one publish.
+struct PublishOptions {
+  // Idempotency key: a second publish with the same key within the queue's
+  // dedup window enqueues nothing and returns the first message's seq with
+  // duplicate = true. Empty: no dedup.
+  std::string_view key{};
 };
 
 // What a group does when it is a full ring behind the producers.

@@ -11,6 +11,7 @@
 #include <span>
 #include <string_view>
 
+#include "ackring/options.hpp"
 #include "ackring/status.hpp"
 
 namespace ackring {
@@ -19,7 +20,8 @@ namespace detail { struct QueueState; }
 
 struct PublishResult {
   Status status = Status::ok;
-  std::uint64_t seq = 0;  // sequence number of the (first) message when status is ok
+  std::uint64_t seq = 0;   // sequence number of the (first) message when status is ok
+  bool duplicate = false;  // keyed publish: the key was published before; seq is that message's
   [[nodiscard]] bool ok() const noexcept { return status == Status::ok; }
 };
 
@@ -48,7 +50,23 @@ class Producer {
     return publish(as_bytes(text), timeout);
   }
 
+  // Idempotent publish: with a key, a second publish of the same key within
+  // the dedup window enqueues nothing and returns the first message's seq
+  // with duplicate = true. A racing publish of the same key by another
+  // producer is waited for (up to the timeout) and then answered the same way.
+  [[nodiscard]] PublishResult try_publish(Bytes payload, const PublishOptions& options) noexcept;
+  [[nodiscard]] PublishResult publish(Bytes payload, const PublishOptions& options,
+                                      std::chrono::nanoseconds timeout = std::chrono::nanoseconds::max()) noexcept;
+  [[nodiscard]] PublishResult try_publish(std::string_view text, const PublishOptions& options) noexcept {
+    return try_publish(as_bytes(text), options);
+  }
+  [[nodiscard]] PublishResult publish(std::string_view text, const PublishOptions& options,
+                                      std::chrono::nanoseconds timeout = std::chrono::nanoseconds::max()) noexcept {
+    return publish(as_bytes(text), options, timeout);
+  }
+
   // All or nothing: claims payloads.size() consecutive slots in one CAS.
+  // (Keys are per message: publish keyed messages one by one.)
   // On ok, the messages have seqs result.seq .. result.seq + size - 1.
   [[nodiscard]] PublishResult try_publish_batch(std::span<const Bytes> payloads) noexcept;
   [[nodiscard]] PublishResult publish_batch(std::span<const Bytes> payloads,
@@ -58,12 +76,17 @@ class Producer {
 
  private:
   friend class Queue;
-  Producer(std::shared_ptr<detail::QueueState> state, std::uint32_t index, std::int32_t pid,
-           std::uint64_t start_time) noexcept;
+  Producer(std::shared_ptr<detail::QueueState> state, std::uint32_t index, std::uint32_t incarnation,
+           std::int32_t pid, std::uint64_t start_time) noexcept;
   void release() noexcept;
+  [[nodiscard]] Status claim(std::uint64_t count, std::uint64_t& first) noexcept;
+  [[nodiscard]] Status claim_wait(std::uint64_t count, std::uint64_t deadline_ns, std::uint64_t& first) noexcept;
+  [[nodiscard]] PublishResult write_claimed(std::uint64_t first, std::span<const Bytes> payloads) noexcept;
+  [[nodiscard]] PublishResult publish_keyed(Bytes payload, std::string_view key, std::uint64_t deadline_ns) noexcept;
 
   std::shared_ptr<detail::QueueState> state_;
   std::uint32_t index_ = 0;
+  std::uint32_t incarnation_ = 0;    // of our producer entry: names us as a dedup reservation owner
   std::int32_t pid_ = 0;             // the registering process: written into claimed slots
   std::uint64_t start_time_ = 0;     // (a Producer is used only in the process that made it)
   std::uint64_t cached_floor_ = 0;  // local copy of the queue's min floor: refreshed only when the ring looks full

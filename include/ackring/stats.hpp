@@ -47,6 +47,19 @@ struct ProducerStats {
   std::uint64_t published = 0;
 };
 
+struct DedupStats {
+  bool enabled = false;
+  std::uint64_t window_ms = 0;
+  std::uint64_t entries = 0;            // table size
+  std::uint64_t live = 0;               // keys inside the window
+  double load_factor = 0;               // live / entries
+  std::uint64_t hits = 0;               // keyed publishes answered "duplicate"
+  std::uint64_t bloom_negatives = 0;    // lookups the bloom filter answered alone
+  std::uint64_t expired_reused = 0;     // entries of expired keys reused
+  std::uint64_t evicted = 0;            // live keys evicted (evict_oldest policy)
+  std::uint64_t full = 0;               // keyed publishes refused with dedup_full
+};
+
 struct QueueStats {
   std::string path;
   std::uint32_t capacity = 0;
@@ -56,6 +69,7 @@ struct QueueStats {
   std::uint64_t aborted = 0;            // claims aborted (dead or stuck producer)
   std::uint64_t min_floor = 0;          // the oldest seq some group still needs
   std::uint64_t depth = 0;              // tail - min_floor
+  DedupStats dedup;
   std::vector<ProducerStats> producers;
   std::vector<GroupStats> groups;
 };

@@ -1,0 +1,415 @@
+#include "dedup.hpp"
+
+#include <sched.h>
+#include <xxhash.h>
+
+#include <algorithm>
+#include <cstring>
+
+#include "clock.hpp"
+#include "liveness.hpp"
+
+namespace ackring::detail {
+
+namespace {
+
+enum Kind : std::uint64_t { kEmpty = 0, kBusy = 1, kReserved = 2, kCommitted = 3 };
+constexpr std::uint64_t kTimeMask = (1ull << 40) - 1;
+constexpr std::uint64_t kBusyStaleMs = 100;   // a re-keying takes nanoseconds; older means its writer died
+constexpr std::uint64_t kClearStaleMs = 20;   // a bloom clear older than this is redone by the next inserter
+
+constexpr std::uint64_t make_state(std::uint64_t kind, std::uint32_t owner, std::uint64_t time_ms) noexcept {
+  return (kind << 62) | (std::uint64_t{owner & 0x3fffff} << 40) | (time_ms & kTimeMask);
+}
+constexpr std::uint64_t kind_of(std::uint64_t s) noexcept { return s >> 62; }
+constexpr std::uint32_t owner_of(std::uint64_t s) noexcept { return static_cast<std::uint32_t>((s >> 40) & 0x3fffff); }
+constexpr std::uint64_t time_of(std::uint64_t s) noexcept { return s & kTimeMask; }
+constexpr std::uint64_t age(std::uint64_t now, std::uint64_t then) noexcept { return now > then ? now - then : 0; }
+
+// The split-block bloom filter's per-word bit selection (Parquet's salts).
+constexpr std::uint32_t kSalt[8] = {0x47b6137bU, 0x44974d91U, 0x8824ad5bU, 0xa2b7289dU,
+                                    0x705495c7U, 0x2df1424bU, 0x9efc4947U, 0x5c6bfb31U};
+
+std::uint32_t bloom_mask(Fingerprint key, int word) noexcept {
+  const auto x = static_cast<std::uint32_t>(key.hi >> 32);
+  return 1u << ((x * kSalt[word]) >> 27);
+}
+
+std::uint64_t load_plain(const std::uint64_t& field) noexcept {
+  // Slot header fields are written by producers without atomics (they are
+  // published by the state word); a reader outside that protocol reads them
+  // as relaxed atomics and validates with the state word afterwards.
+  return std::atomic_ref<std::uint64_t>(const_cast<std::uint64_t&>(field)).load(std::memory_order_relaxed);
+}
+
+}  // namespace
+
+Fingerprint fingerprint(std::string_view key) noexcept {
+  const XXH128_hash_t h = XXH3_128bits(key.data(), key.size());
+  return {h.low64, h.high64};
+}
+
+Fingerprint processed_key(Fingerprint message_key, bool has_key, std::uint64_t seq, std::string_view group) noexcept {
+  const std::uint64_t seed = XXH3_64bits(group.data(), group.size());
+  std::uint64_t words[3] = {message_key.lo, message_key.hi, has_key ? 1u : 2u};
+  if (!has_key) words[0] = seq, words[1] = 0;
+  const XXH128_hash_t h = XXH3_128bits_withSeed(words, sizeof words, seed);
+  return {h.low64, h.high64};
+}
+
+DedupTable::DedupTable(const QueueState& q) noexcept : q_(&q) {
+  const Layout& l = q.layout;
+  if (l.dedup_entries == 0) return;
+  entries_ = reinterpret_cast<DedupEntry*>(q.base + l.dedup_offset);
+  mask_ = l.dedup_entries - 1;
+  bloom_ = reinterpret_cast<std::atomic<std::uint32_t>*>(q.base + l.bloom_offset);
+  bloom_blocks_ = l.bloom_blocks;
+  window_ms_ = l.dedup_window_ms;
+}
+
+// ------------------------------------------------------------------ bloom --
+
+std::atomic<std::uint32_t>* DedupTable::block(std::uint32_t generation, Fingerprint key) const noexcept {
+  const std::uint64_t index = key.hi & (bloom_blocks_ - 1);
+  return bloom_ + (std::uint64_t{generation} * bloom_blocks_ + index) * 8;
+}
+
+bool DedupTable::bloom_may_contain(Fingerprint key, std::uint64_t) const noexcept {
+  // Both generations, whatever the epoch: a key inside the window has its
+  // bits in one of them; bits of older keys only add false positives.
+  for (std::uint32_t gen = 0; gen < 2; ++gen) {
+    const auto* words = block(gen, key);
+    bool all = true;
+    // seq_cst: pairs with bloom_insert's seq_cst fetch_or (see reserve()).
+    for (int w = 0; w < 8 && all; ++w) all = (words[w].load(std::memory_order_seq_cst) & bloom_mask(key, w)) != 0;
+    if (all) return true;
+  }
+  return false;
+}
+
+void DedupTable::ensure_rotated(std::uint64_t epoch) noexcept {
+  auto& word = q_->header().bloom_epoch;
+  const std::uint64_t started = monotonic_ms();
+  // acquire: pairs with the clearer's release of (epoch, done): the cleared words are visible.
+  std::uint64_t b = word.load(std::memory_order_acquire);
+  while ((b >> 1) < epoch || ((b >> 1) == epoch && (b & 1) != 0)) {
+    const bool stale_clear = (b >> 1) == epoch && age(monotonic_ms(), started) >= kClearStaleMs;
+    if ((b >> 1) < epoch || stale_clear) {
+      // acq_rel: one process wins the right to clear this epoch's generation
+      // (or to redo a clear whose clearer seems to have died).
+      if (!word.compare_exchange_strong(b, (epoch << 1) | 1, std::memory_order_acq_rel)) continue;
+      auto* words = bloom_ + std::uint64_t{static_cast<std::uint32_t>(epoch & 1)} * bloom_blocks_ * 8;
+      // relaxed: published by the release store below; inserters of this epoch wait for it.
+      for (std::uint64_t i = 0; i < std::uint64_t{bloom_blocks_} * 8; ++i) words[i].store(0, std::memory_order_relaxed);
+      std::uint64_t clearing = (epoch << 1) | 1;
+      word.compare_exchange_strong(clearing, epoch << 1, std::memory_order_release, std::memory_order_relaxed);
+      b = word.load(std::memory_order_acquire);
+      continue;
+    }
+    cpu_relax();
+    b = word.load(std::memory_order_acquire);
+  }
+}
+
+void DedupTable::bloom_insert(Fingerprint key, std::uint64_t now_ms) noexcept {
+  const std::uint64_t epoch = now_ms / window_ms_;
+  ensure_rotated(epoch);
+  auto* words = block(static_cast<std::uint32_t>(epoch & 1), key);
+  for (int w = 0; w < 8; ++w) {
+    const std::uint32_t m = bloom_mask(key, w);
+    // seq_cst: ordered before our reservation store, so a publisher whose
+    // bloom check misses these bits is concurrent with us and meets our
+    // reservation in its validation scan.
+    if ((words[w].load(std::memory_order_relaxed) & m) == 0) words[w].fetch_or(m, std::memory_order_seq_cst);
+  }
+}
+
+// ------------------------------------------------------------------ table --
+
+bool DedupTable::owner_alive(std::uint32_t owner) const noexcept {
+  const std::uint32_t index = owner >> 6;
+  if (index >= q_->layout.max_producers) return false;
+  const auto& e = q_->producer(index);
+  // acquire: pairs with registration's release of start_time.
+  const std::uint32_t pid = e.pid.load(std::memory_order_acquire);
+  if (pid == 0 || (e.incarnation.load(std::memory_order_acquire) & 0x3f) != (owner & 0x3f)) return false;
+  return is_alive(static_cast<pid_t>(pid), e.start_time.load(std::memory_order_acquire));
+}
+
+bool DedupTable::claimed_and_committed(Fingerprint key, std::uint64_t value) const noexcept {
+  if (value == 0) return false;  // died before claiming a seq: nothing was published
+  const std::uint64_t seq = value - 1;
+  const SlotHeader& slot = q_->slot(seq);
+  // acquire: pairs with the commit CAS; then the key fields are complete (re-checked below).
+  const std::uint64_t before = slot.state.load(std::memory_order_acquire);
+  const SlotWord sw = SlotWord::decode(before);
+  if (sw.seq != (seq & kSeqMask) || sw.state != SlotState::committed) return false;
+  const std::uint32_t flags = std::atomic_ref<std::uint32_t>(const_cast<std::uint32_t&>(slot.flags)).load(std::memory_order_relaxed);
+  const Fingerprint stored{load_plain(slot.key_lo), load_plain(slot.key_hi)};
+  std::atomic_thread_fence(std::memory_order_acquire);  // the field reads happen before the re-check
+  return slot.state.load(std::memory_order_relaxed) == before && (flags & kSlotHasKey) != 0 && stored == key;
+}
+
+DedupTable::Seen DedupTable::examine(std::uint32_t index, Fingerprint key, std::uint64_t now_ms,
+                                     bool check_liveness) const noexcept {
+  const DedupEntry& e = entries_[index];
+  Seen x;
+  for (;;) {
+    // seq_cst: the reservation handshake (reserve() phase 3) needs a single order of
+    // reservation stores and validation loads. Acquire for the key fields below.
+    x.state = e.state.load(std::memory_order_seq_cst);
+    const std::uint64_t lo = e.key_lo.load(std::memory_order_relaxed);
+    const std::uint64_t hi = e.key_hi.load(std::memory_order_relaxed);
+    const std::uint64_t value = e.value.load(std::memory_order_relaxed);
+    std::atomic_thread_fence(std::memory_order_acquire);  // a seqlock read: fields before the re-check
+    if (e.state.load(std::memory_order_relaxed) != x.state) continue;
+    x.time = time_of(x.state);
+    x.match = lo == key.lo && hi == key.hi;
+    switch (kind_of(x.state)) {
+      case kEmpty:
+        x.cls = Class::reusable;
+        break;
+      case kBusy:
+        x.cls = age(now_ms, x.time) >= kBusyStaleMs ? Class::reusable : Class::busy;
+        x.match = false;  // its key is being written: unknown
+        break;
+      case kReserved:
+        if (age(now_ms, x.time) >= window_ms_) {
+          x.cls = Class::reusable;
+        } else if ((!check_liveness && !x.match) || owner_alive(owner_of(x.state))) {
+          x.cls = Class::live_reserved;
+        } else if (x.match && claimed_and_committed(key, value)) {
+          // Its publisher died after committing the message: it was published.
+          x.cls = Class::live_committed;
+          x.seq = value - 1;
+        } else {
+          x.cls = Class::reusable;
+        }
+        break;
+      default:  // committed
+        x.cls = age(now_ms, x.time) >= window_ms_ ? Class::reusable : Class::live_committed;
+        x.seq = value;
+        break;
+    }
+    return x;
+  }
+}
+
+std::int64_t DedupTable::pick_reusable(std::uint32_t base, Fingerprint key, std::uint64_t now_ms,
+                                       DedupCounters& counters) noexcept {
+  for (int pass = 0; pass < 2; ++pass) {
+    for (std::uint32_t i = 0; i < kDedupProbe; ++i) {
+      const auto index = static_cast<std::uint32_t>((base + i) & mask_);
+      const Seen x = examine(index, key, now_ms, /*check_liveness=*/pass == 1);
+      if (x.cls != Class::reusable) continue;
+      if (kind_of(x.state) != kEmpty) ++counters.expired_reused;
+      return index;
+    }
+  }
+  if (q_->layout.dedup_policy == static_cast<std::uint32_t>(DedupFullPolicy::evict_oldest)) {
+    std::int64_t oldest = -1;
+    std::uint64_t oldest_time = ~0ull;
+    for (std::uint32_t i = 0; i < kDedupProbe; ++i) {
+      const auto index = static_cast<std::uint32_t>((base + i) & mask_);
+      const Seen x = examine(index, key, now_ms, false);
+      if (x.cls == Class::live_committed && x.time < oldest_time) oldest = index, oldest_time = x.time;
+    }
+    if (oldest >= 0) {
+      q_->header().dedup_evicted.fetch_add(1, std::memory_order_relaxed);
+      return oldest;
+    }
+  }
+  q_->header().dedup_full.fetch_add(1, std::memory_order_relaxed);
+  return -1;
+}
+
+bool DedupTable::claim(std::uint32_t index, std::uint64_t observed, Fingerprint key, std::uint64_t final_state,
+                       std::uint64_t value) noexcept {
+  DedupEntry& e = entries_[index];
+  const std::uint64_t busy = make_state(kBusy, owner_of(final_state), time_of(final_state));
+  // seq_cst (acq_rel at least): one claimer wins; the acquire half keeps the field
+  // stores below after it, which the readers' seqlock check relies on.
+  if (!e.state.compare_exchange_strong(observed, busy, std::memory_order_seq_cst)) return false;
+  e.key_lo.store(key.lo, std::memory_order_relaxed);
+  e.key_hi.store(key.hi, std::memory_order_relaxed);
+  e.value.store(value, std::memory_order_relaxed);
+  // seq_cst: publishes the fields (release) and takes part in the reservation handshake.
+  e.state.store(final_state, std::memory_order_seq_cst);
+  return true;
+}
+
+namespace {
+
+// Spins (then yields) until the entry's state word changes, its owner dies,
+// or the deadline passes. Returns false on the deadline.
+template <typename OwnerAlive>
+bool wait_for_change(const std::atomic<std::uint64_t>& state, std::uint64_t seen, std::uint64_t deadline_ns,
+                     OwnerAlive&& owner_alive) {
+  std::uint64_t next_liveness_ns = monotonic_ns() + 1'000'000;
+  for (std::uint32_t spin = 0;; ++spin) {
+    if (state.load(std::memory_order_acquire) != seen) return true;
+    if ((spin & 63) != 0) {
+      cpu_relax();
+      continue;
+    }
+    const std::uint64_t now = monotonic_ns();
+    if (now >= deadline_ns) return false;
+    if (now >= next_liveness_ns) {
+      if (!owner_alive()) return true;  // the caller re-examines and finds it reusable
+      next_liveness_ns = now + 1'000'000;
+    }
+    if (spin > 4096) sched_yield();
+  }
+}
+
+}  // namespace
+
+Reservation DedupTable::reserve(Fingerprint key, std::uint32_t owner, std::uint64_t now_ms, std::uint64_t deadline_ns,
+                                DedupCounters& counters) noexcept {
+  const auto base = static_cast<std::uint32_t>(key.lo & mask_);
+  bool skip_lookup = !bloom_may_contain(key, now_ms);
+  if (skip_lookup) ++counters.bloom_negatives;
+  auto wait = [&](std::uint32_t index, const Seen& x) {
+    return wait_for_change(entries_[index].state, x.state, deadline_ns,
+                           [&] { return kind_of(x.state) != kReserved || owner_alive(owner_of(x.state)); });
+  };
+  for (;;) {
+    now_ms = std::max(now_ms, monotonic_ms());
+    // Phase 1: is the key already published, or being published?
+    bool restart = false;
+    for (std::uint32_t i = 0; i < kDedupProbe && !skip_lookup && !restart; ++i) {
+      const auto index = static_cast<std::uint32_t>((base + i) & mask_);
+      const Seen x = examine(index, key, now_ms, false);
+      if (!x.match) continue;
+      if (x.cls == Class::live_committed) {
+        ++counters.hits;
+        return {ReserveOutcome::duplicate, 0, x.seq};
+      }
+      if (x.cls == Class::live_reserved) {
+        if (!wait(index, x)) return {ReserveOutcome::timeout, 0, 0};
+        restart = true;
+      }
+    }
+    skip_lookup = false;
+    if (restart) continue;
+    // Phase 2: reserve the first reusable entry of the window.
+    const std::int64_t picked = pick_reusable(base, key, now_ms, counters);
+    if (picked < 0) return {ReserveOutcome::full, 0, 0};
+    const auto mine = static_cast<std::uint32_t>(picked);
+    const std::uint64_t observed = entries_[mine].state.load(std::memory_order_relaxed);
+    const Seen check = examine(mine, key, now_ms, false);
+    if (check.state != observed || (check.cls != Class::reusable && check.cls != Class::live_committed)) continue;
+    bloom_insert(key, now_ms);
+    const std::uint64_t reserved = make_state(kReserved, owner, now_ms);
+    if (!claim(mine, observed, key, reserved, 0)) continue;
+    // Phase 3: validate against racers. Both we and any racer stored a
+    // reservation (seq_cst) before scanning (seq_cst), so at least one of us
+    // sees the other. Rule: a live match at a lower position wins and we back
+    // off; one at a higher position backs off when it sees us, so we wait for
+    // it to resolve; a committed match anywhere means the key is published.
+    const std::uint32_t my_pos = (mine - base) & static_cast<std::uint32_t>(mask_);
+    for (std::uint32_t i = 0; i < kDedupProbe && !restart; ++i) {
+      const auto index = static_cast<std::uint32_t>((base + i) & mask_);
+      if (index == mine) continue;
+      for (;;) {
+        const Seen x = examine(index, key, now_ms, false);
+        if (x.cls == Class::busy) {
+          if (!wait(index, x)) {
+            release(mine);
+            return {ReserveOutcome::timeout, 0, 0};
+          }
+          continue;
+        }
+        if (!x.match) break;
+        if (x.cls == Class::live_committed) {
+          release(mine);
+          ++counters.hits;
+          return {ReserveOutcome::duplicate, 0, x.seq};
+        }
+        if (x.cls != Class::live_reserved) break;
+        if (i < my_pos) {
+          release(mine);
+          if (!wait(index, x)) return {ReserveOutcome::timeout, 0, 0};
+          restart = true;
+          break;
+        }
+        if (!wait(index, x)) {
+          release(mine);
+          return {ReserveOutcome::timeout, 0, 0};
+        }
+      }
+    }
+    if (restart) continue;
+    return {ReserveOutcome::reserved, mine, 0};
+  }
+}
+
+void DedupTable::set_claimed(std::uint32_t entry, std::uint64_t seq) noexcept {
+  // release: ordered before the slot's commit, so whoever finds this
+  // reservation orphaned can look the message up.
+  entries_[entry].value.store(seq + 1, std::memory_order_release);
+}
+
+void DedupTable::commit(std::uint32_t entry, std::uint64_t seq) noexcept {
+  DedupEntry& e = entries_[entry];
+  std::uint64_t s = e.state.load(std::memory_order_relaxed);
+  if (kind_of(s) != kReserved) return;
+  e.value.store(seq, std::memory_order_relaxed);
+  // seq_cst: publishes the value; fails only if our reservation outlived the
+  // window and was reused (then this key's record is simply gone).
+  e.state.compare_exchange_strong(s, make_state(kCommitted, owner_of(s), time_of(s)), std::memory_order_seq_cst);
+}
+
+void DedupTable::release(std::uint32_t entry) noexcept {
+  DedupEntry& e = entries_[entry];
+  std::uint64_t s = e.state.load(std::memory_order_relaxed);
+  if (kind_of(s) != kReserved) return;
+  // seq_cst: waiters on this entry see the change and re-examine.
+  e.state.compare_exchange_strong(s, make_state(kEmpty, 0, 0), std::memory_order_seq_cst);
+}
+
+bool DedupTable::contains(Fingerprint key, std::uint64_t now_ms, DedupCounters& counters) noexcept {
+  if (!bloom_may_contain(key, now_ms)) {
+    ++counters.bloom_negatives;
+    return false;
+  }
+  const auto base = static_cast<std::uint32_t>(key.lo & mask_);
+  for (std::uint32_t i = 0; i < kDedupProbe; ++i) {
+    const Seen x = examine(static_cast<std::uint32_t>((base + i) & mask_), key, now_ms, false);
+    if (x.match && x.cls == Class::live_committed) {
+      ++counters.hits;
+      return true;
+    }
+  }
+  return false;
+}
+
+bool DedupTable::insert(Fingerprint key, std::uint64_t seq, std::uint64_t now_ms) noexcept {
+  DedupCounters ignored;
+  if (contains(key, now_ms, ignored)) return true;
+  const auto base = static_cast<std::uint32_t>(key.lo & mask_);
+  for (int attempt = 0; attempt < 8; ++attempt) {
+    const std::int64_t picked = pick_reusable(base, key, now_ms, ignored);
+    if (picked < 0) return false;
+    const auto index = static_cast<std::uint32_t>(picked);
+    bloom_insert(key, now_ms);
+    if (claim(index, entries_[index].state.load(std::memory_order_relaxed), key, make_state(kCommitted, 0, now_ms),
+              seq))
+      return true;
+  }
+  return false;
+}
+
+DedupTable::Load DedupTable::load(std::uint64_t now_ms) const noexcept {
+  Load l;
+  if (!enabled()) return l;
+  l.entries = mask_ + 1;
+  for (std::uint64_t i = 0; i <= mask_; ++i) {
+    const std::uint64_t s = entries_[i].state.load(std::memory_order_relaxed);
+    const std::uint64_t kind = kind_of(s);
+    if ((kind == kReserved || kind == kCommitted) && age(now_ms, time_of(s)) < window_ms_) ++l.live;
+  }
+  return l;
+}
+
+}  // namespace ackring::detail
