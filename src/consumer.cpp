@@ -120,7 +120,6 @@ std::optional<Delivery> Consumer::receive(std::chrono::nanoseconds timeout) noex
 
 std::size_t Consumer::try_receive_batch(std::span<Delivery> out) noexcept {
   if (out.empty() || group_gone()) return 0;
-  copy_cursor_ = 0;
   if (!copies_.empty() && out.size() > kCopySlots) out = out.first(kCopySlots);
   const std::uint64_t now = monotonic_ms();
   if (now >= next_housekeep_ms_) housekeep(now);

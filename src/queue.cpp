@@ -1,6 +1,7 @@
 // Queue: the owner handle; producer registration; group management entry points.
 #include "ackring/queue.hpp"
 
+#include <sys/stat.h>
 #include <unistd.h>
 
 #include <cerrno>
@@ -69,6 +70,12 @@ QueueOptions Queue::options() const {
   o.max_members = l.max_members;
   o.max_producers = l.max_producers;
   o.claim_timeout = Millis(l.claim_timeout_ms);
+  o.dedup = l.dedup_entries != 0;
+  o.dedup_entries = l.dedup_entries;
+  o.dedup_window = Millis(l.dedup_window_ms);
+  o.dedup_full_policy = static_cast<DedupFullPolicy>(l.dedup_policy);
+  struct stat st{};
+  if (::stat(state_->path.c_str(), &st) == 0) o.mode = st.st_mode & 07777;
   return o;
 }
 

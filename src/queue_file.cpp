@@ -94,7 +94,10 @@ std::filesystem::path shm_directory() {
 
 std::string validate_queue_name(std::string_view name) {
   if (name.empty()) return "the name is empty";
-  if (name.size() > kQueueNameMax) return "the name is longer than " + std::to_string(kQueueNameMax) + " bytes";
+  // A dead-letter queue is named "<name>.dlq": allow the suffix on top of the limit.
+  const bool dead_letter_queue = name.size() > 4 && name.substr(name.size() - 4) == ".dlq";
+  if (name.size() > kQueueNameMax + (dead_letter_queue ? 4 : 0))
+    return "the name is longer than " + std::to_string(kQueueNameMax) + " bytes";
   if (name == "." || name == ".." || name.find("..") != std::string_view::npos) return "the name contains '..'";
   for (const char c : name) {
     const bool ok = (c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || (c >= '0' && c <= '9') || c == '-' ||
@@ -181,6 +184,13 @@ std::shared_ptr<QueueState> create_file(const std::filesystem::path& path, const
     fail(ErrorCode::invalid_argument, path, op, "default_lease and claim_timeout must be between 1 ms and 12 days");
   l.default_lease_ms = static_cast<std::uint32_t>(lease_ms);
   l.claim_timeout_ms = static_cast<std::uint32_t>(claim_ms);
+  // User messages are at most 16 MiB; a dead-letter queue's slots also hold
+  // the origin record, so "<name>.dlq" files may be slightly larger.
+  const std::string fname_for_limit = path.filename().string();
+  const bool dead_letter_queue = fname_for_limit.size() > 4 && fname_for_limit.ends_with(".dlq");
+  if (o.max_message_size > kMaxMessageSize && !dead_letter_queue)
+    fail(ErrorCode::invalid_argument, path, op,
+         "max_message_size " + std::to_string(o.max_message_size) + " is above the 16 MiB limit");
   if (o.dedup) {
     const auto window_ms = o.dedup_window.count();
     if (window_ms <= 0 || window_ms > (1ll << 31))

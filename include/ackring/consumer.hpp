@@ -32,9 +32,11 @@ struct Receipt {
   std::uint32_t deliveries = 0;
 };
 
-// One delivered message. The payload view points into the shared mapping (or,
-// in a drop-policy group, into the consumer's own copy) and stays valid until
-// the message is acked, nacked or rejected, or its lease runs out.
+// One delivered message. The payload view points into the shared mapping and
+// stays valid until the message is acked, nacked or rejected, or its lease
+// runs out. In a drop-policy group and in at-most-once mode (where the slot
+// may be reused at any time) it points into a copy owned by the Consumer,
+// valid until acked or until 64 more messages were received by that Consumer.
 class Delivery {
  public:
   Delivery() = default;
