@@ -2,7 +2,9 @@
 // percentiles, and the registry of files to remove on exit or on SIGINT.
 #pragma once
 
+#include <mqueue.h>
 #include <sched.h>
+#include <sys/mman.h>
 #include <unistd.h>
 
 #include <algorithm>
@@ -94,13 +96,17 @@ class Cleanup {
   enum class Kind : char { file = 'f', mqueue = 'q', shm = 's' };
   static constexpr std::size_t kMax = 64;
 
+  // Single-threaded (the parent's main thread); the signal handler only reads.
   static void add(Kind kind, const std::string& name) {
+    if (name.size() >= sizeof(Entry::name)) throw std::runtime_error("name too long: " + name);
+    std::size_t i = 0;
     const std::size_t n = count_.load(std::memory_order_relaxed);
-    if (n == kMax || name.size() >= sizeof(Entry::name)) throw std::runtime_error("cleanup registry full: " + name);
-    entries_[n].kind = kind;
-    std::memcpy(entries_[n].name, name.c_str(), name.size() + 1);
-    entries_[n].live.store(true, std::memory_order_release);
-    count_.store(n + 1, std::memory_order_release);
+    while (i < n && entries_[i].live.load(std::memory_order_relaxed)) ++i;  // reuse a removed entry
+    if (i == kMax) throw std::runtime_error("cleanup registry full: " + name);
+    entries_[i].kind = kind;  // not live yet: the handler skips it while we write
+    std::memcpy(entries_[i].name, name.c_str(), name.size() + 1);
+    entries_[i].live.store(true, std::memory_order_release);
+    if (i == n) count_.store(n + 1, std::memory_order_release);
   }
   // Removes one now (normal teardown); unknown names are removed anyway.
   static void remove(Kind kind, const std::string& name) noexcept {
@@ -117,11 +123,15 @@ class Cleanup {
 
  private:
   struct Entry {
-    Kind kind = Kind::file;
-    std::atomic<bool> live{false};
-    char name[240] = {};
+    Kind kind;
+    std::atomic<bool> live;
+    char name[240];
   };
-  static void unlink_one(Kind kind, const char* name) noexcept;
+  static void unlink_one(Kind kind, const char* name) noexcept {
+    if (kind == Kind::mqueue) ::mq_unlink(name);
+    else if (kind == Kind::shm) ::shm_unlink(name);
+    else ::unlink(name);
+  }
   static inline Entry entries_[kMax];
   static inline std::atomic<std::size_t> count_{0};
 };

@@ -82,6 +82,7 @@ Consumer& Consumer::operator=(Consumer&& o) noexcept {
     next_housekeep_ms_ = o.next_housekeep_ms_;
     stalled_seq_ = o.stalled_seq_;
     stalled_since_ms_ = o.stalled_since_ms_;
+    stalled_tail_ = o.stalled_tail_;
     next_stall_check_ms_ = o.next_stall_check_ms_;
     copies_ = std::move(o.copies_);
     copy_cursor_ = o.copy_cursor_;
@@ -245,7 +246,11 @@ Consumer::Take Consumer::take_new_batch(std::span<Delivery> out, std::size_t& go
     // seq_cst: the waiting side of wait.hpp: a commit we miss here must see our waiter count.
     const std::uint64_t sw_raw = q.slot(s).state.load(std::memory_order_seq_cst);
     const SlotWord sw = SlotWord::decode(sw_raw);
-    if (sw.seq != (s & kSeqMask) || sw.state == SlotState::free || sw.state == SlotState::claimed) {
+    // A marker of a later lap cannot be in a healthy file (a slot is reused
+    // only after every floor passed it, and drop groups move next first): the
+    // slot is garbage. It is skipped below like an aborted one, as corrupt.
+    const bool garbage = sw.seq > (s & kSeqMask) && s < q.header().tail.load(std::memory_order_acquire);
+    if (!garbage && (sw.seq != (s & kSeqMask) || sw.state == SlotState::free || sw.state == SlotState::claimed)) {
       if (consumed == 0) {
         handle_stalled_head(s, now);
         result = Take::nothing;
@@ -272,10 +277,11 @@ Consumer::Take Consumer::take_new_batch(std::span<Delivery> out, std::size_t& go
       result = Take::retry;
       break;
     }
-    if (sw.state == SlotState::aborted) {
-      const LeaseWord skip{LeaseState::settled, gen, kNoOwner, 0, static_cast<std::uint32_t>(SettleReason::aborted)};
+    if (garbage || sw.state == SlotState::aborted) {
+      const SettleReason why = garbage ? SettleReason::corrupt : SettleReason::aborted;
+      const LeaseWord skip{LeaseState::settled, gen, kNoOwner, 0, static_cast<std::uint32_t>(why)};
       if (!word.compare_exchange_strong(w, skip.encode(), std::memory_order_acq_rel, std::memory_order_acquire)) break;
-      G.aborted_skipped.fetch_add(1, std::memory_order_relaxed);
+      (garbage ? G.corrupt_skipped : G.aborted_skipped).fetch_add(1, std::memory_order_relaxed);
       ++consumed;
       continue;
     }
@@ -310,39 +316,39 @@ Consumer::Take Consumer::take_new_batch(std::span<Delivery> out, std::size_t& go
 bool Consumer::fill(Delivery& out, std::uint64_t seq, std::uint32_t deliveries) noexcept {
   const QueueState& q = *state_;
   const SlotHeader& slot = q.slot(seq);
-  const std::uint32_t length = slot.length;
-  const std::uint64_t checksum = slot.checksum;
-  const std::uint64_t published = slot.publish_time_ns;
-  const std::uint32_t flags = slot.flags;
-  const std::uint64_t key_lo = slot.key_lo;
-  const std::uint64_t key_hi = slot.key_hi;
+  // We hold the lease, so the slot cannot be reused while it is valid; but a
+  // lease can run out while we read (a stalled process), and then the slot
+  // may be rewritten. So the header is read as relaxed atomics and the whole
+  // read is validated by re-reading the state word afterwards (a seqlock read).
+  const SlotFields f = read_fields(slot);
   const std::byte* src = q.payload(seq);
-  if (length <= q.layout.max_message_size) {
-    if (!copies_.empty()) {
-      // Copy mode (drop group / at-most-once): the slot may be reused once we
-      // settle or are pushed past, so copy, then check the slot still holds
-      // this seq (a seqlock read).
-      std::byte* dst = copies_.data() + (copy_cursor_ % kCopySlots) * q.layout.max_message_size;
-      std::memcpy(dst, src, length);
-      std::atomic_thread_fence(std::memory_order_acquire);  // the copy happens before the re-check
-      const SlotWord again = SlotWord::decode(slot.state.load(std::memory_order_relaxed));
-      if (again.seq != (seq & kSeqMask) || again.state != SlotState::committed) {
-        q.group(group_).dropped.fetch_add(1, std::memory_order_relaxed);
-        return false;
-      }
-      src = dst;
-    }
-    if (XXH3_64bits(src, length) == checksum) {
-      if (!copies_.empty()) ++copy_cursor_;
-      out.seq_ = seq;
-      out.deliveries_ = deliveries;
-      out.publish_time_ns_ = published;
-      out.has_key_ = (flags & kSlotHasKey) != 0;
-      out.key_lo_ = key_lo;
-      out.key_hi_ = key_hi;
-      out.payload_ = Bytes(src, length);
-      return true;
-    }
+  const bool length_ok = f.length <= q.layout.max_message_size;
+  if (length_ok && !copies_.empty()) {
+    // Copy mode (drop group / at-most-once): the slot may be reused once we
+    // settle or are pushed past, so the payload handed out is a copy.
+    std::byte* dst = copies_.data() + (copy_cursor_ % kCopySlots) * q.layout.max_message_size;
+    std::memcpy(dst, src, f.length);
+    src = dst;
+  }
+  const bool checksum_ok = length_ok && XXH3_64bits(src, f.length) == f.checksum;
+  std::atomic_thread_fence(std::memory_order_acquire);  // the reads above happen before the re-check
+  const SlotWord again = SlotWord::decode(slot.state.load(std::memory_order_relaxed));
+  if (again.seq != (seq & kSeqMask) || again.state != SlotState::committed) {
+    // The slot moved on under us: our lease ran out (or a drop group was
+    // pushed past it). Not ours to deliver any more.
+    if (drop_group_) q.group(group_).dropped.fetch_add(1, std::memory_order_relaxed);
+    return false;
+  }
+  if (checksum_ok) {
+    if (!copies_.empty()) ++copy_cursor_;
+    out.seq_ = seq;
+    out.deliveries_ = deliveries;
+    out.publish_time_ns_ = f.publish_time_ns;
+    out.has_key_ = (f.flags & kSlotHasKey) != 0;
+    out.key_lo_ = f.key_lo;
+    out.key_hi_ = f.key_hi;
+    out.payload_ = Bytes(src, f.length);
+    return true;
   }
   // Length past the slot or checksum mismatch: never hand it out. Settle it
   // so the group moves on, and count it.
@@ -367,13 +373,19 @@ bool Consumer::settle(std::uint64_t seq, std::uint64_t expected, SettleReason re
 void Consumer::handle_stalled_head(std::uint64_t seq, std::uint64_t now) noexcept {
   const QueueState& q = *state_;
   // acquire: if tail is past seq, someone claimed it.
-  if (q.header().tail.load(std::memory_order_acquire) <= seq) {
+  const std::uint64_t tail = q.header().tail.load(std::memory_order_acquire);
+  if (tail <= seq) {
     stalled_seq_ = ~0ull;
     return;  // simply empty
   }
   if (stalled_seq_ != seq) {
+    // A new stall. Remember the tail too: every seq below it has been claimed
+    // at least as long as this one when the timeout fires.
+    if (stalled_seq_ == ~0ull || seq >= stalled_tail_) {
+      stalled_since_ms_ = now;
+      stalled_tail_ = tail;
+    }
     stalled_seq_ = seq;
-    stalled_since_ms_ = now;
     next_stall_check_ms_ = now + 1;
     return;
   }
@@ -383,20 +395,39 @@ void Consumer::handle_stalled_head(std::uint64_t seq, std::uint64_t now) noexcep
   // acquire: pairs with the claimer's release CAS; the claimer fields are then visible.
   std::uint64_t w = slot.state.load(std::memory_order_acquire);
   const SlotWord sw = SlotWord::decode(w);
+  const std::uint64_t mine = seq & kSeqMask;
   bool abort = false;
-  if (sw.seq == (seq & kSeqMask) && sw.state == SlotState::claimed) {
-    const auto age = static_cast<std::uint32_t>(now) - slot.claim_ms;
-    abort = !is_alive(static_cast<pid_t>(slot.claimer_pid), slot.claimer_start_time) ||
+  if (sw.seq == mine && sw.state == SlotState::claimed) {
+    const auto age = static_cast<std::uint32_t>(now) - relaxed_load(slot.claim_ms);
+    abort = !is_alive(static_cast<pid_t>(relaxed_load(slot.claimer_pid)), relaxed_load(slot.claimer_start_time)) ||
             age >= q.layout.claim_timeout_ms;
-  } else if (sw.seq < (seq & kSeqMask) || (sw.seq == (seq & kSeqMask) && sw.state == SlotState::free)) {
+  } else if (sw.seq < mine || (sw.seq == mine && sw.state == SlotState::free)) {
     // Claimed on the tail but never marked: we cannot know by whom, so only time tells.
     abort = now - stalled_since_ms_ >= q.layout.claim_timeout_ms;
   }
   if (!abort) return;
+  std::uint64_t aborted = 0;
   // acq_rel: exactly one of this CAS and the producer's claim/commit CAS wins.
   if (slot.state.compare_exchange_strong(w, SlotWord{seq, SlotState::aborted}.encode(), std::memory_order_acq_rel,
-                                         std::memory_order_relaxed)) {
-    q.header().aborted.fetch_add(1, std::memory_order_relaxed);
+                                         std::memory_order_relaxed))
+    ++aborted;
+  // A producer that died in a batch leaves the rest of its claim unmarked.
+  // Those seqs were below the tail when this stall began, so they have been
+  // claimed for at least claim_timeout too: abort them now rather than one
+  // timeout each. (Marked claims are judged by their claimer's liveness.)
+  if (now - stalled_since_ms_ >= q.layout.claim_timeout_ms) {
+    for (std::uint64_t s = seq + 1; s < stalled_tail_ && s - seq < q.layout.capacity; ++s) {
+      SlotHeader& later = q.slot(s);
+      std::uint64_t lw = later.state.load(std::memory_order_acquire);
+      const SlotWord lsw = SlotWord::decode(lw);
+      const bool unmarked = lsw.seq < (s & kSeqMask) || (lsw.seq == (s & kSeqMask) && lsw.state == SlotState::free);
+      if (unmarked && later.state.compare_exchange_strong(lw, SlotWord{s, SlotState::aborted}.encode(),
+                                                          std::memory_order_acq_rel, std::memory_order_relaxed))
+        ++aborted;
+    }
+  }
+  if (aborted != 0) {
+    q.header().aborted.fetch_add(aborted, std::memory_order_relaxed);
     wake_waiters(q.header().commit_futex, q.header().commit_waiters);  // other groups' members may sleep on it
   }
 }
@@ -407,36 +438,17 @@ void Consumer::housekeep(std::uint64_t now) noexcept {
   me.last_active_ms.store(now, std::memory_order_relaxed);
   // Only reclaims and expires leases (lock-free); wakes sleepers if it freed any.
   reclaim_dead_members(q, group_);
-  const std::uint64_t hint = q.group(group_).deadline_hint_ms.load(std::memory_order_relaxed);
-  const bool idle = hint == ~0ull && q.group(group_).next.load(std::memory_order_relaxed) ==
-                                         q.header().tail.load(std::memory_order_relaxed);
+  // A member that died between settling and advancing the floor left a run
+  // of settled words behind the floor: move over it for them.
+  (void)advance_group_floor(q, group_);
+  const bool idle = q.group(group_).next.load(std::memory_order_relaxed) ==
+                    q.header().tail.load(std::memory_order_relaxed);
   next_housekeep_ms_ = now + (idle ? kHousekeepIdleMs : kHousekeepBusyMs);
 }
 
 // -------------------------------------------------------------------- ack --
 
-void Consumer::advance_floor() noexcept {
-  const QueueState& q = *state_;
-  auto& G = q.group(group_);
-  std::uint64_t floor = G.floor.load(std::memory_order_acquire);
-  for (;;) {
-    const std::uint64_t next = G.next.load(std::memory_order_acquire);
-    std::uint64_t end = floor;
-    while (end < next && end - floor < q.layout.capacity) {
-      // acquire: pairs with the settling CAS (release).
-      const LeaseWord lw = LeaseWord::decode(q.lease(group_, end).load(std::memory_order_acquire));
-      if (lw.state != LeaseState::settled || lw.generation != q.generation(end)) break;
-      ++end;
-    }
-    if (end == floor) return;
-    // seq_cst: the waker side of wait.hpp for producers waiting on space.
-    if (G.floor.compare_exchange_strong(floor, end, std::memory_order_seq_cst)) {
-      wake_waiters(q.header().space_futex, q.header().space_waiters);
-      return;
-    }
-    // Someone else moved it: continue from theirs.
-  }
-}
+void Consumer::advance_floor() noexcept { (void)advance_group_floor(*state_, group_); }
 
 Status Consumer::settle_receipt(const Receipt& r, SettleReason reason) noexcept {
   if (group_gone()) return Status::no_such_group;
@@ -498,7 +510,9 @@ Status Consumer::nack(const Receipt& r, Millis delay) noexcept {
   const Status s = modify_lease(r, now + d, /*give_up=*/true);
   if (s != Status::ok) return s;
   bump(state_->member(group_, member_).nacked);
-  if (d == 0) wake_waiters(state_->header().commit_futex, state_->header().commit_waiters);
+  // Sleeping members computed their wake-up from the old hint: let them
+  // recompute it (no syscall unless someone sleeps).
+  wake_waiters(state_->header().commit_futex, state_->header().commit_waiters);
   return Status::ok;
 }
 

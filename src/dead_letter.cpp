@@ -102,10 +102,10 @@ bool Consumer::dead_letter(std::uint64_t seq, std::uint64_t held_word, std::uint
   const LeaseWord held = LeaseWord::decode(held_word);
   try {
     if (!dlq_) dlq_ = std::make_unique<Producer>(open_dead_letter_queue(q).producer());
-    const SlotHeader& slot = q.slot(seq);
-    const std::uint32_t length = std::min(slot.length, q.layout.max_message_size);
-    encode_dead_letter(dlq_buffer_, q.path.string(), group_name_, seq, held.deliveries, reason,
-                       slot.publish_time_ns, Bytes(q.payload(seq), length));
+    const SlotFields f = read_fields(q.slot(seq));
+    const std::uint32_t length = std::min(f.length, q.layout.max_message_size);
+    encode_dead_letter(dlq_buffer_, q.path.string(), group_name_, seq, held.deliveries, reason, f.publish_time_ns,
+                       Bytes(q.payload(seq), length));
   } catch (...) {
     return false;  // could not open/create the DLQ: the caller keeps the message leased
   }

@@ -35,13 +35,6 @@ std::uint32_t bloom_mask(Fingerprint key, int word) noexcept {
   return 1u << ((x * kSalt[word]) >> 27);
 }
 
-std::uint64_t load_plain(const std::uint64_t& field) noexcept {
-  // Slot header fields are written by producers without atomics (they are
-  // published by the state word); a reader outside that protocol reads them
-  // as relaxed atomics and validates with the state word afterwards.
-  return std::atomic_ref<std::uint64_t>(const_cast<std::uint64_t&>(field)).load(std::memory_order_relaxed);
-}
-
 }  // namespace
 
 Fingerprint fingerprint(std::string_view key) noexcept {
@@ -144,8 +137,9 @@ bool DedupTable::claimed_and_committed(Fingerprint key, std::uint64_t value) con
   const std::uint64_t before = slot.state.load(std::memory_order_acquire);
   const SlotWord sw = SlotWord::decode(before);
   if (sw.seq != (seq & kSeqMask) || sw.state != SlotState::committed) return false;
-  const std::uint32_t flags = std::atomic_ref<std::uint32_t>(const_cast<std::uint32_t&>(slot.flags)).load(std::memory_order_relaxed);
-  const Fingerprint stored{load_plain(slot.key_lo), load_plain(slot.key_hi)};
+  const SlotFields f = read_fields(slot);
+  const std::uint32_t flags = f.flags;
+  const Fingerprint stored{f.key_lo, f.key_hi};
   std::atomic_thread_fence(std::memory_order_acquire);  // the field reads happen before the re-check
   return slot.state.load(std::memory_order_relaxed) == before && (flags & kSlotHasKey) != 0 && stored == key;
 }

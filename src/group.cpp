@@ -217,28 +217,47 @@ void leave_group(const QueueState& q, std::uint32_t g, std::uint32_t m) noexcept
 
 std::uint32_t reclaim_dead_members(const QueueState& q, std::uint32_t g) noexcept {
   std::uint32_t freed = 0;
-  const ProcessIdentity self = self_identity();
+  const auto me = kReclaiming | static_cast<std::uint32_t>(self_identity().pid);
   for (std::uint32_t m = 0; m < q.layout.max_members; ++m) {
     auto& e = q.member(g, m);
-    std::uint32_t pid = e.pid.load(std::memory_order_acquire);
-    if (pid == 0) continue;
-    if (pid == kReclaiming) {
-      // A reclaimer that died mid-way leaves kReclaiming with its pid in
-      // `reserved`; finish the job for it.
-      const auto reclaimer = e.reserved.load(std::memory_order_acquire);
-      if (is_alive(static_cast<pid_t>(reclaimer), 0)) continue;
+    std::uint32_t word = e.pid.load(std::memory_order_acquire);
+    if (word == 0 || word == me) continue;
+    if (is_reclaiming(word)) {
+      // A reclaimer that died mid-way: take the job over from it.
+      if (is_alive(static_cast<pid_t>(word & ~kReclaiming), 0)) continue;
     } else {
       // acquire: pairs with join's release of start_time.
       const std::uint64_t start = e.start_time.load(std::memory_order_acquire);
-      if (is_alive(static_cast<pid_t>(pid), start)) continue;
+      if (is_alive(static_cast<pid_t>(word), start)) continue;
     }
-    // acq_rel: exactly one reclaimer wins the slot.
-    if (!e.pid.compare_exchange_strong(pid, kReclaiming, std::memory_order_acq_rel)) continue;
-    e.reserved.store(static_cast<std::uint32_t>(self.pid), std::memory_order_release);
+    // acq_rel: exactly one reclaimer wins the slot (from this exact owner or reclaimer).
+    if (!e.pid.compare_exchange_strong(word, me, std::memory_order_acq_rel)) continue;
     leave_group(q, g, m);
     ++freed;
   }
   return freed;
+}
+
+bool advance_group_floor(const QueueState& q, std::uint32_t g) noexcept {
+  auto& G = q.group(g);
+  std::uint64_t floor = G.floor.load(std::memory_order_acquire);
+  for (;;) {
+    const std::uint64_t next = G.next.load(std::memory_order_acquire);
+    std::uint64_t end = floor;
+    while (end < next && end - floor < q.layout.capacity) {
+      // acquire: pairs with the settling CAS (release).
+      const LeaseWord lw = LeaseWord::decode(q.lease(g, end).load(std::memory_order_acquire));
+      if (lw.state != LeaseState::settled || lw.generation != q.generation(end)) break;
+      ++end;
+    }
+    if (end == floor) return false;
+    // seq_cst: the waker side of wait.hpp for producers waiting on space.
+    if (G.floor.compare_exchange_strong(floor, end, std::memory_order_seq_cst)) {
+      wake_waiters(q.header().space_futex, q.header().space_waiters);
+      return true;
+    }
+    // Someone else moved it: continue from theirs.
+  }
 }
 
 void lower_deadline_hint(const QueueState& q, std::uint32_t g, std::uint64_t deadline_ms) noexcept {
@@ -306,6 +325,15 @@ std::uint64_t refresh_floor(const QueueState& q, std::uint64_t want_floor, bool 
     std::uint64_t w = h.floor_word.load(std::memory_order_acquire);
     const std::uint64_t tail = h.tail.load(std::memory_order_acquire);
     std::uint64_t floor = scan_min_floor(q, tail);
+    if (make_room && floor < want_floor) {
+      // A member that died between settling and advancing a floor leaves it
+      // behind a settled run: advance every group that holds us back.
+      for (std::uint32_t g = 0; g < q.layout.max_groups; ++g)
+        if (q.group(g).state.load(std::memory_order_acquire) == static_cast<std::uint32_t>(GroupState::active) &&
+            q.group(g).floor.load(std::memory_order_acquire) < want_floor)
+          (void)advance_group_floor(q, g);
+      floor = scan_min_floor(q, tail);
+    }
     if (make_room && floor < want_floor) {
       // A drop group never holds producers back: push it forward by a bit
       // more than needed (capacity/16), so this is not paid on every publish.

@@ -47,6 +47,10 @@ void leave_group(const QueueState& q, std::uint32_t g, std::uint32_t m) noexcept
 // Frees the slots of members whose process is dead. Returns how many.
 std::uint32_t reclaim_dead_members(const QueueState& q, std::uint32_t g) noexcept;
 
+// Moves group g's floor over the contiguous run of settled lease words after
+// it (one CAS), and wakes producers waiting for space. Returns true if it moved.
+bool advance_group_floor(const QueueState& q, std::uint32_t g) noexcept;
+
 // Lowers the group's expired-lease hint to `deadline_ms` if it is earlier.
 void lower_deadline_hint(const QueueState& q, std::uint32_t g, std::uint64_t deadline_ms) noexcept;
 

@@ -28,12 +28,13 @@ SlotRead read_slot(const QueueState& q, std::uint64_t seq, PeekedMessage& out) {
   const std::uint64_t before = slot.state.load(std::memory_order_acquire);
   const SlotWord sw = SlotWord::decode(before);
   if (sw.seq != (seq & kSeqMask) || sw.state != SlotState::committed) return SlotRead::not_committed;
-  const std::uint32_t length = slot.length;
-  const std::uint64_t checksum = slot.checksum;
-  const std::uint64_t published = slot.publish_time_ns;
+  const SlotFields f = read_fields(slot);
+  const std::uint32_t length = f.length;
+  const std::uint64_t checksum = f.checksum;
+  const std::uint64_t published = f.publish_time_ns;
   if (length > q.layout.max_message_size) return SlotRead::corrupt;
   out.payload.resize(length);
-  std::memcpy(out.payload.data(), q.payload(seq), length);
+  if (length != 0) std::memcpy(out.payload.data(), q.payload(seq), length);
   std::atomic_thread_fence(std::memory_order_acquire);  // the copy happens before the re-check
   if (slot.state.load(std::memory_order_relaxed) != before) return SlotRead::overwritten;
   if (XXH3_64bits(out.payload.data(), length) != checksum) return SlotRead::corrupt;
@@ -101,7 +102,8 @@ VerifyReport Queue::verify() const {
               "): length or checksum does not verify; consumers will skip it");
       ++r.corrupt_slots;
     }
-    if (sw.state == SlotState::claimed && !is_alive(static_cast<pid_t>(slot.claimer_pid), slot.claimer_start_time)) {
+    if (sw.state == SlotState::claimed &&
+        !is_alive(static_cast<pid_t>(relaxed_load(slot.claimer_pid)), relaxed_load(slot.claimer_start_time))) {
       ++r.dead_claims;  // consumers abort these on their own: reported, not a problem
     }
   }

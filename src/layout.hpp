@@ -156,7 +156,7 @@ static_assert(sizeof(ProducerEntry) == kCacheLine);
 // One member of a group. Counters are written by the owning process only
 // (load + store, no RMW), read by anyone.
 struct MemberEntry {
-  std::atomic<std::uint32_t> pid;               // 0 free; kReclaiming while a reclaimer frees it
+  std::atomic<std::uint32_t> pid;               // 0 free; kReclaiming | reclaimer pid while being freed
   std::atomic<std::uint32_t> reserved;
   std::atomic<std::uint64_t> start_time;
   std::atomic<std::uint64_t> last_active_ms;
@@ -167,7 +167,11 @@ struct MemberEntry {
   char pad[kCacheLine - 56];
 };
 static_assert(sizeof(MemberEntry) == kCacheLine);
-inline constexpr std::uint32_t kReclaiming = 0xffffffffu;
+// A member slot being freed holds kReclaiming | (pid of the reclaimer): the
+// reclaimer's identity is in the word the CAS writes, so a takeover from a
+// dead reclaimer is one CAS from that exact value (pids fit in 22 bits).
+inline constexpr std::uint32_t kReclaiming = 0x80000000u;
+[[nodiscard]] constexpr bool is_reclaiming(std::uint32_t pid_word) noexcept { return (pid_word & kReclaiming) != 0; }
 
 enum class GroupState : std::uint32_t { free = 0, creating = 1, active = 2 };
 
@@ -227,6 +231,44 @@ struct SlotHeader {
 };
 static_assert(sizeof(SlotHeader) == kCacheLine);
 inline constexpr std::uint32_t kSlotHasKey = 1;  // SlotHeader::flags: key_lo/key_hi hold the key fingerprint
+
+// The slot header fields after the state word. Writers and readers access
+// them as relaxed atomics (std::atomic_ref): they are published by the state
+// word's release/acquire, but a reader whose lease ran out, a peek, or a
+// drop-group member may read them while a producer rewrites the slot, and
+// validates by re-reading the state word. Relaxed atomics make that race
+// defined behaviour (and visible to ThreadSanitizer as intended).
+struct SlotFields {
+  std::uint32_t length = 0;
+  std::uint32_t flags = 0;
+  std::uint64_t checksum = 0;
+  std::uint64_t key_lo = 0;
+  std::uint64_t key_hi = 0;
+  std::uint64_t publish_time_ns = 0;
+};
+
+template <typename T>
+[[nodiscard]] inline T relaxed_load(const T& field) noexcept {
+  return std::atomic_ref<T>(const_cast<T&>(field)).load(std::memory_order_relaxed);
+}
+template <typename T>
+inline void relaxed_store(T& field, T value) noexcept {
+  std::atomic_ref<T>(field).store(value, std::memory_order_relaxed);
+}
+
+[[nodiscard]] inline SlotFields read_fields(const SlotHeader& slot) noexcept {
+  return {relaxed_load(slot.length), relaxed_load(slot.flags),  relaxed_load(slot.checksum),
+          relaxed_load(slot.key_lo), relaxed_load(slot.key_hi), relaxed_load(slot.publish_time_ns)};
+}
+
+inline void write_fields(SlotHeader& slot, const SlotFields& f) noexcept {
+  relaxed_store(slot.length, f.length);
+  relaxed_store(slot.flags, f.flags);
+  relaxed_store(slot.checksum, f.checksum);
+  relaxed_store(slot.key_lo, f.key_lo);
+  relaxed_store(slot.key_hi, f.key_hi);
+  relaxed_store(slot.publish_time_ns, f.publish_time_ns);
+}
 static_assert(offsetof(SlotHeader, checksum) == 16);
 static_assert(offsetof(SlotHeader, publish_time_ns) == 40);
 static_assert(offsetof(SlotHeader, claimer_start_time) == 56);

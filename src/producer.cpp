@@ -47,19 +47,16 @@ Write write_slot(const QueueState& q, std::uint64_t seq, Bytes payload, const Cl
   if (!fresh && !earlier_lap) return Write::corrupt;
   // Our claim on the tail makes this slot ours for `seq`; consumers read these
   // fields only after seeing `claimed` (acquire), and only to judge liveness.
-  slot.claimer_pid = self.pid;
-  slot.claimer_start_time = self.start_time;
-  slot.claim_ms = self.claim_ms;
+  relaxed_store(slot.claimer_pid, self.pid);
+  relaxed_store(slot.claimer_start_time, self.start_time);
+  relaxed_store(slot.claim_ms, self.claim_ms);
   // release: pairs with the stall checker's acquire load, which then reads the claimer fields.
   if (!slot.state.compare_exchange_strong(observed, SlotWord{seq, SlotState::claimed}.encode(),
                                           std::memory_order_release, std::memory_order_acquire))
     return SlotWord::decode(observed).state == SlotState::aborted ? Write::aborted : Write::corrupt;
-  slot.length = static_cast<std::uint32_t>(payload.size());
-  slot.flags = key != nullptr ? kSlotHasKey : 0;
-  slot.checksum = XXH3_64bits(payload.data(), payload.size());
-  slot.key_lo = key != nullptr ? key->lo : 0;
-  slot.key_hi = key != nullptr ? key->hi : 0;
-  slot.publish_time_ns = self.publish_time_ns;
+  write_fields(slot, {static_cast<std::uint32_t>(payload.size()), key != nullptr ? kSlotHasKey : 0u,
+                      XXH3_64bits(payload.data(), payload.size()), key != nullptr ? key->lo : 0,
+                      key != nullptr ? key->hi : 0, self.publish_time_ns});
   if (!payload.empty()) std::memcpy(q.payload(seq), payload.data(), payload.size());
   std::uint64_t claimed = SlotWord{seq, SlotState::claimed}.encode();
   // seq_cst: release publishes header and payload to consumers (their acquire/seq_cst

@@ -262,6 +262,12 @@ std::shared_ptr<QueueState> open_file(const std::filesystem::path& path) {
   constexpr std::string_view op = "open queue";
   std::error_code ec;
   if (!std::filesystem::exists(path, ec)) fail(ErrorCode::not_found, path, op, "no such queue file");
+  // Check the size before mapping: an empty file cannot even be mapped.
+  const auto size = std::filesystem::file_size(path, ec);
+  if (!ec && size < kHeaderRegion)
+    fail(ErrorCode::corrupt, path, op,
+         "file is " + std::to_string(size) + " bytes, smaller than the " + std::to_string(kHeaderRegion) +
+             "-byte header (truncated or not an ackring queue)");
   auto q = map_file(path, op);
   validate(*q, op);
   return q;

@@ -87,7 +87,7 @@ QueueStats Queue::stats() const {
       gs.acked += ms.acked;
       gs.redelivered += e.redelivered.load(std::memory_order_relaxed);
       gs.nacked += e.nacked.load(std::memory_order_relaxed);
-      if (pid == 0 || pid == kReclaiming) continue;
+      if (pid == 0 || is_reclaiming(pid)) continue;
       ms.index = m;
       ms.pid = static_cast<pid_t>(pid);
       ms.alive = is_alive(ms.pid, e.start_time.load(std::memory_order_relaxed));

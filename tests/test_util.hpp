@@ -1,13 +1,22 @@
-// Helpers shared by the tests: unique queue paths that are removed afterwards.
+// Helpers shared by the tests: unique queue paths that are removed afterwards,
+// a private directory for named queues, and small receive/stats helpers.
 #pragma once
 
+#include <gtest/gtest.h>
+#include <stdlib.h>
 #include <unistd.h>
 
 #include <atomic>
+#include <chrono>
+#include <cstddef>
 #include <filesystem>
+#include <optional>
+#include <stdexcept>
 #include <string>
+#include <string_view>
+#include <vector>
 
-#include "ackring/queue.hpp"
+#include "ackring/ackring.hpp"
 
 namespace ackring::testing {
 
@@ -25,9 +34,84 @@ class TempQueue {
   TempQueue(const TempQueue&) = delete;
   TempQueue& operator=(const TempQueue&) = delete;
   [[nodiscard]] const std::string& path() const { return path_; }
+  [[nodiscard]] std::string dlq_path() const { return path_ + ".dlq"; }
 
  private:
   std::string path_;
 };
+
+// Points $ACKRING_SHM_DIR at a fresh private directory for the lifetime of
+// the object (so name-based tests neither see nor leave files in /dev/shm),
+// then restores the variable and removes the directory.
+class ScopedShmDir {
+ public:
+  ScopedShmDir() {
+    char tmpl[] = "/dev/shm/ackring-testdir.XXXXXX";
+    const char* made = ::mkdtemp(tmpl);
+    if (made == nullptr) throw std::runtime_error("mkdtemp failed");
+    dir_ = made;
+    if (const char* old = std::getenv("ACKRING_SHM_DIR"); old != nullptr) old_ = std::string(old);
+    ::setenv("ACKRING_SHM_DIR", dir_.c_str(), 1);
+  }
+  ~ScopedShmDir() {
+    if (old_) ::setenv("ACKRING_SHM_DIR", old_->c_str(), 1);
+    else ::unsetenv("ACKRING_SHM_DIR");
+    std::error_code ec;
+    std::filesystem::remove_all(dir_, ec);
+  }
+  ScopedShmDir(const ScopedShmDir&) = delete;
+  ScopedShmDir& operator=(const ScopedShmDir&) = delete;
+  [[nodiscard]] const std::filesystem::path& dir() const { return dir_; }
+
+ private:
+  std::filesystem::path dir_;
+  std::optional<std::string> old_;
+};
+
+// Succeeds if `f` throws ackring::Error with `code`.
+template <class F>
+::testing::AssertionResult throws_error(F&& f, ErrorCode code) {
+  try {
+    f();
+  } catch (const Error& e) {
+    if (e.code() == code) return ::testing::AssertionSuccess();
+    return ::testing::AssertionFailure() << "threw ackring::Error with code " << static_cast<int>(e.code())
+                                         << " instead of " << static_cast<int>(code) << ": " << e.what();
+  } catch (const std::exception& e) {
+    return ::testing::AssertionFailure() << "threw another exception: " << e.what();
+  }
+  return ::testing::AssertionFailure() << "did not throw";
+}
+
+[[nodiscard]] inline std::string text_of(Bytes b) {
+  return {reinterpret_cast<const char*>(b.data()), b.size()};
+}
+
+// Receives up to `n` messages, waiting up to `each` for every one of them.
+[[nodiscard]] inline std::vector<Delivery> receive_n(Consumer& c, std::size_t n,
+                                                     std::chrono::nanoseconds each = std::chrono::seconds(2)) {
+  std::vector<Delivery> out;
+  while (out.size() < n) {
+    auto d = c.receive(each);
+    if (!d) break;
+    out.push_back(*d);
+  }
+  return out;
+}
+
+// The stats of one group; fails the test (and returns an empty one) if absent.
+[[nodiscard]] inline GroupStats group_stats(const Queue& q, std::string_view name) {
+  for (auto& g : q.stats().groups)
+    if (g.name == name) return g;
+  ADD_FAILURE() << "no group '" << name << "' in stats";
+  return {};
+}
+
+[[nodiscard]] inline QueueOptions small_options(std::uint32_t capacity = 8, std::uint32_t max_message_size = 64) {
+  QueueOptions o;
+  o.capacity = capacity;
+  o.max_message_size = max_message_size;
+  return o;
+}
 
 }  // namespace ackring::testing

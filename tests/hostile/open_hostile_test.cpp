@@ -133,8 +133,9 @@ TEST(HostileOpen, should_refuse_a_header_with_any_single_byte_of_its_layout_or_c
       EXPECT_TRUE(t.code == ErrorCode::corrupt || t.code == ErrorCode::incompatible)
           << "byte " << i << ": " << code_name(t.code) << ": " << t.what;
       EXPECT_TRUE(contains(t.what, tq.path())) << t.what;
-      if (i >= sizeof(detail::kMagic) + sizeof(std::uint32_t))  // past magic and version: the checksum catches it
+      if (i >= sizeof(detail::kMagic) + sizeof(std::uint32_t)) {  // past magic and version: the checksum catches it
         EXPECT_TRUE(contains(t.what, "checksum")) << "byte " << i << ": " << t.what;
+      }
     }
   }
 }
@@ -219,9 +220,11 @@ TEST(HostileOpen, should_refuse_a_resealed_header_whose_layout_does_not_follow_f
 TEST(HostileOpen, should_refuse_a_consistent_resealed_layout_that_does_not_match_the_file_size) {
   TempQueue tq;
   (void)make_queue_file(tq.path());
-  Layout l = read_layout(tq.path());
-  l.capacity *= 4;
+  const Layout original = read_layout(tq.path());
+  Layout l = original;
+  l.capacity *= 64;
   ASSERT_TRUE(detail::compute_layout(l));  // every offset now follows from the new capacity
+  ASSERT_NE(l.file_size, original.file_size);
   write_sealed_layout(tq.path(), l);
   const Thrown t = catch_error([&] { (void)Queue::open(tq.path()); });
   ASSERT_TRUE(t.threw);

@@ -1,0 +1,53 @@
+#!/usr/bin/env bash
+# Builds the benchmarks in Release and runs ackring-bench with the default
+# scenarios, writing bench/results/bench-<date>-<commit>.json and printing
+# the table.
+#
+#   bench/run.sh                   # default: pinned to cpus 0,1, median of 3
+#   bench/run.sh --size 16,64,1024,4096 --count 500000
+#   ACKRING_BENCH_MICRO=1 bench/run.sh   # also ackring_microbench (JSON beside)
+#
+# Any argument is passed to ackring-bench (see `ackring-bench --help`).
+# Environment: BUILD_DIR (default <repo>/build-bench), JOBS (default 2).
+set -euo pipefail
+
+root="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
+build="${BUILD_DIR:-$root/build-bench}"
+jobs="${JOBS:-2}"
+
+generator=()
+if [ ! -f "$build/CMakeCache.txt" ] && command -v ninja >/dev/null; then generator=(-G Ninja); fi
+cmake -S "$root" -B "$build" "${generator[@]}" -DCMAKE_BUILD_TYPE=Release \
+  -DACKRING_BUILD_TESTS=OFF -DACKRING_BUILD_TOOLS=OFF -DACKRING_BUILD_BENCH=ON >/dev/null
+targets=(ackring-bench)
+[ "${ACKRING_BENCH_MICRO:-0}" = "1" ] && targets+=(ackring_microbench)
+cmake --build "$build" -j "$jobs" --target "${targets[@]}"
+
+commit="$(git -C "$root" rev-parse --short=12 HEAD 2>/dev/null || echo unknown)"
+if [ "$commit" != unknown ] && [ -n "$(git -C "$root" status --porcelain --untracked-files=no 2>/dev/null)" ]; then
+  commit="$commit-dirty"
+fi
+stamp="$(date +%Y%m%d-%H%M%S)"
+results="$root/bench/results"
+mkdir -p "$results"
+out="$results/bench-$stamp-$commit.json"
+
+# Pin producer and consumer to two different cpus unless told otherwise.
+args=("$@")
+if [[ " ${args[*]-} " != *" --cpus "* ]] && [ "$(nproc)" -ge 2 ]; then args=(--cpus 0,1 "${args[@]}"); fi
+
+ncpu="$(nproc)"
+load1="$(cut -d' ' -f1 /proc/loadavg)"
+echo "run.sh: load average $(cut -d' ' -f1-3 /proc/loadavg) on $ncpu cpus"
+if awk -v l="$load1" -v n="$ncpu" 'BEGIN { exit !(l > 0.5 * n) }'; then
+  echo "run.sh: warning: the machine is busy; figures will be noisy (rerun when 'uptime' shows a low load)" >&2
+fi
+
+"$build/bench/ackring-bench" --json "$out" "${args[@]}"
+
+if [ "${ACKRING_BENCH_MICRO:-0}" = "1" ]; then
+  pin=()
+  command -v taskset >/dev/null && [ "$ncpu" -ge 2 ] && pin=(taskset -c 1)
+  "${pin[@]}" "$build/bench/ackring_microbench" \
+    --benchmark_out="$results/micro-$stamp-$commit.json" --benchmark_out_format=json
+fi

@@ -1,0 +1,102 @@
+// ackring group add / ls / rm and dlq / dlq redrive end to end.
+#include <gtest/gtest.h>
+#include <unistd.h>
+
+#include <csignal>
+#include <string>
+
+#include "cli_runner.hpp"
+
+namespace ackring::cli_test {
+namespace {
+
+TEST(CliGroups, add_ls_rm_should_manage_groups) {
+  Cli cli;
+  cli.ok({"create", "q"});
+  cli.ok({"pub", "q"}, "early\n");
+  EXPECT_NE(cli.ok({"group", "add", "q", "all"}).find("added group all"), std::string::npos);
+  cli.ok({"group", "add", "q", "new", "--start", "latest", "--overflow", "drop"});
+  auto j = cli.json({"group", "ls", "q", "--json"});
+  ASSERT_EQ(j.size(), 2u);
+  EXPECT_EQ(j[0]["name"], "all") << "most lagging first";
+  EXPECT_EQ(j[0]["lag"], 1);
+  EXPECT_EQ(j[1]["name"], "new");
+  EXPECT_EQ(j[1]["lag"], 0);
+  EXPECT_EQ(j[1]["overflow"], "drop");
+  for (const char* key : {"name", "overflow", "floor", "next", "lag", "in_flight", "delivered", "acked", "redelivered",
+                          "nacked", "dead_lettered", "dropped", "members"})
+    EXPECT_TRUE(j[0].contains(key)) << key;
+  const std::string table = cli.ok({"group", "ls", "q"});
+  EXPECT_NE(table.find("all"), std::string::npos);
+  EXPECT_NE(table.find("drop"), std::string::npos);
+
+  const Result dup = cli.run({"group", "add", "q", "all"});
+  EXPECT_EQ(dup.code, 1);
+  EXPECT_NE(dup.err.find("already exists"), std::string::npos) << dup.err;
+
+  EXPECT_NE(cli.ok({"group", "rm", "q", "new"}).find("removed group new"), std::string::npos);
+  j = cli.json({"group", "ls", "q", "--json"});
+  ASSERT_EQ(j.size(), 1u);
+  EXPECT_EQ(j[0]["name"], "all");
+  const Result gone = cli.run({"group", "rm", "q", "new"});
+  EXPECT_EQ(gone.code, 2);
+  EXPECT_NE(gone.err.find("group 'new' not found in queue 'q'"), std::string::npos) << gone.err;
+}
+
+TEST(CliGroups, rm_should_refuse_a_group_with_live_members_unless_forced) {
+  Cli cli;
+  cli.ok({"create", "q", "--group", "g"});
+  Background sub = cli.start({"sub", "q", "--group", "g", "--timeout", "5000"});
+  bool joined = false;
+  for (int i = 0; i < 100 && !joined; ++i) {
+    joined = !cli.json({"group", "ls", "q", "--json"})[0]["members"].empty();
+    if (!joined) ::usleep(50'000);
+  }
+  ASSERT_TRUE(joined);
+  EXPECT_EQ(cli.run({"group", "rm", "q", "g"}).code, 4);
+  cli.ok({"group", "rm", "q", "g", "--force"});
+  // The sub notices that its group is gone and stops with "not found".
+  EXPECT_EQ(sub.wait(std::chrono::seconds(5)), 2);
+}
+
+TEST(CliDlq, should_list_messages_that_exceeded_max_deliveries_and_redrive_them) {
+  Cli cli;
+  cli.ok({"create", "q", "--group", "g", "--max-deliveries", "1", "--lease", "50"});
+  cli.ok({"pub", "q"}, "poison\npill\n");
+  EXPECT_NE(cli.ok({"dlq", "q"}).find("no dead-letter queue"), std::string::npos);
+
+  // First delivery, not acked; the next receive after the lease dead-letters both.
+  EXPECT_EQ(cli.run({"sub", "q", "-g", "g", "--no-ack", "--timeout", "20"}).out, "poison\npill\n");
+  ::usleep(100'000);
+  const Result second = cli.run({"sub", "q", "-g", "g", "--no-ack", "--timeout", "300"});
+  EXPECT_EQ(second.code, 0) << second.err;
+  EXPECT_EQ(second.out, "") << "past max deliveries nothing is delivered again";
+
+  const auto j = cli.json({"dlq", "q", "--json"});
+  ASSERT_EQ(j.size(), 2u) << j;
+  EXPECT_EQ(j[0]["group"], "g");
+  EXPECT_EQ(j[0]["seq"], 0);
+  EXPECT_EQ(j[0]["deliveries"], 1);
+  EXPECT_EQ(j[0]["reason"], "max deliveries exceeded");
+  EXPECT_EQ(j[0]["payload"], "poison");
+  EXPECT_EQ(j[1]["payload"], "pill");
+  const std::string human = cli.ok({"dlq", "q"});
+  EXPECT_NE(human.find("2 dead letters"), std::string::npos) << human;
+  EXPECT_NE(human.find("poison"), std::string::npos) << human;
+  EXPECT_EQ(cli.json({"stat", "q", "--json"})["groups"][0]["dead_lettered"], 2);
+  EXPECT_EQ(cli.json({"dlq", "q", "--json"}).size(), 2u) << "listing does not take them";
+
+  EXPECT_EQ(cli.ok({"dlq", "redrive", "q"}), "redrove 2 dead letters into 'q'\n");
+  EXPECT_EQ(cli.json({"dlq", "q", "--json"}).size(), 0u);
+  EXPECT_EQ(cli.ok({"sub", "q", "-g", "g", "-n", "2", "--timeout", "3000"}), "poison\npill\n");
+}
+
+TEST(CliDlq, dlq_without_a_queue_name_should_be_a_usage_error) {
+  Cli cli;
+  EXPECT_EQ(cli.run({"dlq"}).code, 1);
+  EXPECT_EQ(cli.run({"dlq", "redrive"}).code, 1);
+  EXPECT_EQ(cli.run({"dlq", "redrive", "nope"}).code, 2);
+}
+
+}  // namespace
+}  // namespace ackring::cli_test

@@ -1,0 +1,149 @@
+// Helpers shared by the journal tests: a private journal directory on a real
+// file system, deterministic message bodies, and a reader that copies the
+// records out.
+#pragma once
+
+#include <gtest/gtest.h>
+#include <stdlib.h>
+#include <unistd.h>
+
+#include <cstddef>
+#include <cstdint>
+#include <cstring>
+#include <filesystem>
+#include <fstream>
+#include <iterator>
+#include <stdexcept>
+#include <string>
+#include <vector>
+
+#include "journal_reader.hpp"
+#include "journal_writer.hpp"
+
+namespace ackring::testing {
+
+inline constexpr std::uint64_t kTestQueueId = 0x5eed'0000'0000'0001ull;
+
+// A fresh directory under $ACKRING_TEST_JOURNAL_ROOT (default /var/tmp: a
+// real file system, like a production journal), removed afterwards. The
+// journal itself lives in <dir>/q, as <journal_dir>/<queue name> would.
+class TempJournalDir {
+ public:
+  TempJournalDir() {
+    const char* root = std::getenv("ACKRING_TEST_JOURNAL_ROOT");
+    std::string tmpl = std::string(root != nullptr && *root != '\0' ? root : "/var/tmp") + "/ackring-journal-test.XXXXXX";
+    if (::mkdtemp(tmpl.data()) == nullptr) throw std::runtime_error("mkdtemp " + tmpl + " failed");
+    root_ = tmpl;
+  }
+  ~TempJournalDir() {
+    std::error_code ec;
+    std::filesystem::remove_all(root_, ec);
+  }
+  TempJournalDir(const TempJournalDir&) = delete;
+  TempJournalDir& operator=(const TempJournalDir&) = delete;
+  [[nodiscard]] std::filesystem::path dir() const { return root_ / "q"; }
+  [[nodiscard]] const std::filesystem::path& root() const { return root_; }
+
+ private:
+  std::filesystem::path root_;
+};
+
+// Small segments so that a few hundred records span several of them.
+inline detail::JournalOptions small_journal(std::uint64_t segment_size = 8192) {
+  detail::JournalOptions o;
+  o.queue_id = kTestQueueId;
+  o.segment_size = segment_size;
+  o.staging_size = 64 * 1024;
+  return o;
+}
+
+// The body of message `seq`: its length (0 .. 96) and bytes follow from seq,
+// so any process can check any record.
+inline std::vector<std::byte> body_for(std::uint64_t seq) {
+  std::vector<std::byte> b((seq * 37) % 97);
+  for (std::size_t i = 0; i < b.size(); ++i) b[i] = static_cast<std::byte>((seq * 131 + i * 7 + 1) & 0xff);
+  return b;
+}
+inline std::uint64_t time_for(std::uint64_t seq) { return 1'700'000'000'000'000'000ull + seq; }
+
+// A record as read back, with its payload copied.
+struct ReadRecord {
+  detail::JournalRecordType type{};
+  std::uint16_t flags = 0;
+  std::uint64_t seq = 0;
+  std::vector<std::byte> payload;
+  std::uint64_t segment_index = 0;
+  std::uint64_t offset = 0;
+  bool operator==(const ReadRecord&) const = default;
+};
+
+inline ReadRecord copy_record(const detail::JournalRecordView& r) {
+  return {r.type, r.flags, r.seq, {r.payload.begin(), r.payload.end()}, r.segment_index, r.offset};
+}
+
+struct ReadBack {
+  detail::JournalScanResult result;
+  std::vector<ReadRecord> records;
+};
+
+inline ReadBack read_journal(const std::filesystem::path& dir, const detail::JournalReadOptions& o = {}) {
+  ReadBack rb;
+  rb.result = detail::JournalReader::read(dir, o, [&](const detail::JournalRecordView& r) {
+    rb.records.push_back(copy_record(r));
+  });
+  return rb;
+}
+
+// Checks that `records` holds the messages first..end-1 (bodies from
+// body_for), each exactly once and in order, with anything else (skips,
+// control records) allowed in between only where it consumes no seq.
+inline ::testing::AssertionResult messages_are_contiguous(const std::vector<ReadRecord>& records,
+                                                          std::uint64_t first, std::uint64_t end) {
+  std::uint64_t expect = first;
+  for (const auto& r : records) {
+    if (r.type == detail::JournalRecordType::skip) {
+      std::uint64_t count = 0;
+      if (!detail::decode_skip(r.payload, count)) return ::testing::AssertionFailure() << "bad skip";
+      if (r.seq != expect) return ::testing::AssertionFailure() << "skip at seq " << r.seq << ", expected " << expect;
+      expect += count;
+      continue;
+    }
+    if (r.type != detail::JournalRecordType::message) continue;
+    if (r.seq != expect)
+      return ::testing::AssertionFailure() << "message seq " << r.seq << " where " << expect
+                                           << " was expected (gap or duplicate)";
+    detail::JournalMessageView m;
+    if (!detail::decode_message(r.payload, r.flags, m)) return ::testing::AssertionFailure() << "bad message";
+    const auto want = body_for(r.seq);
+    if (m.body.size() != want.size() || !std::equal(want.begin(), want.end(), m.body.begin()))
+      return ::testing::AssertionFailure() << "message " << r.seq << " has the wrong body";
+    if (m.publish_time_ns != time_for(r.seq))
+      return ::testing::AssertionFailure() << "message " << r.seq << " has the wrong publish time";
+    ++expect;
+  }
+  if (expect != end) return ::testing::AssertionFailure() << "messages end before seq " << expect << ", not " << end;
+  return ::testing::AssertionSuccess();
+}
+
+inline std::vector<std::byte> file_bytes(const std::filesystem::path& p) {
+  std::ifstream f(p, std::ios::binary);
+  const std::vector<char> c{std::istreambuf_iterator<char>(f), std::istreambuf_iterator<char>()};
+  std::vector<std::byte> out(c.size());
+  std::memcpy(out.data(), c.data(), c.size());
+  return out;
+}
+
+inline void write_file(const std::filesystem::path& p, const std::vector<std::byte>& bytes) {
+  std::ofstream f(p, std::ios::binary | std::ios::trunc);
+  f.write(reinterpret_cast<const char*>(bytes.data()), static_cast<std::streamsize>(bytes.size()));
+  if (!f.good()) throw std::runtime_error("write " + p.string() + " failed");
+}
+
+// The segment files of a journal, in order.
+inline std::vector<std::filesystem::path> segment_paths(const std::filesystem::path& dir) {
+  std::vector<std::filesystem::path> out;
+  for (const auto& f : detail::journal_list_segments(dir)) out.push_back(dir / f.name);
+  return out;
+}
+
+}  // namespace ackring::testing

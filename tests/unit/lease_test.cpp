@@ -1,0 +1,325 @@
+// Leases: stale receipts, expiry and redelivery with fencing, nack with a
+// delay, extend, and the release of a leaving member's leases.
+#include <gtest/gtest.h>
+
+#include <chrono>
+#include <optional>
+#include <set>
+#include <thread>
+
+#include "ackring/ackring.hpp"
+#include "test_util.hpp"
+
+using namespace std::chrono_literals;
+using ackring::ConsumerOptions;
+using ackring::Queue;
+using ackring::Receipt;
+using ackring::Status;
+using ackring::testing::group_stats;
+using ackring::testing::receive_n;
+using ackring::testing::small_options;
+using ackring::testing::TempQueue;
+
+namespace {
+using Clock = std::chrono::steady_clock;
+}  // namespace
+
+TEST(Lease, should_answer_lease_lost_to_an_ack_with_a_stale_receipt) {
+  TempQueue tq;
+  auto q = Queue::create(tq.path(), small_options());
+  auto cons = q.consumer("g");
+  auto prod = q.producer();
+  ASSERT_TRUE(prod.try_publish("a").ok());
+  ASSERT_TRUE(prod.try_publish("b").ok());
+  auto d = cons.try_receive();
+  ASSERT_TRUE(d);
+  // A receipt naming a delivery count this message was never handed out with.
+  EXPECT_EQ(cons.ack(Receipt{d->seq(), d->deliveries() + 1}), Status::lease_lost);
+  EXPECT_EQ(cons.ack(Receipt{d->seq(), 0}), Status::lease_lost);
+  // A message that was never delivered (seq 1), and one never published (seq 5).
+  EXPECT_EQ(cons.ack(Receipt{1, 1}), Status::lease_lost);
+  EXPECT_EQ(cons.ack(Receipt{5, 1}), Status::lease_lost);
+  // The right receipt works once, then is stale.
+  EXPECT_EQ(cons.ack(*d), Status::ok);
+  EXPECT_EQ(cons.ack(*d), Status::lease_lost);
+  EXPECT_EQ(group_stats(q, "g").acked, 1u);
+}
+
+TEST(Lease, should_answer_lease_lost_to_an_ack_of_a_slot_reused_by_a_later_lap) {
+  TempQueue tq;
+  auto q = Queue::create(tq.path(), small_options(2));
+  auto cons = q.consumer("g");
+  auto prod = q.producer();
+  ASSERT_TRUE(prod.try_publish("lap0").ok());
+  auto first = cons.try_receive();
+  ASSERT_TRUE(first);
+  ASSERT_EQ(cons.ack(*first), Status::ok);
+  ASSERT_TRUE(prod.try_publish("x").ok());
+  ASSERT_TRUE(prod.try_publish("lap1").ok());  // seq 2: the slot of seq 0
+  auto x = cons.try_receive();
+  auto lap1 = cons.try_receive();
+  ASSERT_TRUE(x && lap1);
+  ASSERT_EQ(lap1->seq(), 2u);
+  // The old receipt (seq 0, delivery 1) matches the slot but not the lap.
+  EXPECT_EQ(cons.ack(*first), Status::lease_lost);
+  EXPECT_EQ(cons.ack(*lap1), Status::ok);
+}
+
+TEST(Lease, should_redeliver_a_message_after_its_lease_expires_with_a_higher_delivery_count) {
+  TempQueue tq;
+  auto q = Queue::create(tq.path(), small_options());
+  auto cons = q.consumer("g", {.lease = 50ms});
+  auto prod = q.producer();
+  ASSERT_TRUE(prod.try_publish("payload").ok());
+  auto d1 = cons.try_receive();
+  ASSERT_TRUE(d1);
+  EXPECT_EQ(d1->deliveries(), 1u);
+  const auto received = Clock::now();
+  EXPECT_FALSE(cons.try_receive());  // not before the lease runs out
+  auto d2 = cons.receive(5s);
+  const auto elapsed = Clock::now() - received;
+  ASSERT_TRUE(d2);
+  EXPECT_GE(elapsed, 45ms);
+  EXPECT_EQ(d2->seq(), d1->seq());
+  EXPECT_EQ(d2->deliveries(), 2u);
+  EXPECT_TRUE(d2->redelivered());
+  EXPECT_EQ(d2->text(), "payload");
+  EXPECT_EQ(d2->publish_time_ns(), d1->publish_time_ns());
+}
+
+TEST(Lease, should_fence_off_the_old_receipt_once_the_message_is_redelivered) {
+  TempQueue tq;
+  auto q = Queue::create(tq.path(), small_options());
+  auto cons = q.consumer("g", {.lease = 40ms});
+  auto prod = q.producer();
+  ASSERT_TRUE(prod.try_publish("m").ok());
+  auto d1 = cons.try_receive();
+  ASSERT_TRUE(d1);
+  auto d2 = cons.receive(5s);
+  ASSERT_TRUE(d2);
+  ASSERT_EQ(d2->deliveries(), 2u);
+  EXPECT_EQ(cons.ack(*d1), Status::lease_lost);
+  EXPECT_EQ(cons.nack(d1->receipt()), Status::lease_lost);
+  EXPECT_EQ(cons.extend(d1->receipt(), 10'000ms), Status::lease_lost);
+  EXPECT_EQ(cons.reject(d1->receipt()), Status::lease_lost);
+  EXPECT_EQ(cons.ack(*d2), Status::ok);
+  EXPECT_EQ(group_stats(q, "g").floor, 1u);
+  EXPECT_FALSE(cons.receive(100ms));  // settled: no third delivery
+}
+
+TEST(Lease, should_redeliver_an_expired_lease_to_another_member_and_fence_the_first) {
+  TempQueue tq;
+  auto q = Queue::create(tq.path(), small_options());
+  auto m1 = q.consumer("g", {.lease = 50ms});
+  auto m2 = q.consumer("g", {.lease = 10'000ms});
+  auto prod = q.producer();
+  ASSERT_TRUE(prod.try_publish("job").ok());
+  auto d1 = m1.try_receive();
+  ASSERT_TRUE(d1);
+  EXPECT_FALSE(m2.try_receive());
+  auto d2 = m2.receive(5s);
+  ASSERT_TRUE(d2);
+  EXPECT_EQ(d2->seq(), d1->seq());
+  EXPECT_EQ(d2->deliveries(), 2u);
+  EXPECT_EQ(m1.ack(*d1), Status::lease_lost);
+  EXPECT_EQ(m2.ack(*d2), Status::ok);
+}
+
+TEST(Lease, should_keep_delivering_later_messages_while_an_earlier_one_is_leased) {
+  TempQueue tq;
+  auto q = Queue::create(tq.path(), small_options());
+  auto cons = q.consumer("g");
+  auto prod = q.producer();
+  for (int i = 0; i < 3; ++i) ASSERT_TRUE(prod.try_publish("m" + std::to_string(i)).ok());
+  auto got = receive_n(cons, 3, 30ms);
+  ASSERT_EQ(got.size(), 3u);
+  EXPECT_EQ(got[2].text(), "m2");
+}
+
+TEST(Lease, should_not_advance_the_floor_past_an_unacked_message) {
+  TempQueue tq;
+  auto q = Queue::create(tq.path(), small_options());
+  auto cons = q.consumer("g");
+  auto prod = q.producer();
+  for (int i = 0; i < 3; ++i) ASSERT_TRUE(prod.try_publish("m").ok());
+  auto got = receive_n(cons, 3, 30ms);
+  ASSERT_EQ(got.size(), 3u);
+  EXPECT_EQ(cons.ack(got[1]), Status::ok);
+  EXPECT_EQ(cons.ack(got[2]), Status::ok);
+  EXPECT_EQ(group_stats(q, "g").floor, 0u);
+  EXPECT_EQ(cons.ack(got[0]), Status::ok);
+  EXPECT_EQ(group_stats(q, "g").floor, 3u);
+}
+
+TEST(Lease, should_redeliver_a_nacked_message_at_once_when_the_delay_is_zero) {
+  TempQueue tq;
+  auto q = Queue::create(tq.path(), small_options());
+  auto cons = q.consumer("g");  // default lease: 30 s, far away
+  auto prod = q.producer();
+  ASSERT_TRUE(prod.try_publish("retry me").ok());
+  auto d1 = cons.try_receive();
+  ASSERT_TRUE(d1);
+  ASSERT_EQ(cons.nack(d1->receipt()), Status::ok);
+  auto d2 = cons.try_receive();
+  ASSERT_TRUE(d2);
+  EXPECT_EQ(d2->seq(), d1->seq());
+  EXPECT_EQ(d2->deliveries(), 2u);
+  EXPECT_EQ(d2->text(), "retry me");
+  EXPECT_EQ(cons.ack(*d1), Status::lease_lost);
+  EXPECT_EQ(cons.nack(d1->receipt()), Status::lease_lost);
+  EXPECT_EQ(cons.ack(*d2), Status::ok);
+}
+
+TEST(Lease, should_redeliver_a_nacked_message_to_another_member) {
+  TempQueue tq;
+  auto q = Queue::create(tq.path(), small_options());
+  auto m1 = q.consumer("g");
+  auto m2 = q.consumer("g");
+  auto prod = q.producer();
+  ASSERT_TRUE(prod.try_publish("hand over").ok());
+  auto d1 = m1.try_receive();
+  ASSERT_TRUE(d1);
+  ASSERT_EQ(m1.nack(d1->receipt()), Status::ok);
+  auto d2 = m2.try_receive();
+  ASSERT_TRUE(d2);
+  EXPECT_EQ(d2->seq(), d1->seq());
+  EXPECT_EQ(d2->deliveries(), 2u);
+}
+
+TEST(Lease, should_redeliver_a_nacked_message_after_its_delay_and_not_before) {
+  TempQueue tq;
+  auto q = Queue::create(tq.path(), small_options());
+  auto cons = q.consumer("g");
+  auto prod = q.producer();
+  ASSERT_TRUE(prod.try_publish("later").ok());
+  auto d1 = cons.try_receive();
+  ASSERT_TRUE(d1);
+  const auto nacked = Clock::now();
+  ASSERT_EQ(cons.nack(d1->receipt(), 150ms), Status::ok);
+  EXPECT_FALSE(cons.try_receive());
+  auto d2 = cons.receive(5s);
+  const auto elapsed = Clock::now() - nacked;
+  ASSERT_TRUE(d2);
+  EXPECT_GE(elapsed, 140ms);
+  EXPECT_EQ(d2->seq(), d1->seq());
+  EXPECT_EQ(d2->deliveries(), 2u);
+}
+
+TEST(Lease, should_deliver_other_messages_while_a_nacked_one_waits_out_its_delay) {
+  TempQueue tq;
+  auto q = Queue::create(tq.path(), small_options());
+  auto cons = q.consumer("g");
+  auto prod = q.producer();
+  ASSERT_TRUE(prod.try_publish("first").ok());
+  ASSERT_TRUE(prod.try_publish("second").ok());
+  auto d1 = cons.try_receive();
+  ASSERT_TRUE(d1);
+  ASSERT_EQ(cons.nack(d1->receipt(), 10'000ms), Status::ok);
+  auto d2 = cons.try_receive();
+  ASSERT_TRUE(d2);
+  EXPECT_EQ(d2->text(), "second");
+  EXPECT_FALSE(cons.try_receive());
+}
+
+TEST(Lease, should_keep_an_extended_lease_from_being_redelivered) {
+  TempQueue tq;
+  auto q = Queue::create(tq.path(), small_options());
+  auto m1 = q.consumer("g", {.lease = 50ms});
+  auto m2 = q.consumer("g", {.lease = 50ms});
+  auto prod = q.producer();
+  ASSERT_TRUE(prod.try_publish("long job").ok());
+  auto d = m1.try_receive();
+  ASSERT_TRUE(d);
+  ASSERT_EQ(m1.extend(d->receipt(), 5'000ms), Status::ok);
+  // Well past the original 50 ms lease, nobody gets the message again.
+  EXPECT_FALSE(m2.receive(200ms));
+  EXPECT_FALSE(m1.try_receive());
+  EXPECT_EQ(m1.ack(*d), Status::ok);  // the receipt is still good
+  EXPECT_EQ(group_stats(q, "g").redelivered, 0u);
+}
+
+TEST(Lease, should_set_the_deadline_to_now_plus_the_given_lease_on_extend_and_redeliver_after_it) {
+  TempQueue tq;
+  auto q = Queue::create(tq.path(), small_options());
+  auto cons = q.consumer("g", {.lease = 10'000ms});
+  auto prod = q.producer();
+  ASSERT_TRUE(prod.try_publish("m").ok());
+  auto d = cons.try_receive();
+  ASSERT_TRUE(d);
+  // extend sets the deadline to now + lease: it may also shorten it.
+  ASSERT_EQ(cons.extend(d->receipt(), 50ms), Status::ok);
+  auto again = cons.receive(5s);
+  ASSERT_TRUE(again);
+  EXPECT_EQ(again->deliveries(), 2u);
+}
+
+TEST(Lease, should_answer_lease_lost_to_extend_and_nack_with_a_stale_receipt) {
+  TempQueue tq;
+  auto q = Queue::create(tq.path(), small_options());
+  auto cons = q.consumer("g");
+  auto prod = q.producer();
+  ASSERT_TRUE(prod.try_publish("m").ok());
+  auto d = cons.try_receive();
+  ASSERT_TRUE(d);
+  ASSERT_EQ(cons.ack(*d), Status::ok);
+  EXPECT_EQ(cons.extend(d->receipt(), 1000ms), Status::lease_lost);
+  EXPECT_EQ(cons.nack(d->receipt()), Status::lease_lost);
+  EXPECT_EQ(cons.nack(d->receipt(), 10ms), Status::lease_lost);
+  EXPECT_FALSE(cons.try_receive());  // the failed nack did not bring it back
+}
+
+TEST(Lease, should_redeliver_the_leases_of_a_destroyed_consumer_to_another_member_at_once) {
+  TempQueue tq;
+  auto q = Queue::create(tq.path(), small_options());
+  auto survivor = q.consumer("g");
+  auto prod = q.producer();
+  for (int i = 0; i < 3; ++i) ASSERT_TRUE(prod.try_publish("m" + std::to_string(i)).ok());
+  {
+    auto leaver = q.consumer("g");  // default lease: 30 s
+    auto got = receive_n(leaver, 2, 30ms);
+    ASSERT_EQ(got.size(), 2u);
+    ASSERT_EQ(leaver.ack(got[1]), Status::ok);  // acked: must not come back
+  }
+  std::set<std::string> texts;
+  for (int i = 0; i < 2; ++i) {
+    auto d = survivor.try_receive();  // no waiting: the leases were released
+    ASSERT_TRUE(d) << i;
+    texts.insert(std::string(d->text()));
+    if (d->seq() == 0) EXPECT_EQ(d->deliveries(), 2u);
+    else EXPECT_EQ(d->deliveries(), 1u);
+    EXPECT_EQ(survivor.ack(*d), Status::ok);
+  }
+  EXPECT_EQ(texts, (std::set<std::string>{"m0", "m2"}));
+  EXPECT_FALSE(survivor.try_receive());
+  EXPECT_EQ(group_stats(q, "g").floor, 3u);
+}
+
+TEST(Lease, should_use_the_queue_default_lease_when_the_consumer_does_not_choose_one) {
+  TempQueue tq;
+  auto o = small_options();
+  o.default_lease = 50ms;
+  auto q = Queue::create(tq.path(), o);
+  auto cons = q.consumer("g");
+  auto prod = q.producer();
+  ASSERT_TRUE(prod.try_publish("m").ok());
+  auto d1 = cons.try_receive();
+  ASSERT_TRUE(d1);
+  auto d2 = cons.receive(5s);
+  ASSERT_TRUE(d2);
+  EXPECT_EQ(d2->deliveries(), 2u);
+}
+
+TEST(Lease, should_count_deliveries_up_across_repeated_expiries) {
+  TempQueue tq;
+  auto o = small_options();
+  o.max_deliveries = 10;
+  auto q = Queue::create(tq.path(), o);
+  auto cons = q.consumer("g", {.lease = 30ms});
+  auto prod = q.producer();
+  ASSERT_TRUE(prod.try_publish("m").ok());
+  for (std::uint32_t n = 1; n <= 4; ++n) {
+    auto d = cons.receive(5s);
+    ASSERT_TRUE(d) << n;
+    EXPECT_EQ(d->deliveries(), n);
+  }
+}

@@ -1,0 +1,287 @@
+// Queue lifecycle: ls, create, rm, purge.
+#include <CLI/CLI.hpp>
+#include <algorithm>
+#include <filesystem>
+#include <iostream>
+#include <memory>
+#include <string>
+#include <vector>
+
+#include "commands.hpp"
+#include "format.hpp"
+#include "stats_view.hpp"
+
+namespace ackring::cli {
+
+namespace {
+
+namespace fs = std::filesystem;
+
+constexpr std::string_view kFilePrefix = "ackring.";
+
+// ------------------------------------------------------------------- ls --
+
+struct LsOptions {
+  bool json = false;
+};
+
+int run_ls(const LsOptions& o) {
+  const fs::path dir = queue_directory();
+  std::error_code ec;
+  std::vector<fs::path> files;
+  for (fs::directory_iterator it(dir, ec), end; !ec && it != end; it.increment(ec)) {
+    const std::string fname = it->path().filename().string();
+    std::error_code type_ec;
+    if (fname.starts_with(kFilePrefix) && fname.size() > kFilePrefix.size() && it->is_regular_file(type_ec))
+      files.push_back(it->path());
+  }
+  if (ec)
+    throw Failure(Exit::not_found, "cannot list queue directory '" + dir.string() + "': " + ec.message() +
+                                       "; point --dir or $ACKRING_SHM_DIR at an existing directory");
+  std::sort(files.begin(), files.end());
+
+  Table table{{"NAME"},        {"PATH"},   {"CAPACITY", true}, {"MAX MSG", true},
+              {"DEPTH", true}, {"GROUPS"}, {"DURABILITY"},     {"STATUS"}};
+  Json list = Json::array();
+  for (const fs::path& file : files) {
+    const std::string name = file.filename().string().substr(kFilePrefix.size());
+    try {
+      const Queue q = Queue::open(file.string());
+      const QueueStats s = q.stats();
+      std::vector<std::string> groups;
+      for (const auto& g : s.groups) groups.push_back(g.name);
+      std::string joined;
+      for (const auto& g : groups) joined += (joined.empty() ? "" : ",") + g;
+      table.add({name, file.string(), std::to_string(s.capacity), std::to_string(s.max_message_size),
+                 std::to_string(s.depth), joined.empty() ? "-" : joined, "none", "ok"});
+      list.push_back({{"name", name},
+                      {"path", file.string()},
+                      {"capacity", s.capacity},
+                      {"max_message_size", s.max_message_size},
+                      {"depth", s.depth},
+                      {"groups", groups},
+                      {"durability", "none"}});
+    } catch (const Error& e) {
+      table.add({name, file.string(), "-", "-", "-", "-", "-", std::string("error: ") + e.what()});
+      list.push_back({{"name", name},
+                      {"path", file.string()},
+                      {"error", e.what()},
+                      {"exit_code", static_cast<int>(exit_code_of(e.code()))}});
+    }
+  }
+  if (o.json) {
+    std::cout << dump(Json{{"directory", dir.string()}, {"queues", std::move(list)}}) << '\n';
+  } else if (table.empty()) {
+    std::cout << "no queues in " << dir.string() << '\n';
+  } else {
+    std::cout << table.render();
+  }
+  return 0;
+}
+
+// --------------------------------------------------------------- create --
+
+struct CreateOptions {
+  std::string name;
+  QueueOptions queue;
+  std::uint32_t lease_ms = static_cast<std::uint32_t>(QueueOptions{}.default_lease.count());
+  std::uint32_t claim_timeout_ms = static_cast<std::uint32_t>(QueueOptions{}.claim_timeout.count());
+  std::string mode = "0600";
+  std::vector<std::string> groups;
+  bool no_dedup = false;
+  std::uint32_t dedup_window_ms = static_cast<std::uint32_t>(QueueOptions{}.dedup_window.count());
+  std::string dedup_full = "refuse";
+};
+
+mode_t parse_mode(const std::string& text) {
+  std::string digits = text;
+  if (digits.starts_with("0o")) digits = digits.substr(2);
+  const bool octal = !digits.empty() && digits.size() <= 5 &&
+                     std::all_of(digits.begin(), digits.end(), [](char c) { return c >= '0' && c <= '7'; });
+  const unsigned long value = octal ? std::stoul(digits, nullptr, 8) : 0;
+  if (!octal || value > 07777)
+    throw Failure(Exit::usage, "--mode '" + text + "': expected octal permission bits such as 0600 or 0660");
+  return static_cast<mode_t>(value);
+}
+
+int run_create(CreateOptions o) {
+  o.queue.default_lease = Millis(o.lease_ms);
+  o.queue.claim_timeout = Millis(o.claim_timeout_ms);
+  o.queue.mode = parse_mode(o.mode);
+  o.queue.dedup = !o.no_dedup;
+  o.queue.dedup_window = Millis(o.dedup_window_ms);
+  o.queue.dedup_full_policy = o.dedup_full == "evict-oldest" ? DedupFullPolicy::evict_oldest : DedupFullPolicy::refuse;
+  Queue q = [&] {
+    try {
+      return Queue::create(o.name, o.queue);
+    } catch (const Error& e) {
+      const std::string advice = e.code() == ErrorCode::invalid_argument ? "see 'ackring create --help'"
+                                 : e.code() == ErrorCode::permission_denied
+                                     ? "you need write access to the queue directory; pick another "
+                                       "with --dir or $ACKRING_SHM_DIR"
+                                     : advice_for(e.code(), o.name);
+      throw Failure(exit_code_of(e.code()), std::string(e.what()) + "; " + advice);
+    }
+  }();
+  // All or nothing: a group that cannot be made takes the new queue with it.
+  for (const auto& g : o.groups) {
+    try {
+      q.create_group(g);
+    } catch (const Error& e) {
+      (void)Queue::destroy(q.path().string());
+      throw Failure(exit_code_of(e.code()), std::string(e.what()) + "; the queue was not created");
+    }
+  }
+  const QueueOptions made = q.options();
+  std::cout << "created queue '" << o.name << "' at " << q.path().string() << ": capacity " << made.capacity
+            << ", max message size " << made.max_message_size << " B, lease " << made.default_lease.count()
+            << " ms, max deliveries " << made.max_deliveries;
+  if (!o.groups.empty()) {
+    std::cout << ", groups:";
+    for (const auto& g : o.groups) std::cout << ' ' << g;
+  }
+  std::cout << '\n';
+  return 0;
+}
+
+// ------------------------------------------------------------------- rm --
+
+struct RmOptions {
+  std::string name;
+  bool force = false;
+  bool dlq = false;
+};
+
+// Refuses while any live process is attached: producers and group members.
+void check_not_in_use(const std::string& name) {
+  const Queue q = open_queue(name);
+  const QueueStats s = q.stats();
+  std::vector<std::string> who;
+  for (const auto& p : s.producers)
+    if (p.alive) who.push_back("producer pid " + std::to_string(p.pid));
+  for (const auto& g : s.groups)
+    for (const auto& m : g.members)
+      if (m.alive) who.push_back("group " + g.name + " member pid " + std::to_string(m.pid));
+  if (who.empty()) return;
+  std::string list;
+  for (std::size_t i = 0; i < who.size() && i < 4; ++i) list += (i ? ", " : "") + who[i];
+  if (who.size() > 4) list += ", ...";
+  throw Failure(Exit::busy, "queue '" + name + "' is in use by " + std::to_string(who.size()) + " live " +
+                                (who.size() == 1 ? "process" : "processes") + " (" + list +
+                                "); stop them first, or remove it anyway with 'ackring rm " + name +
+                                " --force' (attached processes keep working on the unlinked file)");
+}
+
+int run_rm(const RmOptions& o) {
+  // A file that cannot be opened (corrupt, other version) fails here with
+  // advice to use --force, which skips the check.
+  if (!o.force) check_not_in_use(o.name);
+  const std::string path = Queue::resolve(o.name).string();
+  if (!Queue::destroy(o.name))
+    throw Failure(Exit::not_found, "queue '" + o.name + "' not found (" + path + "); list queues with 'ackring ls'");
+  std::cout << "removed queue '" << o.name << "' (" << path << ")\n";
+  const std::string dlq = dead_letter_queue_of(o.name);
+  std::error_code ec;
+  if (o.dlq) {
+    if (Queue::destroy(dlq)) std::cout << "removed dead-letter queue '" << dlq << "'\n";
+  } else if (fs::exists(Queue::resolve(dlq), ec)) {
+    std::cout << "kept its dead-letter queue '" << dlq << "'; remove it with 'ackring rm " << dlq
+              << "' (or use --dlq)\n";
+  }
+  return 0;
+}
+
+// ---------------------------------------------------------------- purge --
+
+struct PurgeOptions {
+  std::string name;
+  std::string group;
+};
+
+int run_purge(const PurgeOptions& o) {
+  Queue q = open_queue(o.name);
+  std::uint64_t purged = 0;
+  try {
+    purged = q.purge(o.group);
+  } catch (const Error& e) {
+    if (e.code() == ErrorCode::not_found) throw group_not_found(o.name, o.group);
+    throw;
+  }
+  std::cout << "purged " << purged << (purged == 1 ? " message" : " messages") << " from "
+            << (o.group.empty() ? "every group of '" + o.name + "'" : "group " + o.group) << '\n';
+  return 0;
+}
+
+}  // namespace
+
+void add_queue_commands(CLI::App& app, Globals& globals, Action& action) {
+  {
+    auto o = std::make_shared<LsOptions>();
+    auto* cmd = app.add_subcommand("ls", "List the queues in the queue directory (files named ackring.*)");
+    cmd->add_flag("--json", o->json, "Print JSON");
+    cmd->footer("Files that fail to open are listed with the reason in STATUS.");
+    add_common_options(*cmd, globals);
+    cmd->callback([o, &action] { set_action(action, [o] { return run_ls(*o); }); });
+  }
+  {
+    auto o = std::make_shared<CreateOptions>();
+    auto* cmd = app.add_subcommand("create", "Create a queue (fails if it exists)");
+    cmd->add_option("NAME", o->name, "Queue name or path")->required();
+    cmd->add_option("--capacity", o->queue.capacity, "Slots in the ring (a power of two)")->capture_default_str();
+    cmd->add_option("--max-message-size", o->queue.max_message_size, "Largest payload in bytes")->capture_default_str();
+    cmd->add_option("--lease", o->lease_ms, "Default lease in ms: unacked messages come back after it")
+        ->type_name("MS")
+        ->capture_default_str();
+    cmd->add_option("--max-deliveries", o->queue.max_deliveries,
+                    "Deliveries before a message goes to the dead-letter queue NAME.dlq (1..254)")
+        ->capture_default_str();
+    cmd->add_option("--max-groups", o->queue.max_groups, "Consumer groups (1..1024)")->capture_default_str();
+    cmd->add_option("--max-members", o->queue.max_members, "Competing members per group (1..254)")
+        ->capture_default_str();
+    cmd->add_option("--max-producers", o->queue.max_producers, "Producers attached at once (1..65535)")
+        ->capture_default_str();
+    cmd->add_option("--claim-timeout", o->claim_timeout_ms,
+                    "A claimed slot not committed within this many ms is aborted")
+        ->type_name("MS")
+        ->capture_default_str();
+    cmd->add_option("--mode", o->mode, "Permission bits of the queue file (octal)")
+        ->type_name("MODE")
+        ->capture_default_str();
+    cmd->add_option("--group", o->groups, "Create this consumer group too (repeatable)")->type_name("G");
+    cmd->add_flag("--no-dedup", o->no_dedup, "No dedup table (no idempotent publish or process-once)");
+    cmd->add_option("--dedup-entries", o->queue.dedup_entries,
+                    "Dedup table entries (a power of two >= 16; default max(1024, 2 x capacity))")
+        ->type_name("N");
+    cmd->add_option("--dedup-window", o->dedup_window_ms, "How long a publish key is remembered")
+        ->type_name("MS")
+        ->capture_default_str();
+    cmd->add_option("--dedup-full", o->dedup_full,
+                    "When a key's window is full of live keys: refuse the publish, or evict-oldest")
+        ->check(CLI::IsMember({"refuse", "evict-oldest"}))
+        ->capture_default_str();
+    add_common_options(*cmd, globals);
+    cmd->callback([o, &action] { set_action(action, [o] { return run_create(*o); }); });
+  }
+  {
+    auto o = std::make_shared<RmOptions>();
+    auto* cmd = app.add_subcommand("rm", "Remove a queue (refused while live processes are attached)");
+    cmd->add_option("NAME", o->name, "Queue name or path")->required();
+    cmd->add_flag("--force", o->force,
+                  "Remove even if processes are attached or the file cannot be opened (corrupt, other version)");
+    cmd->add_flag("--dlq", o->dlq, "Also remove the dead-letter queue NAME.dlq");
+    cmd->footer("Exit 4 (busy) when producers or group members are alive, unless --force.");
+    add_common_options(*cmd, globals);
+    cmd->callback([o, &action] { set_action(action, [o] { return run_rm(*o); }); });
+  }
+  {
+    auto o = std::make_shared<PurgeOptions>();
+    auto* cmd = app.add_subcommand("purge", "Settle every pending message as acked (one group, or all)");
+    cmd->add_option("NAME", o->name, "Queue name or path")->required();
+    cmd->add_option("--group", o->group, "Purge only this group (default: every group)")->type_name("G");
+    cmd->footer("Leases held on purged messages are lost: their acks will fail.");
+    add_common_options(*cmd, globals);
+    cmd->callback([o, &action] { set_action(action, [o] { return run_purge(*o); }); });
+  }
+}
+
+}  // namespace ackring::cli

@@ -1,0 +1,133 @@
+#include "stats_view.hpp"
+
+#include <algorithm>
+#include <cstdio>
+#include <tuple>
+
+namespace ackring::cli {
+
+Liveness liveness(const std::vector<MemberStats>& members) noexcept {
+  Liveness l;
+  for (const auto& m : members) (m.alive ? l.alive : l.dead) += 1;
+  return l;
+}
+
+Liveness liveness(const std::vector<ProducerStats>& producers) noexcept {
+  Liveness l;
+  for (const auto& p : producers) (p.alive ? l.alive : l.dead) += 1;
+  return l;
+}
+
+std::vector<const GroupStats*> groups_by_lag(const QueueStats& stats) {
+  std::vector<const GroupStats*> out;
+  for (const auto& g : stats.groups) out.push_back(&g);
+  std::stable_sort(out.begin(), out.end(), [](const GroupStats* a, const GroupStats* b) {
+    return std::tie(b->lag, a->name) < std::tie(a->lag, b->name);
+  });
+  return out;
+}
+
+std::optional<Slowest> slowest(const QueueStats& stats) {
+  const auto groups = groups_by_lag(stats);
+  if (groups.empty()) return std::nullopt;
+  const GroupStats& g = *groups.front();
+  Slowest s{g.name, g.lag, std::nullopt};
+  auto rank = [](const MemberStats& m) { return std::make_tuple(m.in_flight, !m.alive, m.idle_ms); };
+  for (const auto& m : g.members)
+    if (!s.member || rank(m) > rank(*s.member)) s.member = m;
+  return s;
+}
+
+std::string describe(const Slowest& s) {
+  std::string out = "group " + s.group;
+  if (s.member) {
+    out += " member pid " + std::to_string(s.member->pid);
+    if (!s.member->alive) out += " (dead)";
+  } else {
+    out += " (no members attached)";
+  }
+  return out + ", lag " + std::to_string(s.lag);
+}
+
+Json to_json(const GroupStats& g) {
+  Json members = Json::array();
+  for (const auto& m : g.members)
+    members.push_back({{"index", m.index},
+                       {"pid", m.pid},
+                       {"alive", m.alive},
+                       {"delivered", m.delivered},
+                       {"acked", m.acked},
+                       {"in_flight", m.in_flight},
+                       {"idle_ms", m.idle_ms}});
+  return {{"name", g.name},
+          {"overflow", to_string(g.overflow)},
+          {"floor", g.floor},
+          {"next", g.next},
+          {"lag", g.lag},
+          {"in_flight", g.in_flight},
+          {"delivered", g.delivered},
+          {"acked", g.acked},
+          {"redelivered", g.redelivered},
+          {"nacked", g.nacked},
+          {"dead_lettered", g.dead_lettered},
+          {"dropped", g.dropped},
+          {"aborted_skipped", g.aborted_skipped},
+          {"corrupt_skipped", g.corrupt_skipped},
+          {"members", std::move(members)}};
+}
+
+Json to_json(const DedupStats& d) {
+  return {{"enabled", d.enabled},
+          {"window_ms", d.window_ms},
+          {"entries", d.entries},
+          {"live", d.live},
+          {"load_factor", d.load_factor},
+          {"hits", d.hits},
+          {"bloom_negatives", d.bloom_negatives},
+          {"expired_reused", d.expired_reused},
+          {"evicted", d.evicted},
+          {"full", d.full}};
+}
+
+std::string octal_mode(mode_t mode) {
+  char buf[16];
+  std::snprintf(buf, sizeof buf, "0%03o", static_cast<unsigned>(mode & 07777));
+  return buf;
+}
+
+Json to_json(std::string_view name, const QueueStats& stats, const QueueOptions& options) {
+  Json producers = Json::array();
+  for (const auto& p : stats.producers)
+    producers.push_back({{"index", p.index}, {"pid", p.pid}, {"alive", p.alive}, {"published", p.published}});
+  Json groups = Json::array();
+  for (const GroupStats* g : groups_by_lag(stats)) groups.push_back(to_json(*g));
+  Json out = {{"name", name},
+              {"path", stats.path},
+              {"capacity", stats.capacity},
+              {"max_message_size", stats.max_message_size},
+              {"max_deliveries", options.max_deliveries},
+              {"default_lease_ms", options.default_lease.count()},
+              {"max_groups", options.max_groups},
+              {"max_members", options.max_members},
+              {"max_producers", options.max_producers},
+              {"mode", octal_mode(options.mode)},
+              {"durability", "none"},
+              {"tail", stats.tail},
+              {"published", stats.published},
+              {"aborted", stats.aborted},
+              {"min_floor", stats.min_floor},
+              {"depth", stats.depth},
+              {"dedup", to_json(stats.dedup)},
+              {"producers", std::move(producers)},
+              {"groups", std::move(groups)}};
+  if (const auto s = slowest(stats)) {
+    Json j = {{"group", s->group}, {"lag", s->lag}};
+    j["pid"] = s->member ? Json(s->member->pid) : Json(nullptr);
+    out["slowest"] = std::move(j);
+  } else {
+    out["slowest"] = nullptr;
+  }
+  return out;
+}
+
+}  // namespace ackring::cli

@@ -1,0 +1,46 @@
+// Readings derived from a QueueStats snapshot, shared by stat, top, group ls
+// and metrics: groups ordered by lag, the slowest member, liveness counts, and
+// the JSON form of the whole snapshot.
+#pragma once
+
+#include <ackring/ackring.hpp>
+#include <cstdint>
+#include <optional>
+#include <string>
+#include <string_view>
+#include <vector>
+
+#include "format.hpp"
+
+namespace ackring::cli {
+
+struct Liveness {
+  std::size_t alive = 0;
+  std::size_t dead = 0;
+};
+[[nodiscard]] Liveness liveness(const std::vector<MemberStats>& members) noexcept;
+[[nodiscard]] Liveness liveness(const std::vector<ProducerStats>& producers) noexcept;
+
+// Groups, most lagging first (ties by name).
+[[nodiscard]] std::vector<const GroupStats*> groups_by_lag(const QueueStats& stats);
+
+// The member holding back the group that lags most: the one with the most
+// leases in flight (they keep the floor down), dead before alive, then the
+// longest idle. `member` is empty when the group has no members at all.
+struct Slowest {
+  std::string group;
+  std::uint64_t lag = 0;
+  std::optional<MemberStats> member;
+};
+[[nodiscard]] std::optional<Slowest> slowest(const QueueStats& stats);
+// "group billing member pid 4242 (dead), lag 17" / "group audit (no members), lag 3".
+[[nodiscard]] std::string describe(const Slowest& s);
+
+// Every field of the snapshot (and of the queue's options), for --json.
+[[nodiscard]] Json to_json(std::string_view name, const QueueStats& stats, const QueueOptions& options);
+[[nodiscard]] Json to_json(const GroupStats& group);
+[[nodiscard]] Json to_json(const DedupStats& dedup);
+// "0640"
+[[nodiscard]] std::string octal_mode(mode_t mode);
+
+}  // namespace ackring::cli
