@@ -21,6 +21,7 @@
 #include "clock.hpp"
 #include "dead_letter_codec.hpp"
 #include "dedup.hpp"
+#include "durability.hpp"
 #include "group.hpp"
 #include "liveness.hpp"
 #include "queue_state.hpp"
@@ -36,7 +37,8 @@ constexpr std::uint64_t kHousekeepIdleMs = 50;    // dead-member sweep when idle
 constexpr std::uint64_t kHousekeepBusyMs = 500;   // ... and at least this often when busy
 constexpr std::uint64_t kStallCheckMs = 5;        // claimer liveness re-check of a stuck head
 constexpr std::size_t kCopySlots = 64;            // copy-mode batch limit
-constexpr std::uint64_t kRescanMs = 100;          // longest a scan may push the expired-lease hint ahead
+constexpr std::uint64_t kRescanMs = 100;
+constexpr std::uint64_t kNotStalled = ~0ull;          // longest a scan may push the expired-lease hint ahead
 
 // Owner-only counter bump: no RMW needed, readers use relaxed loads.
 inline void bump(std::atomic<std::uint64_t>& c, std::uint64_t by = 1) noexcept {
@@ -122,7 +124,7 @@ std::optional<Delivery> Consumer::receive(std::chrono::nanoseconds timeout) noex
 std::size_t Consumer::try_receive_batch(std::span<Delivery> out) noexcept {
   if (out.empty() || group_gone()) return 0;
   if (!copies_.empty() && out.size() > kCopySlots) out = out.first(kCopySlots);
-  const std::uint64_t now = monotonic_ms();
+  const std::uint64_t now = coarse_monotonic_ms();
   if (now >= next_housekeep_ms_) housekeep(now);
   std::size_t got = 0;
   // Expired leases first: they are the oldest work.
@@ -146,8 +148,13 @@ std::size_t Consumer::receive_batch(std::span<Delivery> out, std::chrono::nanose
   const std::uint64_t limit = timeout.count() <= 0 ? 0 : static_cast<std::uint64_t>(timeout.count());
   const std::uint64_t spin_ns = static_cast<std::uint64_t>(std::chrono::nanoseconds(options_.spin).count());
   auto& h = state_->header();
-  for (;;) {
+  for (std::uint32_t polls = 1;; ++polls) {
     if (const std::size_t n = try_receive_batch(out); n != 0) return n;
+    // While spinning, look at the clock (and the group) only every 64 polls.
+    if ((polls & 63) != 0 && spin_ns != 0) {
+      cpu_relax();
+      continue;
+    }
     if (group_gone()) return 0;
     const std::uint64_t now_ns = monotonic_ns();
     const std::uint64_t elapsed = now_ns - start;
@@ -158,7 +165,7 @@ std::size_t Consumer::receive_batch(std::span<Delivery> out, std::chrono::nanose
     }
     // seq_cst: the wait.hpp protocol; pairs with the producer's commit CAS and waiter load.
     h.commit_waiters.fetch_add(1, std::memory_order_seq_cst);
-    const std::uint32_t seen = h.commit_futex.load(std::memory_order_seq_cst);
+    const std::uint32_t seen = arm(h.commit_futex);
     std::size_t n = try_receive_batch(out);
     if (n == 0 && !group_gone()) {
       // Sleep until woken, the call's deadline, the earliest lease deadline,
@@ -167,7 +174,7 @@ std::size_t Consumer::receive_batch(std::span<Delivery> out, std::chrono::nanose
       std::uint64_t wake_ms = std::min(next_housekeep_ms_, now_ms + 1000);
       const std::uint64_t hint = state_->group(group_).deadline_hint_ms.load(std::memory_order_relaxed);
       wake_ms = std::min(wake_ms, std::max(hint, now_ms + 1));
-      if (stalled_seq_ != ~0ull) wake_ms = std::min(wake_ms, now_ms + kStallCheckMs);
+      if (stalled_since_ms_ != kNotStalled) wake_ms = std::min(wake_ms, now_ms + kStallCheckMs);
       const std::uint64_t sleep_ns =
           std::min(limit - elapsed, (wake_ms > now_ms ? wake_ms - now_ms : 1) * 1'000'000);
       futex_wait(h.commit_futex, seen, sleep_ns);
@@ -238,11 +245,17 @@ Consumer::Take Consumer::take_new_batch(std::span<Delivery> out, std::size_t& go
   auto& G = q.group(group_);
   // acquire: pairs with the CAS that advanced next; lease words below it are visible.
   const std::uint64_t n = G.next.load(std::memory_order_acquire);
+  const std::uint64_t bound = durable_bound(q);
   const bool at_most_once = options_.mode == DeliveryMode::at_most_once;
   std::uint64_t consumed = 0;
   Take result = Take::retry;
   while (got < out.size()) {
     const std::uint64_t s = n + consumed;
+    // durability = sync: write-ahead, a consumer sees only durable messages.
+    if (s >= bound) {
+      if (consumed == 0) result = Take::nothing;
+      break;
+    }
     // seq_cst: the waiting side of wait.hpp: a commit we miss here must see our waiter count.
     const std::uint64_t sw_raw = q.slot(s).state.load(std::memory_order_seq_cst);
     const SlotWord sw = SlotWord::decode(sw_raw);
@@ -286,6 +299,7 @@ Consumer::Take Consumer::take_new_batch(std::span<Delivery> out, std::size_t& go
       continue;
     }
     stalled_seq_ = ~0ull;
+    stalled_since_ms_ = kNotStalled;
     const LeaseWord mine{LeaseState::leased, gen, member_, 1, static_cast<std::uint32_t>(now + lease_ms_)};
     // acq_rel: the lease is ours; acquire also orders the payload reads after it.
     if (!word.compare_exchange_strong(w, mine.encode(), std::memory_order_acq_rel, std::memory_order_acquire)) break;
@@ -372,25 +386,29 @@ bool Consumer::settle(std::uint64_t seq, std::uint64_t expected, SettleReason re
 
 void Consumer::handle_stalled_head(std::uint64_t seq, std::uint64_t now) noexcept {
   const QueueState& q = *state_;
-  // acquire: if tail is past seq, someone claimed it.
-  const std::uint64_t tail = q.header().tail.load(std::memory_order_acquire);
-  if (tail <= seq) {
-    stalled_seq_ = ~0ull;
-    return;  // simply empty
-  }
+  // The common case is an empty queue polled in a loop: touch no shared line
+  // here (reading the tail would pull the producers' hottest line across
+  // cores on every poll). Look at the tail at most once per check interval.
   if (stalled_seq_ != seq) {
-    // A new stall. Remember the tail too: every seq below it has been claimed
-    // at least as long as this one when the timeout fires.
-    if (stalled_seq_ == ~0ull || seq >= stalled_tail_) {
-      stalled_since_ms_ = now;
-      stalled_tail_ = tail;
-    }
     stalled_seq_ = seq;
+    stalled_since_ms_ = kNotStalled;
     next_stall_check_ms_ = now + 1;
     return;
   }
   if (now < next_stall_check_ms_) return;
   next_stall_check_ms_ = now + kStallCheckMs;
+  // acquire: if tail is past seq, someone claimed it.
+  const std::uint64_t tail = q.header().tail.load(std::memory_order_acquire);
+  if (tail <= seq) {
+    stalled_since_ms_ = kNotStalled;
+    return;  // simply empty
+  }
+  if (stalled_since_ms_ == kNotStalled) {
+    // Claimed but not committed: a stall begins. Remember the tail too: every
+    // seq below it has been claimed at least as long as this one.
+    stalled_since_ms_ = now;
+    stalled_tail_ = tail;
+  }
   SlotHeader& slot = q.slot(seq);
   // acquire: pairs with the claimer's release CAS; the claimer fields are then visible.
   std::uint64_t w = slot.state.load(std::memory_order_acquire);
@@ -505,7 +523,7 @@ Status Consumer::modify_lease(const Receipt& r, std::uint64_t new_deadline_ms, b
 }
 
 Status Consumer::nack(const Receipt& r, Millis delay) noexcept {
-  const std::uint64_t now = monotonic_ms();
+  const std::uint64_t now = coarse_monotonic_ms();
   const auto d = static_cast<std::uint64_t>(std::clamp<std::int64_t>(delay.count(), 0, 1ll << 30));
   const Status s = modify_lease(r, now + d, /*give_up=*/true);
   if (s != Status::ok) return s;
@@ -518,7 +536,7 @@ Status Consumer::nack(const Receipt& r, Millis delay) noexcept {
 
 Status Consumer::extend(const Receipt& r, Millis lease) noexcept {
   const auto d = static_cast<std::uint64_t>(std::clamp<std::int64_t>(lease.count(), 1, 1ll << 30));
-  return modify_lease(r, monotonic_ms() + d, /*give_up=*/false);
+  return modify_lease(r, coarse_monotonic_ms() + d, /*give_up=*/false);
 }
 
 Status Consumer::reject(const Receipt& r) noexcept {
@@ -539,14 +557,14 @@ bool Consumer::is_processed(const Delivery& d) noexcept {
   if (!table.enabled()) return false;
   DedupCounters counters;
   const Fingerprint key = processed_key({d.key_lo_, d.key_hi_}, d.has_key_, d.seq_, group_name_);
-  return table.contains(key, monotonic_ms(), counters);
+  return table.contains(key, coarse_monotonic_ms(), counters);
 }
 
 Status Consumer::mark_processed(const Delivery& d) noexcept {
   DedupTable table(*state_);
   if (!table.enabled()) return Status::no_dedup;
   const Fingerprint key = processed_key({d.key_lo_, d.key_hi_}, d.has_key_, d.seq_, group_name_);
-  return table.insert(key, d.seq_, monotonic_ms()) ? Status::ok : Status::dedup_full;
+  return table.insert(key, d.seq_, coarse_monotonic_ms()) ? Status::ok : Status::dedup_full;
 }
 
 }  // namespace ackring

@@ -82,11 +82,11 @@ bool DedupTable::bloom_may_contain(Fingerprint key, std::uint64_t) const noexcep
 
 void DedupTable::ensure_rotated(std::uint64_t epoch) noexcept {
   auto& word = q_->header().bloom_epoch;
-  const std::uint64_t started = monotonic_ms();
+  const std::uint64_t started = coarse_monotonic_ms();
   // acquire: pairs with the clearer's release of (epoch, done): the cleared words are visible.
   std::uint64_t b = word.load(std::memory_order_acquire);
   while ((b >> 1) < epoch || ((b >> 1) == epoch && (b & 1) != 0)) {
-    const bool stale_clear = (b >> 1) == epoch && age(monotonic_ms(), started) >= kClearStaleMs;
+    const bool stale_clear = (b >> 1) == epoch && age(coarse_monotonic_ms(), started) >= kClearStaleMs;
     if ((b >> 1) < epoch || stale_clear) {
       // acq_rel: one process wins the right to clear this epoch's generation
       // (or to redo a clear whose clearer seems to have died).
@@ -268,7 +268,7 @@ Reservation DedupTable::reserve(Fingerprint key, std::uint32_t owner, std::uint6
                            [&] { return kind_of(x.state) != kReserved || owner_alive(owner_of(x.state)); });
   };
   for (;;) {
-    now_ms = std::max(now_ms, monotonic_ms());
+    now_ms = std::max(now_ms, coarse_monotonic_ms());
     // Phase 1: is the key already published, or being published?
     bool restart = false;
     for (std::uint32_t i = 0; i < kDedupProbe && !skip_lookup && !restart; ++i) {

@@ -37,7 +37,7 @@ std::string_view name_of(const GroupEntry& g) noexcept {
 // or past `next` if its taker died before advancing next.
 void expire_leases_of(const QueueState& q, std::uint32_t g, std::uint32_t m) noexcept {
   auto& G = q.group(g);
-  const std::uint64_t now = monotonic_ms();
+  const std::uint64_t now = coarse_monotonic_ms();
   const std::uint64_t floor = G.floor.load(std::memory_order_acquire);
   const std::uint64_t tail = q.header().tail.load(std::memory_order_acquire);
   const std::uint64_t end = std::min(tail, floor + q.layout.capacity);
@@ -193,7 +193,7 @@ std::uint32_t join_group(const QueueState& q, std::uint32_t g) {
       // acq_rel: the slot becomes ours; a previous owner's counter clears happened before its pid=0 store.
       if (e.pid.load(std::memory_order_relaxed) == 0 &&
           e.pid.compare_exchange_strong(expected, static_cast<std::uint32_t>(self.pid), std::memory_order_acq_rel)) {
-        e.last_active_ms.store(monotonic_ms(), std::memory_order_relaxed);
+        e.last_active_ms.store(coarse_monotonic_ms(), std::memory_order_relaxed);
         // release: readers that see the start time (acquire) judge liveness by pid + start time.
         e.start_time.store(self.start_time, std::memory_order_release);
         return m;
@@ -315,6 +315,10 @@ std::uint64_t scan_min_floor(const QueueState& q, std::uint64_t tail) noexcept {
     if (!is_live_group_state(G.state.load(std::memory_order_seq_cst))) continue;
     min_floor = std::min(min_floor, G.floor.load(std::memory_order_seq_cst));
   }
+  // Invariant 6: a slot is reused only after its journal record is durable.
+  // seq_cst: like the floors above (the journal thread's raise of durable_seq
+  // is a seq_cst CAS followed by a wake of the space waiters).
+  if (q.layout.durability != 0) min_floor = std::min(min_floor, q.header().durable_seq.load(std::memory_order_seq_cst));
   return min_floor;
 }
 

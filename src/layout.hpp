@@ -18,8 +18,12 @@ namespace ackring::detail {
 
 inline constexpr std::size_t kCacheLine = 64;
 inline constexpr char kMagic[8] = {'A', 'C', 'K', 'R', 'I', 'N', 'G', '\0'};
-inline constexpr std::uint32_t kFormatVersion = 1;
+inline constexpr std::uint32_t kFormatVersion = 2;  // 2: durability fields (Layout, FileHeader line 9)
 inline constexpr std::size_t kHeaderRegion = 4096;
+// The journal directory (of <journal_dir>/<queue file name>/, the parent)
+// is stored as bytes in the header region, covered by Layout::journal_dir_hash.
+inline constexpr std::size_t kJournalDirOffset = 2048;
+inline constexpr std::size_t kJournalDirMax = 2047;
 inline constexpr std::size_t kGroupNameMax = 47;   // bytes, plus a NUL
 inline constexpr std::size_t kQueueNameMax = 200;  // bytes of a queue name
 inline constexpr std::uint32_t kMaxCapacityLog2 = 30;
@@ -77,8 +81,18 @@ struct Layout {
   std::uint32_t bloom_blocks;        // per generation; power of two
   std::uint32_t dedup_policy;        // DedupFullPolicy
   char name[32];                     // queue file name (informational; NUL-terminated, may be cut)
+  // Durability (format version 2): the journal of this queue.
+  std::uint32_t durability;          // ackring::Durability: 0 none, 1 async, 2 sync
+  std::uint32_t async_flush_ms;      // async: flush interval (the loss window); 0 unless async
+  std::uint64_t journal_id;          // queue id in the journal's segment headers; 0 when none
+  std::uint64_t journal_dir_hash;    // XXH3-64 of the journal_dir_len bytes at kJournalDirOffset
+  std::uint32_t journal_dir_len;     // bytes of the journal directory path; 0 when none
+  std::uint32_t reserved2;           // 0
 };
-static_assert(sizeof(Layout) == 192);
+static_assert(sizeof(Layout) == 224);
+static_assert(offsetof(Layout, durability) == 192);
+static_assert(offsetof(Layout, journal_id) == 200);
+static_assert(offsetof(Layout, journal_dir_len) == 216);
 static_assert(offsetof(Layout, version) == 8);
 static_assert(offsetof(Layout, file_size) == 16);
 static_assert(offsetof(Layout, capacity) == 24);
@@ -90,10 +104,10 @@ static_assert(offsetof(Layout, name) == 160);
 // its own cache line so producers' tail CASes do not invalidate the line the
 // consumers poll for the floor, and vice versa.
 //
-//   0      192      200      256        320         384                    448       512
-//   ┌──────┬────────┬───────┬──────────┬───────────┬──────────────────────┬─────────┐
-//   │layout│checksum│ pad   │ tail     │ floor word│ commit/space futexes │counters │
-//   └──────┴────────┴───────┴──────────┴───────────┴──────────────────────┴─────────┘
+//   0      224      232     256        320         384                    448       512     576       640
+//   ┌──────┬────────┬───────┬──────────┬───────────┬──────────────────────┬─────────┬───────┬─────────┐
+//   │layout│checksum│ pad   │ tail     │ floor word│ commit/space futexes │counters │ dedup │durable  │
+//   └──────┴────────┴───────┴──────────┴───────────┴──────────────────────┴─────────┴───────┴─────────┘
 struct FileHeader {
   Layout layout;
   std::uint64_t header_checksum;  // XXH3-64 of `layout`
@@ -123,15 +137,26 @@ struct FileHeader {
   std::atomic<std::uint64_t> retired_dedup_hits;  // counters of freed producer entries
   std::atomic<std::uint64_t> retired_bloom_negatives;
   std::atomic<std::uint64_t> retired_expired_reused;
+  // Durability (src/durability.hpp): every seq below durable_seq has its
+  // journal record on disk. Written by the journal thread of the process
+  // holding the journal lock (monotonic CAS-max), read by producers (sync
+  // publish waits, slot reuse) and consumers (sync: dispatch bound).
+  alignas(kCacheLine) std::atomic<std::uint64_t> durable_seq;
+  std::atomic<std::uint32_t> durable_futex;    // bumped when durable_seq moves and someone waits
+  std::atomic<std::uint32_t> durable_waiters;
+  std::atomic<std::uint32_t> journal_pid;      // pid of the journal writer (informational), 0 none
+  std::atomic<std::uint32_t> reserved3;
+  std::atomic<std::uint64_t> journal_flushes;  // flushes made by journal writers (statistics)
 };
-static_assert(sizeof(FileHeader) == 576);
+static_assert(sizeof(FileHeader) == 640);
+static_assert(offsetof(FileHeader, durable_seq) == 576);
 static_assert(offsetof(FileHeader, bloom_epoch) == 512);
-static_assert(offsetof(FileHeader, header_checksum) == 192);
+static_assert(offsetof(FileHeader, header_checksum) == 224);
 static_assert(offsetof(FileHeader, tail) == 256);
 static_assert(offsetof(FileHeader, floor_word) == 320);
 static_assert(offsetof(FileHeader, commit_futex) == 384);
 static_assert(offsetof(FileHeader, aborted) == 448);
-static_assert(sizeof(FileHeader) <= kHeaderRegion);
+static_assert(sizeof(FileHeader) <= kJournalDirOffset);
 
 // One registered producer.
 //   0     4      8            16          24            32

@@ -10,6 +10,7 @@
 
 #include "clock.hpp"
 #include "dedup.hpp"
+#include "durability.hpp"
 #include "group.hpp"
 #include "queue_state.hpp"
 #include "wait.hpp"
@@ -45,6 +46,9 @@ Write write_slot(const QueueState& q, std::uint64_t seq, Bytes payload, const Cl
   const bool fresh = prior.seq == mine && prior.state == SlotState::free;
   const bool earlier_lap = prior.seq < mine && ((mine - prior.seq) & q.mask) == 0;
   if (!fresh && !earlier_lap) return Write::corrupt;
+  // Everything that needs no ownership of the slot is done before we mark it,
+  // so the slot's line (which consumers poll) is held as briefly as possible.
+  const std::uint64_t checksum = XXH3_64bits(payload.data(), payload.size());
   // Our claim on the tail makes this slot ours for `seq`; consumers read these
   // fields only after seeing `claimed` (acquire), and only to judge liveness.
   relaxed_store(slot.claimer_pid, self.pid);
@@ -55,7 +59,7 @@ Write write_slot(const QueueState& q, std::uint64_t seq, Bytes payload, const Cl
                                           std::memory_order_release, std::memory_order_acquire))
     return SlotWord::decode(observed).state == SlotState::aborted ? Write::aborted : Write::corrupt;
   write_fields(slot, {static_cast<std::uint32_t>(payload.size()), key != nullptr ? kSlotHasKey : 0u,
-                      XXH3_64bits(payload.data(), payload.size()), key != nullptr ? key->lo : 0,
+                      checksum, key != nullptr ? key->lo : 0,
                       key != nullptr ? key->hi : 0, self.publish_time_ns});
   if (!payload.empty()) std::memcpy(q.payload(seq), payload.data(), payload.size());
   std::uint64_t claimed = SlotWord{seq, SlotState::claimed}.encode();
@@ -65,6 +69,22 @@ Write write_slot(const QueueState& q, std::uint64_t seq, Bytes payload, const Cl
                                           std::memory_order_seq_cst))
     return Write::aborted;  // a consumer aborted us between claim and commit
   return Write::committed;
+}
+
+std::uint64_t deadline_after(std::chrono::nanoseconds timeout) noexcept;
+
+// How long a publish waits for its record to be durable (sync mode): its own
+// timeout, but at least kMinDurableWait even for try_publish, whose
+// non-blocking promise is about room in the ring, not about the disk.
+constexpr std::chrono::seconds kMinDurableWait{5};
+
+std::uint64_t durable_floor_deadline(const QueueState& q) noexcept {
+  return q.layout.durability == kDurabilitySync ? deadline_after(kMinDurableWait) : 0;
+}
+
+std::uint64_t durability_deadline(const QueueState& q, std::chrono::nanoseconds timeout) noexcept {
+  if (q.layout.durability != kDurabilitySync) return 0;
+  return std::max(deadline_after(timeout), durable_floor_deadline(q));
 }
 
 std::uint64_t deadline_after(std::chrono::nanoseconds timeout) noexcept {
@@ -156,7 +176,7 @@ Status Producer::claim_wait(std::uint64_t k, std::uint64_t deadline_ns, std::uin
     } else {
       // seq_cst: pairs with the floor CAS + wake_waiters of consumers (wait.hpp protocol).
       h.space_waiters.fetch_add(1, std::memory_order_seq_cst);
-      const std::uint32_t seen = h.space_futex.load(std::memory_order_seq_cst);
+      const std::uint32_t seen = arm(h.space_futex);
       const std::uint64_t tail = h.tail.load(std::memory_order_relaxed);
       const std::uint64_t floor = refresh_floor(q, tail + k - q.layout.capacity, true);
       if (tail + k > floor + q.layout.capacity)
@@ -170,10 +190,11 @@ Status Producer::claim_wait(std::uint64_t k, std::uint64_t deadline_ns, std::uin
 
 // ------------------------------------------------------------------ write --
 
-PublishResult Producer::write_claimed(std::uint64_t first, std::span<const Bytes> payloads) noexcept {
+PublishResult Producer::write_claimed(std::uint64_t first, std::span<const Bytes> payloads,
+                                      std::uint64_t durable_deadline_ns) noexcept {
   const QueueState& q = *state_;
   const std::uint64_t k = payloads.size();
-  const std::uint64_t now_ms = monotonic_ms();
+  const std::uint64_t now_ms = coarse_monotonic_ms();
   const Claimer self{static_cast<std::uint32_t>(pid_), start_time_, static_cast<std::uint32_t>(now_ms), realtime_ns()};
   std::uint64_t committed = 0;
   std::uint64_t first_lost = k;  // index of the first payload a consumer aborted, if any
@@ -202,6 +223,10 @@ PublishResult Producer::write_claimed(std::uint64_t first, std::span<const Bytes
       }
     }
   }
+  // durability = sync: return only once the records are on disk (write-ahead;
+  // consumers do not see them before either). A timeout here means committed
+  // but not yet confirmed durable: the message stays queued.
+  if (const Status d = wait_durable(q, first + k - 1, durable_deadline_ns); d != Status::ok) return {d, first};
   return {Status::ok, first};
 }
 
@@ -217,9 +242,11 @@ PublishResult Producer::publish_batch(std::span<const Bytes> payloads, std::chro
   for (const Bytes& p : payloads)
     if (p.size() > q.layout.max_message_size) return {Status::too_large, 0};
   std::uint64_t first = 0;
-  const Status s = timeout.count() <= 0 ? claim(k, first) : claim_wait(k, deadline_after(timeout), first);
+  Status s = claim(k, first);
+  // The deadline (a clock read) only matters once the ring is full.
+  if (s == Status::queue_full && timeout.count() > 0) s = claim_wait(k, deadline_after(timeout), first);
   if (s != Status::ok) return {s, 0};
-  return write_claimed(first, payloads);
+  return write_claimed(first, payloads, durability_deadline(q, timeout));
 }
 
 PublishResult Producer::try_publish(Bytes payload) noexcept { return publish_batch({&payload, 1}, {}); }
@@ -249,7 +276,7 @@ PublishResult Producer::publish_keyed(Bytes payload, std::string_view key, std::
   if (!table.enabled()) return {Status::no_dedup, 0};
   const Fingerprint fp = fingerprint(key);
   DedupCounters counters;
-  const Reservation r = table.reserve(fp, dedup_owner(index_, incarnation_), monotonic_ms(), deadline_ns, counters);
+  const Reservation r = table.reserve(fp, dedup_owner(index_, incarnation_), coarse_monotonic_ms(), deadline_ns, counters);
   auto& e = q.producer(index_);
   bump(e.dedup_hits, counters.hits);
   bump(e.bloom_negatives, counters.bloom_negatives);
@@ -268,7 +295,7 @@ PublishResult Producer::publish_keyed(Bytes payload, std::string_view key, std::
       return {s, 0};
     }
     table.set_claimed(r.entry, seq);
-    const std::uint64_t now_ms = monotonic_ms();
+    const std::uint64_t now_ms = coarse_monotonic_ms();
     const Claimer self{static_cast<std::uint32_t>(pid_), start_time_, static_cast<std::uint32_t>(now_ms),
                        realtime_ns()};
     const Write w = write_slot(q, seq, payload, self, &fp);
@@ -277,6 +304,8 @@ PublishResult Producer::publish_keyed(Bytes payload, std::string_view key, std::
       table.commit(r.entry, seq);
       bump(e.published, 1);
       e.last_active_ms.store(now_ms, std::memory_order_relaxed);
+      if (const Status d = wait_durable(q, seq, std::max(deadline_ns, durable_floor_deadline(q))); d != Status::ok)
+        return {d, seq};
       return {Status::ok, seq};
     }
     if (w == Write::corrupt) {

@@ -9,6 +9,7 @@
 
 #include "ackring/error.hpp"
 #include "clock.hpp"
+#include "durability.hpp"
 #include "group.hpp"
 #include "liveness.hpp"
 #include "queue_file.hpp"
@@ -23,24 +24,32 @@ Queue::Queue(Queue&&) noexcept = default;
 Queue& Queue::operator=(Queue&&) noexcept = default;
 Queue::~Queue() = default;
 
+namespace {
+// A queue mapped by this process: starts its journal thread if it has a journal.
+std::shared_ptr<QueueState> started(std::shared_ptr<QueueState> q) {
+  start_durability(*q);
+  return q;
+}
+}  // namespace
+
 std::filesystem::path Queue::resolve(std::string_view name_or_path) { return resolve_path(name_or_path); }
 
 Queue Queue::create(std::string_view name_or_path, const QueueOptions& options) {
-  return Queue(create_file(resolve_path(name_or_path), options));
+  return Queue(started(create_file(resolve_path(name_or_path), options)));
 }
 
-Queue Queue::open(std::string_view name_or_path) { return Queue(open_file(resolve_path(name_or_path))); }
+Queue Queue::open(std::string_view name_or_path) { return Queue(started(open_file(resolve_path(name_or_path)))); }
 
 Queue Queue::open_or_create(std::string_view name_or_path, const QueueOptions& options) {
   const auto path = resolve_path(name_or_path);
   for (int attempt = 0;; ++attempt) {
     try {
-      return Queue(open_file(path));
+      return Queue(started(open_file(path)));
     } catch (const Error& e) {
       if (e.code() != ErrorCode::not_found) throw;
     }
     try {
-      return Queue(create_file(path, options));
+      return Queue(started(create_file(path, options)));
     } catch (const Error& e) {
       // Lost a creation race: the other creator's file is complete (link is atomic).
       if (e.code() != ErrorCode::already_exists || attempt > 3) throw;
@@ -74,6 +83,11 @@ QueueOptions Queue::options() const {
   o.dedup_entries = l.dedup_entries;
   o.dedup_window = Millis(l.dedup_window_ms);
   o.dedup_full_policy = static_cast<DedupFullPolicy>(l.dedup_policy);
+  o.durability = static_cast<Durability>(l.durability);
+  if (l.durability != kDurabilityNone) {
+    o.journal_dir.assign(reinterpret_cast<const char*>(state_->base + kJournalDirOffset), l.journal_dir_len);
+    if (l.durability == kDurabilityAsync) o.async_flush_interval = Millis(l.async_flush_ms);
+  }
   struct stat st{};
   if (::stat(state_->path.c_str(), &st) == 0) o.mode = st.st_mode & 07777;
   return o;
@@ -101,7 +115,7 @@ Producer Queue::producer() {
       e.dedup_hits.store(0, std::memory_order_relaxed);
       e.bloom_negatives.store(0, std::memory_order_relaxed);
       e.expired_reused.store(0, std::memory_order_relaxed);
-      e.last_active_ms.store(monotonic_ms(), std::memory_order_relaxed);
+      e.last_active_ms.store(coarse_monotonic_ms(), std::memory_order_relaxed);
       // relaxed: published with the start time below.
       const std::uint32_t incarnation = e.incarnation.fetch_add(1, std::memory_order_relaxed) + 1;
       // release: readers that see the start time judge liveness by it (and by the incarnation).

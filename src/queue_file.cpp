@@ -18,6 +18,7 @@
 #include "ackring/error.hpp"
 #include "ackring/queue.hpp"
 #include "clock.hpp"
+#include "durability.hpp"
 #include "liveness.hpp"
 #include "queue_file.hpp"
 #include "queue_state.hpp"
@@ -59,6 +60,10 @@ bool compute_layout(Layout& l) noexcept {
   if (l.max_members == 0 || l.max_members > kMaxMembers) return false;
   if (l.max_producers == 0 || l.max_producers > kMaxProducers) return false;
   if (l.max_deliveries == 0 || l.max_deliveries > kMaxDeliveries) return false;
+  if (l.durability > 2 || l.journal_dir_len > kJournalDirMax || l.reserved2 != 0) return false;
+  if (l.durability == 0 ? (l.journal_id != 0 || l.journal_dir_len != 0 || l.async_flush_ms != 0)
+                        : (l.journal_id == 0 || l.journal_dir_len == 0))
+    return false;
   l.capacity_log2 = static_cast<std::uint32_t>(std::countr_zero(l.capacity));
   l.slot_size = static_cast<std::uint32_t>(sizeof(SlotHeader) + align_up(l.max_message_size, kCacheLine));
   l.group_stride = static_cast<std::uint32_t>(sizeof(GroupEntry) + std::uint64_t{l.max_members} * sizeof(MemberEntry));
@@ -163,11 +168,19 @@ void validate(QueueState& q, std::string_view op) {
     fail(ErrorCode::corrupt, path, op,
          "file is " + std::to_string(size) + " bytes but its header says " + std::to_string(stored.file_size) +
              " (truncated?)");
+  if (stored.journal_dir_len != 0 &&
+      XXH3_64bits(q.base + kJournalDirOffset, stored.journal_dir_len) != stored.journal_dir_hash)
+    fail(ErrorCode::corrupt, path, op, "the journal directory stored in the header does not match its checksum");
   q.layout = stored;
   q.mask = stored.capacity - 1;
 }
 
 std::shared_ptr<QueueState> create_file(const std::filesystem::path& path, const QueueOptions& o) {
+  return create_file(path, o, CreateExtras{});
+}
+
+std::shared_ptr<QueueState> create_file(const std::filesystem::path& path, const QueueOptions& o,
+                                        const CreateExtras& extras) {
   constexpr std::string_view op = "create queue";
   Layout l{};
   std::memcpy(l.magic, kMagic, sizeof kMagic);
@@ -215,6 +228,37 @@ std::shared_ptr<QueueState> create_file(const std::filesystem::path& path, const
   l.creator_start_time = self.start_time;
   const std::string fname = path.filename().string();
   std::strncpy(l.name, fname.c_str(), sizeof l.name - 1);
+  std::string journal_dir;
+  if (o.durability != Durability::none) {
+    if (o.durability != Durability::async && o.durability != Durability::sync)
+      fail(ErrorCode::invalid_argument, path, op, "durability must be none, async or sync");
+    journal_dir = resolve_journal_dir(o.journal_dir);
+    if (journal_dir.size() > kJournalDirMax)
+      fail(ErrorCode::invalid_argument, path, op,
+           "journal_dir is longer than " + std::to_string(kJournalDirMax) + " bytes");
+    const auto flush_ms = o.async_flush_interval.count();
+    if (o.durability == Durability::async && (flush_ms < 1 || flush_ms > 60'000))
+      fail(ErrorCode::invalid_argument, path, op, "async_flush_interval must be between 1 ms and 60 s");
+    l.durability = static_cast<std::uint32_t>(o.durability);
+    l.async_flush_ms = o.durability == Durability::async ? static_cast<std::uint32_t>(flush_ms) : 0;
+    l.journal_id = extras.journal_id != 0 ? extras.journal_id
+                                          : make_journal_id(fname, l.created_realtime_ns);
+    l.journal_dir_len = static_cast<std::uint32_t>(journal_dir.size());
+    l.journal_dir_hash = XXH3_64bits(journal_dir.data(), journal_dir.size());
+    // A journal left by an earlier queue of this name (e.g. before a reboot)
+    // is not silently replaced: recover from it, or remove it.
+    if (!extras.recovering && journal_has_segments(std::filesystem::path(journal_dir) / fname))
+      fail(ErrorCode::already_exists, path, op,
+           "a journal of an earlier queue exists in '" + (std::filesystem::path(journal_dir) / fname).string() +
+               "': rebuild the queue with Queue::recover, or remove that directory");
+    // Fail here, not later in the journal thread, if the directory cannot be made.
+    std::error_code dir_ec;
+    std::filesystem::create_directories(std::filesystem::path(journal_dir) / fname, dir_ec);
+    if (dir_ec)
+      fail(dir_ec == std::errc::permission_denied ? ErrorCode::permission_denied : ErrorCode::system, path, op,
+           "cannot create the journal directory '" + (std::filesystem::path(journal_dir) / fname).string() +
+               "': " + dir_ec.message());
+  }
 
   // Build under a temporary name in the same directory, then link() it into
   // place: link fails with EEXIST instead of replacing, and the file appears
@@ -244,10 +288,19 @@ std::shared_ptr<QueueState> create_file(const std::filesystem::path& path, const
   auto& h = q->header();
   std::memcpy(&h.layout, &l, sizeof l);
   h.header_checksum = layout_checksum(l);
+  if (!journal_dir.empty()) std::memcpy(q->base + kJournalDirOffset, journal_dir.data(), journal_dir.size());
   q->layout = l;
   q->mask = l.capacity - 1;
   for (std::uint64_t seq = 0; seq < l.capacity; ++seq)
     q->slot(seq).state.store(SlotWord{seq, SlotState::free}.encode(), std::memory_order_relaxed);
+  if (extras.before_link) {
+    try {
+      extras.before_link(*q);
+    } catch (...) {
+      ::unlink(tmp.c_str());
+      throw;
+    }
+  }
   q->path = path;
   if (::link(tmp.c_str(), path.c_str()) != 0) {
     const int err = errno;

@@ -10,11 +10,19 @@
 #include <cstddef>
 #include <cstdint>
 #include <filesystem>
+#include <memory>
 #include <string>
 
 #include "layout.hpp"
 
 namespace ackring::detail {
+
+// The journal thread of a durable queue (durability.cpp); stopped and joined
+// by its deleter, which QueueState's destructor runs first.
+struct DurabilityAgent;
+struct DurabilityAgentDeleter {
+  void operator()(DurabilityAgent* agent) const noexcept;
+};
 
 struct QueueState {
   std::filesystem::path path;
@@ -47,6 +55,10 @@ struct QueueState {
   [[nodiscard]] std::uint32_t generation(std::uint64_t seq) const noexcept {
     return generation_of(seq, layout.capacity_log2);
   }
+
+  // Last member: destroyed first, so the journal thread stops before the
+  // mapping goes away. Null unless durability is async or sync.
+  std::unique_ptr<DurabilityAgent, DurabilityAgentDeleter> durability;
 };
 
 // Folds a producer entry's counters into the queue's totals and zeroes

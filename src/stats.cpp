@@ -16,7 +16,7 @@ using namespace detail;
 QueueStats Queue::stats() const {
   const QueueState& q = *state_;
   const auto& h = q.header();
-  const std::uint64_t now = monotonic_ms();
+  const std::uint64_t now = coarse_monotonic_ms();
   QueueStats s;
   s.path = q.path.string();
   s.capacity = q.layout.capacity;
@@ -53,6 +53,13 @@ QueueStats Queue::stats() const {
   }
   s.min_floor = scan_min_floor(q, s.tail);
   s.depth = s.tail > s.min_floor ? s.tail - s.min_floor : 0;
+  if (q.layout.durability != 0) {
+    s.durable_seq = q.header().durable_seq.load(std::memory_order_acquire);
+    s.journal_pid = q.header().journal_pid.load(std::memory_order_relaxed);
+    s.journal_flushes = q.header().journal_flushes.load(std::memory_order_relaxed);
+  } else {
+    s.durable_seq = s.tail;
+  }
   for (std::uint32_t g = 0; g < q.layout.max_groups; ++g) {
     const auto& G = q.group(g);
     if (G.state.load(std::memory_order_acquire) != static_cast<std::uint32_t>(GroupState::active)) continue;

@@ -157,7 +157,7 @@ class Consumer {
   bool drop_group_ = false;
   std::uint64_t next_housekeep_ms_ = 0;
   std::uint64_t stalled_seq_ = ~0ull;     // head seq seen claimed-but-uncommitted, and since when
-  std::uint64_t stalled_since_ms_ = 0;
+  std::uint64_t stalled_since_ms_ = ~0ull;  // ~0: the head is not known to be claimed
   std::uint64_t stalled_tail_ = 0;        // the tail when that stall began
   std::uint64_t next_stall_check_ms_ = 0;
   std::vector<std::byte> copies_;         // drop groups: payload copies, one per batch position

@@ -5,6 +5,7 @@
 
 #include <chrono>
 #include <cstdint>
+#include <string>
 #include <string_view>
 #include <sys/types.h>
 
@@ -17,6 +18,16 @@ using Millis = std::chrono::milliseconds;
 enum class DedupFullPolicy : std::uint8_t {
   refuse = 0,        // the publish fails with Status::dedup_full (the guarantee is never silently lost)
   evict_oldest = 1,  // the oldest live key of the window is forgotten (counted as evicted)
+};
+
+// What survives a crash of the machine (the queue file lives in memory).
+// docs/journal.md, "Integration", says how each mode works.
+enum class Durability : std::uint8_t {
+  none = 0,   // nothing is written to disk: a reboot loses the queue
+  async = 1,  // a journal is written in the background, flushed every
+              // async_flush_interval: a reboot loses at most that window
+  sync = 2,   // a message is delivered only once its journal record is on
+              // disk (write-ahead); Queue::recover rebuilds the queue from it
 };
 
 // Fixed when the queue is created; stored in the file header.
@@ -37,6 +48,13 @@ struct QueueOptions {
   std::uint32_t dedup_entries = 0;
   Millis dedup_window{300'000};           // a key is remembered this long (like SQS FIFO's 5 minutes)
   DedupFullPolicy dedup_full_policy = DedupFullPolicy::refuse;
+  // Journal (write-ahead log) on a real file system: with async or sync,
+  // every process that opens the queue runs a journal thread; the one that
+  // holds the journal lock writes <journal_dir>/<queue file name>/*.wal.
+  // An empty journal_dir means $ACKRING_JOURNAL_DIR, else /var/tmp/ackring.
+  Durability durability = Durability::none;
+  std::string journal_dir{};
+  Millis async_flush_interval{10};        // async: the loss window (1 ms .. 60 s)
 };
 
 // Options of one publish.

@@ -81,7 +81,8 @@ class Producer {
   void release() noexcept;
   [[nodiscard]] Status claim(std::uint64_t count, std::uint64_t& first) noexcept;
   [[nodiscard]] Status claim_wait(std::uint64_t count, std::uint64_t deadline_ns, std::uint64_t& first) noexcept;
-  [[nodiscard]] PublishResult write_claimed(std::uint64_t first, std::span<const Bytes> payloads) noexcept;
+  [[nodiscard]] PublishResult write_claimed(std::uint64_t first, std::span<const Bytes> payloads,
+                                            std::uint64_t durable_deadline_ns) noexcept;
   [[nodiscard]] PublishResult publish_keyed(Bytes payload, std::string_view key, std::uint64_t deadline_ns) noexcept;
 
   std::shared_ptr<detail::QueueState> state_;

@@ -39,6 +39,18 @@ struct VerifyReport {
   [[nodiscard]] bool healthy() const noexcept { return problems.empty(); }
 };
 
+// Result of Queue::recover: what the journal held and what was rebuilt.
+struct RecoveryReport {
+  std::string journal_end;            // "clean" or "torn_tail" (a crash cut the last batch; nothing acknowledged lost)
+  std::string journal_message;        // the reader's account of a torn tail, or empty
+  std::uint64_t journal_first_seq = 0;
+  std::uint64_t journal_next_seq = 0; // the rebuilt queue's tail
+  std::uint64_t floor = 0;            // lowest group floor: messages from here on were restored
+  std::uint64_t messages = 0;         // messages restored into slots
+  std::uint64_t skipped = 0;          // seqs restored as aborted slots (skip records)
+  std::vector<std::string> groups;    // groups restored from the last checkpoint
+};
+
 class Queue {
  public:
   // Builds the file under a temporary name and links it into place, so no
@@ -49,6 +61,18 @@ class Queue {
   static Queue open(std::string_view name_or_path);
   // Opens the queue, or creates it with `options` if it does not exist.
   static Queue open_or_create(std::string_view name_or_path, const QueueOptions& options = {});
+  // Rebuilds a queue whose file is gone (e.g. after a reboot) from its
+  // journal <journal_dir>/<queue file name>/ (journal_dir empty: the default,
+  // see QueueOptions::journal_dir). The journal does not record the queue's
+  // options: pass those it was created with (durability none is taken as
+  // sync). Groups come back from the last checkpoint with their floors, and
+  // every journaled message at or above the lowest floor comes back at its
+  // own seq (acked after that checkpoint: delivered once more). Throws
+  // already_exists if the file exists, not_found without a journal, corrupt
+  // for a damaged journal, resource_exhausted if the messages above the floor
+  // do not fit `capacity` or the groups do not fit `max_groups`.
+  static Queue recover(std::string_view name_or_path, const std::filesystem::path& journal_dir = {},
+                       const QueueOptions& options = {}, RecoveryReport* report = nullptr);
   // Unlinks the queue file. Processes that have it mapped keep working on
   // their mapping. Returns false if there was no such queue.
   static bool destroy(std::string_view name_or_path);

@@ -69,6 +69,11 @@ struct QueueStats {
   std::uint64_t aborted = 0;            // claims aborted (dead or stuck producer)
   std::uint64_t min_floor = 0;          // the oldest seq some group still needs
   std::uint64_t depth = 0;              // tail - min_floor
+  // Durability async/sync: every seq below durable_seq is in the journal on
+  // disk; tail - durable_seq is the journal's lag. Equal to tail when none.
+  std::uint64_t durable_seq = 0;
+  std::uint32_t journal_pid = 0;        // process writing the journal now (0: none)
+  std::uint64_t journal_flushes = 0;    // write + fdatasync rounds so far
   DedupStats dedup;
   std::vector<ProducerStats> producers;
   std::vector<GroupStats> groups;

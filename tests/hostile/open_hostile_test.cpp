@@ -67,7 +67,8 @@ TEST(HostileOpen, should_refuse_a_file_longer_than_its_header_says_as_corrupt) {
 TEST(HostileOpen, should_refuse_another_format_version_saying_which_was_found_and_which_is_supported) {
   TempQueue tq;
   (void)make_queue_file(tq.path());
-  for (const std::uint32_t version : {0u, 2u, 7u, 0xffffffffu}) {
+  // 1: the format before the durability fields; kFormatVersion + 1: a newer build.
+  for (const std::uint32_t version : {0u, 1u, detail::kFormatVersion + 1, 7u, 0xffffffffu}) {
     SCOPED_TRACE("version " + std::to_string(version));
     // Only the version field changes; the checksum is left as it was, as a
     // file written by another build would have its own valid checksum.
@@ -85,12 +86,12 @@ TEST(HostileOpen, should_refuse_another_format_version_even_when_its_checksum_is
   TempQueue tq;
   (void)make_queue_file(tq.path());
   Layout l = read_layout(tq.path());
-  l.version = 2;
+  l.version = detail::kFormatVersion + 1;
   write_sealed_layout(tq.path(), l);
   const Thrown t = catch_error([&] { (void)Queue::open(tq.path()); });
   ASSERT_TRUE(t.threw);
   EXPECT_EQ(t.code, ErrorCode::incompatible) << t.what;
-  EXPECT_TRUE(contains(t.what, "version 2")) << t.what;
+  EXPECT_TRUE(contains(t.what, "version " + std::to_string(detail::kFormatVersion + 1))) << t.what;
 }
 
 TEST(HostileOpen, should_refuse_a_wrong_magic_as_incompatible) {

@@ -1,0 +1,55 @@
+#include <gtest/gtest.h>
+#include <unistd.h>
+
+#include <filesystem>
+
+#include "ackring/ackring.hpp"
+#include "test_util.hpp"
+
+using namespace std::chrono_literals;
+
+namespace {
+
+struct TempDir {
+  std::filesystem::path path =
+      std::filesystem::temp_directory_path() / ("ackring-sync-test-" + std::to_string(::getpid()));
+  TempDir() { std::filesystem::create_directories(path); }
+  ~TempDir() { std::filesystem::remove_all(path); }
+};
+
+}  // namespace
+
+TEST(SyncDurability, should_return_from_publish_only_after_the_record_is_durable) {
+  ackring::testing::TempQueue tq;
+  TempDir journal;
+  auto q = ackring::Queue::create(tq.path(), {.capacity = 64, .max_message_size = 64,
+                                              .durability = ackring::Durability::sync,
+                                              .journal_dir = journal.path.string()});
+  q.create_group("g");
+  auto p = q.producer();
+  for (int i = 0; i < 20; ++i) {
+    const auto r = p.publish("m" + std::to_string(i), 5s);
+    ASSERT_TRUE(r.ok()) << ackring::to_string(r.status);
+    EXPECT_GT(q.stats().durable_seq, r.seq);  // write-ahead: on disk before publish returned
+  }
+  const auto t = p.try_publish("last");
+  ASSERT_TRUE(t.ok());
+  EXPECT_GT(q.stats().durable_seq, t.seq);
+}
+
+TEST(SyncDurability, should_hand_consumers_only_durable_messages) {
+  ackring::testing::TempQueue tq;
+  TempDir journal;
+  auto q = ackring::Queue::create(tq.path(), {.capacity = 64, .max_message_size = 64,
+                                              .durability = ackring::Durability::sync,
+                                              .journal_dir = journal.path.string()});
+  auto c = q.consumer("g");
+  auto p = q.producer();
+  for (int i = 0; i < 10; ++i) {
+    ASSERT_TRUE(p.publish("m", 5s).ok());
+    auto d = c.receive(2s);
+    ASSERT_TRUE(d);
+    EXPECT_LT(d->seq(), q.stats().durable_seq);
+    EXPECT_EQ(c.ack(*d), ackring::Status::ok);
+  }
+}
