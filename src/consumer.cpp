@@ -409,45 +409,7 @@ void Consumer::handle_stalled_head(std::uint64_t seq, std::uint64_t now) noexcep
     stalled_since_ms_ = now;
     stalled_tail_ = tail;
   }
-  SlotHeader& slot = q.slot(seq);
-  // acquire: pairs with the claimer's release CAS; the claimer fields are then visible.
-  std::uint64_t w = slot.state.load(std::memory_order_acquire);
-  const SlotWord sw = SlotWord::decode(w);
-  const std::uint64_t mine = seq & kSeqMask;
-  bool abort = false;
-  if (sw.seq == mine && sw.state == SlotState::claimed) {
-    const auto age = static_cast<std::uint32_t>(now) - relaxed_load(slot.claim_ms);
-    abort = !is_alive(static_cast<pid_t>(relaxed_load(slot.claimer_pid)), relaxed_load(slot.claimer_start_time)) ||
-            age >= q.layout.claim_timeout_ms;
-  } else if (sw.seq < mine || (sw.seq == mine && sw.state == SlotState::free)) {
-    // Claimed on the tail but never marked: we cannot know by whom, so only time tells.
-    abort = now - stalled_since_ms_ >= q.layout.claim_timeout_ms;
-  }
-  if (!abort) return;
-  std::uint64_t aborted = 0;
-  // acq_rel: exactly one of this CAS and the producer's claim/commit CAS wins.
-  if (slot.state.compare_exchange_strong(w, SlotWord{seq, SlotState::aborted}.encode(), std::memory_order_acq_rel,
-                                         std::memory_order_relaxed))
-    ++aborted;
-  // A producer that died in a batch leaves the rest of its claim unmarked.
-  // Those seqs were below the tail when this stall began, so they have been
-  // claimed for at least claim_timeout too: abort them now rather than one
-  // timeout each. (Marked claims are judged by their claimer's liveness.)
-  if (now - stalled_since_ms_ >= q.layout.claim_timeout_ms) {
-    for (std::uint64_t s = seq + 1; s < stalled_tail_ && s - seq < q.layout.capacity; ++s) {
-      SlotHeader& later = q.slot(s);
-      std::uint64_t lw = later.state.load(std::memory_order_acquire);
-      const SlotWord lsw = SlotWord::decode(lw);
-      const bool unmarked = lsw.seq < (s & kSeqMask) || (lsw.seq == (s & kSeqMask) && lsw.state == SlotState::free);
-      if (unmarked && later.state.compare_exchange_strong(lw, SlotWord{s, SlotState::aborted}.encode(),
-                                                          std::memory_order_acq_rel, std::memory_order_relaxed))
-        ++aborted;
-    }
-  }
-  if (aborted != 0) {
-    q.header().aborted.fetch_add(aborted, std::memory_order_relaxed);
-    wake_waiters(q.header().commit_futex, q.header().commit_waiters);  // other groups' members may sleep on it
-  }
+  (void)abort_stalled_claims(q, seq, now, stalled_since_ms_, stalled_tail_);
 }
 
 void Consumer::housekeep(std::uint64_t now) noexcept {

@@ -281,7 +281,7 @@ struct DurabilityAgent {
     auto& h = q.header();
     const std::uint64_t seq = writer->next_seq();
     const std::uint64_t tail = h.tail.load(std::memory_order_acquire);
-    const std::uint64_t now = monotonic_ms();
+    const std::uint64_t now = coarse_monotonic_ms();  // the clock claim times are taken with
     if (tail <= seq) {
       stalled_seq = ~0ull;
       return;
@@ -292,41 +292,7 @@ struct DurabilityAgent {
       stalled_tail = tail;
       return;
     }
-    SlotHeader& slot = q.slot(seq);
-    // acquire: pairs with the claimer's release CAS; the claimer fields are then visible.
-    std::uint64_t w = slot.state.load(std::memory_order_acquire);
-    const SlotWord sw = SlotWord::decode(w);
-    const std::uint64_t mine = seq & kSeqMask;
-    bool abort = false;
-    if (sw.seq == mine && sw.state == SlotState::claimed) {
-      const auto age = static_cast<std::uint32_t>(now) - relaxed_load(slot.claim_ms);
-      abort = !is_alive(static_cast<pid_t>(relaxed_load(slot.claimer_pid)), relaxed_load(slot.claimer_start_time)) ||
-              age >= q.layout.claim_timeout_ms;
-    } else if (sw.seq < mine || (sw.seq == mine && sw.state == SlotState::free)) {
-      abort = now - stalled_since_ms >= q.layout.claim_timeout_ms;
-    }
-    if (!abort) return;
-    std::uint64_t aborted = 0;
-    // acq_rel: exactly one of this CAS and the producer's claim/commit CAS wins.
-    if (slot.state.compare_exchange_strong(w, SlotWord{seq, SlotState::aborted}.encode(), std::memory_order_acq_rel,
-                                           std::memory_order_relaxed))
-      ++aborted;
-    if (now - stalled_since_ms >= q.layout.claim_timeout_ms) {
-      // Unmarked seqs below the tail seen when the stall began were claimed at least as long ago.
-      for (std::uint64_t s = seq + 1; s < stalled_tail && s - seq < q.layout.capacity; ++s) {
-        SlotHeader& later = q.slot(s);
-        std::uint64_t lw = later.state.load(std::memory_order_acquire);
-        const SlotWord lsw = SlotWord::decode(lw);
-        const bool unmarked = lsw.seq < (s & kSeqMask) || (lsw.seq == (s & kSeqMask) && lsw.state == SlotState::free);
-        if (unmarked && later.state.compare_exchange_strong(lw, SlotWord{s, SlotState::aborted}.encode(),
-                                                            std::memory_order_acq_rel, std::memory_order_relaxed))
-          ++aborted;
-      }
-    }
-    if (aborted != 0) {
-      h.aborted.fetch_add(aborted, std::memory_order_relaxed);
-      wake_waiters(h.commit_futex, h.commit_waiters);
-    }
+    (void)abort_stalled_claims(q, seq, now, stalled_since_ms, stalled_tail);
   }
 
   void flush_and_publish() {

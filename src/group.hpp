@@ -51,6 +51,15 @@ std::uint32_t reclaim_dead_members(const QueueState& q, std::uint32_t g) noexcep
 // it (one CAS), and wakes producers waiting for space. Returns true if it moved.
 bool advance_group_floor(const QueueState& q, std::uint32_t g) noexcept;
 
+// The head seq `seq` has been claimed but not committed since
+// `stalled_since_ms` (when the tail was `stalled_tail`). Aborts it if its
+// claimer is dead, its claim is older than claim_timeout, or it was never
+// marked for claim_timeout; then also the unmarked claims after it below
+// stalled_tail (a producer that died inside a batch). Used by consumers and
+// by the journal thread (a queue may have no consumer). Returns how many.
+std::uint64_t abort_stalled_claims(const QueueState& q, std::uint64_t seq, std::uint64_t now_ms,
+                                   std::uint64_t stalled_since_ms, std::uint64_t stalled_tail) noexcept;
+
 // Lowers the group's expired-lease hint to `deadline_ms` if it is earlier.
 void lower_deadline_hint(const QueueState& q, std::uint32_t g, std::uint64_t deadline_ms) noexcept;
 
