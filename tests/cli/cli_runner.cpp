@@ -2,7 +2,6 @@
 
 #include <fcntl.h>
 #include <grp.h>
-#include <gtest/gtest.h>
 #include <poll.h>
 #include <pty.h>
 #include <signal.h>
@@ -11,6 +10,8 @@
 #include <sys/wait.h>
 #include <unistd.h>
 #include <utmp.h>
+
+#include <gtest/gtest.h>
 
 #include <cerrno>
 #include <csignal>

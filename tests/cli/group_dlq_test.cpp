@@ -1,6 +1,7 @@
 // ackring group add / ls / rm and dlq / dlq redrive end to end.
-#include <gtest/gtest.h>
 #include <unistd.h>
+
+#include <gtest/gtest.h>
 
 #include <csignal>
 #include <string>

@@ -1,6 +1,7 @@
 // ackring stat / metrics / verify / top end to end.
-#include <gtest/gtest.h>
 #include <unistd.h>
+
+#include <gtest/gtest.h>
 
 #include <csignal>
 #include <fstream>

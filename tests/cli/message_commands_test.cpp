@@ -1,7 +1,8 @@
 // ackring pub / sub / peek end to end: round trips, framing, acks, leases,
 // and records that do not fit.
-#include <gtest/gtest.h>
 #include <unistd.h>
+
+#include <gtest/gtest.h>
 
 #include <fstream>
 #include <sstream>

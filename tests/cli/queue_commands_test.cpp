@@ -1,7 +1,8 @@
 // ackring ls / create / rm / purge, global options, and how the tool fails:
 // exit codes and one-line messages for missing, foreign and damaged queues.
-#include <gtest/gtest.h>
 #include <unistd.h>
+
+#include <gtest/gtest.h>
 
 #include <csignal>
 #include <filesystem>

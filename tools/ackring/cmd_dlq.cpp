@@ -1,6 +1,7 @@
 // dlq: the dead letters of a queue (its NAME.dlq queue, read from the floor
 // of the "dlq" group without taking anything), and redrive back into NAME.
 #include <CLI/CLI.hpp>
+
 #include <iostream>
 #include <memory>
 #include <optional>
@@ -44,7 +45,8 @@ int run_list(const DlqOptions& o) {
   }
   std::uint64_t floor = 0;
   std::uint64_t waiting = 0;
-  for (const auto& g : dlq->stats().groups)
+  const QueueStats stats = dlq->stats();
+  for (const auto& g : stats.groups)
     if (g.name == kDlqGroup) {
       floor = g.floor;
       waiting = g.lag;

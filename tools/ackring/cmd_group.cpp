@@ -1,5 +1,6 @@
 // group add | rm | ls | rewind: consumer group management.
 #include <CLI/CLI.hpp>
+
 #include <iostream>
 #include <memory>
 #include <string>
@@ -43,7 +44,8 @@ int run_add(const GroupOptionsCli& o) {
                                     " G') or recreate the queue with a larger --max-groups");
     throw Failure(exit_code_of(e.code()), e.what());
   }
-  const GroupStats* g = find(q.stats(), o.group);
+  const QueueStats s = q.stats();
+  const GroupStats* g = find(s, o.group);
   std::cout << "added group " << o.group << " to '" << o.name << "' (start " << o.start << ", overflow " << o.overflow;
   if (g) std::cout << ", first seq " << g->floor;
   std::cout << ")\n";

@@ -1,6 +1,7 @@
 // verify (a read-only consistency check of the whole file), and the commands
 // that will need the journal: recover, journal dump, journald.
 #include <CLI/CLI.hpp>
+
 #include <iostream>
 #include <memory>
 #include <string>

@@ -1,6 +1,7 @@
 // peek: shows messages still in the ring without taking them (Queue::peek
 // reads only; no lease, no counter changes).
 #include <CLI/CLI.hpp>
+
 #include <cstdio>
 #include <iostream>
 #include <memory>
@@ -29,7 +30,8 @@ struct PeekOptions {
 std::uint64_t start_seq(const Queue& q, const PeekOptions& o) {
   if (o.has_from) return o.from;
   if (o.group.empty()) return 0;  // peek starts at the oldest message still in the ring
-  for (const auto& g : q.stats().groups)
+  const QueueStats stats = q.stats();
+  for (const auto& g : stats.groups)
     if (g.name == o.group) return g.floor;
   throw group_not_found(o.name, o.group);
 }

@@ -2,6 +2,7 @@
 // the first record it cannot publish and says which one: nothing is dropped
 // silently, and everything before it has been published.
 #include <CLI/CLI.hpp>
+
 #include <cerrno>
 #include <cstring>
 #include <fstream>

@@ -1,5 +1,6 @@
 // Queue lifecycle: ls, create, rm, purge.
 #include <CLI/CLI.hpp>
+
 #include <algorithm>
 #include <filesystem>
 #include <iostream>
@@ -115,11 +116,20 @@ int run_create(CreateOptions o) {
     try {
       return Queue::create(o.name, o.queue);
     } catch (const Error& e) {
-      const std::string advice = e.code() == ErrorCode::invalid_argument ? "see 'ackring create --help'"
-                                 : e.code() == ErrorCode::permission_denied
-                                     ? "you need write access to the queue directory; pick another "
-                                       "with --dir or $ACKRING_SHM_DIR"
-                                     : advice_for(e.code(), o.name);
+      std::string advice;
+      switch (e.code()) {
+        case ErrorCode::invalid_argument:
+          advice = "see 'ackring create --help'";
+          break;
+        case ErrorCode::not_found:
+          advice = "the queue directory does not exist; create it, or pick another with --dir or $ACKRING_SHM_DIR";
+          break;
+        case ErrorCode::permission_denied:
+          advice = "you need write access to the queue directory; pick another with --dir or $ACKRING_SHM_DIR";
+          break;
+        default:
+          advice = advice_for(e.code(), o.name);
+      }
       throw Failure(exit_code_of(e.code()), std::string(e.what()) + "; " + advice);
     }
   }();

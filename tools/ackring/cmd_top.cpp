@@ -1,6 +1,7 @@
 // top: a live view of one queue, redrawn every interval. Rates come from the
 // difference of two successive stats snapshots.
 #include <CLI/CLI.hpp>
+
 #include <chrono>
 #include <filesystem>
 #include <map>

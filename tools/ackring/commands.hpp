@@ -12,7 +12,8 @@ class App;
 namespace ackring::cli {
 
 void add_queue_commands(CLI::App& app, Globals& globals, Action& action);      // ls, create, rm, purge
-void add_stat_commands(CLI::App& app, Globals& globals, Action& action);       // stat, metrics
+void add_stat_command(CLI::App& app, Globals& globals, Action& action);        // stat
+void add_metrics_command(CLI::App& app, Globals& globals, Action& action);     // metrics
 void add_top_command(CLI::App& app, Globals& globals, Action& action);         // top
 void add_peek_command(CLI::App& app, Globals& globals, Action& action);        // peek
 void add_pub_command(CLI::App& app, Globals& globals, Action& action);         // pub

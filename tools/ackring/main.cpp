@@ -2,6 +2,7 @@
 // with CLI11, runs the chosen command, and turns every failure into one line
 // on stderr and an exit code (docs/cli.md has the table).
 #include <CLI/CLI.hpp>
+
 #include <cstdlib>
 #include <iostream>
 #include <string>
@@ -58,7 +59,8 @@ int main(int argc, char** argv) {
   Action action;
   add_common_options(app, globals);
   add_queue_commands(app, globals, action);
-  add_stat_commands(app, globals, action);
+  add_stat_command(app, globals, action);
+  add_metrics_command(app, globals, action);
   add_top_command(app, globals, action);
   add_peek_command(app, globals, action);
   add_pub_command(app, globals, action);
