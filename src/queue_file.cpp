@@ -314,7 +314,9 @@ std::shared_ptr<QueueState> create_file(const std::filesystem::path& path, const
 std::shared_ptr<QueueState> open_file(const std::filesystem::path& path) {
   constexpr std::string_view op = "open queue";
   std::error_code ec;
-  if (!std::filesystem::exists(path, ec)) fail(ErrorCode::not_found, path, op, "no such queue file");
+  const bool exists = std::filesystem::exists(path, ec);
+  if (ec) fail_errno(path, op, ec.value());  // e.g. EACCES on the directory: not "not found"
+  if (!exists) fail(ErrorCode::not_found, path, op, "no such queue file");
   // Check the size before mapping: an empty file cannot even be mapped.
   const auto size = std::filesystem::file_size(path, ec);
   if (!ec && size < kHeaderRegion)
