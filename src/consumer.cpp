@@ -45,6 +45,12 @@ inline void bump(std::atomic<std::uint64_t>& c, std::uint64_t by = 1) noexcept {
   c.store(c.load(std::memory_order_relaxed) + by, std::memory_order_relaxed);
 }
 
+// The receipt still names the current lease: leased, of the receipt's lap
+// (generation) and delivery (count). Anything else is a stale receipt.
+inline bool holds_receipt(const QueueState& q, const LeaseWord& lw, const Receipt& r) noexcept {
+  return lw.state == LeaseState::leased && lw.generation == q.generation(r.seq) && lw.deliveries == r.deliveries;
+}
+
 // Full 64-bit monotonic ms of a 32-bit deadline near `now`.
 inline std::uint64_t widen_deadline(std::uint32_t deadline, std::uint64_t now) noexcept {
   return now + static_cast<std::int64_t>(static_cast<std::int32_t>(deadline - static_cast<std::uint32_t>(now)));
@@ -437,7 +443,7 @@ Status Consumer::settle_receipt(const Receipt& r, SettleReason reason) noexcept 
   std::uint64_t w = word.load(std::memory_order_acquire);
   for (;;) {
     const LeaseWord lw = LeaseWord::decode(w);
-    if (lw.state != LeaseState::leased || lw.generation != q.generation(r.seq) || lw.deliveries != r.deliveries)
+    if (!holds_receipt(q, lw, r))
       return Status::lease_lost;
     const LeaseWord settled{LeaseState::settled, lw.generation, kNoOwner, lw.deliveries,
                             static_cast<std::uint32_t>(reason)};
@@ -473,7 +479,7 @@ Status Consumer::modify_lease(const Receipt& r, std::uint64_t new_deadline_ms, b
   std::uint64_t w = word.load(std::memory_order_acquire);
   for (;;) {
     LeaseWord lw = LeaseWord::decode(w);
-    if (lw.state != LeaseState::leased || lw.generation != q.generation(r.seq) || lw.deliveries != r.deliveries)
+    if (!holds_receipt(q, lw, r))
       return Status::lease_lost;
     lw.deadline_ms = static_cast<std::uint32_t>(new_deadline_ms);
     if (give_up) lw.owner = kNoOwner;
@@ -506,7 +512,7 @@ Status Consumer::reject(const Receipt& r) noexcept {
   const QueueState& q = *state_;
   const std::uint64_t w = q.lease(group_, r.seq).load(std::memory_order_acquire);
   const LeaseWord lw = LeaseWord::decode(w);
-  if (lw.state != LeaseState::leased || lw.generation != q.generation(r.seq) || lw.deliveries != r.deliveries)
+  if (!holds_receipt(q, lw, r))
     return Status::lease_lost;
   return dead_letter(r.seq, w, static_cast<std::uint8_t>(DeadLetterReason::rejected)) ? Status::ok
                                                                                      : Status::queue_full;
