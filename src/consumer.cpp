@@ -359,12 +359,18 @@ bool Consumer::fill(Delivery& out, std::uint64_t seq, std::uint32_t deliveries) 
     if (drop_group_) q.group(group_).dropped.fetch_add(1, std::memory_order_relaxed);
     return false;
   }
+  if (checksum_ok && !slot_is_for(f.flags, group_, incarnation_)) {
+    // A replay copy for another group (Queue::rewind_group): settle it unseen.
+    settle_own(seq, deliveries, SettleReason::not_for_group);
+    return false;
+  }
   if (checksum_ok) {
     if (!copies_.empty()) ++copy_cursor_;
     out.seq_ = seq;
     out.deliveries_ = deliveries;
     out.publish_time_ns_ = f.publish_time_ns;
     out.has_key_ = (f.flags & kSlotHasKey) != 0;
+    out.replayed_ = (f.flags & kSlotReplay) != 0;
     out.key_lo_ = f.key_lo;
     out.key_hi_ = f.key_hi;
     out.payload_ = Bytes(src, f.length);
@@ -372,13 +378,18 @@ bool Consumer::fill(Delivery& out, std::uint64_t seq, std::uint32_t deliveries) 
   }
   // Length past the slot or checksum mismatch: never hand it out. Settle it
   // so the group moves on, and count it.
-  const LeaseWord mine{LeaseState::leased, q.generation(seq), member_, deliveries, 0};
-  std::uint64_t w = q.lease(group_, seq).load(std::memory_order_acquire);
-  const LeaseWord lw = LeaseWord::decode(w);
-  if (lw.owner == mine.owner && lw.deliveries == deliveries && lw.generation == mine.generation)
-    settle(seq, w, SettleReason::corrupt);
+  settle_own(seq, deliveries, SettleReason::corrupt);
   q.group(group_).corrupt_skipped.fetch_add(1, std::memory_order_relaxed);
   return false;
+}
+
+void Consumer::settle_own(std::uint64_t seq, std::uint32_t deliveries, SettleReason reason) noexcept {
+  const QueueState& q = *state_;
+  std::uint64_t w = q.lease(group_, seq).load(std::memory_order_acquire);
+  const LeaseWord lw = LeaseWord::decode(w);
+  if (lw.state == LeaseState::leased && lw.owner == member_ && lw.deliveries == deliveries &&
+      lw.generation == q.generation(seq))
+    settle(seq, w, reason);
 }
 
 bool Consumer::settle(std::uint64_t seq, std::uint64_t expected, SettleReason reason) noexcept {
@@ -524,15 +535,20 @@ bool Consumer::is_processed(const Delivery& d) noexcept {
   DedupTable table(*state_);
   if (!table.enabled()) return false;
   DedupCounters counters;
-  const Fingerprint key = processed_key({d.key_lo_, d.key_hi_}, d.has_key_, d.seq_, group_name_);
-  return table.contains(key, coarse_monotonic_ms(), counters);
+  return table.contains(processed_key_of(d), coarse_monotonic_ms(), counters);
 }
 
 Status Consumer::mark_processed(const Delivery& d) noexcept {
   DedupTable table(*state_);
   if (!table.enabled()) return Status::no_dedup;
-  const Fingerprint key = processed_key({d.key_lo_, d.key_hi_}, d.has_key_, d.seq_, group_name_);
-  return table.insert(key, d.seq_, coarse_monotonic_ms()) ? Status::ok : Status::dedup_full;
+  return table.insert(processed_key_of(d), d.seq_, coarse_monotonic_ms()) ? Status::ok : Status::dedup_full;
+}
+
+detail::Fingerprint Consumer::processed_key_of(const Delivery& d) const noexcept {
+  // A replay copy is the message it copies: its key, or (without one) the
+  // original seq it carries in key_lo, so process_once skips it too.
+  const std::uint64_t seq = d.replayed_ && !d.has_key_ ? d.key_lo_ : d.seq_;
+  return processed_key({d.key_lo_, d.key_hi_}, d.has_key_, seq, group_name_);
 }
 
 }  // namespace ackring

@@ -84,6 +84,16 @@ Queue open_dead_letter_queue(const QueueState& origin) {
   o.max_groups = 4;
   o.max_members = std::min<std::uint32_t>(origin.layout.max_members, 16);
   o.default_lease = Millis(origin.layout.default_lease_ms);
+  // The dead letters of a durable queue are as durable as the queue: a
+  // message must not become less safe by failing. (Sync: dead-lettering
+  // settles the original only once the dead letter is on disk.)
+  o.durability = static_cast<Durability>(origin.layout.durability);
+  if (o.durability != Durability::none) {
+    o.journal_dir.assign(reinterpret_cast<const char*>(origin.base + kJournalDirOffset), origin.layout.journal_dir_len);
+    if (o.durability == Durability::async) o.async_flush_interval = Millis(origin.layout.async_flush_ms);
+    o.journal_retain_bytes = std::uint64_t{origin.layout.journal_retain_mib} << 20;
+    o.journal_retain_age = std::chrono::seconds(origin.layout.journal_retain_s);
+  }
   struct stat st{};
   if (::stat(origin.path.c_str(), &st) == 0) o.mode = st.st_mode & 07777;
   Queue dlq = Queue::open_or_create(dead_letter_queue_of(origin.path.string()), o);

@@ -2,6 +2,7 @@
 // docs/journal.md ("Integration").
 #include "durability.hpp"
 
+#include <sys/stat.h>
 #include <unistd.h>
 #include <xxhash.h>
 
@@ -23,6 +24,7 @@
 #include "ackring/error.hpp"
 #include "clock.hpp"
 #include "group.hpp"
+#include "journal_meta.hpp"
 #include "journal_writer.hpp"
 #include "liveness.hpp"
 #include "wait.hpp"
@@ -32,6 +34,18 @@ namespace ackring::detail {
 namespace {
 
 std::atomic<bool> g_threads_enabled{true};
+
+// $ACKRING_JOURNAL_WRITER=0 (or "off"/"false") turns the writer off for the
+// whole process: read once, the first time a durable queue is mapped.
+bool writer_enabled_by_environment() {
+  static const bool enabled = [] {
+    const char* v = std::getenv("ACKRING_JOURNAL_WRITER");
+    if (v == nullptr) return true;
+    const std::string s(v);
+    return !(s == "0" || s == "off" || s == "false" || s == "no");
+  }();
+  return enabled;
+}
 
 constexpr std::uint64_t kRetryLockMs = 100;       // non-holders try the journal lock this often
 constexpr std::uint64_t kCheckpointEveryMs = 1000;
@@ -126,6 +140,14 @@ std::filesystem::path journal_directory(const QueueState& q) {
 
 void set_durability_threads_enabled(bool enabled) noexcept { g_threads_enabled.store(enabled); }
 
+}  // namespace ackring::detail
+
+namespace ackring {
+void set_journal_writer_enabled(bool enabled) noexcept { detail::set_durability_threads_enabled(enabled); }
+}  // namespace ackring
+
+namespace ackring::detail {
+
 // ---- the journal thread --------------------------------------------------------
 
 struct DurabilityAgent {
@@ -144,6 +166,7 @@ struct DurabilityAgent {
   std::optional<std::uint64_t> pending_retention;  // floor of a checkpoint staged but not yet flushed
   std::string last_error;
   std::vector<JournalGroupState> last_groups;  // as of the last checkpoint written
+  bool meta_written = false;                   // the QUEUE file was checked once by this agent
 
   DurabilityAgent(const QueueState& state, std::filesystem::path d) : q(state), dir(std::move(d)) {}
 
@@ -165,8 +188,17 @@ struct DurabilityAgent {
     o.queue_id = q.layout.journal_id;
     o.first_seq = h.durable_seq.load(std::memory_order_acquire);
     o.segment_size = segment_size_for(q.layout);
+    o.keep_bytes = std::uint64_t{q.layout.journal_retain_mib} << 20;
+    o.keep_age = std::chrono::seconds(q.layout.journal_retain_s);
     writer = JournalWriter::try_acquire(dir, o);
     if (!writer) return;
+    if (!meta_written) {
+      // Recovery after a reboot reads the queue's options from here.
+      struct stat st{};
+      const std::uint32_t mode = ::stat(q.path.c_str(), &st) == 0 ? st.st_mode & 07777 : 0600;
+      write_queue_meta(dir, make_queue_meta(q.layout, mode));
+      meta_written = true;
+    }
     const std::uint64_t durable = h.durable_seq.load(std::memory_order_acquire);
     if (writer->next_seq() < durable) {
       const std::string why = "the journal ends at seq " + std::to_string(writer->next_seq()) +
@@ -246,9 +278,14 @@ struct DurabilityAgent {
           ++skips;  // consumers skip it as corrupt; the journal records no message for it
         } else {
           flush_skips();
-          std::optional<JournalKey> key;
-          if ((f.flags & kSlotHasKey) != 0) key = JournalKey{f.key_lo, f.key_hi};
-          w.append_message(body, f.publish_time_ns, key);
+          if ((f.flags & kSlotReplay) != 0) {
+            w.append_replay(body, f.publish_time_ns, (f.flags & kSlotHasKey) != 0, JournalKey{f.key_lo, f.key_hi},
+                            replay_target_hash(f.flags));
+          } else {
+            std::optional<JournalKey> key;
+            if ((f.flags & kSlotHasKey) != 0) key = JournalKey{f.key_lo, f.key_hi};
+            w.append_message(body, f.publish_time_ns, key);
+          }
         }
       } else if (sw.seq == mine && sw.state == SlotState::aborted) {
         ++skips;
@@ -265,6 +302,20 @@ struct DurabilityAgent {
     }
     flush_skips();
     return n;
+  }
+
+  // The journal names the target of a replay copy by its group's name (a
+  // recovered queue numbers groups anew); 0 if that group is gone, so
+  // recovery drops the copy.
+  std::uint64_t replay_target_hash(std::uint32_t flags) const {
+    const std::uint32_t g = replay_target_group(flags);
+    if (g >= q.layout.max_groups) return 0;
+    const auto& G = q.group(g);
+    // acquire: pairs with the creator's release of `active`; the name is complete.
+    if (G.state.load(std::memory_order_acquire) != static_cast<std::uint32_t>(GroupState::active) ||
+        !slot_is_for(flags, g, G.incarnation.load(std::memory_order_relaxed)))
+      return 0;
+    return journal_group_hash(std::string_view(G.name, strnlen(G.name, sizeof G.name)));
   }
 
   // The journal follows the ring in order, so a claim that never commits
@@ -404,7 +455,7 @@ void DurabilityAgentDeleter::operator()(DurabilityAgent* agent) const noexcept {
 }
 
 void start_durability(QueueState& q) {
-  if (q.layout.durability == kDurabilityNone || !g_threads_enabled.load()) return;
+  if (q.layout.durability == kDurabilityNone || !g_threads_enabled.load() || !writer_enabled_by_environment()) return;
   std::unique_ptr<DurabilityAgent, DurabilityAgentDeleter> agent(new DurabilityAgent(q, journal_directory(q)));
   agent->thread = std::thread([a = agent.get()] { a->run(); });
   q.durability = std::move(agent);

@@ -139,7 +139,11 @@ inline constexpr std::uint16_t kJournalMaxRecordType = 5;
 // before it is corruption, not a torn tail (docs/journal.md, "Recovery").
 inline constexpr std::uint16_t kJournalFlagBatchStart = 1;
 inline constexpr std::uint16_t kJournalFlagHasKey = 2;  // message: the key fingerprint is set
-inline constexpr std::uint16_t kJournalKnownFlags = kJournalFlagBatchStart | kJournalFlagHasKey;
+// message: a copy published by Queue::rewind_group for one group; a
+// JournalReplayHeader follows the message header. Without a key, key lo
+// holds the seq of the message it copies.
+inline constexpr std::uint16_t kJournalFlagReplay = 4;
+inline constexpr std::uint16_t kJournalKnownFlags = kJournalFlagBatchStart | kJournalFlagHasKey | kJournalFlagReplay;
 
 [[nodiscard]] constexpr std::uint64_t journal_align(std::uint64_t n) noexcept {
   return (n + kJournalAlign - 1) & ~std::uint64_t{kJournalAlign - 1};
@@ -171,6 +175,20 @@ struct JournalMessageHeader {
 };
 static_assert(sizeof(JournalMessageHeader) == 24);
 static_assert(offsetof(JournalMessageHeader, key_lo) == 8);
+
+// replay message (flag kJournalFlagReplay): between the message header and
+// the body,
+//               24                 32
+//               ┌──────────────────┬──────────────┐
+//               │ target group     │ body ...     │
+//               │ XXH3-64 of name  │              │
+//               └──────────────────┴──────────────┘
+// The group is named by a hash of its name, not its index in the queue file:
+// a recovered queue numbers its groups anew.
+struct JournalReplayHeader {
+  std::uint64_t target_group_hash;
+};
+static_assert(sizeof(JournalReplayHeader) == 8);
 
 // skip:         0
 //               ┌───────────┐

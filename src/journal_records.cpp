@@ -118,14 +118,18 @@ void encode_checkpoint(std::byte* dst, std::span<const JournalGroupState> groups
 }
 
 bool decode_message(std::span<const std::byte> payload, std::uint16_t flags, JournalMessageView& out) noexcept {
-  if (payload.size() < sizeof(JournalMessageHeader)) return false;
+  out.replay = (flags & kJournalFlagReplay) != 0;
+  if (payload.size() < journal_message_payload_size(0, out.replay)) return false;
   const auto h = load<JournalMessageHeader>(payload.data());
   out.publish_time_ns = h.publish_time_ns;
   out.has_key = (flags & kJournalFlagHasKey) != 0;
   out.key = {h.key_lo, h.key_hi};
-  out.body = payload.subspan(sizeof(JournalMessageHeader));
+  out.target_group_hash = out.replay ? load<JournalReplayHeader>(payload.data() + sizeof h).target_group_hash : 0;
+  out.body = payload.subspan(journal_message_payload_size(0, out.replay));
   return true;
 }
+
+std::uint64_t journal_group_hash(std::string_view name) noexcept { return XXH3_64bits(name.data(), name.size()); }
 
 bool decode_skip(std::span<const std::byte> payload, std::uint64_t& count) noexcept {
   if (payload.size() != sizeof(JournalSkipPayload)) return false;
@@ -167,10 +171,10 @@ bool decode_checkpoint(std::span<const std::byte> payload, std::vector<JournalGr
 bool journal_payload_valid(JournalRecordType type, std::uint16_t flags, std::uint64_t seq,
                            std::span<const std::byte> payload) noexcept {
   if ((flags & ~kJournalKnownFlags) != 0) return false;
-  if ((flags & kJournalFlagHasKey) != 0 && type != JournalRecordType::message) return false;
+  if ((flags & (kJournalFlagHasKey | kJournalFlagReplay)) != 0 && type != JournalRecordType::message) return false;
   switch (type) {
     case JournalRecordType::message:
-      return payload.size() >= sizeof(JournalMessageHeader) && seq != UINT64_MAX;
+      return payload.size() >= journal_message_payload_size(0, (flags & kJournalFlagReplay) != 0) && seq != UINT64_MAX;
     case JournalRecordType::skip: {
       if (payload.size() != sizeof(JournalSkipPayload)) return false;
       const std::uint64_t count = load<JournalSkipPayload>(payload.data()).count;

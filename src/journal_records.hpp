@@ -37,8 +37,13 @@ struct JournalMessageView {
   std::uint64_t publish_time_ns = 0;
   bool has_key = false;
   JournalKey key{};
+  bool replay = false;                  // a copy for one group (Queue::rewind_group)
+  std::uint64_t target_group_hash = 0;  // replay: journal_group_hash of its group's name
   std::span<const std::byte> body;
 };
+
+// How a replay copy names its group in the journal.
+[[nodiscard]] std::uint64_t journal_group_hash(std::string_view name) noexcept;
 
 // A group as recorded by group_create, group_remove (name only) and checkpoint.
 struct JournalGroupState {
@@ -51,8 +56,8 @@ struct JournalGroupState {
 };
 
 // ---- sizes (payload bytes, before the record's own padding) -----------------
-[[nodiscard]] constexpr std::uint64_t journal_message_payload_size(std::uint64_t body) noexcept {
-  return sizeof(JournalMessageHeader) + body;
+[[nodiscard]] constexpr std::uint64_t journal_message_payload_size(std::uint64_t body, bool replay = false) noexcept {
+  return sizeof(JournalMessageHeader) + (replay ? sizeof(JournalReplayHeader) : 0) + body;
 }
 [[nodiscard]] std::uint64_t journal_group_entry_size(std::string_view name) noexcept;
 [[nodiscard]] std::uint64_t journal_checkpoint_size(std::span<const JournalGroupState> groups) noexcept;

@@ -212,6 +212,23 @@ std::uint64_t JournalWriter::append_message(std::span<const std::byte> body, std
   return seq;
 }
 
+std::uint64_t JournalWriter::append_replay(std::span<const std::byte> body, std::uint64_t publish_time_ns,
+                                           bool has_key, const JournalKey& key, std::uint64_t target_group_hash) {
+  if (body.size() > kJournalMaxPayload - journal_message_payload_size(0, true))
+    invalid(dir_, "append to journal", "a message body of " + std::to_string(body.size()) + " bytes is too large");
+  reserve(journal_record_size(journal_message_payload_size(body.size(), true)));
+  struct {
+    JournalMessageHeader message;
+    JournalReplayHeader replay;
+  } h{{publish_time_ns, key.lo, key.hi}, {target_group_hash}};
+  static_assert(sizeof h == sizeof(JournalMessageHeader) + sizeof(JournalReplayHeader));
+  const std::uint64_t seq = next_seq_;
+  put_record(JournalRecordType::message, kJournalFlagReplay | (has_key ? kJournalFlagHasKey : 0), seq,
+             std::as_bytes(std::span(&h, 1)), body);
+  ++next_seq_;
+  return seq;
+}
+
 std::uint64_t JournalWriter::append_skip(std::uint64_t count) {
   if (count == 0 || count > UINT64_MAX - next_seq_)
     invalid(dir_, "append to journal", "a skip of " + std::to_string(count) + " seqs is out of range");

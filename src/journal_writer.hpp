@@ -119,6 +119,11 @@ class JournalWriter {
   // large for a segment, a bad group), or the error of a flush it needed.
   std::uint64_t append_message(std::span<const std::byte> body, std::uint64_t publish_time_ns,
                                const std::optional<JournalKey>& key = std::nullopt);
+  // A replay copy (Queue::rewind_group) for the group whose name hashes to
+  // target_group_hash; `key` is the slot's key fields (without has_key: the
+  // copied message's seq in key.lo).
+  std::uint64_t append_replay(std::span<const std::byte> body, std::uint64_t publish_time_ns, bool has_key,
+                              const JournalKey& key, std::uint64_t target_group_hash);
   std::uint64_t append_skip(std::uint64_t count);
   std::uint64_t append_checkpoint(std::span<const JournalGroupState> groups);
   std::uint64_t append_group_create(const JournalGroupState& group);

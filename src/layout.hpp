@@ -72,7 +72,7 @@ struct Layout {
   std::uint64_t slots_offset;
   std::uint64_t created_realtime_ns;
   std::uint32_t creator_pid;
-  std::uint32_t reserved0;
+  std::uint32_t journal_retain_mib;  // retention of settled journal segments: newest MiB kept; 0 none
   std::uint64_t creator_start_time;  // clock ticks since boot, /proc/<pid>/stat field 22
   std::uint64_t dedup_offset;        // dedup hash table: dedup_entries × DedupEntry
   std::uint64_t bloom_offset;        // bloom filter: 2 generations × bloom_blocks × 32 bytes
@@ -87,7 +87,7 @@ struct Layout {
   std::uint64_t journal_id;          // queue id in the journal's segment headers; 0 when none
   std::uint64_t journal_dir_hash;    // XXH3-64 of the journal_dir_len bytes at kJournalDirOffset
   std::uint32_t journal_dir_len;     // bytes of the journal directory path; 0 when none
-  std::uint32_t reserved2;           // 0
+  std::uint32_t journal_retain_s;    // ... and those younger than this many seconds; 0 none
 };
 static_assert(sizeof(Layout) == 224);
 static_assert(offsetof(Layout, durability) == 192);
@@ -256,6 +256,21 @@ struct SlotHeader {
 };
 static_assert(sizeof(SlotHeader) == kCacheLine);
 inline constexpr std::uint32_t kSlotHasKey = 1;  // SlotHeader::flags: key_lo/key_hi hold the key fingerprint
+// SlotHeader::flags: a copy published by Queue::rewind_group for one group
+// (bits 8-23: its index, bits 24-31: the low bits of its incarnation, so a
+// group removed and created again under the index is not the target).
+// Without kSlotHasKey, key_lo holds the seq of the message it copies.
+inline constexpr std::uint32_t kSlotReplay = 2;
+
+[[nodiscard]] constexpr std::uint32_t replay_slot_flags(std::uint32_t group, std::uint32_t incarnation) noexcept {
+  return kSlotReplay | ((group & 0xffffu) << 8) | ((incarnation & 0xffu) << 24);
+}
+[[nodiscard]] constexpr std::uint32_t replay_target_group(std::uint32_t flags) noexcept { return (flags >> 8) & 0xffffu; }
+// True if a slot with `flags` is for every group, or a replay for this one.
+[[nodiscard]] constexpr bool slot_is_for(std::uint32_t flags, std::uint32_t group, std::uint32_t incarnation) noexcept {
+  return (flags & kSlotReplay) == 0 ||
+         (replay_target_group(flags) == group && (flags >> 24) == (incarnation & 0xffu));
+}
 
 // The slot header fields after the state word. Writers and readers access
 // them as relaxed atomics (std::atomic_ref): they are published by the state
@@ -329,7 +344,14 @@ struct SlotWord {
 // laps). The delivery count fences off a stale receipt of an earlier delivery.
 // For settled words the deadline field holds the LeaseSettle reason.
 enum class LeaseState : std::uint8_t { empty = 0, leased = 1, settled = 2 };
-enum class SettleReason : std::uint8_t { acked = 0, dead_lettered = 1, aborted = 2, corrupt = 3, dropped = 4 };
+enum class SettleReason : std::uint8_t {
+  acked = 0,
+  dead_lettered = 1,
+  aborted = 2,
+  corrupt = 3,
+  dropped = 4,
+  not_for_group = 5,  // a replay copy for another group
+};
 inline constexpr std::uint32_t kNoOwner = 255;
 inline constexpr std::uint32_t kGenerationBits = 14;
 

@@ -33,8 +33,16 @@ struct Claimer {
 // Writes one claimed seq. `aborted` means a consumer gave up on this claim
 // (we were stalled longer than claim_timeout): nothing was published and the
 // caller publishes the message again at a new seq.
+// The slot fields a publish chooses: plain (0), keyed (kSlotHasKey + key),
+// or a replay copy (kSlotReplay ..., see layout.hpp).
+struct Stamp {
+  std::uint32_t flags = 0;
+  std::uint64_t key_lo = 0;
+  std::uint64_t key_hi = 0;
+};
+
 Write write_slot(const QueueState& q, std::uint64_t seq, Bytes payload, const Claimer& self,
-                 const Fingerprint* key) noexcept {
+                 const Stamp& stamp) noexcept {
   SlotHeader& slot = q.slot(seq);
   std::uint64_t observed = slot.state.load(std::memory_order_acquire);
   const SlotWord prior = SlotWord::decode(observed);
@@ -58,9 +66,8 @@ Write write_slot(const QueueState& q, std::uint64_t seq, Bytes payload, const Cl
   if (!slot.state.compare_exchange_strong(observed, SlotWord{seq, SlotState::claimed}.encode(),
                                           std::memory_order_release, std::memory_order_acquire))
     return SlotWord::decode(observed).state == SlotState::aborted ? Write::aborted : Write::corrupt;
-  write_fields(slot, {static_cast<std::uint32_t>(payload.size()), key != nullptr ? kSlotHasKey : 0u,
-                      checksum, key != nullptr ? key->lo : 0,
-                      key != nullptr ? key->hi : 0, self.publish_time_ns});
+  write_fields(slot, {static_cast<std::uint32_t>(payload.size()), stamp.flags, checksum, stamp.key_lo, stamp.key_hi,
+                      self.publish_time_ns});
   if (!payload.empty()) std::memcpy(q.payload(seq), payload.data(), payload.size());
   std::uint64_t claimed = SlotWord{seq, SlotState::claimed}.encode();
   // seq_cst: release publishes header and payload to consumers (their acquire/seq_cst
@@ -200,7 +207,7 @@ PublishResult Producer::write_claimed(std::uint64_t first, std::span<const Bytes
   std::uint64_t first_lost = k;  // index of the first payload a consumer aborted, if any
   bool corrupt = false;
   for (std::uint64_t i = 0; i < k; ++i) {
-    switch (write_slot(q, first + i, payloads[i], self, nullptr)) {
+    switch (write_slot(q, first + i, payloads[i], self, Stamp{})) {
       case Write::committed: ++committed; break;
       case Write::aborted: if (first_lost == k) first_lost = i; break;
       case Write::corrupt: corrupt = true; break;
@@ -298,7 +305,7 @@ PublishResult Producer::publish_keyed(Bytes payload, std::string_view key, std::
     const std::uint64_t now_ms = coarse_monotonic_ms();
     const Claimer self{static_cast<std::uint32_t>(pid_), start_time_, static_cast<std::uint32_t>(now_ms),
                        realtime_ns()};
-    const Write w = write_slot(q, seq, payload, self, &fp);
+    const Write w = write_slot(q, seq, payload, self, Stamp{kSlotHasKey, fp.lo, fp.hi});
     wake_waiters(q.header().commit_futex, q.header().commit_waiters);
     if (w == Write::committed) {
       table.commit(r.entry, seq);
@@ -312,6 +319,30 @@ PublishResult Producer::publish_keyed(Bytes payload, std::string_view key, std::
       table.release(r.entry);
       return {Status::corrupt, 0};
     }
+    // Aborted by a consumer while we were stalled: claim again.
+  }
+}
+
+// ----------------------------------------------------------------- replay --
+
+PublishResult Producer::publish_copy(Bytes payload, std::uint32_t flags, std::uint64_t key_lo, std::uint64_t key_hi,
+                                     std::uint64_t publish_time_ns, std::uint64_t deadline_ns) noexcept {
+  const QueueState& q = *state_;
+  if (payload.size() > q.layout.max_message_size) return {Status::too_large, 0};
+  for (;;) {
+    std::uint64_t seq = 0;
+    if (const Status s = claim_wait(1, deadline_ns, seq); s != Status::ok) return {s, 0};
+    const std::uint64_t now_ms = coarse_monotonic_ms();
+    const Claimer self{static_cast<std::uint32_t>(pid_), start_time_, static_cast<std::uint32_t>(now_ms), publish_time_ns};
+    const Write w = write_slot(q, seq, payload, self, Stamp{flags, key_lo, key_hi});
+    wake_waiters(q.header().commit_futex, q.header().commit_waiters);
+    if (w == Write::committed) {
+      auto& e = q.producer(index_);
+      bump(e.published, 1);
+      e.last_active_ms.store(now_ms, std::memory_order_relaxed);
+      return {Status::ok, seq};
+    }
+    if (w == Write::corrupt) return {Status::corrupt, 0};
     // Aborted by a consumer while we were stalled: claim again.
   }
 }

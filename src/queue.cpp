@@ -83,10 +83,13 @@ QueueOptions Queue::options() const {
   o.dedup_entries = l.dedup_entries;
   o.dedup_window = Millis(l.dedup_window_ms);
   o.dedup_full_policy = static_cast<DedupFullPolicy>(l.dedup_policy);
+  o.dedup_bloom = l.bloom_blocks != 0;
   o.durability = static_cast<Durability>(l.durability);
   if (l.durability != kDurabilityNone) {
     o.journal_dir.assign(reinterpret_cast<const char*>(state_->base + kJournalDirOffset), l.journal_dir_len);
     if (l.durability == kDurabilityAsync) o.async_flush_interval = Millis(l.async_flush_ms);
+    o.journal_retain_bytes = std::uint64_t{l.journal_retain_mib} << 20;
+    o.journal_retain_age = std::chrono::seconds(l.journal_retain_s);
   }
   struct stat st{};
   if (::stat(state_->path.c_str(), &st) == 0) o.mode = st.st_mode & 07777;

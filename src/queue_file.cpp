@@ -60,8 +60,9 @@ bool compute_layout(Layout& l) noexcept {
   if (l.max_members == 0 || l.max_members > kMaxMembers) return false;
   if (l.max_producers == 0 || l.max_producers > kMaxProducers) return false;
   if (l.max_deliveries == 0 || l.max_deliveries > kMaxDeliveries) return false;
-  if (l.durability > 2 || l.journal_dir_len > kJournalDirMax || l.reserved2 != 0) return false;
-  if (l.durability == 0 ? (l.journal_id != 0 || l.journal_dir_len != 0 || l.async_flush_ms != 0)
+  if (l.durability > 2 || l.journal_dir_len > kJournalDirMax) return false;
+  if (l.durability == 0 ? (l.journal_id != 0 || l.journal_dir_len != 0 || l.async_flush_ms != 0 ||
+                           l.journal_retain_mib != 0 || l.journal_retain_s != 0)
                         : (l.journal_id == 0 || l.journal_dir_len == 0))
     return false;
   l.capacity_log2 = static_cast<std::uint32_t>(std::countr_zero(l.capacity));
@@ -76,10 +77,15 @@ bool compute_layout(Layout& l) noexcept {
     if (!std::has_single_bit(l.dedup_entries) || l.dedup_entries < kMinDedupEntries ||
         l.dedup_entries > kMaxDedupEntries || l.dedup_window_ms == 0 || l.dedup_policy > 1)
       return false;
-    l.bloom_blocks = std::max<std::uint32_t>(1, l.dedup_entries / 16);  // 16 bits per key, k = 8
+    // bloom_blocks is also a parameter: 0 means the creator turned the bloom
+    // filter off (QueueOptions::dedup_bloom: no bloom bytes); any other value
+    // is replaced by the size that follows from dedup_entries, so a reader
+    // recomputing a stored layout refuses every other count.
+    if (l.bloom_blocks != 0) l.bloom_blocks = std::max<std::uint32_t>(1, l.dedup_entries / 16);  // 16 bits per key, k = 8
     l.dedup_offset = align_up(leases_end, kCacheLine);
-    l.bloom_offset = align_up(l.dedup_offset + std::uint64_t{l.dedup_entries} * 32, kCacheLine);
-    l.slots_offset = align_up(l.bloom_offset + 2ull * l.bloom_blocks * 32, 4096);
+    const std::uint64_t dedup_end = l.dedup_offset + std::uint64_t{l.dedup_entries} * 32;
+    l.bloom_offset = l.bloom_blocks != 0 ? align_up(dedup_end, kCacheLine) : 0;
+    l.slots_offset = align_up(l.bloom_blocks != 0 ? l.bloom_offset + 2ull * l.bloom_blocks * 32 : dedup_end, 4096);
   } else {
     if (l.dedup_window_ms != 0 || l.dedup_policy != 0) return false;
     l.bloom_blocks = 0;
@@ -214,6 +220,7 @@ std::shared_ptr<QueueState> create_file(const std::filesystem::path& path, const
                           : static_cast<std::uint32_t>(std::min<std::uint64_t>(
                                 kMaxDedupEntries, std::max<std::uint64_t>(1024, std::uint64_t{o.capacity} * 2)));
     l.dedup_policy = static_cast<std::uint32_t>(o.dedup_full_policy);
+    l.bloom_blocks = o.dedup_bloom ? 1 : 0;  // on: compute_layout sizes it
   }
   if (!compute_layout(l)) {
     fail(ErrorCode::invalid_argument, path, op,
@@ -241,6 +248,11 @@ std::shared_ptr<QueueState> create_file(const std::filesystem::path& path, const
       fail(ErrorCode::invalid_argument, path, op, "async_flush_interval must be between 1 ms and 60 s");
     l.durability = static_cast<std::uint32_t>(o.durability);
     l.async_flush_ms = o.durability == Durability::async ? static_cast<std::uint32_t>(flush_ms) : 0;
+    const std::uint64_t retain_mib = (o.journal_retain_bytes + (1u << 20) - 1) >> 20;
+    if (retain_mib > UINT32_MAX || o.journal_retain_age.count() < 0 || o.journal_retain_age.count() > UINT32_MAX)
+      fail(ErrorCode::invalid_argument, path, op, "journal_retain_bytes or journal_retain_age is out of range");
+    l.journal_retain_mib = static_cast<std::uint32_t>(retain_mib);
+    l.journal_retain_s = static_cast<std::uint32_t>(o.journal_retain_age.count());
     l.journal_id = extras.journal_id != 0 ? extras.journal_id
                                           : make_journal_id(fname, l.created_realtime_ns);
     l.journal_dir_len = static_cast<std::uint32_t>(journal_dir.size());

@@ -4,7 +4,8 @@
 // Two passes over the journal: the first learns the groups (last checkpoint,
 // creates and removes after it) and where the log ends; the second writes
 // every message at or above the lowest group floor into its slot, at its own
-// seq, as committed (checksum recomputed), and every skip as an aborted slot.
+// seq, as committed (checksum recomputed), every skip as an aborted slot, and
+// the keys of messages still inside the dedup window into the dedup table.
 // All of it happens while the new file is still under its temporary name
 // (create_file's before_link), so no process maps a half-rebuilt queue.
 #include <xxhash.h>
@@ -16,7 +17,10 @@
 
 #include "ackring/error.hpp"
 #include "ackring/queue.hpp"
+#include "clock.hpp"
+#include "dedup.hpp"
 #include "durability.hpp"
+#include "journal_meta.hpp"
 #include "journal_reader.hpp"
 #include "journal_records.hpp"
 #include "queue_file.hpp"
@@ -26,17 +30,59 @@ namespace ackring {
 
 using namespace detail;
 
+namespace {
+
+constexpr std::uint64_t kProgressEvery = 4096;  // records between progress reports
+
+// The options to rebuild with: the caller's, else the journal's QUEUE file.
+QueueOptions recovery_options(const RecoverOptions& ro, const std::filesystem::path& jdir, const std::string& op,
+                              RecoveryReport& rep) {
+  std::string problem;
+  const auto recorded = read_queue_meta(jdir, &problem);
+  if (ro.options) return *ro.options;
+  if (!recorded)
+    throw Error(ErrorCode::invalid_argument,
+                op + ": " + (problem.empty() ? "the journal has no QUEUE file (written by an ackring older than 0.2?)"
+                                             : problem) +
+                    "; pass the queue's options to recover it (RecoverOptions::options, or ackring recover --capacity ...)");
+  rep.options_from_journal = true;
+  return *recorded;
+}
+
+// Puts a journaled key back into the dedup table with its age, if it is
+// still inside the window. The table keeps coarse monotonic ms, which restart
+// at boot, so the age comes from the wall clock of the publish.
+bool restore_key(DedupTable& table, const QueueState& q, const JournalKey& key, std::uint64_t seq,
+                 std::uint64_t publish_time_ns, std::uint64_t wall_now_ns, std::uint64_t mono_now_ms) {
+  const std::uint64_t age_ms = wall_now_ns > publish_time_ns ? (wall_now_ns - publish_time_ns) / 1'000'000 : 0;
+  if (age_ms >= q.layout.dedup_window_ms) return false;
+  const std::uint64_t stamp = mono_now_ms > age_ms ? mono_now_ms - age_ms : 0;
+  return table.insert(Fingerprint{key.lo, key.hi}, seq, stamp);
+}
+
+}  // namespace
+
 Queue Queue::recover(std::string_view name_or_path, const std::filesystem::path& journal_dir,
                      const QueueOptions& options, RecoveryReport* report) {
+  RecoverOptions ro;
+  ro.journal_dir = journal_dir;
+  ro.options = options;
+  return recover(name_or_path, ro, report);
+}
+
+Queue Queue::recover(std::string_view name_or_path, const RecoverOptions& ro, RecoveryReport* report) {
   const auto path = resolve_path(name_or_path);
   const std::string op = "recover queue '" + path.string() + "'";
   std::error_code ec;
   if (std::filesystem::exists(path, ec))
     throw Error(ErrorCode::already_exists, op + ": the queue file exists; recovery only rebuilds a missing queue");
-  const std::string base_dir = resolve_journal_dir(journal_dir.string());
+  const std::string base_dir = resolve_journal_dir(ro.journal_dir.string());
   const std::filesystem::path jdir = std::filesystem::path(base_dir) / path.filename();
   if (!journal_has_segments(jdir))
     throw Error(ErrorCode::not_found, op + ": no journal in '" + jdir.string() + "'");
+
+  RecoveryReport rep;
+  QueueOptions o = recovery_options(ro, jdir, op, rep);
 
   // Pass 1: groups and the extent of the log.
   JournalGroupTable table;
@@ -49,6 +95,7 @@ Queue Queue::recover(std::string_view name_or_path, const std::filesystem::path&
   const std::uint64_t first = scan.first_seq;
   const std::uint64_t end = scan.next_seq;
   std::vector<JournalGroupState> groups = table.groups();
+  std::vector<std::uint64_t> group_hashes;
   std::uint64_t floor = end;
   for (auto& g : groups) {
     // Retention may have removed records below a floor a group was created
@@ -56,21 +103,21 @@ Queue Queue::recover(std::string_view name_or_path, const std::filesystem::path&
     g.floor = std::clamp(g.floor, first, end);
     g.next = g.floor;  // everything unacked is delivered again (at-least-once)
     floor = std::min(floor, g.floor);
+    group_hashes.push_back(journal_group_hash(g.name));
   }
-  QueueOptions o = options;
   if (o.durability == Durability::none) o.durability = Durability::sync;
   o.journal_dir = base_dir;
   if (end - floor > o.capacity)
     throw Error(ErrorCode::resource_exhausted,
                 op + ": the journal holds " + std::to_string(end - floor) + " seqs above the lowest group floor " +
                     std::to_string(floor) + ", more than the capacity " + std::to_string(o.capacity) +
-                    " given; recover with a larger capacity");
+                    "; recover with a larger capacity");
   if (groups.size() > o.max_groups)
     throw Error(ErrorCode::resource_exhausted, op + ": the journal has " + std::to_string(groups.size()) +
                                                    " groups, more than max_groups " + std::to_string(o.max_groups));
 
-  RecoveryReport rep;
   rep.journal_end = to_string(scan.end);
+  std::replace(rep.journal_end.begin(), rep.journal_end.end(), ' ', '_');  // "torn_tail", as documented
   rep.journal_message = scan.message;
   rep.journal_first_seq = first;
   rep.journal_next_seq = end;
@@ -98,17 +145,39 @@ Queue Queue::recover(std::string_view name_or_path, const std::filesystem::path&
     for (std::uint64_t s = floor; s < floor + q.layout.capacity; ++s)
       q.slot(s).state.store(SlotWord{s, s < end ? SlotState::aborted : SlotState::free}.encode(),
                             std::memory_order_relaxed);
+    DedupTable dedup(q);
+    const std::uint64_t wall_now = realtime_ns();
+    const std::uint64_t mono_now = coarse_monotonic_ms();
+    std::uint64_t visited = 0;
+    const std::uint64_t total = end - std::min(end, first);
     const JournalScanResult again = JournalReader::read(jdir, {}, [&](const JournalRecordView& r) {
+      if (ro.progress && ++visited % kProgressEvery == 0) ro.progress(r.seq - first, total);
       if (r.type == JournalRecordType::message) {
-        if (r.seq < floor || r.seq >= end) return;
         JournalMessageView m;
-        if (!decode_message(r.payload, r.flags, m) || m.body.size() > q.layout.max_message_size)
+        if (!decode_message(r.payload, r.flags, m))
+          throw Error(ErrorCode::corrupt, op + ": the message at seq " + std::to_string(r.seq) + " does not decode");
+        // Keys of every journaled message inside the window, acked or not:
+        // the window is about time, not about presence in the queue.
+        if (m.has_key && !m.replay && dedup.enabled() &&
+            restore_key(dedup, q, m.key, r.seq, m.publish_time_ns, wall_now, mono_now))
+          ++rep.dedup_keys;
+        if (r.seq < floor || r.seq >= end) return;
+        if (m.body.size() > q.layout.max_message_size)
           throw Error(ErrorCode::resource_exhausted,
                       op + ": the message at seq " + std::to_string(r.seq) + " is larger than max_message_size " +
                           std::to_string(q.layout.max_message_size));
+        std::uint32_t flags = m.has_key ? kSlotHasKey : 0u;
+        if (m.replay) {
+          const auto it = std::find(group_hashes.begin(), group_hashes.end(), m.target_group_hash);
+          if (it == group_hashes.end()) {
+            ++rep.replays_dropped;  // its group is gone: the slot stays aborted
+            return;
+          }
+          flags |= replay_slot_flags(static_cast<std::uint32_t>(it - group_hashes.begin()), 1);
+        }
         SlotHeader& slot = q.slot(r.seq);
-        write_fields(slot, {static_cast<std::uint32_t>(m.body.size()), m.has_key ? kSlotHasKey : 0u,
-                            XXH3_64bits(m.body.data(), m.body.size()), m.key.lo, m.key.hi, m.publish_time_ns});
+        write_fields(slot, {static_cast<std::uint32_t>(m.body.size()), flags, XXH3_64bits(m.body.data(), m.body.size()),
+                            m.key.lo, m.key.hi, m.publish_time_ns});
         if (!m.body.empty()) std::memcpy(q.payload(r.seq), m.body.data(), m.body.size());
         slot.state.store(SlotWord{r.seq, SlotState::committed}.encode(), std::memory_order_relaxed);
         ++rep.messages;
@@ -120,13 +189,34 @@ Queue Queue::recover(std::string_view name_or_path, const std::filesystem::path&
     });
     if (again.next_seq != end || again.end == JournalEnd::corrupt)
       throw Error(ErrorCode::corrupt, op + ": the journal changed while it was read (a writer running?)");
+    if (ro.progress) ro.progress(total, total);
     auto& h = q.header();
     h.tail.store(end, std::memory_order_relaxed);
     h.durable_seq.store(end, std::memory_order_relaxed);
     h.floor_word.store(make_floor_word(floor, 0), std::memory_order_relaxed);
     h.group_epoch.store(1, std::memory_order_relaxed);
   };
-  (void)create_file(path, o, extras);
+  auto state = create_file(path, o, extras);
+  // The QUEUE file names the options of the queue as it is now (a recovery
+  // with a larger capacity changes them).
+  write_queue_meta(jdir, make_queue_meta(state->layout, static_cast<std::uint32_t>(o.mode)));
+  state.reset();
+
+  // A durable queue's dead letters have a journal of their own: bring them back too.
+  const std::string file = path.filename().string();
+  const bool is_dead_letter_queue = file.size() > 4 && file.substr(file.size() - 4) == ".dlq";
+  const std::filesystem::path dlq_path = path.string() + ".dlq";
+  if (!is_dead_letter_queue && !std::filesystem::exists(dlq_path, ec) &&
+      journal_has_segments(std::filesystem::path(base_dir) / dlq_path.filename())) {
+    RecoverOptions dro;
+    dro.journal_dir = base_dir;
+    try {
+      (void)Queue::recover(dlq_path.string(), dro, nullptr);
+      rep.dead_letters_recovered = true;
+    } catch (const Error& e) {
+      rep.dead_letters_problem = e.what();  // the queue itself is back; say what is missing
+    }
+  }
   if (report != nullptr) *report = std::move(rep);
   return Queue::open(path.string());
 }

@@ -5,6 +5,7 @@
 #include "ackring/consumer.hpp"
 #include "ackring/dead_letter.hpp"
 #include "ackring/error.hpp"
+#include "ackring/journal.hpp"
 #include "ackring/options.hpp"
 #include "ackring/producer.hpp"
 #include "ackring/queue.hpp"

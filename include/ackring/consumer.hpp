@@ -22,6 +22,7 @@ namespace ackring {
 
 namespace detail {
 struct QueueState;
+struct Fingerprint;
 enum class SettleReason : std::uint8_t;
 }  // namespace detail
 
@@ -52,12 +53,15 @@ class Delivery {
   [[nodiscard]] Receipt receipt() const noexcept { return {seq_, deliveries_}; }
   // True if the message was published with an idempotency key.
   [[nodiscard]] bool has_key() const noexcept { return has_key_; }
+  // True for a copy published by Queue::rewind_group (a replay).
+  [[nodiscard]] bool replayed() const noexcept { return replayed_; }
 
  private:
   friend class Consumer;
   std::uint64_t seq_ = 0;
   std::uint32_t deliveries_ = 0;
   bool has_key_ = false;
+  bool replayed_ = false;
   std::uint64_t publish_time_ns_ = 0;
   std::uint64_t key_lo_ = 0;  // key fingerprint, for process-once
   std::uint64_t key_hi_ = 0;
@@ -138,6 +142,9 @@ class Consumer {
   [[nodiscard]] Take take_new_batch(std::span<Delivery> out, std::size_t& got, std::uint64_t now_ms) noexcept;
   [[nodiscard]] bool fill(Delivery& out, std::uint64_t seq, std::uint32_t deliveries) noexcept;
   bool settle(std::uint64_t seq, std::uint64_t expected_word, detail::SettleReason reason) noexcept;
+  // Settles seq if we still hold the lease of this delivery.
+  void settle_own(std::uint64_t seq, std::uint32_t deliveries, detail::SettleReason reason) noexcept;
+  [[nodiscard]] detail::Fingerprint processed_key_of(const Delivery& d) const noexcept;
   [[nodiscard]] Status settle_receipt(const Receipt& receipt, detail::SettleReason reason) noexcept;
   [[nodiscard]] Status modify_lease(const Receipt& receipt, std::uint64_t deadline_ms, bool give_up) noexcept;
   [[nodiscard]] bool dead_letter(std::uint64_t seq, std::uint64_t held_word, std::uint8_t reason) noexcept;

@@ -17,6 +17,7 @@ enum class ErrorCode {
   corrupt,            // the file fails validation (checksum, bounds)
   resource_exhausted, // no free group / member / producer slot
   system,             // any other OS error
+  timeout,            // a long operation (e.g. a rewind waiting for room) gave up
 };
 
 class Error : public std::runtime_error {

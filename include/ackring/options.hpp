@@ -48,6 +48,10 @@ struct QueueOptions {
   std::uint32_t dedup_entries = 0;
   Millis dedup_window{300'000};           // a key is remembered this long (like SQS FIFO's 5 minutes)
   DedupFullPolicy dedup_full_policy = DedupFullPolicy::refuse;
+  // Bloom filter in front of the dedup table. It saves the table probe when a
+  // key is new; turn it off when most keyed publishes are retries (hits, where
+  // the filter only adds a cache miss) or to save its 2 bytes per entry.
+  bool dedup_bloom = true;
   // Journal (write-ahead log) on a real file system: with async or sync,
   // every process that opens the queue runs a journal thread; the one that
   // holds the journal lock writes <journal_dir>/<queue file name>/*.wal.
@@ -55,6 +59,12 @@ struct QueueOptions {
   Durability durability = Durability::none;
   std::string journal_dir{};
   Millis async_flush_interval{10};        // async: the loss window (1 ms .. 60 s)
+  // Retention, for replay (Queue::rewind_group): journal segments that every
+  // group has settled are kept while they are among the newest
+  // journal_retain_bytes (whole MiB) or younger than journal_retain_age.
+  // Both 0: a segment is deleted as soon as every group's floor passed it.
+  std::uint64_t journal_retain_bytes = 0;
+  std::chrono::seconds journal_retain_age{0};
 };
 
 // Options of one publish.

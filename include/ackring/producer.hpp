@@ -84,6 +84,11 @@ class Producer {
   [[nodiscard]] PublishResult write_claimed(std::uint64_t first, std::span<const Bytes> payloads,
                                             std::uint64_t durable_deadline_ns) noexcept;
   [[nodiscard]] PublishResult publish_keyed(Bytes payload, std::string_view key, std::uint64_t deadline_ns) noexcept;
+  // Queue::rewind_group: one message with the slot flags, key fields and
+  // publish time given (a replay copy). Waits for room until deadline_ns;
+  // does not wait for durability (the caller waits once for the last copy).
+  [[nodiscard]] PublishResult publish_copy(Bytes payload, std::uint32_t flags, std::uint64_t key_lo, std::uint64_t key_hi,
+                                           std::uint64_t publish_time_ns, std::uint64_t deadline_ns) noexcept;
 
   std::shared_ptr<detail::QueueState> state_;
   std::uint32_t index_ = 0;

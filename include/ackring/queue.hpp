@@ -6,10 +6,13 @@
 // $ACKRING_SHM_DIR when set) or by a path (anything containing '/').
 #pragma once
 
+#include <chrono>
 #include <cstddef>
 #include <cstdint>
 #include <filesystem>
+#include <functional>
 #include <memory>
+#include <optional>
 #include <string>
 #include <string_view>
 #include <vector>
@@ -36,7 +39,24 @@ struct VerifyReport {
   std::uint64_t corrupt_slots = 0;       // committed slots whose length or checksum fails
   std::uint64_t dead_claims = 0;         // slots claimed by a process that is gone
   std::vector<std::string> problems;     // one line each, empty when healthy
+  // Durable queues: the journal was read and verified as well.
+  bool journal_checked = false;
+  std::string journal_end;               // "clean", "torn_tail", "corrupt", "empty"
+  std::uint64_t journal_records = 0;
   [[nodiscard]] bool healthy() const noexcept { return problems.empty(); }
+};
+
+// Progress of a long operation: `done` of `total` units (seqs) so far.
+using ProgressFn = std::function<void(std::uint64_t done, std::uint64_t total)>;
+
+// How Queue::recover rebuilds a queue.
+struct RecoverOptions {
+  // Where the journal is (empty: $ACKRING_JOURNAL_DIR, else /var/tmp/ackring).
+  std::filesystem::path journal_dir{};
+  // The queue's options. Empty: the options the journal recorded when the
+  // queue was created (its QUEUE file); set: these, e.g. a larger capacity.
+  std::optional<QueueOptions> options{};
+  ProgressFn progress{};
 };
 
 // Result of Queue::recover: what the journal held and what was rebuilt.
@@ -49,7 +69,36 @@ struct RecoveryReport {
   std::uint64_t messages = 0;         // messages restored into slots
   std::uint64_t skipped = 0;          // seqs restored as aborted slots (skip records)
   std::vector<std::string> groups;    // groups restored from the last checkpoint
+  bool options_from_journal = false;  // the journal's QUEUE file gave the options
+  std::uint64_t dedup_keys = 0;       // keys put back into the dedup table (still inside the window)
+  std::uint64_t replays_dropped = 0;  // replay copies for groups the journal no longer has
+  bool dead_letters_recovered = false;  // <name>.dlq was rebuilt from its journal too
+  std::string dead_letters_problem;     // ... or why it could not be (the queue itself was)
 };
+
+// How Queue::rewind_group replays.
+struct RewindOptions {
+  ProgressFn progress{};
+  // Longest wait for room in the ring while replaying (the group, and every
+  // other group, must consume to make room). Timeout: Error(timeout), with
+  // what was replayed so far in the message.
+  std::chrono::milliseconds room_timeout{60'000};
+};
+
+// Result of Queue::rewind_group.
+struct RewindReport {
+  std::uint64_t from_seq = 0;    // first seq replayed (the request, raised to the journal's start)
+  std::uint64_t until_seq = 0;   // replayed up to here (exclusive): the tail when the rewind began
+  std::uint64_t replayed = 0;    // messages published again for the group
+  std::uint64_t first_replay_seq = 0;  // seq of the first replayed copy (when replayed > 0)
+};
+
+// Whether queues this process opens or creates from now on run a journal
+// writer thread (default on; $ACKRING_JOURNAL_WRITER=0 turns it off at
+// start-up). Off suits producers of a deployment where `ackring journald`
+// writes the journal as its own process; a durable queue then needs some
+// process with the writer on, or sync publishes wait.
+void set_journal_writer_enabled(bool enabled) noexcept;
 
 class Queue {
  public:
@@ -63,16 +112,21 @@ class Queue {
   static Queue open_or_create(std::string_view name_or_path, const QueueOptions& options = {});
   // Rebuilds a queue whose file is gone (e.g. after a reboot) from its
   // journal <journal_dir>/<queue file name>/ (journal_dir empty: the default,
-  // see QueueOptions::journal_dir). The journal does not record the queue's
-  // options: pass those it was created with (durability none is taken as
-  // sync). Groups come back from the last checkpoint with their floors, and
+  // see QueueOptions::journal_dir), with the options the journal recorded at
+  // creation unless others are given (durability none is taken as sync).
+  // Keys of messages still inside the dedup window go back into the dedup
+  // table, so a retried keyed publish stays a duplicate. Groups come back from the last checkpoint with their floors, and
   // every journaled message at or above the lowest floor comes back at its
   // own seq (acked after that checkpoint: delivered once more). Throws
   // already_exists if the file exists, not_found without a journal, corrupt
   // for a damaged journal, resource_exhausted if the messages above the floor
   // do not fit `capacity` or the groups do not fit `max_groups`.
-  static Queue recover(std::string_view name_or_path, const std::filesystem::path& journal_dir = {},
-                       const QueueOptions& options = {}, RecoveryReport* report = nullptr);
+  static Queue recover(std::string_view name_or_path, const RecoverOptions& options = {},
+                       RecoveryReport* report = nullptr);
+  // The same, with the options given explicitly (the form before the
+  // journal recorded them).
+  static Queue recover(std::string_view name_or_path, const std::filesystem::path& journal_dir,
+                       const QueueOptions& options, RecoveryReport* report = nullptr);
   // Unlinks the queue file. Processes that have it mapped keep working on
   // their mapping. Returns false if there was no such queue.
   static bool destroy(std::string_view name_or_path);
@@ -95,6 +149,24 @@ class Queue {
   void create_group(std::string_view group, const GroupOptions& options = {});
   bool remove_group(std::string_view group);
   [[nodiscard]] std::vector<std::string> group_names() const;
+
+  // Replay (like a Kafka offset reset, for a queue with a journal): every
+  // journaled message from `from_seq` up to the current tail is published
+  // again, in its original order, as a copy addressed to `group` only (other
+  // groups settle such copies without delivering them). The group keeps its
+  // place: what it had not consumed yet is still delivered, once as the
+  // original and once as the copy. Copies keep the original publish time
+  // and key (so process_once skips a copy whose key or original seq was
+  // processed within the dedup window); Delivery::replayed() is true for
+  // them. Blocks while the ring is full; runs in the calling process (a
+  // crash mid-way leaves a partial replay: run it again, at-least-once).
+  // Throws invalid_argument without a journal or if from_seq is past the
+  // tail, not_found for a bad group, corrupt if the journal is damaged
+  // before the tail, timeout if there is no room for room_timeout.
+  RewindReport rewind_group(std::string_view group, std::uint64_t from_seq, const RewindOptions& options = {});
+  // The same from the first message published at or after `since`.
+  RewindReport rewind_group(std::string_view group, std::chrono::system_clock::time_point since,
+                            const RewindOptions& options = {});
 
   [[nodiscard]] QueueStats stats() const;
 

@@ -315,7 +315,7 @@ TEST(Durability, RecoverFromATornTailYieldsAConsistentQueue) {
 
   RecoveryReport rep;
   auto q = Queue::recover(tq.path(), jd.root(), opts, &rep);
-  EXPECT_EQ(rep.journal_end, "torn tail");
+  EXPECT_EQ(rep.journal_end, "torn_tail");
   EXPECT_FALSE(rep.journal_message.empty());
   EXPECT_EQ(rep.journal_next_seq, n);
   EXPECT_EQ(rep.messages, n);
