@@ -36,9 +36,11 @@ constexpr std::uint64_t kProgressEvery = 4096;  // records between progress repo
 
 // The options to rebuild with: the caller's, else the journal's QUEUE file.
 QueueOptions recovery_options(const RecoverOptions& ro, const std::filesystem::path& jdir, const std::string& op,
-                              RecoveryReport& rep) {
+                              RecoveryReport& rep, std::uint64_t& ring_capacity) {
   std::string problem;
   const auto recorded = read_queue_meta(jdir, &problem);
+  // The ring the journal was written from (see the floor clamp below).
+  ring_capacity = recorded ? recorded->capacity : ro.options ? ro.options->capacity : 0;
   if (ro.options) return *ro.options;
   if (!recorded)
     throw Error(ErrorCode::invalid_argument,
@@ -82,7 +84,8 @@ Queue Queue::recover(std::string_view name_or_path, const RecoverOptions& ro, Re
     throw Error(ErrorCode::not_found, op + ": no journal in '" + jdir.string() + "'");
 
   RecoveryReport rep;
-  QueueOptions o = recovery_options(ro, jdir, op, rep);
+  std::uint64_t ring_capacity = 0;
+  QueueOptions o = recovery_options(ro, jdir, op, rep, ring_capacity);
 
   // Pass 1: groups and the extent of the log.
   JournalGroupTable table;
@@ -97,10 +100,17 @@ Queue Queue::recover(std::string_view name_or_path, const RecoverOptions& ro, Re
   std::vector<JournalGroupState> groups = table.groups();
   std::vector<std::uint64_t> group_hashes;
   std::uint64_t floor = end;
+  // Checkpoints are up to a second old, and a busy queue moves many rings in
+  // a second. But the ring never holds more than its capacity unsettled:
+  // producers claim below floor + capacity only, so when seq end - 1 was
+  // claimed, every group had settled everything below end - capacity. A
+  // floor is raised to that (the at-least-once window is the smaller of
+  // the checkpoint's age and one ring).
+  const std::uint64_t settled_below = end > ring_capacity ? end - ring_capacity : 0;
   for (auto& g : groups) {
     // Retention may have removed records below a floor a group was created
     // at later; a floor past the journal's end (async) has nothing to restore.
-    g.floor = std::clamp(g.floor, first, end);
+    g.floor = std::clamp(std::max(g.floor, settled_below), first, end);
     g.next = g.floor;  // everything unacked is delivered again (at-least-once)
     floor = std::min(floor, g.floor);
     group_hashes.push_back(journal_group_hash(g.name));
