@@ -80,7 +80,9 @@ Status wait_durable(const QueueState& q, std::uint64_t seq, std::uint64_t deadli
     if (now >= deadline_ns) return h.durable_seq.load(std::memory_order_acquire) > seq ? Status::ok : Status::timeout;
     // seq_cst: the waiting side of wait.hpp; pairs with publish_durable's seq_cst CAS and waiter load.
     h.durable_waiters.fetch_add(1, std::memory_order_seq_cst);
-    const std::uint32_t seen = h.durable_futex.load(std::memory_order_seq_cst);
+    // Armed, or publish_durable's wake_waiters skips the syscall (it wakes
+    // only armed words) and we would sleep the whole 100 ms.
+    const std::uint32_t seen = arm(h.durable_futex);
     const bool done = h.durable_seq.load(std::memory_order_seq_cst) > seq;
     if (!done) futex_wait(h.durable_futex, seen, std::min<std::uint64_t>(deadline_ns - now, 100'000'000));
     h.durable_waiters.fetch_sub(1, std::memory_order_seq_cst);
@@ -384,7 +386,7 @@ struct DurabilityAgent {
     auto& h = q.header();
     // seq_cst: the waiting side of wait.hpp; pairs with the producer's commit CAS and waiter load.
     h.commit_waiters.fetch_add(1, std::memory_order_seq_cst);
-    const std::uint32_t seen = h.commit_futex.load(std::memory_order_seq_cst);
+    const std::uint32_t seen = arm(h.commit_futex);  // armed: a producer's commit wakes us (wait.hpp)
     const std::uint64_t s = writer->next_seq();
     const SlotWord sw = SlotWord::decode(q.slot(s).state.load(std::memory_order_seq_cst));
     const bool ready = sw.seq == (s & kSeqMask) && (sw.state == SlotState::committed || sw.state == SlotState::aborted);
@@ -418,10 +420,13 @@ struct DurabilityAgent {
         nap(1000);
       }
     }
-    // Orderly stop: journal what is there, then hand the lock over.
+    // Orderly stop: journal everything committed up to the tail as it is now
+    // (a backlog can be a whole ring: flush batch by batch), then hand the
+    // lock over. Stops early at a claim that is not committed yet.
     if (writer) {
       try {
-        for (int i = 0; i < 64 && append_available() != 0;) ++i;
+        const std::uint64_t stop_at = q.header().tail.load(std::memory_order_acquire);
+        while (writer->next_seq() < stop_at && append_available() != 0) flush_and_publish();
         flush_and_publish();
         writer->close();
       } catch (const std::exception& e) {

@@ -6,6 +6,7 @@
 // A journal is a directory `<journal_dir>/<queue name>/` holding
 //
 //   LOCK                                   flock()ed by the one live writer
+//   QUEUE                                  the queue's creation options (journal_meta.hpp)
 //   00000000000000000000-0000000000.wal    segment 0, first seq 0
 //   00000000000000004711-0000000001.wal    segment 1, first seq 4711
 //   spare.wal.tmp                          the next segment, being pre-allocated

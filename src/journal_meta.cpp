@@ -10,6 +10,7 @@
 #include <random>
 
 #include "journal_fs.hpp"
+#include "queue_file.hpp"
 
 namespace ackring::detail {
 
@@ -104,25 +105,26 @@ std::optional<QueueOptions> read_queue_meta(const std::filesystem::path& dir, st
                   std::to_string(kQueueMetaVersion) + ")");
   if (m.checksum != meta_checksum(m)) return refuse("fails its checksum");
   if (m.durability > 2 || m.dedup_policy > 1) return refuse("holds values out of range");
-  QueueOptions o;
-  o.capacity = m.capacity;
-  o.max_message_size = m.max_message_size;
-  o.default_lease = Millis(m.default_lease_ms);
-  o.max_deliveries = m.max_deliveries;
-  o.max_groups = m.max_groups;
-  o.max_members = m.max_members;
-  o.max_producers = m.max_producers;
-  o.claim_timeout = Millis(m.claim_timeout_ms);
+  // The fields of the layout they came from, converted the one way a layout is.
+  Layout l{};
+  l.capacity = m.capacity;
+  l.max_message_size = m.max_message_size;
+  l.default_lease_ms = m.default_lease_ms;
+  l.max_deliveries = m.max_deliveries;
+  l.max_groups = m.max_groups;
+  l.max_members = m.max_members;
+  l.max_producers = m.max_producers;
+  l.claim_timeout_ms = m.claim_timeout_ms;
+  l.dedup_entries = m.dedup_entries;
+  l.dedup_window_ms = m.dedup_window_ms;
+  l.dedup_policy = m.dedup_policy;
+  l.bloom_blocks = m.dedup_bloom;
+  l.durability = m.durability;
+  l.async_flush_ms = m.async_flush_ms;
+  l.journal_retain_mib = m.journal_retain_mib;
+  l.journal_retain_s = m.journal_retain_s;
+  QueueOptions o = options_from_layout(l);
   o.mode = static_cast<mode_t>(m.mode & 07777);
-  o.dedup = m.dedup_entries != 0;
-  o.dedup_entries = m.dedup_entries;
-  if (o.dedup) o.dedup_window = Millis(m.dedup_window_ms);
-  o.dedup_full_policy = static_cast<DedupFullPolicy>(m.dedup_policy);
-  o.dedup_bloom = m.dedup_bloom != 0;
-  o.durability = static_cast<Durability>(m.durability);
-  if (m.async_flush_ms != 0) o.async_flush_interval = Millis(m.async_flush_ms);
-  o.journal_retain_bytes = std::uint64_t{m.journal_retain_mib} << 20;
-  o.journal_retain_age = std::chrono::seconds(m.journal_retain_s);
   if (queue_id != nullptr) *queue_id = m.queue_id;
   return o;
 }

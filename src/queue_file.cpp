@@ -98,6 +98,28 @@ bool compute_layout(Layout& l) noexcept {
   return l.file_size < (1ull << 46);  // 64 TiB: anything larger is a mistake
 }
 
+QueueOptions options_from_layout(const Layout& l) {
+  QueueOptions o;
+  o.capacity = l.capacity;
+  o.max_message_size = l.max_message_size;
+  o.default_lease = Millis(l.default_lease_ms);
+  o.max_deliveries = l.max_deliveries;
+  o.max_groups = l.max_groups;
+  o.max_members = l.max_members;
+  o.max_producers = l.max_producers;
+  o.claim_timeout = Millis(l.claim_timeout_ms);
+  o.dedup = l.dedup_entries != 0;
+  o.dedup_entries = l.dedup_entries;
+  o.dedup_window = Millis(l.dedup_window_ms);
+  o.dedup_full_policy = static_cast<DedupFullPolicy>(l.dedup_policy);
+  o.dedup_bloom = l.bloom_blocks != 0;
+  o.durability = static_cast<Durability>(l.durability);
+  if (l.durability == kDurabilityAsync) o.async_flush_interval = Millis(l.async_flush_ms);
+  o.journal_retain_bytes = std::uint64_t{l.journal_retain_mib} << 20;
+  o.journal_retain_age = std::chrono::seconds(l.journal_retain_s);
+  return o;
+}
+
 std::filesystem::path shm_directory() {
   if (const char* dir = std::getenv("ACKRING_SHM_DIR"); dir != nullptr && *dir != '\0') return dir;
   return "/dev/shm";

@@ -18,6 +18,9 @@ namespace ackring::detail {
 // Empty if `name` is a valid queue name, else why not.
 [[nodiscard]] std::string validate_queue_name(std::string_view name);
 [[nodiscard]] std::filesystem::path resolve_path(std::string_view name_or_path);
+// The options a layout was created with (all but journal_dir and mode,
+// which live outside the layout).
+[[nodiscard]] QueueOptions options_from_layout(const Layout& layout);
 [[nodiscard]] std::shared_ptr<QueueState> create_file(const std::filesystem::path& path, const QueueOptions& options);
 // Recovery's hooks into creation: a journal id to keep, and a step that
 // fills the file while it is still under its temporary name (so no process

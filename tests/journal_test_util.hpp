@@ -7,6 +7,7 @@
 #include <stdlib.h>
 #include <unistd.h>
 
+#include <chrono>
 #include <cstddef>
 #include <cstdint>
 #include <cstring>
@@ -15,12 +16,25 @@
 #include <iterator>
 #include <stdexcept>
 #include <string>
+#include <thread>
 #include <vector>
 
+#include "ackring/queue.hpp"
 #include "journal_reader.hpp"
 #include "journal_writer.hpp"
 
 namespace ackring::testing {
+
+// Polls until stats().durable_seq >= want or the timeout.
+[[nodiscard]] inline bool wait_durable_seq(const Queue& q, std::uint64_t want,
+                                           std::chrono::milliseconds timeout = std::chrono::seconds(10)) {
+  const auto end = std::chrono::steady_clock::now() + timeout;
+  while (std::chrono::steady_clock::now() < end) {
+    if (q.stats().durable_seq >= want) return true;
+    std::this_thread::sleep_for(std::chrono::milliseconds(1));
+  }
+  return false;
+}
 
 inline constexpr std::uint64_t kTestQueueId = 0x5eed'0000'0000'0001ull;
 

@@ -51,7 +51,10 @@ std::vector<std::vector<std::uint8_t>> real_segments() {
     for (std::uint64_t seq = 0; seq < 200; ++seq) {
       std::vector<std::byte> body(seq % 40, static_cast<std::byte>(seq));
       if (seq % 17 == 3) (void)w->append_skip(2);
-      (void)w->append_message(body, seq, JournalKey{seq, seq});
+      if (seq % 11 == 7)  // a replay copy (Queue::rewind_group) for the group
+        (void)w->append_replay(body, seq, seq % 2 == 0, JournalKey{seq, seq}, journal_group_hash("billing"));
+      else
+        (void)w->append_message(body, seq, JournalKey{seq, seq});
       if (seq % 6 == 5) (void)w->flush();
     }
     w->close();

@@ -28,6 +28,7 @@ namespace {
 using namespace std::chrono_literals;
 using testing::TempJournalDir;
 using testing::TempQueue;
+using testing::wait_durable_seq;
 
 QueueOptions durable_options(Durability d, const std::filesystem::path& journal_dir, std::uint32_t capacity = 64) {
   QueueOptions o = testing::small_options(capacity, 128);
@@ -43,15 +44,6 @@ std::filesystem::path journal_of(const TempJournalDir& jd, const TempQueue& tq) 
 
 std::string message_text(std::uint64_t i) { return "message-" + std::to_string(i) + std::string(i % 40, 'x'); }
 
-// Polls until stats().durable_seq >= want or the timeout.
-bool wait_durable_seq(const Queue& q, std::uint64_t want, std::chrono::milliseconds timeout = 10s) {
-  const auto end = std::chrono::steady_clock::now() + timeout;
-  while (std::chrono::steady_clock::now() < end) {
-    if (q.stats().durable_seq >= want) return true;
-    std::this_thread::sleep_for(1ms);
-  }
-  return false;
-}
 
 // Journal records as (seq, body) messages.
 std::vector<std::pair<std::uint64_t, std::string>> journal_messages(const std::filesystem::path& dir,

@@ -21,6 +21,7 @@ namespace {
 using namespace std::chrono_literals;
 using testing::TempJournalDir;
 using testing::TempQueue;
+using testing::wait_durable_seq;
 
 QueueOptions durable(Durability d, const TempJournalDir& jd, std::uint32_t capacity = 64) {
   QueueOptions o = testing::small_options(capacity, 128);
@@ -30,14 +31,6 @@ QueueOptions durable(Durability d, const TempJournalDir& jd, std::uint32_t capac
   return o;
 }
 
-bool wait_durable_seq(const Queue& q, std::uint64_t want, std::chrono::milliseconds timeout = 10s) {
-  const auto end = std::chrono::steady_clock::now() + timeout;
-  while (std::chrono::steady_clock::now() < end) {
-    if (q.stats().durable_seq >= want) return true;
-    std::this_thread::sleep_for(1ms);
-  }
-  return false;
-}
 
 // Receives and acks everything there is until `quiet` passes without a message.
 std::vector<std::pair<std::uint64_t, std::string>> drain(Consumer& c, std::chrono::milliseconds quiet = 300ms,
