@@ -57,6 +57,20 @@ std::string describe(const std::vector<std::string>& args) {
 
 const char* binary() noexcept { return ACKRING_CLI_PATH; }
 
+std::string read_until(int fd, const std::string& wanted, std::chrono::milliseconds limit) {
+  std::string got;
+  const auto deadline = Clock::now() + limit;
+  while (got.find(wanted) == std::string::npos && Clock::now() < deadline) {
+    pollfd p{fd, POLLIN, 0};
+    if (::poll(&p, 1, 50) <= 0) continue;
+    char buf[4096];
+    const ssize_t n = ::read(fd, buf, sizeof buf);
+    if (n <= 0) break;  // the writer closed it (exited)
+    got.append(buf, static_cast<std::size_t>(n));
+  }
+  return got;
+}
+
 Background::~Background() {
   if (pid_ > 0) (void)stop(SIGKILL);
 }
@@ -101,8 +115,10 @@ Cli::~Cli() {
 std::vector<std::string> Cli::environment(bool with_env) const {
   std::vector<std::string> env;
   for (char** e = environ; *e != nullptr; ++e)
-    if (std::strncmp(*e, "ACKRING_SHM_DIR=", 16) != 0) env.emplace_back(*e);
+    if (std::strncmp(*e, "ACKRING_", 8) != 0) env.emplace_back(*e);  // no setting of the caller's leaks in
   if (with_env) env.push_back("ACKRING_SHM_DIR=" + dir_);
+  env.push_back("ACKRING_JOURNAL_DIR=" + journal_dir());
+  env.insert(env.end(), extra_env_.begin(), extra_env_.end());
   return env;
 }
 

@@ -1,5 +1,6 @@
 // Running the built `ackring` binary from tests: each test gets its own queue
-// directory (mkdtemp, removed afterwards) passed as ACKRING_SHM_DIR; commands
+// directory (mkdtemp, removed afterwards) passed as ACKRING_SHM_DIR, with the
+// journal directory <dir>/journal in it passed as ACKRING_JOURNAL_DIR; commands
 // run with posix_spawn, stdin fed and stdout/stderr captured; `top` runs under
 // a pseudo-terminal.
 #pragma once
@@ -24,6 +25,7 @@ struct Result {
 class Background {
  public:
   explicit Background(pid_t pid) noexcept : pid_(pid) {}
+  [[nodiscard]] pid_t pid() const noexcept { return pid_; }
   Background(Background&& o) noexcept : pid_(o.pid_) { o.pid_ = -1; }
   Background& operator=(Background&&) = delete;
   Background(const Background&) = delete;
@@ -46,6 +48,10 @@ class Cli {
   Cli& operator=(const Cli&) = delete;
 
   [[nodiscard]] const std::string& dir() const noexcept { return dir_; }
+  // <dir>/journal: ACKRING_JOURNAL_DIR of every command run.
+  [[nodiscard]] std::string journal_dir() const { return dir_ + "/journal"; }
+  // Adds NAME=VALUE to the environment of every command started from now on.
+  void set_env(const std::string& name, const std::string& value) { extra_env_.push_back(name + "=" + value); }
   // <dir>/ackring.<name>
   [[nodiscard]] std::string path_of(const std::string& name) const { return dir_ + "/ackring." + name; }
 
@@ -82,7 +88,12 @@ class Cli {
   std::vector<std::string> environment(bool with_env) const;
   Background spawn_background(const std::vector<std::string>& args, int* stdout_fd) const;
   std::string dir_;
+  std::vector<std::string> extra_env_;
 };
+
+// Reads `fd` until the text read contains `wanted` or `limit` passes; returns
+// everything read (check with find).
+std::string read_until(int fd, const std::string& wanted, std::chrono::milliseconds limit);
 
 // The path of the binary under test (set by CMake).
 [[nodiscard]] const char* binary() noexcept;

@@ -4,6 +4,8 @@
 
 #include <gtest/gtest.h>
 
+#include <chrono>
+#include <csignal>
 #include <fstream>
 #include <sstream>
 #include <string>
@@ -123,35 +125,53 @@ TEST(CliMessages, sub_json_should_print_seq_deliveries_and_payload) {
   EXPECT_EQ(n, 2);
 }
 
-TEST(CliMessages, sub_no_ack_should_leave_the_messages_leased_until_the_lease_ends) {
+TEST(CliMessages, sub_no_ack_should_give_the_messages_back_to_the_group_as_soon_as_it_exits) {
   Cli cli;
+  // A lease far longer than the test: whatever comes back did not wait for it.
   cli.ok({"create", "q", "--group", "g", "--lease", "60000"});
   cli.ok({"pub", "q"}, "a\nb\n");
   EXPECT_EQ(cli.ok({"sub", "q", "-g", "g", "--no-ack", "-n", "2"}), "a\nb\n");
   auto g = group_stats(cli, "q", "g");
-  EXPECT_EQ(g["in_flight"], 2);
   EXPECT_EQ(g["acked"], 0);
+  EXPECT_EQ(g["nacked"], 2) << "given back with a nack";
   EXPECT_EQ(g["lag"], 2);
-  // Still leased: another sub gets nothing, and says so with exit 6.
-  const Result none = cli.run({"sub", "q", "-g", "g", "-n", "1", "--timeout", "300"});
-  EXPECT_EQ(none.code, 6);
-  EXPECT_EQ(none.out, "");
-  EXPECT_NE(none.err.find("received 0 of 1"), std::string::npos) << none.err;
+  const auto started = std::chrono::steady_clock::now();
+  std::istringstream out(cli.ok({"sub", "q", "-g", "g", "-n", "2", "--json", "--timeout", "5000"}));
+  EXPECT_LT(std::chrono::steady_clock::now() - started, std::chrono::seconds(3)) << "waited for the lease";
+  std::string line;
+  for (const char* payload : {"a", "b"}) {
+    ASSERT_TRUE(std::getline(out, line));
+    const auto j = nlohmann::json::parse(line);
+    EXPECT_EQ(j["payload"], payload);
+    EXPECT_EQ(j["deliveries"], 2) << "a redelivery";
+  }
+  g = group_stats(cli, "q", "g");
+  EXPECT_EQ(g["acked"], 2);
+  EXPECT_EQ(g["lag"], 0);
 }
 
-TEST(CliMessages, sub_no_ack_messages_should_come_back_after_the_lease_as_redeliveries) {
+TEST(CliMessages, sub_no_ack_should_keep_its_leases_while_it_runs_and_print_each_message_once) {
   Cli cli;
   cli.ok({"create", "q", "--group", "g", "--lease", "100"});
   cli.ok({"pub", "q"}, "a\n");
-  cli.ok({"sub", "q", "-g", "g", "--no-ack", "-n", "1"});
-  ::usleep(200'000);
-  const auto j = nlohmann::json::parse(cli.ok({"sub", "q", "-g", "g", "-n", "1", "--json", "--timeout", "3000"}));
+  // Runs 6 leases long: without renewing, "a" would come round to it again and again.
+  const Result r = cli.run({"sub", "q", "-g", "g", "--no-ack", "--timeout", "600", "--json"});
+  EXPECT_EQ(r.code, 0) << r.err;
+  const auto j = nlohmann::json::parse(r.out);  // exactly one object
   EXPECT_EQ(j["payload"], "a");
-  EXPECT_EQ(j["deliveries"], 2);
-  const auto g = group_stats(cli, "q", "g");
-  EXPECT_EQ(g["redelivered"], 1);
-  EXPECT_EQ(g["acked"], 1);
-  EXPECT_EQ(g["lag"], 0);
+  EXPECT_EQ(j["deliveries"], 1);
+  EXPECT_EQ(group_stats(cli, "q", "g")["redelivered"], 0);
+  // Another member meanwhile gets nothing: the lease is held, not expired.
+  Background holder = cli.start({"sub", "q", "-g", "g", "--no-ack", "--timeout", "3000"});
+  ::usleep(300'000);  // holder joins and takes "a"
+  const Result none = cli.run({"sub", "q", "-g", "g", "-n", "1", "--timeout", "400"});
+  EXPECT_EQ(none.code, 6) << none.out;
+  EXPECT_NE(none.err.find("received 0 of 1"), std::string::npos) << none.err;
+  EXPECT_EQ(holder.stop(SIGTERM), 0);
+  // Stopped by a signal, the holder gave "a" back too.
+  const auto back = nlohmann::json::parse(cli.ok({"sub", "q", "-g", "g", "-n", "1", "--json", "--timeout", "3000"}));
+  EXPECT_EQ(back["payload"], "a");
+  EXPECT_EQ(back["deliveries"], 3);
 }
 
 TEST(CliMessages, sub_should_stop_when_its_reader_goes_away_and_give_back_what_it_could_not_write) {

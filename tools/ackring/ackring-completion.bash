@@ -39,7 +39,9 @@ _ackring() {
     --delimiter | -d) COMPREPLY=($(compgen -W "line length" -- "$cur")); return ;;
     --start) COMPREPLY=($(compgen -W "earliest latest" -- "$cur")); return ;;
     --overflow) COMPREPLY=($(compgen -W "block drop" -- "$cur")); return ;;
-    --dedup-full) COMPREPLY=($(compgen -W "refuse evict-oldest" -- "$cur")); return ;;
+    --dedup-full) COMPREPLY=($(compgen -W "refuse evict" -- "$cur")); return ;;
+    --durability) COMPREPLY=($(compgen -W "none async sync" -- "$cur")); return ;;
+    --journal-dir) COMPREPLY=($(compgen -d -- "$cur")); return ;;
   esac
 
   if [[ -z $cmd ]]; then
@@ -52,11 +54,14 @@ _ackring() {
     ls) opts+=" --json" ;;
     create) opts+=" --capacity --max-message-size --lease --max-deliveries --max-groups --max-members
                     --max-producers --claim-timeout --mode --group --no-dedup --dedup-entries
-                    --dedup-window --dedup-full" ;;
-    rm) opts+=" --force --dlq" ;;
+                    --dedup-window --dedup-full --no-bloom --durability --journal-dir --flush-interval" ;;
+    rm) opts+=" --force --dlq --journal" ;;
     purge) opts+=" --group" ;;
     stat | verify) opts+=" --json" ;;
     metrics) ;;
+    recover) opts+=" --journal-dir --json --capacity --max-message-size --lease --max-deliveries --max-groups
+                     --max-members --max-producers --claim-timeout --durability --flush-interval" ;;
+    journald) opts+=" --journal-dir --verbose -v --interval" ;;
     top) opts+=" --interval --iterations" ;;
     peek) opts+=" --group --from --count -n --raw --delimiter --json" ;;
     pub) opts+=" --file --delimiter --timeout --json" ;;
@@ -70,6 +75,7 @@ _ackring() {
         add) opts+=" --start --overflow" ;;
         rm) opts+=" --force" ;;
         ls) opts+=" --json" ;;
+        rewind) opts+=" --to-seq --to-time --json" ;;
       esac
       ;;
     journal)
@@ -77,6 +83,7 @@ _ackring() {
         COMPREPLY=($(compgen -W "dump --help" -- "$cur"))
         return
       fi
+      opts+=" --journal-dir --from --count -n --json --payload"
       ;;
     dlq)
       if [[ -z $sub ]]; then

@@ -2,6 +2,9 @@
 
 #include <CLI/CLI.hpp>
 
+#include <cstdlib>
+#include <cstring>
+
 namespace ackring::cli {
 
 Exit exit_code_of(ErrorCode code) noexcept {
@@ -14,6 +17,8 @@ Exit exit_code_of(ErrorCode code) noexcept {
       return Exit::corrupt;
     case ErrorCode::resource_exhausted:
       return Exit::busy;
+    case ErrorCode::timeout:
+      return Exit::timeout;
     case ErrorCode::invalid_argument:
     case ErrorCode::already_exists:
     case ErrorCode::system:
@@ -42,6 +47,8 @@ std::string advice_for(ErrorCode code, std::string_view queue) {
       return "wait for other processes to detach, or recreate the queue with larger limits";
     case ErrorCode::system:
       return "check the queue directory (--dir, $ACKRING_SHM_DIR) and free memory";
+    case ErrorCode::timeout:
+      return "the consumers did not make room in time; let them catch up, then run it again";
   }
   return {};
 }
@@ -72,6 +79,12 @@ Failure group_not_found(std::string_view queue, std::string_view group) {
 std::filesystem::path queue_directory() {
   // Any valid name resolves into the queue directory; the library owns the rule.
   return Queue::resolve("probe").parent_path();
+}
+
+void stand_by_as_journal_writer() {
+  const char* env = std::getenv("ACKRING_JOURNAL_WRITER");
+  if (env != nullptr && std::strcmp(env, "0") == 0) return;
+  set_journal_writer_enabled(true);
 }
 
 void add_common_options(CLI::App& sub, Globals& globals) {

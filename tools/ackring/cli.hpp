@@ -26,7 +26,7 @@ enum class Exit : int {
   not_found = 2,    // no such queue / group / directory, or permission denied
   corrupt = 3,      // corrupt or incompatible (other format version) file; verify found problems
   busy = 4,         // live processes are attached (rm, group rm), or no free slot
-  unavailable = 5,  // needs a feature this build does not have (the journal)
+  // 5 is retired: it meant "not available in this build" before the journal commands existed.
   timeout = 6,      // nothing (or not enough) arrived before the timeout; queue stayed full
 };
 
@@ -55,6 +55,17 @@ class Failure : public std::runtime_error {
 
 // The directory named queues live in (--dir / $ACKRING_SHM_DIR / /dev/shm).
 [[nodiscard]] std::filesystem::path queue_directory();
+
+// The journal writer. Every process that opens a durable queue runs a journal
+// thread, and the first to take the journal's lock writes it. A command that
+// only looks (stat, ls, verify, journal dump, ...) must not become that
+// writer: it would take over the journal for a moment and open a new segment
+// each time it runs. main() turns the thread off for every command; commands
+// that publish or consume call this first, because a sync publish waits for
+// its record to be on disk and a sync consumer sees only durable messages, so
+// somebody must write the journal. $ACKRING_JOURNAL_WRITER=0 (a deployment
+// where `ackring journald` writes it) keeps it off.
+void stand_by_as_journal_writer();
 
 // What the chosen subcommand will do once parsing has succeeded. Returns the
 // exit code. Commands register their subcommands with CLI11 and set this from

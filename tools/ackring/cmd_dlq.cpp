@@ -88,6 +88,7 @@ int run_list(const DlqOptions& o) {
 }
 
 int run_redrive(const std::string& name) {
+  stand_by_as_journal_writer();  // redriving publishes into `name`, which may be a sync queue
   (void)open_queue(name);
   if (!open_dlq(name)) {
     std::cout << "redrove 0 dead letters (queue '" << name << "' has no dead-letter queue)\n";

@@ -1,13 +1,18 @@
 // group add | rm | ls | rewind: consumer group management.
 #include <CLI/CLI.hpp>
 
+#include <chrono>
 #include <iostream>
 #include <memory>
+#include <optional>
+#include <stdexcept>
 #include <string>
 
 #include "commands.hpp"
 #include "format.hpp"
+#include "progress.hpp"
 #include "stats_view.hpp"
+#include "time_spec.hpp"
 
 namespace ackring::cli {
 
@@ -92,6 +97,89 @@ int run_ls(const GroupOptionsCli& o) {
   return 0;
 }
 
+// --------------------------------------------------------------- rewind --
+
+struct RewindOptionsCli {
+  std::string name;
+  std::string group;
+  std::uint64_t to_seq = 0;
+  bool has_to_seq = false;
+  std::string to_time;
+  bool json = false;
+};
+
+[[noreturn]] void fail_rewind(const std::string& why) { throw Failure(Exit::usage, why); }
+
+int run_rewind(const RewindOptionsCli& o) {
+  std::optional<WallClock::time_point> since;
+  if (!o.has_to_seq) {
+    std::string error;
+    since = parse_time_spec(o.to_time, WallClock::now(), error);
+    if (!since) fail_rewind("--to-time: " + error);
+    if (*since > WallClock::now())
+      fail_rewind("--to-time '" + o.to_time + "' is in the future; nothing was published after it yet");
+  }
+  // Replayed copies are published: on a sync queue each waits for the journal.
+  stand_by_as_journal_writer();
+  Queue q = open_queue(o.name);
+  if (q.options().durability == Durability::none)
+    fail_rewind("queue '" + o.name +
+                "' has no journal (durability none), and a rewind replays from the journal; only queues created "
+                "with --durability async or sync can be rewound (to re-read what is still in the ring, use "
+                "'ackring peek " + o.name + " --from SEQ')");
+  const QueueStats before = q.stats();
+  if (find(before, o.group) == nullptr) throw group_not_found(o.name, o.group);
+  if (o.has_to_seq && o.to_seq > before.tail)
+    fail_rewind("--to-seq " + std::to_string(o.to_seq) + " is past the tail of queue '" + o.name + "' (" +
+                std::to_string(before.tail) + "): nothing was published there yet; see 'ackring stat " + o.name + "'");
+
+  ProgressBar bar("rewinding " + o.group);
+  RewindOptions ro;
+  ro.progress = bar.callback();
+  RewindReport r;
+  try {
+    r = o.has_to_seq ? q.rewind_group(o.group, o.to_seq, ro) : q.rewind_group(o.group, *since, ro);
+    bar.finish();
+  } catch (const Error& e) {
+    bar.finish();
+    switch (e.code()) {
+      case ErrorCode::not_found:
+        throw group_not_found(o.name, o.group);
+      case ErrorCode::invalid_argument:
+        fail_rewind(std::string(e.what()) + "; only a durable queue (created with --durability async or sync) can be "
+                                            "rewound");
+      case ErrorCode::corrupt:
+        throw Failure(Exit::corrupt, std::string(e.what()) + "; see 'ackring journal dump " + o.name +
+                                         "' for where the journal is damaged");
+      default:
+        throw Failure(exit_code_of(e.code()),
+                      std::string(e.what()) + "; what was replayed stays replayed: run the rewind again to finish "
+                                              "it (the group may then see some messages twice)");
+    }
+  } catch (const std::out_of_range& e) {
+    bar.finish();
+    fail_rewind(std::string(e.what()) + "; see 'ackring stat " + o.name + "' for the tail");
+  }
+  if (o.json) {
+    Json j{{"queue", o.name},    {"group", o.group},       {"from_seq", r.from_seq},
+           {"until_seq", r.until_seq}, {"replayed", r.replayed}};
+    j["first_replay_seq"] = r.replayed != 0 ? Json(r.first_replay_seq) : Json(nullptr);
+    std::cout << dump(j) << '\n';
+    return 0;
+  }
+  std::cout << "rewound group " << o.group << " of '" << o.name << "': replayed " << r.replayed
+            << (r.replayed == 1 ? " message" : " messages");
+  if (r.until_seq > r.from_seq) std::cout << " of seqs " << r.from_seq << ".." << r.until_seq - 1;
+  if (r.replayed != 0)
+    std::cout << " as new seqs from " << r.first_replay_seq << ", for group " << o.group
+              << " only; it still receives what it had not consumed before";
+  std::cout << '\n';
+  if (o.has_to_seq && r.from_seq > o.to_seq)
+    std::cout << "note: the journal starts at seq " << r.from_seq << "; seqs " << o.to_seq << " to "
+              << r.from_seq - 1 << " are no longer retained\n";
+  return 0;
+}
+
 }  // namespace
 
 void add_group_commands(CLI::App& app, Globals& globals, Action& action) {
@@ -130,14 +218,29 @@ void add_group_commands(CLI::App& app, Globals& globals, Action& action) {
     cmd->callback([o, &action] { set_action(action, [o] { return run_ls(*o); }); });
   }
   {
-    auto* cmd = group->add_subcommand("rewind", "Move a group back to an earlier position (needs the journal)");
-    cmd->allow_extras();
-    cmd->footer("Not available in this build: exits 5.");
+    auto o = std::make_shared<RewindOptionsCli>();
+    auto* cmd = group->add_subcommand(
+        "rewind", "Replay a group's messages from the journal, from a seq or a time on (durable queues)");
+    cmd->add_option("NAME", o->name, "Queue name or path")->required();
+    cmd->add_option("GROUP", o->group, "Group to replay to")->required();
+    auto* seq = cmd->add_option("--to-seq", o->to_seq, "Replay from this seq on")->type_name("SEQ");
+    auto* time = cmd->add_option("--to-time", o->to_time,
+                                 "Replay what was published at or after TIME: 2026-11-23T10:00:00Z, or -5m, -2h")
+                     ->type_name("TIME");
+    seq->excludes(time);
+    cmd->add_flag("--json", o->json, "Print the summary as JSON");
+    cmd->footer(
+        "Every journaled message from the point given up to the current tail is published again, in order,\n"
+        "as a copy addressed to GROUP only: other groups skip the copies. The group keeps its place, so\n"
+        "what it had not consumed yet arrives twice (original and copy). Copies keep their publish time\n"
+        "and key (process-once skips those already processed); 'sub --json' marks them \"replayed\": true.\n"
+        "Blocks while the ring is full. Exit 1 for a queue without a journal or a seq past the tail.");
     add_common_options(*cmd, globals);
-    cmd->callback([&action] {
-      set_action(action, []() -> int {
-        throw Failure(Exit::unavailable, "rewind needs the journal (durability), not available in this build yet");
-      });
+    cmd->callback([o, seq, time, &action] {
+      if (seq->count() == 0 && time->count() == 0)
+        throw CLI::ValidationError("--to-seq or --to-time", "give one of --to-seq SEQ or --to-time TIME");
+      o->has_to_seq = seq->count() != 0;
+      set_action(action, [o] { return run_rewind(*o); });
     });
   }
 }

@@ -1,5 +1,5 @@
-// verify (a read-only consistency check of the whole file), and the commands
-// that will need the journal: recover, journal dump, journald.
+// verify: a read-only consistency check of a queue file and, for a durable
+// queue, of its journal.
 #include <CLI/CLI.hpp>
 
 #include <iostream>
@@ -18,64 +18,68 @@ struct VerifyOptions {
   bool json = false;
 };
 
+// A corrupt journal breaks recovery even when the file itself is fine; a torn
+// tail does not (a crash cut a batch nobody was told was durable).
+bool journal_broken(const VerifyReport& r) { return r.journal_checked && r.journal_end == "corrupt"; }
+
 int run_verify(const VerifyOptions& o) {
   const Queue q = open_queue(o.name);  // a broken header already fails here, with exit 3
   const VerifyReport r = q.verify();
+  const bool healthy = r.healthy() && !journal_broken(r);
   if (o.json) {
+    Json journal = nullptr;
+    if (r.journal_checked) journal = Json{{"end", r.journal_end}, {"records", r.journal_records}};
     std::cout << dump(Json{{"name", o.name},
                            {"path", q.path().string()},
-                           {"healthy", r.healthy()},
+                           {"healthy", healthy},
                            {"slots_checked", r.slots_checked},
                            {"corrupt_slots", r.corrupt_slots},
                            {"dead_claims", r.dead_claims},
+                           {"journal", std::move(journal)},
                            {"problems", r.problems}})
               << '\n';
   } else {
     std::cout << "queue " << o.name << " (" << q.path().string() << "): " << r.slots_checked << " slots checked, "
               << r.corrupt_slots << " corrupt, " << r.dead_claims
               << " claims of dead producers (consumers abort them)\n";
+    if (r.journal_checked) {
+      std::cout << "journal: " << r.journal_end << ", " << r.journal_records << " records";
+      if (r.journal_end == "torn_tail") std::cout << " (a crash cut the last batch; nothing acknowledged was lost)";
+      std::cout << '\n';
+    } else if (q.options().durability == Durability::none) {
+      std::cout << "journal: none (durability none)\n";
+    } else {
+      std::cout << "journal: not checked\n";
+    }
     for (const auto& p : r.problems) std::cout << "  problem: " << p << '\n';
-    std::cout << (r.healthy() ? "healthy\n" : "BROKEN\n");
+    if (journal_broken(r) && r.problems.empty())
+      std::cout << "  problem: the journal is damaged before its end (see 'ackring journal dump " << o.name << "')\n";
+    std::cout << (healthy ? "healthy\n" : "BROKEN\n");
   }
-  if (r.healthy()) return 0;
+  if (healthy) return 0;
   std::cout.flush();
+  if (r.healthy())
+    throw Failure(Exit::corrupt, "the journal of queue '" + o.name +
+                                     "' is damaged: 'ackring journal dump " + o.name +
+                                     "' shows where; the queue works, but recovery after a reboot would stop there");
   throw Failure(Exit::corrupt, "queue '" + o.name + "' failed verification with " + std::to_string(r.problems.size()) +
                                    " problem(s)" + (o.json ? "" : " (listed above)") +
                                    "; consumers skip corrupt slots, anything else means the file was damaged: "
                                    "drain what you can, then recreate the queue");
 }
 
-// A command that needs the journal (durability), which this build does not have.
-void add_unavailable(CLI::App& parent, Globals& globals, Action& action, const std::string& name,
-                     const std::string& description, const std::string& label) {
-  auto* cmd = parent.add_subcommand(name, description + " (needs the journal; not in this build yet)");
-  cmd->allow_extras();
-  cmd->footer("Not available in this build: exits 5.");
-  add_common_options(*cmd, globals);
-  cmd->callback([&action, label] {
-    set_action(action, [label]() -> int {
-      throw Failure(Exit::unavailable, label + " needs the journal (not in this build yet)");
-    });
-  });
-}
-
 }  // namespace
 
 void add_integrity_commands(CLI::App& app, Globals& globals, Action& action) {
-  {
-    auto o = std::make_shared<VerifyOptions>();
-    auto* cmd = app.add_subcommand("verify", "Check every slot, group and member of a queue for consistency");
-    cmd->add_option("NAME", o->name, "Queue name or path")->required();
-    cmd->add_flag("--json", o->json, "Print JSON");
-    cmd->footer("Reads only. Exit 0 when healthy, 3 when problems were found or the file cannot be opened.");
-    add_common_options(*cmd, globals);
-    cmd->callback([o, &action] { set_action(action, [o] { return run_verify(*o); }); });
-  }
-  add_unavailable(app, globals, action, "recover", "Rebuild a queue from its journal", "recover");
-  add_unavailable(app, globals, action, "journald", "Run the journal writer for a queue", "journald");
-  auto* journal = app.add_subcommand("journal", "Inspect a queue's journal (needs the journal; not in this build yet)");
-  journal->require_subcommand(1);
-  add_unavailable(*journal, globals, action, "dump", "Print the records of a queue's journal", "journal dump");
+  auto o = std::make_shared<VerifyOptions>();
+  auto* cmd = app.add_subcommand("verify", "Check every slot, group and member of a queue (and its journal)");
+  cmd->add_option("NAME", o->name, "Queue name or path")->required();
+  cmd->add_flag("--json", o->json, "Print JSON");
+  cmd->footer(
+      "Reads only. For a durable queue the journal is read and verified too (a torn tail is reported, not a\n"
+      "problem). Exit 0 when healthy, 3 when problems were found or the file cannot be opened.");
+  add_common_options(*cmd, globals);
+  cmd->callback([o, &action] { set_action(action, [o] { return run_verify(*o); }); });
 }
 
 }  // namespace ackring::cli

@@ -59,6 +59,23 @@ std::string seconds(std::uint64_t ms) {
          std::to_string(ms % 1000);
 }
 
+// Only for durable queues: a queue without a journal has no journal series
+// (an absent series, not a misleading 0 lag).
+void add_journal_metrics(Exposition& m, const std::string& queue, const JournalView& j) {
+  const Exposition::Labels q{{"queue", queue}};
+  auto d = [](std::uint64_t v) { return std::to_string(v); };
+  for (const char* mode : {"none", "async", "sync"})
+    m.add("ackring_durability", "gauge", "1 for the queue's durability mode.", {{"queue", queue}, {"mode", mode}},
+          to_string(j.durability) == mode ? "1" : "0");
+  if (!j.durable) return;
+  m.add("ackring_journal_durable_seq", "gauge", "Every sequence number below this is in the journal on disk.", q,
+        d(j.durable_seq));
+  m.add("ackring_journal_lag", "gauge", "Messages claimed but not yet on disk (tail - durable seq).", q, d(j.lag));
+  m.add("ackring_journal_writer_pid", "gauge", "Process writing the journal now; 0 when none does.", q,
+        d(j.writer_pid));
+  m.add("ackring_journal_flushes_total", "counter", "Journal write + fdatasync rounds.", q, d(j.flushes));
+}
+
 void add_queue_metrics(Exposition& m, const std::string& queue, const QueueStats& s) {
   const Exposition::Labels q{{"queue", queue}};
   auto d = [](std::uint64_t v) { return std::to_string(v); };
@@ -140,6 +157,7 @@ int run_metrics(const MetricsOptions& o) {
       const QueueStats s = q.stats();
       m.add("ackring_up", "gauge", "1 if the queue could be opened and read.", {{"queue", name}}, "1");
       add_queue_metrics(m, name, s);
+      add_journal_metrics(m, name, journal_view(s, q.options()));
     } catch (const Failure& f) {
       // The others are still exported; the queue that failed reads ackring_up 0.
       m.add("ackring_up", "gauge", "1 if the queue could be opened and read.", {{"queue", name}}, "0");

@@ -55,6 +55,9 @@ std::string aftermath(const Progress& p) {
 }
 
 int run_pub(const PubOptions& o) {
+  // A publish to a sync queue returns once its record is on disk: stand by to
+  // write the journal in case no other process does.
+  stand_by_as_journal_writer();
   Queue q = open_queue(o.name);
   const std::uint32_t max_size = q.options().max_message_size;
   const Delimiter delimiter = parse_delimiter(o.delimiter);

@@ -49,19 +49,20 @@ int run_ls(const LsOptions& o) {
     try {
       const Queue q = Queue::open(file.string());
       const QueueStats s = q.stats();
+      const std::string durability(to_string(q.options().durability));
       std::vector<std::string> groups;
       for (const auto& g : s.groups) groups.push_back(g.name);
       std::string joined;
       for (const auto& g : groups) joined += (joined.empty() ? "" : ",") + g;
       table.add({name, file.string(), std::to_string(s.capacity), std::to_string(s.max_message_size),
-                 std::to_string(s.depth), joined.empty() ? "-" : joined, "none", "ok"});
+                 std::to_string(s.depth), joined.empty() ? "-" : joined, durability, "ok"});
       list.push_back({{"name", name},
                       {"path", file.string()},
                       {"capacity", s.capacity},
                       {"max_message_size", s.max_message_size},
                       {"depth", s.depth},
                       {"groups", groups},
-                      {"durability", "none"}});
+                      {"durability", durability}});
     } catch (const Error& e) {
       table.add({name, file.string(), "-", "-", "-", "-", "-", std::string("error: ") + e.what()});
       list.push_back({{"name", name},
@@ -92,7 +93,28 @@ struct CreateOptions {
   bool no_dedup = false;
   std::uint32_t dedup_window_ms = static_cast<std::uint32_t>(QueueOptions{}.dedup_window.count());
   std::string dedup_full = "refuse";
+  bool no_bloom = false;
+  std::string durability = "none";
+  std::uint32_t flush_interval_ms = 0;  // 0: not given (the library's default)
 };
+
+Durability parse_durability(const std::string& text) {
+  if (text == "sync") return Durability::sync;
+  if (text == "async") return Durability::async;
+  return Durability::none;  // CLI11 checked the set
+}
+
+// Options that only mean something with a journal are refused without one,
+// rather than silently ignored: the operator asked for something they will not get.
+void check_durability_options(const CreateOptions& o) {
+  const Durability d = parse_durability(o.durability);
+  if (d == Durability::none && !o.queue.journal_dir.empty())
+    throw Failure(Exit::usage, "--journal-dir needs --durability async or sync (durability none writes no journal)");
+  if (d != Durability::async && o.flush_interval_ms != 0)
+    throw Failure(Exit::usage, "--flush-interval is the loss window of --durability async; with " +
+                                   o.durability + (d == Durability::sync ? " every publish waits for its own flush"
+                                                                        : " there is no journal to flush"));
+}
 
 mode_t parse_mode(const std::string& text) {
   std::string digits = text;
@@ -106,12 +128,16 @@ mode_t parse_mode(const std::string& text) {
 }
 
 int run_create(CreateOptions o) {
+  check_durability_options(o);
   o.queue.default_lease = Millis(o.lease_ms);
   o.queue.claim_timeout = Millis(o.claim_timeout_ms);
   o.queue.mode = parse_mode(o.mode);
   o.queue.dedup = !o.no_dedup;
   o.queue.dedup_window = Millis(o.dedup_window_ms);
-  o.queue.dedup_full_policy = o.dedup_full == "evict-oldest" ? DedupFullPolicy::evict_oldest : DedupFullPolicy::refuse;
+  o.queue.dedup_full_policy = o.dedup_full == "refuse" ? DedupFullPolicy::refuse : DedupFullPolicy::evict_oldest;
+  o.queue.dedup_bloom = !o.no_bloom;
+  o.queue.durability = parse_durability(o.durability);
+  if (o.flush_interval_ms != 0) o.queue.async_flush_interval = Millis(o.flush_interval_ms);
   Queue q = [&] {
     try {
       return Queue::create(o.name, o.queue);
@@ -125,7 +151,20 @@ int run_create(CreateOptions o) {
           advice = "the queue directory does not exist; create it, or pick another with --dir or $ACKRING_SHM_DIR";
           break;
         case ErrorCode::permission_denied:
-          advice = "you need write access to the queue directory; pick another with --dir or $ACKRING_SHM_DIR";
+          advice = o.queue.durability == Durability::none
+                       ? "you need write access to the queue directory; pick another with --dir or $ACKRING_SHM_DIR"
+                       : "you need write access to the queue directory and the journal directory; pick others "
+                         "with --dir and --journal-dir";
+          break;
+        case ErrorCode::already_exists:
+          // The queue file is not there, so what exists is the journal of an
+          // earlier queue of this name (after a reboot, say).
+          if (std::error_code ec; !fs::exists(Queue::resolve(o.name), ec)) {
+            advice = "rebuild that queue with 'ackring recover " + o.name +
+                     "', or, to start afresh, remove the journal directory named above";
+            break;
+          }
+          advice = advice_for(e.code(), o.name);
           break;
         default:
           advice = advice_for(e.code(), o.name);
@@ -151,6 +190,14 @@ int run_create(CreateOptions o) {
     for (const auto& g : o.groups) std::cout << ' ' << g;
   }
   std::cout << '\n';
+  if (made.durability != Durability::none) {
+    std::cout << "durability " << to_string(made.durability);
+    if (made.durability == Durability::async)
+      std::cout << " (a reboot loses at most the last " << made.async_flush_interval.count() << " ms)";
+    std::cout << ", journal in " << journal_view(q.stats(), made).directory
+              << "; it is written by any process that has the queue open (or by 'ackring journald " << o.name
+              << "')\n";
+  }
   return 0;
 }
 
@@ -160,7 +207,20 @@ struct RmOptions {
   std::string name;
   bool force = false;
   bool dlq = false;
+  bool journal = false;
 };
+
+// The journal directory of a durable queue, or empty (not durable, or the
+// file cannot be read: rm --force of a damaged file).
+fs::path journal_of(const std::string& name) {
+  try {
+    const Queue q = Queue::open(name);
+    const JournalView j = journal_view(q.stats(), q.options());
+    return j.durable ? fs::path(j.directory) : fs::path();
+  } catch (const Error&) {
+    return {};
+  }
+}
 
 // Refuses while any live process is attached: producers and group members.
 void check_not_in_use(const std::string& name) {
@@ -187,9 +247,22 @@ int run_rm(const RmOptions& o) {
   // advice to use --force, which skips the check.
   if (!o.force) check_not_in_use(o.name);
   const std::string path = Queue::resolve(o.name).string();
+  const fs::path journal = journal_of(o.name);
   if (!Queue::destroy(o.name))
     throw Failure(Exit::not_found, "queue '" + o.name + "' not found (" + path + "); list queues with 'ackring ls'");
   std::cout << "removed queue '" << o.name << "' (" << path << ")\n";
+  if (!journal.empty()) {
+    std::error_code ec;
+    if (!o.journal) {
+      std::cout << "kept its journal in " << journal.string() << ": 'ackring recover " << o.name
+                << "' rebuilds the queue from it; remove it with --journal to start afresh\n";
+    } else if (fs::remove_all(journal, ec); ec) {
+      throw Failure(Exit::usage, "the queue file was removed, but not its journal " + journal.string() + ": " +
+                                     ec.message() + "; remove that directory by hand");
+    } else {
+      std::cout << "removed its journal " << journal.string() << '\n';
+    }
+  }
   const std::string dlq = dead_letter_queue_of(o.name);
   std::error_code ec;
   if (o.dlq) {
@@ -266,10 +339,29 @@ void add_queue_commands(CLI::App& app, Globals& globals, Action& action) {
         ->type_name("MS")
         ->capture_default_str();
     cmd->add_option("--dedup-full", o->dedup_full,
-                    "When a key's window is full of live keys: refuse the publish, or evict-oldest")
-        ->check(CLI::IsMember({"refuse", "evict-oldest"}))
+                    "When a key's window is full of live keys: refuse the publish, or evict (the oldest key)")
+        ->check(CLI::IsMember({"refuse", "evict", "evict-oldest"}))
+        ->type_name("refuse|evict")
         ->capture_default_str();
+    cmd->add_flag("--no-bloom", o->no_bloom,
+                  "No bloom filter in front of the dedup table (saves 2 B/entry; faster when most keys are retries)");
+    cmd->add_option("--durability", o->durability,
+                    "none: lost on reboot; async: journaled every --flush-interval; sync: publish returns once on disk")
+        ->check(CLI::IsMember({"none", "async", "sync"}))
+        ->type_name("none|async|sync")
+        ->capture_default_str();
+    cmd->add_option("--journal-dir", o->queue.journal_dir,
+                    "Journal directory on a real file system (default $ACKRING_JOURNAL_DIR, else /var/tmp/ackring)")
+        ->type_name("DIR");
+    cmd->add_option("--flush-interval", o->flush_interval_ms,
+                    "async: flush the journal every MS ms, the most a power cut can lose (1..60000; default 10)")
+        ->type_name("MS")
+        ->check(CLI::Range(1, 60'000));
     add_common_options(*cmd, globals);
+    cmd->footer(
+        "A durable queue (async, sync) keeps a write-ahead journal in <journal dir>/ackring.NAME/; after a\n"
+        "reboot, 'ackring recover NAME' rebuilds it. Its journal is written by whichever process that has the\n"
+        "queue open holds the journal lock, or by 'ackring journald NAME'.");
     cmd->callback([o, &action] { set_action(action, [o] { return run_create(*o); }); });
   }
   {
@@ -279,6 +371,8 @@ void add_queue_commands(CLI::App& app, Globals& globals, Action& action) {
     cmd->add_flag("--force", o->force,
                   "Remove even if processes are attached or the file cannot be opened (corrupt, other version)");
     cmd->add_flag("--dlq", o->dlq, "Also remove the dead-letter queue NAME.dlq");
+    cmd->add_flag("--journal", o->journal,
+                  "Also remove the journal of a durable queue (without it, 'ackring recover' can rebuild the queue)");
     cmd->footer("Exit 4 (busy) when producers or group members are alive, unless --force.");
     add_common_options(*cmd, globals);
     cmd->callback([o, &action] { set_action(action, [o] { return run_rm(*o); }); });

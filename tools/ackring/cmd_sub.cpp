@@ -1,7 +1,9 @@
 // sub: joins a group and writes the messages it receives to stdout. A message
 // is acked only after it was written and flushed; one that cannot be written
-// is given back. With --no-ack the messages stay leased until their lease
-// runs out, then come back (to any member).
+// is given back. With --no-ack the messages stay leased to sub while it runs
+// (it renews their leases, so it never receives one twice) and go back to the
+// group the moment it exits, like the unacked messages of any consumer that
+// goes away.
 #include <poll.h>
 #include <unistd.h>
 
@@ -57,7 +59,10 @@ struct SubOptions {
 
 bool write_delivery(const Delivery& d, const SubOptions& o, Delimiter delimiter) {
   if (!o.json) return write_record(stdout, d.payload(), delimiter);
-  Json j{{"seq", d.seq()}, {"deliveries", d.deliveries()}, {"publish_time", format_time(d.publish_time_ns())}};
+  Json j{{"seq", d.seq()},
+         {"deliveries", d.deliveries()},
+         {"replayed", d.replayed()},
+         {"publish_time", format_time(d.publish_time_ns())}};
   put_payload(j, d.payload());
   const std::string line = dump(j, false) + '\n';
   return std::fwrite(line.data(), 1, line.size(), stdout) == line.size() && std::fflush(stdout) == 0;
@@ -88,22 +93,65 @@ bool group_exists(const Queue& q, const std::string& group) {
   return std::find(names.begin(), names.end(), group) != names.end();
 }
 
+// --no-ack: the messages sub has written but not acked. They stay leased to
+// sub while it runs: were a lease to run out, the message would come round
+// again (to sub itself, printed twice, one delivery closer to the dead-letter
+// queue). When sub ends they are given back at once.
+class HeldLeases {
+ public:
+  HeldLeases(Consumer& consumer, milliseconds lease) : consumer_(consumer), lease_(lease) {}
+  HeldLeases(const HeldLeases&) = delete;
+  HeldLeases& operator=(const HeldLeases&) = delete;
+  // A nack without delay: due again now, for any member of the group, with
+  // its delivery count as it was (the next receive makes it one higher).
+  ~HeldLeases() {
+    for (const Held& h : held_) (void)consumer_.nack(h.receipt);
+  }
+
+  void hold(const Receipt& r) { held_.push_back({r, Clock::now()}); }
+
+  // Extends every lease that is half used up. A lease that cannot be
+  // extended (the group was purged, say) is no longer ours to give back.
+  void renew() {
+    const auto now = Clock::now();
+    std::erase_if(held_, [&](Held& h) {
+      if (now - h.renewed < lease_ / 2) return false;
+      h.renewed = now;
+      return consumer_.extend(h.receipt, lease_) != Status::ok;
+    });
+  }
+
+  // How long a receive may wait so that renew() runs before a lease ends.
+  [[nodiscard]] milliseconds max_wait() const {
+    return held_.empty() ? milliseconds::max() : std::max(milliseconds(1), lease_ / 4);
+  }
+
+ private:
+  struct Held {
+    Receipt receipt;
+    Clock::time_point renewed;
+  };
+  Consumer& consumer_;
+  milliseconds lease_;
+  std::vector<Held> held_;
+};
+
 int run_sub(const SubOptions& o) {
+  // A consumer of a sync queue sees only messages already on disk: stand by
+  // to write the journal in case no other process does.
+  stand_by_as_journal_writer();
   Queue q = open_queue(o.name);
   Consumer consumer = join(q, o);
   install_signal_handlers();
   const Delimiter delimiter = parse_delimiter(o.delimiter);
   const milliseconds lease = o.lease_ms != 0 ? milliseconds(o.lease_ms) : q.options().default_lease;
-  struct Held {
-    Receipt receipt;
-    Clock::time_point at;
-  };
-  std::vector<Held> held;  // --no-ack: what we leave leased
+  HeldLeases held(consumer, lease);  // declared after the consumer: gives the leases back before it leaves
   std::uint64_t received = 0;
   auto last_message = Clock::now();
   bool timed_out = false;
   while (g_stop == 0 && (o.count == 0 || received < o.count)) {
-    milliseconds slice(200);  // short waits, so a signal ends us promptly
+    held.renew();
+    milliseconds slice = std::min(milliseconds(200), held.max_wait());  // short waits: a signal ends us promptly
     if (o.timeout_ms >= 0) {
       const auto left =
           milliseconds(o.timeout_ms) - std::chrono::duration_cast<milliseconds>(Clock::now() - last_message);
@@ -130,19 +178,11 @@ int run_sub(const SubOptions& o) {
     }
     ++received;
     if (!o.ack) {
-      // Leases that ran out are no longer ours to hand back (they may come round again).
-      std::erase_if(held, [&](const Held& h) { return last_message - h.at >= lease; });
-      held.push_back({d->receipt(), last_message});
+      held.hold(d->receipt());
     } else if (const Status s = consumer.ack(*d); s != Status::ok) {
       std::cerr << "ackring: ack of seq " << d->seq() << " failed (" << to_string(s)
                 << "): it was held longer than its lease and may be delivered again; use a longer --lease\n";
     }
-  }
-  // Leaving the group would hand our leases out again at once; a nack that
-  // waits out the rest of each lease leaves them where --no-ack promised.
-  for (const Held& h : held) {
-    const auto left = lease - std::chrono::duration_cast<milliseconds>(Clock::now() - h.at);
-    if (left.count() > 0) (void)consumer.nack(h.receipt, left);
   }
   if (o.count != 0 && received < o.count) {
     throw Failure(Exit::timeout,
@@ -162,7 +202,8 @@ void add_sub_command(CLI::App& app, Globals& globals, Action& action) {
   cmd->add_option("NAME", o->name, "Queue name or path")->required();
   cmd->add_option("--group,-g", o->group, "Consumer group to join")->required()->type_name("G");
   cmd->add_flag("--ack,!--no-ack", o->ack,
-                "Ack each message once written (default); --no-ack leaves it leased: it comes back after the lease");
+                "Ack each message once written (default); --no-ack keeps it leased while sub runs and gives it "
+                "back to the group when sub exits");
   cmd->add_option("-n,--count", o->count, "Stop after N messages; exit 6 if the timeout comes first")
       ->type_name("N")
       ->check(CLI::NonNegativeNumber);
@@ -178,7 +219,10 @@ void add_sub_command(CLI::App& app, Globals& globals, Action& action) {
   cmd->add_flag("--json", o->json, "One JSON object per message: seq, deliveries, publish_time, payload");
   cmd->add_flag("--create", o->create, "Create the group if it does not exist");
   cmd->footer(
-      "--no-ack gives each message back when sub exits, due again when its lease ends (counted as a nack).\n"
+      "--no-ack: sub renews the leases of what it printed, so it never gets a message twice; when it\n"
+      "exits (also on Ctrl-C) it gives them back at once (a nack): the group receives them again, with\n"
+      "a delivery count one higher (past --max-deliveries they go to the dead-letter queue). To look\n"
+      "without any of that, use 'ackring peek'.\n"
       "Ctrl-C stops cleanly: the member leaves its group.");
   add_common_options(*cmd, globals);
   cmd->callback([o, &action] { set_action(action, [o] { return run_sub(*o); }); });

@@ -29,6 +29,7 @@ struct TopOptions {
 
 struct Sample {
   QueueStats stats;
+  JournalView journal;
   Clock::time_point at;
 };
 
@@ -68,7 +69,14 @@ std::string render(const TopOptions& o, const Sample& now, const std::optional<S
   if (file_gone) out << "the queue file has been removed; showing the last mapping\n";
   out << "published " << s.published << "  " << format_rate(r(s.published, before ? before->stats.published : 0))
       << "   depth " << s.depth << '/' << s.capacity << "   tail " << s.tail << "   aborted " << s.aborted
-      << "   producers " << producers.alive << " alive, " << producers.dead << " dead\n\n";
+      << "   producers " << producers.alive << " alive, " << producers.dead << " dead\n";
+  if (const JournalView& j = now.journal; j.durable) {
+    out << "journal (" << to_string(j.durability) << ") lag " << j.lag << "   durable seq " << j.durable_seq
+        << "   writer " << (j.writer_pid != 0 ? "pid " + std::to_string(j.writer_pid) : std::string("none"))
+        << "   flushes " << j.flushes << "  "
+        << format_rate(r(j.flushes, before ? before->journal.flushes : 0)) << '\n';
+  }
+  out << '\n';
   if (s.groups.empty()) {
     out << "no consumer groups\n";
     return out.str();
@@ -110,10 +118,13 @@ std::string render(const TopOptions& o, const Sample& now, const std::optional<S
 int run_top(const TopOptions& o) {
   const Queue q = open_queue(o.name);
   const auto interval = std::chrono::milliseconds(std::max<std::uint32_t>(o.interval_ms, 10));
+  const QueueOptions options = q.options();
   TerminalSession term;
   std::optional<Sample> before;
   for (std::uint64_t frame = 1;; ++frame) {
-    Sample now{q.stats(), Clock::now()};
+    QueueStats stats = q.stats();
+    JournalView journal = journal_view(stats, options);
+    Sample now{std::move(stats), std::move(journal), Clock::now()};
     std::error_code ec;
     const bool gone = !std::filesystem::exists(q.path(), ec);
     term.draw(fit(render(o, now, before, gone), TerminalSession::columns(), TerminalSession::rows()));

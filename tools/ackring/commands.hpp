@@ -20,6 +20,9 @@ void add_pub_command(CLI::App& app, Globals& globals, Action& action);         /
 void add_sub_command(CLI::App& app, Globals& globals, Action& action);         // sub
 void add_group_commands(CLI::App& app, Globals& globals, Action& action);      // group add|rm|ls|rewind
 void add_dlq_commands(CLI::App& app, Globals& globals, Action& action);        // dlq, dlq redrive
-void add_integrity_commands(CLI::App& app, Globals& globals, Action& action);  // verify, recover, journal, journald
+void add_integrity_commands(CLI::App& app, Globals& globals, Action& action);  // verify
+void add_recover_command(CLI::App& app, Globals& globals, Action& action);     // recover
+void add_journal_commands(CLI::App& app, Globals& globals, Action& action);    // journal dump
+void add_journald_command(CLI::App& app, Globals& globals, Action& action);    // journald
 
 }  // namespace ackring::cli

@@ -153,6 +153,18 @@ std::string format_rate(double per_second) {
 
 std::string_view to_string(OverflowPolicy p) noexcept { return p == OverflowPolicy::drop ? "drop" : "block"; }
 
+std::string_view to_string(Durability d) noexcept {
+  switch (d) {
+    case Durability::async:
+      return "async";
+    case Durability::sync:
+      return "sync";
+    case Durability::none:
+      break;
+  }
+  return "none";
+}
+
 std::string Table::render(std::size_t indent) const {
   std::vector<std::size_t> width(columns_.size(), 0);
   auto measure = [&width](std::size_t c, const std::string& cell) { width[c] = std::max(width[c], cell.size()); };

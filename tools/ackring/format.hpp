@@ -37,6 +37,7 @@ void put_payload(Json& obj, Bytes bytes);
 // "12.5/s", "3.2k/s", "1.1M/s"; "-" when unknown (negative).
 [[nodiscard]] std::string format_rate(double per_second);
 [[nodiscard]] std::string_view to_string(OverflowPolicy p) noexcept;
+[[nodiscard]] std::string_view to_string(Durability d) noexcept;  // "none", "async", "sync"
 
 // A text table with a header row; columns marked `right` are right-aligned
 // (numbers). The last column is never padded.

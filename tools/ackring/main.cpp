@@ -50,7 +50,7 @@ int main(int argc, char** argv) {
       "A queue NAME is the file ackring.NAME in the queue directory ($ACKRING_SHM_DIR, default /dev/shm);\n"
       "anything containing a '/' is a path.\n"
       "Exit codes: 0 ok, 1 usage or bad input, 2 not found or permission denied, 3 corrupt or\n"
-      "incompatible file, 4 busy, 5 not available in this build, 6 timeout.\n"
+      "incompatible file (or journal), 4 busy, 6 timeout.\n"
       "Run 'ackring COMMAND --help' for the options of a command.");
   app.set_version_flag("--version", "ackring " ACKRING_CLI_VERSION);
   app.get_formatter()->column_width(34);
@@ -68,6 +68,9 @@ int main(int argc, char** argv) {
   add_group_commands(app, globals, action);
   add_dlq_commands(app, globals, action);
   add_integrity_commands(app, globals, action);
+  add_recover_command(app, globals, action);
+  add_journal_commands(app, globals, action);
+  add_journald_command(app, globals, action);
 
   try {
     app.parse(argc, argv);
@@ -81,6 +84,9 @@ int main(int argc, char** argv) {
     return static_cast<int>(Exit::usage);
   }
   if (!globals.dir.empty()) ::setenv("ACKRING_SHM_DIR", globals.dir.c_str(), 1);
+  // Looking at a durable queue must not make this process its journal writer
+  // (see stand_by_as_journal_writer); commands that need one turn it back on.
+  ackring::set_journal_writer_enabled(false);
 
   int code = 0;
   try {

@@ -2,6 +2,7 @@
 
 #include <algorithm>
 #include <cstdio>
+#include <filesystem>
 #include <tuple>
 
 namespace ackring::cli {
@@ -89,6 +90,49 @@ Json to_json(const DedupStats& d) {
           {"full", d.full}};
 }
 
+JournalView journal_view(const QueueStats& stats, const QueueOptions& options) {
+  JournalView j;
+  j.durability = options.durability;
+  j.durable = options.durability != Durability::none;
+  if (!j.durable) return j;
+  // docs/journal.md: <journal_dir>/<queue file name>/ (the queue stores its resolved journal_dir).
+  j.directory = (std::filesystem::path(options.journal_dir) / std::filesystem::path(stats.path).filename()).string();
+  j.durable_seq = stats.durable_seq;
+  // Snapshots are not atomic: durable_seq may be read after a tail it passed.
+  j.lag = stats.tail > stats.durable_seq ? stats.tail - stats.durable_seq : 0;
+  j.writer_pid = stats.journal_pid;
+  j.flushes = stats.journal_flushes;
+  if (options.durability == Durability::async)
+    j.flush_interval_ms = static_cast<std::uint64_t>(options.async_flush_interval.count());
+  return j;
+}
+
+std::string describe(const JournalView& j) {
+  if (!j.durable) return "durability none (no journal: a reboot loses the queue)";
+  std::string out = "durability " + std::string(to_string(j.durability));
+  if (j.durability == Durability::async) out += " (flushed every " + std::to_string(j.flush_interval_ms) + " ms)";
+  out += ", journal " + j.directory + "\n  journal: lag " + std::to_string(j.lag) + " (durable seq " +
+         std::to_string(j.durable_seq) + "), ";
+  if (j.writer_pid != 0)
+    out += "writer pid " + std::to_string(j.writer_pid);
+  else
+    out += "no writer now (no process has the queue open with its journal thread on; sync publishes wait "
+           "for one: 'ackring journald' runs one)";
+  return out + ", " + std::to_string(j.flushes) + " flushes";
+}
+
+Json to_json(const JournalView& j) {
+  if (!j.durable) return nullptr;
+  Json out = {{"durability", to_string(j.durability)},
+              {"directory", j.directory},
+              {"durable_seq", j.durable_seq},
+              {"lag", j.lag}};
+  out["writer_pid"] = j.writer_pid != 0 ? Json(j.writer_pid) : Json(nullptr);
+  out["flushes"] = j.flushes;
+  out["flush_interval_ms"] = j.durability == Durability::async ? Json(j.flush_interval_ms) : Json(nullptr);
+  return out;
+}
+
 std::string octal_mode(mode_t mode) {
   char buf[16];
   std::snprintf(buf, sizeof buf, "0%03o", static_cast<unsigned>(mode & 07777));
@@ -111,7 +155,8 @@ Json to_json(std::string_view name, const QueueStats& stats, const QueueOptions&
               {"max_members", options.max_members},
               {"max_producers", options.max_producers},
               {"mode", octal_mode(options.mode)},
-              {"durability", "none"},
+              {"durability", to_string(options.durability)},
+              {"journal", to_json(journal_view(stats, options))},
               {"tail", stats.tail},
               {"published", stats.published},
               {"aborted", stats.aborted},

@@ -36,6 +36,24 @@ struct Slowest {
 // "group billing member pid 4242 (dead), lag 17" / "group audit (no members), lag 3".
 [[nodiscard]] std::string describe(const Slowest& s);
 
+// The journal of a durable queue, as stat, top and metrics show it.
+struct JournalView {
+  bool durable = false;          // durability async or sync: there is a journal
+  Durability durability = Durability::none;
+  std::string directory;         // <journal_dir>/<queue file name>
+  std::uint64_t durable_seq = 0;  // every seq below is on disk
+  std::uint64_t lag = 0;          // tail - durable_seq: committed or claimed, not yet on disk
+  std::uint32_t writer_pid = 0;   // 0: no process writes it now (sync publishes wait)
+  std::uint64_t flushes = 0;
+  std::uint64_t flush_interval_ms = 0;  // async: the loss window
+};
+[[nodiscard]] JournalView journal_view(const QueueStats& stats, const QueueOptions& options);
+// "durability sync, journal /var/tmp/ackring/ackring.orders: lag 0 (durable seq 1000), writer pid 4242, 17 flushes"
+// or "durability none (a reboot loses the queue)".
+[[nodiscard]] std::string describe(const JournalView& journal);
+// {"durability", "directory", "durable_seq", "lag", "writer_pid", "flushes", "flush_interval_ms"}; null when not durable.
+[[nodiscard]] Json to_json(const JournalView& journal);
+
 // Every field of the snapshot (and of the queue's options), for --json.
 [[nodiscard]] Json to_json(std::string_view name, const QueueStats& stats, const QueueOptions& options);
 [[nodiscard]] Json to_json(const GroupStats& group);
