@@ -13,6 +13,7 @@
 #include <array>
 #include <atomic>
 #include <chrono>
+#include <memory>
 #include <string>
 #include <thread>
 #include <vector>
@@ -28,8 +29,10 @@ constexpr std::size_t kRefill = 1024;  // operations between paused refills/drai
 class TempQueue {
  public:
   explicit TempQueue(const char* what, std::uint32_t capacity = 4096, std::uint32_t max_size = 4096)
+      : TempQueue(what, options(capacity, max_size)) {}
+  TempQueue(const char* what, const ackring::QueueOptions& o)
       : path_("/dev/shm/ackring-micro." + std::to_string(::getpid()) + "." + std::to_string(counter_++) + "." + what),
-        q_(create(path_, capacity, max_size)) {}
+        q_(create(path_, o)) {}
   ~TempQueue() {
     ackring::Queue::destroy(ackring::dead_letter_queue_of(path_));
     ackring::Queue::destroy(path_);
@@ -40,10 +43,13 @@ class TempQueue {
   ackring::Queue* operator->() noexcept { return &q_; }
 
  private:
-  static ackring::Queue create(const std::string& path, std::uint32_t capacity, std::uint32_t max_size) {
+  static ackring::QueueOptions options(std::uint32_t capacity, std::uint32_t max_size) {
     ackring::QueueOptions o;
     o.capacity = capacity;
     o.max_message_size = max_size;
+    return o;
+  }
+  static ackring::Queue create(const std::string& path, const ackring::QueueOptions& o) {
     auto q = ackring::Queue::create(path, o);
     q.create_group("g");
     return q;
@@ -318,6 +324,191 @@ void BM_Stats(benchmark::State& state) {
   state.SetItemsProcessed(state.iterations());
 }
 BENCHMARK(BM_Stats);
+
+// ------------------------------------------------------ effectively-once --
+//
+// Keyed publish against unkeyed, with the bloom filter on and off, at dedup
+// table loads of 10%, 50% and 90%, for two table sizes: 2^13 entries (the
+// default for this 4096-slot ring: 256 KiB, cache-resident) and 2^20 entries
+// (32 MiB plus 4 MiB of filter: larger than the caches, as a table holding
+// a few minutes of a busy producer's keys would be). A table is pre-filled
+// (untimed) with live keys to the load; the timed publishes all use fresh
+// keys (misses), each adding a live entry, so after entries / 32 of them
+// (load + 3.1 points at most) the table is replaced by a freshly filled one,
+// paused. The ring is drained (paused) every kRefill publishes, as in
+// BM_TryPublish, so no publish waits for room. Policy evict_oldest: at 90%
+// some windows are full and a fresh key then evicts (the honest cost at that
+// load; refuse would answer dedup_full instead, without publishing).
+
+constexpr std::int64_t kDedupIterations = 1 << 15;
+
+ackring::QueueOptions dedup_options(bool bloom, std::uint32_t entries) {
+  ackring::QueueOptions o;
+  o.capacity = 4096;
+  o.max_message_size = 64;
+  o.dedup_entries = entries;
+  o.dedup_full_policy = ackring::DedupFullPolicy::evict_oldest;
+  o.dedup_bloom = bloom;
+  return o;
+}
+
+// A queue with a dedup table pre-filled to a load, its producer and a consumer that drains it.
+struct DedupRig {
+  TempQueue q;
+  ackring::Producer p;
+  ackring::Consumer c;
+  bool ok = true;
+
+  DedupRig(bool bloom, std::uint32_t entries, std::int64_t percent)
+      : q("dedup", dedup_options(bloom, entries)), p(q->producer()), c(q->consumer("g", consumer_options())) {
+    // Keys "fill-<n>" until `percent` of the entries hold live keys
+    // (evictions at high load make it take a few more).
+    const std::uint64_t target = std::uint64_t{entries} * static_cast<std::uint64_t>(percent) / 100;
+    const std::vector<std::byte> msg(64, std::byte{2});
+    std::uint64_t n = 0;
+    for (std::uint64_t live = q->stats().dedup.live; live < target && ok; live = q->stats().dedup.live) {
+      for (std::uint64_t i = live; i < target && ok; ++i) {
+        ok = p.try_publish(ackring::Bytes(msg), {.key = "fill-" + std::to_string(n++)}).ok();
+        if ((n & 1023) == 0) drain(c);
+      }
+    }
+    drain(c);
+  }
+};
+
+std::vector<std::string> fresh_keys(std::size_t n) {
+  std::vector<std::string> keys(n);
+  for (std::size_t i = 0; i < n; ++i) keys[i] = "order-" + std::to_string(1'000'000'000 + i);
+  return keys;
+}
+
+// Args: keyed (0/1), bloom (0/1), table load in percent, log2 of the table's entries.
+void BM_PublishDedup(benchmark::State& state) {
+  const bool keyed = state.range(0) != 0;
+  const bool bloom = state.range(1) != 0;
+  const std::int64_t load = state.range(2);
+  const auto entries = std::uint32_t{1} << state.range(3);
+  const std::size_t per_table = keyed ? entries / 32 : ~std::size_t{0};
+  constexpr std::size_t size = 64;
+  auto rig = std::make_unique<DedupRig>(bloom, entries, keyed ? load : 0);
+  if (!rig->ok) state.SkipWithError("prefill failed");
+  const auto keys = fresh_keys(static_cast<std::size_t>(state.max_iterations));
+  double load_sum = 0;
+  std::uint64_t tables = 0;
+  std::uint64_t evicted = 0;
+  auto retire = [&] {  // statistics of a table, before it is replaced (untimed)
+    const auto d = rig->q->stats().dedup;
+    load_sum += static_cast<double>(d.live) / entries;
+    evicted += d.evicted;
+    ++tables;
+  };
+  std::uint64_t prefill_evictions = rig->q->stats().dedup.evicted;
+  std::vector<std::byte> msg(size, std::byte{1});
+  std::size_t i = 0;
+  std::size_t since_drain = 0;
+  std::size_t since_table = 0;
+  for (auto _ : state) {
+    const auto r = keyed ? rig->p.try_publish(ackring::Bytes(msg), {.key = keys[i++]})
+                         : rig->p.try_publish(ackring::Bytes(msg));
+    if (!r.ok() || r.duplicate) {
+      state.SkipWithError("publish failed or found a fresh key duplicate");
+      break;
+    }
+    if (++since_table == per_table && i < keys.size()) {
+      state.PauseTiming();
+      retire();
+      rig.reset();
+      rig = std::make_unique<DedupRig>(bloom, entries, load);
+      if (!rig->ok) state.SkipWithError("prefill failed");
+      prefill_evictions += rig->q->stats().dedup.evicted;
+      since_table = since_drain = 0;
+      state.ResumeTiming();
+    } else if (++since_drain == kRefill) {
+      state.PauseTiming();
+      drain(rig->c);
+      since_drain = 0;
+      state.ResumeTiming();
+    }
+  }
+  retire();
+  const auto iterations = static_cast<double>(state.iterations());
+  state.counters["load_end"] = load_sum / static_cast<double>(tables);  // mean over the tables used
+  state.counters["evicted/op"] = static_cast<double>(evicted - prefill_evictions) / iterations;
+  state.counters["tables"] = static_cast<double>(tables);
+  set_counters(state, state.iterations(), size);
+}
+BENCHMARK(BM_PublishDedup)
+    ->ArgNames({"keyed", "bloom", "load", "log2_entries"})
+    ->Args({0, 1, 0, 13})
+    ->Args({1, 1, 10, 13})->Args({1, 0, 10, 13})
+    ->Args({1, 1, 50, 13})->Args({1, 0, 50, 13})
+    ->Args({1, 1, 90, 13})->Args({1, 0, 90, 13})
+    ->Args({1, 1, 10, 20})->Args({1, 0, 10, 20})
+    ->Args({1, 1, 50, 20})->Args({1, 0, 50, 20})
+    ->Args({1, 1, 90, 20})->Args({1, 0, 90, 20})
+    ->Iterations(kDedupIterations);
+
+// A retried keyed publish (the key is live: answered duplicate, nothing
+// enqueued), 2^20-entry table at 50%. Args: bloom (0/1).
+void BM_PublishDuplicate(benchmark::State& state) {
+  const bool bloom = state.range(0) != 0;
+  DedupRig rig(bloom, 1u << 20, 50);
+  if (!rig.ok) state.SkipWithError("prefill failed");
+  auto& prod = rig.p;
+  std::vector<std::string> keys(4096);
+  for (std::size_t i = 0; i < keys.size(); ++i) keys[i] = "fill-" + std::to_string(i * 97);
+  std::vector<std::byte> msg(64, std::byte{1});
+  // Untimed: publish each once more, so that a key the prefill evicted is live again.
+  for (int pass = 0; pass < 2; ++pass)
+    for (const auto& key : keys)
+      if (!prod.try_publish(ackring::Bytes(msg), {.key = key}).ok()) state.SkipWithError("warm-up failed");
+  drain(rig.c);
+  std::size_t i = 0;
+  for (auto _ : state) {
+    const auto r = prod.try_publish(ackring::Bytes(msg), {.key = keys[i++ & 4095]});
+    if (!r.ok() || !r.duplicate) {
+      state.SkipWithError("expected a duplicate");
+      break;
+    }
+  }
+  state.SetItemsProcessed(state.iterations());
+}
+BENCHMARK(BM_PublishDuplicate)->ArgName("bloom")->Arg(1)->Arg(0);
+
+// Consumer::is_processed over 4096 held deliveries, 2^20-entry table at 50%.
+// Arg 0: hit (each was marked processed); 1: miss with the bloom filter on
+// (almost all answered by the filter alone: bloom-negative); 2: miss with the
+// filter off (the key's 16-entry window is probed).
+void BM_DedupLookup(benchmark::State& state) {
+  const int kind = static_cast<int>(state.range(0));
+  DedupRig rig(kind != 2, 1u << 20, 50);
+  if (!rig.ok) state.SkipWithError("prefill failed");
+  auto& prod = rig.p;
+  auto& cons = rig.c;
+  std::vector<std::byte> msg(64, std::byte{1});
+  if (!fill(prod, 4096, ackring::Bytes(msg))) state.SkipWithError("fill failed");
+  std::vector<ackring::Delivery> held(4096);
+  std::size_t got = 0;
+  while (got < held.size()) {
+    const std::size_t n = cons.try_receive_batch(std::span(held.data() + got, held.size() - got));
+    if (n == 0) break;
+    got += n;
+  }
+  if (got != held.size()) state.SkipWithError("receive failed");
+  if (kind == 0)
+    for (const auto& d : held)
+      if (cons.mark_processed(d) != ackring::Status::ok) state.SkipWithError("mark_processed failed");
+  std::size_t i = 0;
+  for (auto _ : state) {
+    const bool processed = cons.is_processed(held[i++ & 4095]);
+    if (processed != (kind == 0)) {
+      state.SkipWithError("unexpected answer");
+      break;
+    }
+  }
+  state.SetItemsProcessed(state.iterations());
+}
+BENCHMARK(BM_DedupLookup)->ArgName("kind")->Arg(0)->Arg(1)->Arg(2);
 
 }  // namespace
 

@@ -21,6 +21,9 @@
 // set per word, as in Parquet's split-block filter). Generation (epoch & 1)
 // takes the inserts of epoch = time / window and is cleared when its epoch
 // begins, so a key inside the window always has its bits in one of the two.
+// A block is accessed as 4 × 64-bit atomics (same bytes, half the atomic ORs).
+// With QueueOptions::dedup_bloom off the file has no filter (bloom_blocks 0):
+// every key "may be present" and every lookup probes the table.
 #pragma once
 
 #include <atomic>
@@ -120,13 +123,13 @@ class DedupTable {
   bool claim(std::uint32_t index, std::uint64_t observed, Fingerprint key, std::uint64_t final_state,
              std::uint64_t value) noexcept;
   void ensure_rotated(std::uint64_t epoch) noexcept;
-  [[nodiscard]] std::atomic<std::uint32_t>* block(std::uint32_t generation, Fingerprint key) const noexcept;
+  [[nodiscard]] std::atomic<std::uint64_t>* block(std::uint32_t generation, Fingerprint key) const noexcept;
 
   const QueueState* q_;
   DedupEntry* entries_ = nullptr;
   std::uint64_t mask_ = 0;
-  std::atomic<std::uint32_t>* bloom_ = nullptr;
-  std::uint32_t bloom_blocks_ = 0;
+  std::atomic<std::uint64_t>* bloom_ = nullptr;  // 4 × 64 bits per block (see bloom_mask64); null when off
+  std::uint32_t bloom_blocks_ = 0;               // per generation; 0: no filter (QueueOptions::dedup_bloom)
   std::uint64_t window_ms_ = 0;
 };
 

@@ -1,0 +1,395 @@
+// The dedup table's parts on their own: the split-block bloom filter (its
+// false-positive rate against theory, its two rotating generations, turning
+// it off), and the open-addressing hash table (probe windows that wrap past
+// the end, expiry, a full window under both DedupFullPolicy values).
+//
+// Tests drive detail::DedupTable on a second mapping of a real queue file,
+// with fingerprints crafted to land where a test needs them (a key's window
+// starts at fp.lo mod entries; its bloom block is fp.hi mod blocks).
+#include <gtest/gtest.h>
+
+#include <unistd.h>
+
+#include <cmath>
+#include <cstdio>
+#include <cstdint>
+#include <memory>
+#include <string>
+#include <thread>
+#include <vector>
+
+#include "ackring/ackring.hpp"
+#include "clock.hpp"
+#include "dedup.hpp"
+#include "hostile/hostile_util.hpp"
+#include "queue_file.hpp"
+#include "queue_state.hpp"
+#include "test_util.hpp"
+
+namespace ackring {
+namespace {
+
+using namespace std::chrono_literals;
+using detail::DedupCounters;
+using detail::DedupTable;
+using detail::Fingerprint;
+using detail::ReserveOutcome;
+
+constexpr std::uint64_t kSeed = 0xdedb'100f'5eed'0005ull;  // every key below derives from it
+
+std::uint64_t splitmix64(std::uint64_t& x) noexcept {
+  std::uint64_t z = (x += 0x9e3779b97f4a7c15ull);
+  z = (z ^ (z >> 30)) * 0xbf58476d1ce4e5b9ull;
+  z = (z ^ (z >> 27)) * 0x94d049bb133111ebull;
+  return z ^ (z >> 31);
+}
+
+// A queue file, a second mapping of it, and the dedup table on that mapping.
+class TableFixture {
+ public:
+  explicit TableFixture(QueueOptions o)
+      : q_(Queue::create(tq_.path(), o)), st_(detail::open_file(tq_.path())), table_(*st_) {}
+  DedupTable& table() noexcept { return table_; }
+  detail::QueueState& state() const noexcept { return *st_; }
+  Queue& queue() noexcept { return q_; }
+  const std::string& path() const noexcept { return tq_.path(); }
+  std::uint64_t mask() const noexcept { return st_->layout.dedup_entries - 1; }
+  // A fresh key whose probe window starts at `base`.
+  Fingerprint key_at(std::uint64_t base) noexcept {
+    return {(splitmix64(rng_) & ~mask()) | base, splitmix64(rng_)};
+  }
+  // Kind of entry `i` (0 empty, 1 busy, 2 reserved, 3 committed), read raw.
+  std::uint64_t kind(std::uint64_t i) const noexcept {
+    const auto* e = reinterpret_cast<const detail::DedupEntry*>(st_->base + st_->layout.dedup_offset);
+    return e[i].state.load(std::memory_order_relaxed) >> 62;
+  }
+
+ private:
+  testing::TempQueue tq_;
+  Queue q_;
+  std::shared_ptr<detail::QueueState> st_;
+  DedupTable table_;
+  std::uint64_t rng_ = kSeed;
+};
+
+QueueOptions table_options(std::uint32_t entries, Millis window = Millis{300'000},
+                           DedupFullPolicy policy = DedupFullPolicy::refuse, bool bloom = true) {
+  QueueOptions o = testing::small_options(64, 64);
+  o.dedup_entries = entries;
+  o.dedup_window = window;
+  o.dedup_full_policy = policy;
+  o.dedup_bloom = bloom;
+  return o;
+}
+
+// Atomics in the file are read with relaxed loads below: this thread did every
+// write (or the producers it created), so program order is all that matters.
+
+// A "now" safely past any window these tests use (coarse monotonic ms since boot).
+std::uint64_t now_ms() noexcept { return detail::coarse_monotonic_ms() + 3'600'000; }
+
+std::uint64_t far_deadline() noexcept { return detail::monotonic_ns() + 2'000'000'000ull; }
+
+constexpr std::uint32_t kSomeOwner = detail::dedup_owner(0, 1);
+
+// ------------------------------------------------------------------ bloom --
+
+// Theoretical false-positive rate of a split-block bloom filter: a key picks
+// one 256-bit block (8 words of 32 bits) and one bit per word. With n keys in
+// B blocks a block holds j ~ Poisson(n / B) keys; a query of a fresh key to
+// a block with j keys is positive when each of its 8 bits is set, each with
+// probability 1 - (31/32)^j.
+double split_block_fpr(double keys_per_block) {
+  double fpr = 0;
+  double pj = std::exp(-keys_per_block);
+  for (int j = 0; j < 400; ++j) {
+    if (j > 0) pj *= keys_per_block / j;
+    fpr += pj * std::pow(1.0 - std::pow(31.0 / 32.0, j), 8);
+  }
+  return fpr;
+}
+
+TEST(DedupBloom, should_have_the_false_positive_rate_of_a_split_block_filter_with_its_bits_per_key) {
+  // The table's filter has entries / 16 blocks: 16 bits per key at 100% load.
+  // Load it to 1x (16 bits/key, the configured size) and 2x (8 bits/key): the
+  // measured rate must follow the split-block curve at both points (a filter
+  // setting fewer bits, or picking blocks badly, lands far outside).
+  constexpr std::uint32_t kEntries = 1u << 16;
+  constexpr std::uint64_t kQueries = 1'000'000;
+  for (const std::uint32_t load : {1u, 2u}) {
+    SCOPED_TRACE("keys = " + std::to_string(load) + " x entries");
+    TableFixture f(table_options(kEntries));
+    const std::uint64_t blocks = f.state().layout.bloom_blocks;
+    ASSERT_EQ(blocks, kEntries / 16);
+    const std::uint64_t now = now_ms();
+    const std::uint64_t n = std::uint64_t{kEntries} * load;
+    for (std::uint64_t i = 0; i < n; ++i) f.table().bloom_insert(detail::fingerprint("in-" + std::to_string(i)), now);
+    for (std::uint64_t i = 0; i < n; ++i)
+      ASSERT_TRUE(f.table().bloom_may_contain(detail::fingerprint("in-" + std::to_string(i)), now))
+          << "false negative for key " << i;
+    std::uint64_t positives = 0;
+    for (std::uint64_t i = 0; i < kQueries; ++i)
+      positives += f.table().bloom_may_contain(detail::fingerprint("out-" + std::to_string(i)), now) ? 1 : 0;
+    const double measured = static_cast<double>(positives) / kQueries;
+    const double bits_per_key = 256.0 * static_cast<double>(blocks) / static_cast<double>(n);
+    const double theory = split_block_fpr(static_cast<double>(n) / static_cast<double>(blocks));
+    std::printf("bloom: %.0f bits/key, measured FPR %.5f, split-block theory %.5f (%llu queries)\n", bits_per_key,
+                measured, theory, static_cast<unsigned long long>(kQueries));
+    // 16 bits/key: theory 0.13% (about 1300 positives, sigma 3%); 8 bits/key:
+    // 3.3%. A band of -20% .. +25% is over 6 sigma wide, yet excludes both a
+    // classic bloom filter's rate (0.057% at 16 bits/key) and a broken one.
+    EXPECT_GT(measured, theory * 0.80);
+    EXPECT_LT(measured, theory * 1.25);
+  }
+}
+
+TEST(DedupBloom, should_keep_a_key_in_the_next_epoch_and_forget_it_two_epochs_later) {
+  constexpr std::uint64_t kWindow = 1000;
+  TableFixture f(table_options(1024, Millis{kWindow}));
+  const std::uint64_t e = now_ms() / kWindow;
+  const Fingerprint k = f.key_at(0);
+  const Fingerprint later = f.key_at(1);
+  const Fingerprint last = f.key_at(2);
+  f.table().bloom_insert(k, e * kWindow + kWindow - 1);  // the last ms of epoch e
+  ASSERT_TRUE(f.table().bloom_may_contain(k, e * kWindow));
+  // The first insert of epoch e+1 clears generation (e+1)&1, not k's.
+  f.table().bloom_insert(later, (e + 1) * kWindow);
+  EXPECT_TRUE(f.table().bloom_may_contain(k, (e + 1) * kWindow)) << "a key from the previous epoch was lost";
+  EXPECT_TRUE(f.table().bloom_may_contain(later, (e + 1) * kWindow));
+  EXPECT_EQ(f.state().header().bloom_epoch.load(std::memory_order_relaxed), (e + 1) << 1);
+  // The first insert of epoch e+2 clears k's generation: k is 1 window + 1 ms old, outside the window.
+  f.table().bloom_insert(last, (e + 2) * kWindow);
+  EXPECT_FALSE(f.table().bloom_may_contain(k, (e + 2) * kWindow)) << "generation e was not cleared at epoch e+2";
+  EXPECT_TRUE(f.table().bloom_may_contain(later, (e + 2) * kWindow));
+  EXPECT_TRUE(f.table().bloom_may_contain(last, (e + 2) * kWindow));
+  EXPECT_EQ(f.state().header().bloom_epoch.load(std::memory_order_relaxed), (e + 2) << 1);
+}
+
+TEST(DedupBloom, should_find_a_key_inside_its_window_across_a_rotation) {
+  constexpr std::uint64_t kWindow = 1000;
+  TableFixture f(table_options(1024, Millis{kWindow}));
+  const std::uint64_t e = now_ms() / kWindow;
+  const Fingerprint k = f.key_at(3);
+  const std::uint64_t t = e * kWindow + kWindow - 1;  // inserted in the last ms of epoch e
+  ASSERT_TRUE(f.table().insert(k, 42, t));
+  // Another key's insert rotates to epoch e+1 while k is still inside its window.
+  ASSERT_TRUE(f.table().insert(f.key_at(4), 43, t + 1));
+  DedupCounters c;
+  EXPECT_TRUE(f.table().contains(k, t + kWindow - 1, c)) << "the filter hid a live key after a rotation";
+  EXPECT_EQ(c.bloom_negatives, 0u);
+  EXPECT_FALSE(f.table().contains(k, t + kWindow, c)) << "a key outside its window still counted";
+}
+
+TEST(DedupBloom, should_treat_every_key_as_possibly_present_when_the_filter_is_off) {
+  testing::TempQueue on_path;
+  auto on = Queue::create(on_path.path(), table_options(4096));
+  TableFixture off(table_options(4096, Millis{300'000}, DedupFullPolicy::refuse, /*bloom=*/false));
+  const detail::Layout& l = off.state().layout;
+  EXPECT_EQ(l.bloom_blocks, 0u);
+  EXPECT_EQ(l.bloom_offset, 0u);
+  EXPECT_EQ(l.slots_offset, (l.dedup_offset + 4096ull * 32 + 4095) / 4096 * 4096) << "bloom bytes were laid out";
+  EXPECT_FALSE(off.queue().options().dedup_bloom);
+  EXPECT_TRUE(on.options().dedup_bloom);
+  EXPECT_TRUE(off.table().bloom_may_contain(off.key_at(9), now_ms()));
+  off.table().bloom_insert(off.key_at(9), now_ms());  // a no-op, and no write out of bounds
+
+  // Publishing behaves the same; only the filter's answers are gone.
+  auto p_off = off.queue().producer();
+  auto p_on = on.producer();
+  for (int i = 0; i < 100; ++i) {
+    const std::string key = "k" + std::to_string(i);
+    const auto a = p_off.publish("x", {.key = key});
+    const auto b = p_on.publish("x", {.key = key});
+    ASSERT_TRUE(a.ok() && b.ok());
+    ASSERT_FALSE(a.duplicate || b.duplicate);
+    const auto again = p_off.publish("x", {.key = key});
+    ASSERT_TRUE(again.ok());
+    EXPECT_TRUE(again.duplicate);
+    EXPECT_EQ(again.seq, a.seq);
+  }
+  EXPECT_EQ(off.queue().stats().dedup.bloom_negatives, 0u);
+  EXPECT_GT(on.stats().dedup.bloom_negatives, 90u) << "the filter of the other queue should rule out fresh keys";
+  EXPECT_EQ(off.queue().stats().dedup.hits, 100u);
+}
+
+TEST(DedupBloom, should_open_a_queue_without_a_filter_and_refuse_lying_filter_layouts) {
+  testing::TempQueue off_path;
+  testing::TempQueue on_path;
+  (void)Queue::create(off_path.path(), table_options(4096, Millis{300'000}, DedupFullPolicy::refuse, false));
+  (void)Queue::create(on_path.path(), table_options(4096));
+  EXPECT_FALSE(Queue::open(off_path.path()).options().dedup_bloom);
+  const auto off_bytes = hostile::read_file(off_path.path());
+  const auto on_bytes = hostile::read_file(on_path.path());
+  const detail::Layout off = hostile::read_layout(off_path.path());
+  const detail::Layout on = hostile::read_layout(on_path.path());
+  struct Lie {
+    const char* what;
+    bool from_off;
+    void (*apply)(detail::Layout&);
+  };
+  const Lie lies[] = {
+      {"filter off, but bloom blocks set", true, [](detail::Layout& l) { l.bloom_blocks = 4096 / 16; }},
+      {"filter off, but a bloom offset", true, [](detail::Layout& l) { l.bloom_offset = l.dedup_offset + 4096 * 32; }},
+      {"filter off, bloom blocks 1", true, [](detail::Layout& l) { l.bloom_blocks = 1; }},
+      {"filter on, bloom blocks 0", false, [](detail::Layout& l) { l.bloom_blocks = 0; }},
+      {"filter on, bloom offset 0", false, [](detail::Layout& l) { l.bloom_offset = 0; }},
+      {"filter on, bloom blocks doubled", false, [](detail::Layout& l) { l.bloom_blocks *= 2; }},
+  };
+  for (const Lie& lie : lies) {
+    SCOPED_TRACE(lie.what);
+    const std::string& path = lie.from_off ? off_path.path() : on_path.path();
+    hostile::write_file(path, lie.from_off ? off_bytes : on_bytes);
+    detail::Layout l = lie.from_off ? off : on;
+    lie.apply(l);
+    hostile::write_sealed_layout(path, l);
+    const auto t = hostile::catch_error([&] { (void)Queue::open(path); });
+    ASSERT_TRUE(t.threw) << "open accepted a header with " << lie.what;
+    EXPECT_EQ(t.code, ErrorCode::incompatible) << t.what;
+  }
+  // Turned on consistently (every offset recomputed) but the file was not grown: refused by size.
+  hostile::write_file(off_path.path(), off_bytes);
+  detail::Layout l = off;
+  l.bloom_blocks = 1;
+  ASSERT_TRUE(detail::compute_layout(l));
+  ASSERT_EQ(l.bloom_blocks, 4096u / 16);
+  ASSERT_NE(l.file_size, off.file_size);
+  hostile::write_sealed_layout(off_path.path(), l);
+  const auto t = hostile::catch_error([&] { (void)Queue::open(off_path.path()); });
+  ASSERT_TRUE(t.threw);
+  EXPECT_EQ(t.code, ErrorCode::corrupt) << t.what;
+}
+
+// ------------------------------------------------------------------ table --
+
+TEST(DedupTable, should_place_and_find_keys_whose_probe_window_wraps_past_the_end) {
+  TableFixture f(table_options(64));
+  const std::uint64_t last = f.mask();
+  const std::uint64_t now = now_ms();
+  // 16 keys whose window starts 3 entries before the end: 3 land at the end, 13 at the start.
+  std::vector<Fingerprint> wrapped;
+  for (std::uint64_t i = 0; i < detail::kDedupProbe; ++i) {
+    wrapped.push_back(f.key_at(last - 2));
+    ASSERT_TRUE(f.table().insert(wrapped.back(), 100 + i, now)) << i;
+  }
+  for (std::uint64_t i = 0; i < 64; ++i) {
+    const bool inside = i >= last - 2 || i < 13;
+    EXPECT_EQ(f.kind(i), inside ? 3u : 0u) << "entry " << i;
+  }
+  DedupCounters c;
+  for (const Fingerprint& k : wrapped) EXPECT_TRUE(f.table().contains(k, now, c));
+  // The one placed last (entry 12, past the wrap) is found by a publisher too, with its seq.
+  const auto dup = f.table().reserve(wrapped.back(), kSomeOwner, now, far_deadline(), c);
+  EXPECT_EQ(dup.outcome, ReserveOutcome::duplicate);
+  EXPECT_EQ(dup.seq, 100 + detail::kDedupProbe - 1);
+  // Its window is full: a 17th key with the same start does not fit.
+  EXPECT_FALSE(f.table().insert(f.key_at(last - 2), 1, now));
+  // A key starting at 0 shares entries 0..12 with the wrapped ones: only 13, 14, 15 are free.
+  for (int i = 0; i < 3; ++i) EXPECT_TRUE(f.table().insert(f.key_at(0), 200 + i, now)) << i;
+  EXPECT_FALSE(f.table().insert(f.key_at(0), 1, now));
+  EXPECT_EQ(f.kind(16), 0u);
+  EXPECT_EQ(f.state().header().dedup_full.load(std::memory_order_relaxed), 2u);
+}
+
+TEST(DedupTable, should_reuse_entries_older_than_the_window_and_count_them) {
+  constexpr std::uint64_t kWindow = 1000;
+  TableFixture f(table_options(64, Millis{kWindow}));
+  const std::uint64_t now = detail::coarse_monotonic_ms();  // reserve() reads the clock itself
+  ASSERT_GT(now, 10 * kWindow);
+  std::vector<Fingerprint> old;
+  for (std::uint64_t i = 0; i < detail::kDedupProbe; ++i) {
+    old.push_back(f.key_at(5));
+    ASSERT_TRUE(f.table().insert(old.back(), i, now - 2 * kWindow - i));
+  }
+  DedupCounters c;
+  EXPECT_FALSE(f.table().contains(old[0], now, c)) << "an expired key still counts";
+  EXPECT_EQ(f.table().load(now).live, 0u);
+  // Every new key of this window reuses an expired entry (the window holds nothing else).
+  for (std::uint64_t i = 0; i < detail::kDedupProbe; ++i) {
+    const Fingerprint k = f.key_at(5);
+    const auto r = f.table().reserve(k, kSomeOwner, now, far_deadline(), c);
+    ASSERT_EQ(r.outcome, ReserveOutcome::reserved) << i;
+    ASSERT_EQ(c.expired_reused, i + 1);
+    f.table().commit(r.entry, 1000 + i);
+  }
+  EXPECT_EQ(f.table().load(now).live, detail::kDedupProbe);
+  // Now every entry is live: nothing left to reuse.
+  const auto full = f.table().reserve(f.key_at(5), kSomeOwner, now, far_deadline(), c);
+  EXPECT_EQ(full.outcome, ReserveOutcome::full);
+  EXPECT_EQ(c.expired_reused, detail::kDedupProbe);
+}
+
+TEST(DedupTable, should_count_reused_expired_entries_in_the_queue_stats) {
+  testing::TempQueue tq;
+  auto q = Queue::create(tq.path(), table_options(16, Millis{30}));
+  auto p = q.producer();
+  for (int i = 0; i < 16; ++i) ASSERT_TRUE(p.publish("x", {.key = "old-" + std::to_string(i)}).ok());
+  EXPECT_EQ(p.publish("x", {.key = "too-many"}).status, Status::dedup_full) << "a 16-entry table holds 16 keys";
+  std::this_thread::sleep_for(80ms);  // past the window (entries keep coarse ms: up to 4 ms late)
+  for (int i = 0; i < 16; ++i) {
+    const auto r = p.publish("x", {.key = "new-" + std::to_string(i)});
+    ASSERT_TRUE(r.ok()) << i << ": " << to_string(r.status);
+    EXPECT_FALSE(r.duplicate);
+  }
+  EXPECT_EQ(q.stats().dedup.expired_reused, 16u);
+  EXPECT_EQ(q.stats().dedup.live, 16u);
+}
+
+TEST(DedupTable, should_refuse_a_key_when_its_window_is_full_under_the_refuse_policy) {
+  TableFixture f(table_options(64, Millis{300'000}, DedupFullPolicy::refuse));
+  const std::uint64_t now = detail::coarse_monotonic_ms();
+  std::vector<Fingerprint> live;
+  for (std::uint64_t i = 0; i < detail::kDedupProbe; ++i) {
+    live.push_back(f.key_at(7));
+    ASSERT_TRUE(f.table().insert(live.back(), i, now - detail::kDedupProbe + i));
+  }
+  DedupCounters c;
+  EXPECT_EQ(f.table().reserve(f.key_at(7), kSomeOwner, now, far_deadline(), c).outcome, ReserveOutcome::full);
+  EXPECT_FALSE(f.table().insert(f.key_at(7), 99, now));
+  EXPECT_EQ(f.state().header().dedup_full.load(std::memory_order_relaxed), 2u);
+  EXPECT_EQ(f.state().header().dedup_evicted.load(std::memory_order_relaxed), 0u);
+  for (const Fingerprint& k : live) EXPECT_TRUE(f.table().contains(k, now, c)) << "refuse must keep every live key";
+  // A key starting one entry later has one free entry (23) in its window.
+  EXPECT_TRUE(f.table().insert(f.key_at(8), 1, now));
+}
+
+TEST(DedupTable, should_evict_the_oldest_committed_key_but_never_a_live_reservation) {
+  TableFixture f(table_options(64, Millis{300'000}, DedupFullPolicy::evict_oldest));
+  const std::uint64_t now = detail::coarse_monotonic_ms();
+  std::vector<Fingerprint> live;
+  for (std::uint64_t i = 0; i < detail::kDedupProbe; ++i) {
+    live.push_back(f.key_at(7));
+    // The oldest is placed in the middle of the window, so "first" is not "oldest".
+    const std::uint64_t age = i == 5 ? 100 : 50 - i;
+    ASSERT_TRUE(f.table().insert(live.back(), i, now - age));
+  }
+  DedupCounters c;
+  const Fingerprint newcomer = f.key_at(7);
+  const auto r = f.table().reserve(newcomer, kSomeOwner, now, far_deadline(), c);
+  ASSERT_EQ(r.outcome, ReserveOutcome::reserved);
+  EXPECT_EQ(r.entry, 7u + 5u) << "not the oldest entry";
+  f.table().commit(r.entry, 500);
+  EXPECT_EQ(f.state().header().dedup_evicted.load(std::memory_order_relaxed), 1u);
+  EXPECT_FALSE(f.table().contains(live[5], now, c));
+  for (std::uint64_t i = 0; i < live.size(); ++i)
+    if (i != 5) EXPECT_TRUE(f.table().contains(live[i], now, c)) << i;
+  EXPECT_TRUE(f.table().contains(newcomer, now, c));
+
+  // A window of live reservations (their owner, this process, is alive) is
+  // never evicted: a publish in progress must not lose its key.
+  auto producer = f.queue().producer();
+  std::uint32_t owner = 0;
+  for (std::uint32_t i = 0; i < f.state().layout.max_producers; ++i)
+    if (f.state().producer(i).pid.load(std::memory_order_relaxed) == static_cast<std::uint32_t>(::getpid()))
+      owner = detail::dedup_owner(i, f.state().producer(i).incarnation.load(std::memory_order_relaxed));
+  ASSERT_NE(owner, 0u);
+  for (std::uint64_t i = 0; i < detail::kDedupProbe; ++i) {
+    const auto res = f.table().reserve(f.key_at(40), owner, now, far_deadline(), c);
+    ASSERT_EQ(res.outcome, ReserveOutcome::reserved) << i;
+  }
+  const std::uint64_t evicted = f.state().header().dedup_evicted.load(std::memory_order_relaxed);
+  EXPECT_EQ(f.table().reserve(f.key_at(40), owner, now, far_deadline(), c).outcome, ReserveOutcome::full);
+  EXPECT_EQ(f.state().header().dedup_evicted.load(std::memory_order_relaxed), evicted);
+}
+
+}  // namespace
+}  // namespace ackring
