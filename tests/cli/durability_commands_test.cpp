@@ -393,6 +393,20 @@ TEST(CliRewind, should_redeliver_to_that_group_only) {
   EXPECT_EQ(none.out, "") << "b must not see a's copies";
 }
 
+TEST(CliRewind, should_replay_what_every_group_consumed_when_retention_keeps_it) {
+  Cli cli;
+  cli.ok({"create", "kept", "--durability", "async", "--retain-mib", "64", "--group", "a", "--capacity", "2048"});
+  // More than a journal segment (1 MiB at least), all consumed by the only group.
+  std::string lines;
+  for (int i = 0; i < 1200; ++i) lines += "m" + std::to_string(i) + std::string(1000, '.') + "\n";
+  cli.ok({"pub", "kept"}, lines);
+  cli.ok({"sub", "kept", "-g", "a", "-n", "1200", "--timeout", "10000"});
+  const auto j = cli.json({"group", "rewind", "kept", "a", "--to-seq", "0", "--json"});
+  EXPECT_EQ(j["from_seq"], 0) << "retention kept the consumed segments";
+  EXPECT_EQ(j["replayed"], 1200);
+  EXPECT_EQ(cli.run({"create", "x", "--retain-mib", "1"}).code, 1) << "retention without a journal is refused";
+}
+
 TEST(CliRewind, bad_requests_should_exit_with_one_line_saying_why) {
   Cli cli;
   cli.ok({"create", "plain", "--group", "g"});

@@ -96,6 +96,8 @@ struct CreateOptions {
   bool no_bloom = false;
   std::string durability = "none";
   std::uint32_t flush_interval_ms = 0;  // 0: not given (the library's default)
+  std::uint64_t retain_mib = 0;         // journal retention for replay: newest MiB of settled segments
+  std::uint64_t retain_s = 0;           // ... and settled segments younger than this
 };
 
 Durability parse_durability(const std::string& text) {
@@ -114,6 +116,9 @@ void check_durability_options(const CreateOptions& o) {
     throw Failure(Exit::usage, "--flush-interval is the loss window of --durability async; with " +
                                    o.durability + (d == Durability::sync ? " every publish waits for its own flush"
                                                                         : " there is no journal to flush"));
+  if (d == Durability::none && (o.retain_mib != 0 || o.retain_s != 0))
+    throw Failure(Exit::usage, "--retain-mib / --retain-age keep journal segments for replay: they need "
+                               "--durability async or sync");
 }
 
 mode_t parse_mode(const std::string& text) {
@@ -138,6 +143,8 @@ int run_create(CreateOptions o) {
   o.queue.dedup_bloom = !o.no_bloom;
   o.queue.durability = parse_durability(o.durability);
   if (o.flush_interval_ms != 0) o.queue.async_flush_interval = Millis(o.flush_interval_ms);
+  o.queue.journal_retain_bytes = o.retain_mib << 20;
+  o.queue.journal_retain_age = std::chrono::seconds(o.retain_s);
   Queue q = [&] {
     try {
       return Queue::create(o.name, o.queue);
@@ -357,6 +364,14 @@ void add_queue_commands(CLI::App& app, Globals& globals, Action& action) {
                     "async: flush the journal every MS ms, the most a power cut can lose (1..60000; default 10)")
         ->type_name("MS")
         ->check(CLI::Range(1, 60'000));
+    cmd->add_option("--retain-mib", o->retain_mib,
+                    "Keep the newest MIB MiB of journal segments every group has consumed, for 'group rewind'")
+        ->type_name("MIB")
+        ->check(CLI::Range(std::uint64_t{0}, std::uint64_t{1} << 32));
+    cmd->add_option("--retain-age", o->retain_s,
+                    "Keep consumed journal segments written in the last S seconds, for 'group rewind'")
+        ->type_name("S")
+        ->check(CLI::Range(std::uint64_t{0}, std::uint64_t{UINT32_MAX}));
     add_common_options(*cmd, globals);
     cmd->footer(
         "A durable queue (async, sync) keeps a write-ahead journal in <journal dir>/ackring.NAME/; after a\n"
