@@ -316,13 +316,20 @@ bool wait_for_change(const std::atomic<std::uint64_t>& state, std::uint64_t seen
 
 }  // namespace
 
-Reservation DedupTable::reserve(Fingerprint key, std::uint32_t owner, std::uint64_t now_ms, std::uint64_t deadline_ns,
+Reservation DedupTable::reserve(Fingerprint key, std::uint32_t owner, std::uint64_t now_ms, std::uint64_t timeout_ns,
                                 DedupCounters& counters) noexcept {
+  // The deadline costs a precise clock read: only a publisher that has to
+  // wait for a racing one pays it (from its first wait on).
+  std::uint64_t deadline_ns = 0;
   const auto base = static_cast<std::uint32_t>(key.lo & mask_);
   prefetch_window(entries_, mask_, base);
   bool skip_lookup = !bloom_may_contain(key, now_ms);
   if (skip_lookup) ++counters.bloom_negatives;
   auto wait = [&](std::uint32_t index, const Seen& x) {
+    if (deadline_ns == 0) {
+      const std::uint64_t now = monotonic_ns();
+      deadline_ns = timeout_ns > ~0ull - now ? ~0ull : now + timeout_ns;
+    }
     return wait_for_change(entries_[index].state, x.state, deadline_ns,
                            [&] { return kind_of(x.state) != kReserved || owner_alive(owner_of(x.state)); });
   };

@@ -81,10 +81,10 @@ class DedupTable {
   explicit DedupTable(const QueueState& q) noexcept;
   [[nodiscard]] bool enabled() const noexcept { return entries_ != nullptr; }
 
-  // Publish side. Waits (spinning) until `deadline_ns` (monotonic) for a
-  // racing publisher of the same key to finish.
+  // Publish side. Waits (spinning) up to `timeout_ns` for a racing
+  // publisher of the same key to finish.
   [[nodiscard]] Reservation reserve(Fingerprint key, std::uint32_t owner, std::uint64_t now_ms,
-                                    std::uint64_t deadline_ns, DedupCounters& counters) noexcept;
+                                    std::uint64_t timeout_ns, DedupCounters& counters) noexcept;
   // Records the seq a reservation claimed, before its slot is committed, so a
   // publisher that dies after committing still makes its key look published.
   void set_claimed(std::uint32_t entry, std::uint64_t seq) noexcept;

@@ -268,22 +268,31 @@ PublishResult Producer::try_publish(Bytes payload, const PublishOptions& options
   if (options.key.empty()) return try_publish(payload);
   // A racing publisher of the same key finishes within microseconds unless
   // its queue is full; give it 1 ms before answering timeout.
-  return publish_keyed(payload, options.key, deadline_after(std::chrono::milliseconds(1)));
+  return publish_keyed(payload, options.key, std::chrono::milliseconds(1));
 }
 
 PublishResult Producer::publish(Bytes payload, const PublishOptions& options, std::chrono::nanoseconds timeout) noexcept {
   if (options.key.empty()) return publish(payload, timeout);
-  return publish_keyed(payload, options.key, deadline_after(timeout));
+  return publish_keyed(payload, options.key, timeout);
 }
 
-PublishResult Producer::publish_keyed(Bytes payload, std::string_view key, std::uint64_t deadline_ns) noexcept {
+PublishResult Producer::publish_keyed(Bytes payload, std::string_view key, std::chrono::nanoseconds timeout) noexcept {
   const QueueState& q = *state_;
   if (payload.size() > q.layout.max_message_size) return {Status::too_large, 0};
   DedupTable table(q);
   if (!table.enabled()) return {Status::no_dedup, 0};
   const Fingerprint fp = fingerprint(key);
   DedupCounters counters;
-  const Reservation r = table.reserve(fp, dedup_owner(index_, incarnation_), coarse_monotonic_ms(), deadline_ns, counters);
+  // No precise clock read unless something has to wait (a racing publisher,
+  // a full ring, the disk): the deadline is computed then.
+  const std::uint64_t timeout_ns = timeout.count() <= 0 ? 0 : static_cast<std::uint64_t>(timeout.count());
+  std::uint64_t deadline = 0;
+  auto deadline_ns = [&] {
+    if (deadline == 0) deadline = deadline_after(timeout);
+    return deadline;
+  };
+  const std::uint64_t now_ms = coarse_monotonic_ms();
+  const Reservation r = table.reserve(fp, dedup_owner(index_, incarnation_), now_ms, timeout_ns, counters);
   auto& e = q.producer(index_);
   bump(e.dedup_hits, counters.hits);
   bump(e.bloom_negatives, counters.bloom_negatives);
@@ -296,13 +305,13 @@ PublishResult Producer::publish_keyed(Bytes payload, std::string_view key, std::
   }
   for (;;) {
     std::uint64_t seq = 0;
-    const Status s = claim_wait(1, deadline_ns, seq);
+    Status s = claim(1, seq);
+    if (s == Status::queue_full) s = claim_wait(1, deadline_ns(), seq);
     if (s != Status::ok) {
       table.release(r.entry);
       return {s, 0};
     }
     table.set_claimed(r.entry, seq);
-    const std::uint64_t now_ms = coarse_monotonic_ms();
     const Claimer self{static_cast<std::uint32_t>(pid_), start_time_, static_cast<std::uint32_t>(now_ms),
                        realtime_ns()};
     const Write w = write_slot(q, seq, payload, self, Stamp{kSlotHasKey, fp.lo, fp.hi});
@@ -311,8 +320,9 @@ PublishResult Producer::publish_keyed(Bytes payload, std::string_view key, std::
       table.commit(r.entry, seq);
       bump(e.published, 1);
       e.last_active_ms.store(now_ms, std::memory_order_relaxed);
-      if (const Status d = wait_durable(q, seq, std::max(deadline_ns, durable_floor_deadline(q))); d != Status::ok)
-        return {d, seq};
+      if (q.layout.durability == kDurabilitySync)
+        if (const Status d = wait_durable(q, seq, std::max(deadline_ns(), durable_floor_deadline(q))); d != Status::ok)
+          return {d, seq};
       return {Status::ok, seq};
     }
     if (w == Write::corrupt) {

@@ -83,7 +83,7 @@ class Producer {
   [[nodiscard]] Status claim_wait(std::uint64_t count, std::uint64_t deadline_ns, std::uint64_t& first) noexcept;
   [[nodiscard]] PublishResult write_claimed(std::uint64_t first, std::span<const Bytes> payloads,
                                             std::uint64_t durable_deadline_ns) noexcept;
-  [[nodiscard]] PublishResult publish_keyed(Bytes payload, std::string_view key, std::uint64_t deadline_ns) noexcept;
+  [[nodiscard]] PublishResult publish_keyed(Bytes payload, std::string_view key, std::chrono::nanoseconds timeout) noexcept;
   // Queue::rewind_group: one message with the slot flags, key fields and
   // publish time given (a replay copy). Waits for room until deadline_ns;
   // does not wait for durability (the caller waits once for the last copy).

@@ -88,7 +88,7 @@ QueueOptions table_options(std::uint32_t entries, Millis window = Millis{300'000
 // A "now" safely past any window these tests use (coarse monotonic ms since boot).
 std::uint64_t now_ms() noexcept { return detail::coarse_monotonic_ms() + 3'600'000; }
 
-std::uint64_t far_deadline() noexcept { return detail::monotonic_ns() + 2'000'000'000ull; }
+constexpr std::uint64_t kLongWaitNs = 2'000'000'000ull;  // reserve()'s timeout: far longer than any race here
 
 constexpr std::uint32_t kSomeOwner = detail::dedup_owner(0, 1);
 
@@ -278,7 +278,7 @@ TEST(DedupTable, should_place_and_find_keys_whose_probe_window_wraps_past_the_en
   DedupCounters c;
   for (const Fingerprint& k : wrapped) EXPECT_TRUE(f.table().contains(k, now, c));
   // The one placed last (entry 12, past the wrap) is found by a publisher too, with its seq.
-  const auto dup = f.table().reserve(wrapped.back(), kSomeOwner, now, far_deadline(), c);
+  const auto dup = f.table().reserve(wrapped.back(), kSomeOwner, now, kLongWaitNs, c);
   EXPECT_EQ(dup.outcome, ReserveOutcome::duplicate);
   EXPECT_EQ(dup.seq, 100 + detail::kDedupProbe - 1);
   // Its window is full: a 17th key with the same start does not fit.
@@ -306,14 +306,14 @@ TEST(DedupTable, should_reuse_entries_older_than_the_window_and_count_them) {
   // Every new key of this window reuses an expired entry (the window holds nothing else).
   for (std::uint64_t i = 0; i < detail::kDedupProbe; ++i) {
     const Fingerprint k = f.key_at(5);
-    const auto r = f.table().reserve(k, kSomeOwner, now, far_deadline(), c);
+    const auto r = f.table().reserve(k, kSomeOwner, now, kLongWaitNs, c);
     ASSERT_EQ(r.outcome, ReserveOutcome::reserved) << i;
     ASSERT_EQ(c.expired_reused, i + 1);
     f.table().commit(r.entry, 1000 + i);
   }
   EXPECT_EQ(f.table().load(now).live, detail::kDedupProbe);
   // Now every entry is live: nothing left to reuse.
-  const auto full = f.table().reserve(f.key_at(5), kSomeOwner, now, far_deadline(), c);
+  const auto full = f.table().reserve(f.key_at(5), kSomeOwner, now, kLongWaitNs, c);
   EXPECT_EQ(full.outcome, ReserveOutcome::full);
   EXPECT_EQ(c.expired_reused, detail::kDedupProbe);
 }
@@ -343,7 +343,7 @@ TEST(DedupTable, should_refuse_a_key_when_its_window_is_full_under_the_refuse_po
     ASSERT_TRUE(f.table().insert(live.back(), i, now - detail::kDedupProbe + i));
   }
   DedupCounters c;
-  EXPECT_EQ(f.table().reserve(f.key_at(7), kSomeOwner, now, far_deadline(), c).outcome, ReserveOutcome::full);
+  EXPECT_EQ(f.table().reserve(f.key_at(7), kSomeOwner, now, kLongWaitNs, c).outcome, ReserveOutcome::full);
   EXPECT_FALSE(f.table().insert(f.key_at(7), 99, now));
   EXPECT_EQ(f.state().header().dedup_full.load(std::memory_order_relaxed), 2u);
   EXPECT_EQ(f.state().header().dedup_evicted.load(std::memory_order_relaxed), 0u);
@@ -364,7 +364,7 @@ TEST(DedupTable, should_evict_the_oldest_committed_key_but_never_a_live_reservat
   }
   DedupCounters c;
   const Fingerprint newcomer = f.key_at(7);
-  const auto r = f.table().reserve(newcomer, kSomeOwner, now, far_deadline(), c);
+  const auto r = f.table().reserve(newcomer, kSomeOwner, now, kLongWaitNs, c);
   ASSERT_EQ(r.outcome, ReserveOutcome::reserved);
   EXPECT_EQ(r.entry, 7u + 5u) << "not the oldest entry";
   f.table().commit(r.entry, 500);
@@ -383,11 +383,11 @@ TEST(DedupTable, should_evict_the_oldest_committed_key_but_never_a_live_reservat
       owner = detail::dedup_owner(i, f.state().producer(i).incarnation.load(std::memory_order_relaxed));
   ASSERT_NE(owner, 0u);
   for (std::uint64_t i = 0; i < detail::kDedupProbe; ++i) {
-    const auto res = f.table().reserve(f.key_at(40), owner, now, far_deadline(), c);
+    const auto res = f.table().reserve(f.key_at(40), owner, now, kLongWaitNs, c);
     ASSERT_EQ(res.outcome, ReserveOutcome::reserved) << i;
   }
   const std::uint64_t evicted = f.state().header().dedup_evicted.load(std::memory_order_relaxed);
-  EXPECT_EQ(f.table().reserve(f.key_at(40), owner, now, far_deadline(), c).outcome, ReserveOutcome::full);
+  EXPECT_EQ(f.table().reserve(f.key_at(40), owner, now, kLongWaitNs, c).outcome, ReserveOutcome::full);
   EXPECT_EQ(f.state().header().dedup_evicted.load(std::memory_order_relaxed), evicted);
 }
 
