@@ -368,7 +368,10 @@ struct DurabilityAgent {
     const std::size_t n = append_available();
     const bool staged = writer->staged_bytes() != 0;
     if (staged) {
-      if (sync || monotonic_ns() - last_flush_ns >= interval_ns) {
+      // Async flushes every interval, and at once when a full batch is
+      // staged: the interval bounds the loss window, it must not cap the
+      // journal's throughput at one batch per interval.
+      if (sync || writer->staged_bytes() >= kMaxBatchBytes || monotonic_ns() - last_flush_ns >= interval_ns) {
         flush_and_publish();
         return;
       }
