@@ -1,14 +1,18 @@
 #!/usr/bin/env bash
 # Builds the benchmarks in Release and runs ackring-bench with the default
-# scenarios, writing bench/results/bench-<date>-<commit>.json and printing
-# the table.
+# scenarios, writing bench/results/bench-<date>-<commit>.json, the plots
+# bench-<date>-<commit>-throughput.png and -latency.png (when gnuplot is
+# installed; tools/setup.sh installs gnuplot-nox), and printing the tables.
 #
-#   bench/run.sh                   # default: pinned to cpus 0,1, median of 3
-#   bench/run.sh --size 16,64,1024,4096 --count 500000
+#   bench/run.sh                   # default: pinned to cpus 0,1, median of 3, ~3 minutes
+#   bench/run.sh --full            # the whole matrix (sizes x topologies x modes)
+#   bench/run.sh --rate 200000     # one-way latency at another publish rate
 #   ACKRING_BENCH_MICRO=1 bench/run.sh   # also ackring_microbench (JSON beside)
 #
 # Any argument is passed to ackring-bench (see `ackring-bench --help`).
-# Environment: BUILD_DIR (default <repo>/build-bench), JOBS (default 2).
+# Environment: BUILD_DIR (default <repo>/build-bench), JOBS (default 2),
+# ACKRING_BENCH_COMMIT (names the results and skips every git call: for a
+# tree someone else is committing to).
 set -euo pipefail
 
 root="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
@@ -23,14 +27,22 @@ targets=(ackring-bench)
 [ "${ACKRING_BENCH_MICRO:-0}" = "1" ] && targets+=(ackring_microbench)
 cmake --build "$build" -j "$jobs" --target "${targets[@]}"
 
-commit="$(git -C "$root" rev-parse --short=12 HEAD 2>/dev/null || echo unknown)"
-if [ "$commit" != unknown ] && [ -n "$(git -C "$root" status --porcelain --untracked-files=no 2>/dev/null)" ]; then
-  commit="$commit-dirty"
+bench_args=()
+if [ -n "${ACKRING_BENCH_COMMIT:-}" ]; then
+  commit="$ACKRING_BENCH_COMMIT"
+  bench_args+=(--no-git)
+else
+  commit="$(git -C "$root" rev-parse --short=12 HEAD 2>/dev/null || echo unknown)"
+  # --no-optional-locks: never take the index lock from someone committing.
+  if [ "$commit" != unknown ] && [ -n "$(git --no-optional-locks -C "$root" status --porcelain --untracked-files=no 2>/dev/null)" ]; then
+    commit="$commit-dirty"
+  fi
 fi
 stamp="$(date +%Y%m%d-%H%M%S)"
 results="$root/bench/results"
 mkdir -p "$results"
 out="$results/bench-$stamp-$commit.json"
+bench_args+=(--json "$out" --plot "${out%.json}")
 
 # Pin producer and consumer to two different cpus unless told otherwise.
 args=("$@")
@@ -43,7 +55,9 @@ if awk -v l="$load1" -v n="$ncpu" 'BEGIN { exit !(l > 0.5 * n) }'; then
   echo "run.sh: warning: the machine is busy; figures will be noisy (rerun when 'uptime' shows a low load)" >&2
 fi
 
-"$build/bench/ackring-bench" --json "$out" "${args[@]}"
+echo "run.sh: $(uptime)"
+"$build/bench/ackring-bench" "${bench_args[@]}" "${args[@]}"
+echo "run.sh: $(uptime)"
 
 if [ "${ACKRING_BENCH_MICRO:-0}" = "1" ]; then
   pin=()

@@ -7,7 +7,7 @@ set -euo pipefail
 ACKRING_ROOT="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
 ACKRING_PACKAGES=(g++ cmake ninja-build pkg-config libboost-dev liburing-dev libxxhash-dev
                   libgtest-dev libbenchmark-dev libcli11-dev nlohmann-json3-dev clang libclang-rt-14-dev
-                  libsqlite3-dev sqlite3)
+                  libsqlite3-dev sqlite3 gnuplot-nox)
 
 ackring_install_packages() {
   local missing=()
