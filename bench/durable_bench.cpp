@@ -83,6 +83,7 @@
 #include <vector>
 
 #include "journal_format.hpp"  // the record framing, so the raw limit writes the journal's bytes
+#include "latency_histogram.hpp"
 
 #ifndef ACKRING_BENCH_GIT_COMMIT
 #define ACKRING_BENCH_GIT_COMMIT "unknown"
@@ -133,51 +134,12 @@ T median(std::vector<T> v) {
   return v[v.size() / 2];  // odd round counts (the default 3) give the true median
 }
 
-// ---- latency histogram --------------------------------------------------------
-// Log-linear buckets (32 per power of two: <= 3% error), fixed size, so each
-// producer records every call without allocating and the parent merges them
-// from shared memory. A sorted vector would need ~millions of entries per
-// second in the none/async variants.
-struct LatencyHistogram {
-  static constexpr int kSubBits = 5;
-  static constexpr std::size_t kSub = std::size_t{1} << kSubBits;
-  static constexpr std::size_t kBuckets = (64 - kSubBits + 1) * kSub;
-  std::uint64_t counts[kBuckets];
+// Latencies: the HDR-style histogram ackring-bench uses (fixed size, so
+// each producer records every call without allocating and the parent merges
+// them from the shared control block).
+using ackring_bench::LatencyHistogram;
 
-  static std::size_t bucket_of(std::uint64_t v) noexcept {
-    if (v < kSub) return static_cast<std::size_t>(v);
-    const int e = 63 - __builtin_clzll(v);
-    return static_cast<std::size_t>(e - kSubBits + 1) * kSub + ((v >> (e - kSubBits)) & (kSub - 1));
-  }
-  // Middle of the bucket.
-  static double value_of(std::size_t b) noexcept {
-    if (b < kSub) return static_cast<double>(b);
-    const int e = static_cast<int>(b / kSub) + kSubBits - 1;
-    const double width = std::ldexp(1.0, e - kSubBits);
-    return static_cast<double>(kSub + b % kSub) * width + width / 2;
-  }
-  void add(std::uint64_t ns) noexcept { ++counts[bucket_of(ns)]; }
-  void merge(const LatencyHistogram& o) noexcept {
-    for (std::size_t i = 0; i < kBuckets; ++i) counts[i] += o.counts[i];
-  }
-  [[nodiscard]] std::uint64_t total() const noexcept {
-    std::uint64_t n = 0;
-    for (const auto c : counts) n += c;
-    return n;
-  }
-  // Nearest rank, in microseconds.
-  [[nodiscard]] double percentile_us(double q) const noexcept {
-    const std::uint64_t n = total();
-    if (n == 0) return 0;
-    const auto rank = std::min<std::uint64_t>(n - 1, static_cast<std::uint64_t>(q * static_cast<double>(n)));
-    std::uint64_t seen = 0;
-    for (std::size_t i = 0; i < kBuckets; ++i) {
-      seen += counts[i];
-      if (seen > rank) return value_of(i) / 1000.0;
-    }
-    return 0;
-  }
-};
+double percentile_us(const LatencyHistogram& h, double q) { return static_cast<double>(h.value_at(q)) / 1000.0; }
 
 // ---- configuration ------------------------------------------------------------
 enum class Variant { sync, raw_pwrite, raw_uring, raw_full, async, none };
@@ -386,7 +348,7 @@ void producer(Control* c, int index, const std::string& queue, std::uint32_t siz
     if (!r.ok()) throw std::runtime_error("publish: " + std::string(ackring::to_string(r.status)));
     report.published += k;
     if (t1 >= start && t1 < end) report.measured_messages += k;
-    if (t0 >= start && t1 < end) report.latency.add(t1 - t0);
+    if (t0 >= start && t1 < end) report.latency.record(t1 - t0);
     if (t1 >= end) break;
   }
   report.cpu = sched_getcpu();
@@ -559,10 +521,10 @@ RunResult Bench::run_ackring(Variant v, const Case& cs) {
   const double window_s = cfg_.seconds;
   out.msgs_per_s = static_cast<double>(out.messages) / window_s;
   out.mb_per_s = out.msgs_per_s * cs.size / 1e6;
-  out.p50_us = all.percentile_us(0.50);
-  out.p99_us = all.percentile_us(0.99);
-  out.p999_us = all.percentile_us(0.999);
-  out.max_us = all.percentile_us(1.0);
+  out.p50_us = percentile_us(all, 0.50);
+  out.p99_us = percentile_us(all, 0.99);
+  out.p999_us = percentile_us(all, 0.999);
+  out.max_us = percentile_us(all, 1.0);
   if (journaled) {
     out.flushes = c->flushes_at_end - c->flushes_at_start;
     const std::uint64_t records = c->durable_at_end - c->durable_at_start;
@@ -695,7 +657,7 @@ RunResult Bench::run_raw(Variant v, const Case& cs, double batch) {
       busy_ns += t1 - t0;
       records += n;
       ++batches;
-      hist->add(t1 - t0);
+      hist->record(t1 - t0);
     }
     if (t1 >= end) break;
   }
@@ -707,10 +669,10 @@ RunResult Bench::run_raw(Variant v, const Case& cs, double batch) {
   out.records_per_flush = batches != 0 ? static_cast<double>(records) / static_cast<double>(batches) : 0;
   out.msgs_per_s = busy_ns != 0 ? static_cast<double>(records) * 1e9 / static_cast<double>(busy_ns) : 0;
   out.mb_per_s = out.msgs_per_s * cs.size / 1e6;
-  out.p50_us = hist->percentile_us(0.50);
-  out.p99_us = hist->percentile_us(0.99);
-  out.p999_us = hist->percentile_us(0.999);
-  out.max_us = hist->percentile_us(1.0);
+  out.p50_us = percentile_us(*hist, 0.50);
+  out.p99_us = percentile_us(*hist, 0.99);
+  out.p999_us = percentile_us(*hist, 0.999);
+  out.max_us = percentile_us(*hist, 1.0);
   out.cpus = "parent " + std::to_string(sched_getcpu());
   return out;
 }
