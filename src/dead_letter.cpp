@@ -10,7 +10,9 @@
 #include "ackring/error.hpp"
 #include "ackring/queue.hpp"
 #include "dead_letter_codec.hpp"
+#include "durability.hpp"
 #include "group.hpp"
+#include "queue_file.hpp"
 #include "queue_state.hpp"
 
 namespace ackring {
@@ -87,13 +89,12 @@ Queue open_dead_letter_queue(const QueueState& origin) {
   // The dead letters of a durable queue are as durable as the queue: a
   // message must not become less safe by failing. (Sync: dead-lettering
   // settles the original only once the dead letter is on disk.)
-  o.durability = static_cast<Durability>(origin.layout.durability);
-  if (o.durability != Durability::none) {
-    o.journal_dir.assign(reinterpret_cast<const char*>(origin.base + kJournalDirOffset), origin.layout.journal_dir_len);
-    if (o.durability == Durability::async) o.async_flush_interval = Millis(origin.layout.async_flush_ms);
-    o.journal_retain_bytes = std::uint64_t{origin.layout.journal_retain_mib} << 20;
-    o.journal_retain_age = std::chrono::seconds(origin.layout.journal_retain_s);
-  }
+  const QueueOptions same = options_from_layout(origin.layout);
+  o.durability = same.durability;
+  o.async_flush_interval = same.async_flush_interval;
+  o.journal_retain_bytes = same.journal_retain_bytes;
+  o.journal_retain_age = same.journal_retain_age;
+  o.journal_dir = journal_root(origin);
   struct stat st{};
   if (::stat(origin.path.c_str(), &st) == 0) o.mode = st.st_mode & 07777;
   Queue dlq = Queue::open_or_create(dead_letter_queue_of(origin.path.string()), o);

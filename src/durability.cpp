@@ -134,10 +134,15 @@ bool journal_has_segments(const std::filesystem::path& dir) {
   return false;
 }
 
+std::string journal_root(const QueueState& q) {
+  if (q.layout.durability == kDurabilityNone) return {};
+  return {reinterpret_cast<const char*>(q.base + kJournalDirOffset), q.layout.journal_dir_len};
+}
+
 std::filesystem::path journal_directory(const QueueState& q) {
-  if (q.layout.durability == kDurabilityNone || q.layout.journal_dir_len == 0) return {};
-  const std::string dir(reinterpret_cast<const char*>(q.base + kJournalDirOffset), q.layout.journal_dir_len);
-  return std::filesystem::path(dir) / q.path.filename();
+  const std::string root = journal_root(q);
+  if (root.empty()) return {};
+  return std::filesystem::path(root) / q.path.filename();
 }
 
 void set_durability_threads_enabled(bool enabled) noexcept { g_threads_enabled.store(enabled); }

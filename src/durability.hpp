@@ -52,7 +52,10 @@ inline constexpr std::uint32_t kDurabilitySync = 2;
 [[nodiscard]] std::uint64_t make_journal_id(std::string_view file_name, std::uint64_t created_ns) noexcept;
 // True if `dir` exists and holds a journal segment.
 [[nodiscard]] bool journal_has_segments(const std::filesystem::path& dir);
-// <journal dir stored in the header>/<queue file name>; empty when durability is none.
+// The journal directory stored in the header (QueueOptions::journal_dir as
+// resolved at creation); empty when durability is none.
+[[nodiscard]] std::string journal_root(const QueueState& q);
+// journal_root(q)/<queue file name>; empty when durability is none.
 [[nodiscard]] std::filesystem::path journal_directory(const QueueState& q);
 
 // Starts the journal thread of a queue opened or created by this process

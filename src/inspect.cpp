@@ -86,7 +86,6 @@ void verify_journal(const QueueState& q, VerifyReport& r) {
     const JournalScanResult scan = JournalReader::read(dir, {q.layout.journal_id, false}, {});
     r.journal_checked = true;
     r.journal_end = to_string(scan.end);
-    std::replace(r.journal_end.begin(), r.journal_end.end(), ' ', '_');
     r.journal_records = scan.records;
     if (scan.end == JournalEnd::corrupt) r.problems.push_back("journal: " + scan.message);
     const std::uint64_t durable = q.header().durable_seq.load(std::memory_order_acquire);

@@ -2,8 +2,6 @@
 // journal_reader.hpp, with records decoded into JournalEntry.
 #include "ackring/journal.hpp"
 
-#include <algorithm>
-
 #include "ackring/error.hpp"
 #include "durability.hpp"
 #include "journal_meta.hpp"
@@ -102,7 +100,6 @@ JournalSummary read_journal(std::string_view name_or_path, const std::filesystem
     out.stopped = !visit(entry);
   });
   out.end = to_string(scan.end);
-  std::replace(out.end.begin(), out.end.end(), ' ', '_');  // "torn tail" -> "torn_tail"
   out.message = scan.message;
   out.first_seq = scan.first_seq;
   out.next_seq = scan.next_seq;

@@ -211,7 +211,7 @@ const char* to_string(JournalEnd end) noexcept {
   switch (end) {
     case JournalEnd::empty: return "empty";
     case JournalEnd::clean: return "clean";
-    case JournalEnd::torn_tail: return "torn tail";
+    case JournalEnd::torn_tail: return "torn_tail";
     case JournalEnd::corrupt: return "corrupt";
   }
   return "?";

@@ -69,10 +69,8 @@ bool Queue::destroy(std::string_view name_or_path) {
 const std::filesystem::path& Queue::path() const noexcept { return state_->path; }
 
 QueueOptions Queue::options() const {
-  const Layout& l = state_->layout;
-  QueueOptions o = options_from_layout(l);
-  if (l.durability != kDurabilityNone)
-    o.journal_dir.assign(reinterpret_cast<const char*>(state_->base + kJournalDirOffset), l.journal_dir_len);
+  QueueOptions o = options_from_layout(state_->layout);
+  o.journal_dir = journal_root(*state_);
   struct stat st{};
   if (::stat(state_->path.c_str(), &st) == 0) o.mode = st.st_mode & 07777;
   return o;

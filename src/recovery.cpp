@@ -127,7 +127,6 @@ Queue Queue::recover(std::string_view name_or_path, const RecoverOptions& ro, Re
                                                    " groups, more than max_groups " + std::to_string(o.max_groups));
 
   rep.journal_end = to_string(scan.end);
-  std::replace(rep.journal_end.begin(), rep.journal_end.end(), ' ', '_');  // "torn_tail", as documented
   rep.journal_message = scan.message;
   rep.journal_first_seq = first;
   rep.journal_next_seq = end;

@@ -34,8 +34,10 @@ std::uint64_t deadline_in(std::chrono::milliseconds d) noexcept {
 }
 
 // The journal must hold every seq below `until` before it is read: wait for
-// the writer (async: up to its flush interval; sync: the batch in flight).
-void wait_journaled(const QueueState& q, std::uint64_t until, std::uint64_t deadline_ns, const std::string& op) {
+// the writer (async: up to its flush interval; sync: the batch in flight),
+// as long as the caller waits for room, but at least a second.
+void wait_journaled(const QueueState& q, std::uint64_t until, const RewindOptions& options, const std::string& op) {
+  const std::uint64_t deadline_ns = deadline_in(std::max(options.room_timeout, std::chrono::milliseconds(1000)));
   // acquire: pairs with publish_durable; the records below durable_seq are on disk.
   while (q.header().durable_seq.load(std::memory_order_acquire) < until) {
     if (monotonic_ns() >= deadline_ns)
@@ -78,7 +80,7 @@ RewindReport Queue::rewind_group(std::string_view group, std::uint64_t from_seq,
   if (from_seq > until)
     throw Error(ErrorCode::invalid_argument,
                 op + ": seq " + std::to_string(from_seq) + " is past the tail " + std::to_string(until));
-  wait_journaled(q, until, deadline_in(std::max(options.room_timeout, std::chrono::milliseconds(1000))), op);
+  wait_journaled(q, until, options, op);
 
   RewindReport rep;
   rep.from_seq = from_seq;
@@ -121,7 +123,7 @@ RewindReport Queue::rewind_group(std::string_view group, std::uint64_t from_seq,
                                         "; replayed " + std::to_string(rep.replayed) + " copies before it");
   // Sync: the rewind returns once its copies would survive a crash too.
   if (rep.replayed != 0 && q.layout.durability == kDurabilitySync)
-    wait_journaled(q, last_copy + 1, deadline_in(std::max(options.room_timeout, std::chrono::milliseconds(1000))), op);
+    wait_journaled(q, last_copy + 1, options, op);
   if (options.progress) options.progress(total, total);
   return rep;
 }
@@ -134,17 +136,15 @@ RewindReport Queue::rewind_group(std::string_view group, std::chrono::system_clo
   const auto since_ns = static_cast<std::uint64_t>(
       std::max<std::int64_t>(0, std::chrono::duration_cast<std::chrono::nanoseconds>(since.time_since_epoch()).count()));
   const std::uint64_t tail = q.header().tail.load(std::memory_order_acquire);
-  wait_journaled(q, tail, deadline_in(std::max(options.room_timeout, std::chrono::milliseconds(1000))), op);
+  wait_journaled(q, tail, options, op);
   // The first message published at or after `since`. Publish times follow
   // claims only roughly (clocks of racing producers), so take the first one.
   std::uint64_t from = tail;
-  const JournalScanResult scan = JournalReader::read(journal_directory(q), {q.layout.journal_id, false},
-                                                     [&](const JournalRecordView& r) {
+  (void)JournalReader::read(journal_directory(q), {q.layout.journal_id, false}, [&](const JournalRecordView& r) {
     if (from != tail || r.type != JournalRecordType::message || r.seq >= tail) return;
     JournalMessageView m;
     if (decode_message(r.payload, r.flags, m) && visible_to(m, target) && m.publish_time_ns >= since_ns) from = r.seq;
   });
-  (void)scan;
   return rewind_group(group, from, options);
 }
 

@@ -29,6 +29,7 @@
 #include "ackring/ackring.hpp"
 #include "clock.hpp"
 #include "durability.hpp"
+#include "durability_mp_util.hpp"
 #include "journal_test_util.hpp"
 #include "process_util.hpp"
 #include "test_util.hpp"
@@ -38,6 +39,7 @@ namespace {
 
 using namespace std::chrono_literals;
 using testing::TempJournalDir;
+using testing::NoThreadsInParent;
 using testing::TempQueue;
 
 // One acknowledged event: which producer's which message, and when (monotonic ns).
@@ -79,21 +81,6 @@ class AckLog {
  private:
   std::filesystem::path path_;
 };
-
-struct NoThreadsInParent {
-  NoThreadsInParent() { detail::set_durability_threads_enabled(false); }
-  ~NoThreadsInParent() { detail::set_durability_threads_enabled(true); }
-};
-
-// Opens the queue with a journal thread and sleeps: a dedicated journal writer.
-testing::Child journal_writer(const std::string& path) {
-  return testing::fork_child([path] {
-    detail::set_durability_threads_enabled(true);
-    auto q = Queue::open(path);
-    for (;;) std::this_thread::sleep_for(1s);
-    return 0;
-  });
-}
 
 // Publishes forever, logging every ok. Runs a journal thread too (as any
 // producer process does), so it may be the writer when it is killed.
@@ -165,7 +152,7 @@ std::uint64_t run_and_crash(const std::string& path, const AckLog& published, co
   auto pause = [&](int lo_ms, int hi_ms) {
     std::this_thread::sleep_for(std::chrono::milliseconds(lo_ms + static_cast<int>(rng() % (hi_ms - lo_ms + 1))));
   };
-  auto writer = journal_writer(path);
+  auto writer = testing::journal_holder(path);  // the dedicated journal writer: first to take the lock
   pause(50, 100);
   auto p1 = producer(path, 1, published);
   auto p2 = producer(path, 2, published);

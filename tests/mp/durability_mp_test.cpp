@@ -14,6 +14,7 @@
 
 #include "ackring/ackring.hpp"
 #include "durability.hpp"
+#include "durability_mp_util.hpp"
 #include "journal_reader.hpp"
 #include "journal_records.hpp"
 #include "journal_test_util.hpp"
@@ -25,15 +26,11 @@ namespace {
 
 using namespace std::chrono_literals;
 using testing::TempJournalDir;
+using testing::journal_holder;
+using testing::NoThreadsInParent;
 using testing::TempQueue;
 
 std::string text_for(std::uint64_t i) { return "m" + std::to_string(i) + "-" + std::string(i % 23, 'z'); }
-
-// The parent never runs a journal thread (it forks); children turn them on.
-struct NoThreadsInParent {
-  NoThreadsInParent() { detail::set_durability_threads_enabled(false); }
-  ~NoThreadsInParent() { detail::set_durability_threads_enabled(true); }
-};
 
 bool wait_until(const std::function<bool()>& f, std::chrono::milliseconds timeout) {
   const auto end = std::chrono::steady_clock::now() + timeout;
@@ -42,15 +39,6 @@ bool wait_until(const std::function<bool()>& f, std::chrono::milliseconds timeou
     std::this_thread::sleep_for(1ms);
   }
   return false;
-}
-
-testing::Child journal_holder(const std::string& path) {
-  return testing::fork_child([path] {
-    detail::set_durability_threads_enabled(true);
-    auto q = Queue::open(path);
-    for (;;) std::this_thread::sleep_for(1s);
-    return 0;
-  });
 }
 
 TEST(DurabilityMp, WriterKilledMidRunAnotherTakesOverWithoutGap) {
