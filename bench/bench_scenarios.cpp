@@ -54,6 +54,7 @@ struct Ctrl {
     std::uint64_t measured = 0;           // of them, after the warm-up
     std::uint64_t t_first = 0, t_last = 0;
     std::uint64_t bad = 0;                // wrong size, out of order, or duplicated
+    std::uint64_t fold = 0;               // fold_payload of every message: the payload was read
   } cons[2];
   std::uint64_t measured = 0;             // rtt, latency
   std::uint64_t late_sends = 0;
@@ -287,6 +288,7 @@ Run run_topology(const Config& cfg, const Variant& v, const Params& p) {
           // messages in order, none missing; competing consumers see an
           // increasing subsequence each (completeness is checked on the sums).
           r.bad += competing ? (k < next[pi]) : (k != next[pi]);
+          r.fold ^= fold_payload(d, n);
           next[pi] = k + 1;
           ++r.got[pi];
           if (k >= warm) {

@@ -57,6 +57,20 @@ inline void stamp(std::byte* buf, std::uint64_t index) noexcept { std::memcpy(bu
   return v;
 }
 
+// Reads every byte of a payload, as an application consuming the message
+// would. Without it the transports that hand out a view into shared memory
+// (ackring, the bare ring) would move only the cache line holding the index,
+// while the copying ones (pipe, sockets, mq) move every byte.
+[[nodiscard]] inline std::uint64_t fold_payload(const std::byte* d, std::size_t n) noexcept {
+  std::uint64_t acc = 0;
+  for (std::size_t i = 0; i + 8 <= n; i += 8) {
+    std::uint64_t w;
+    std::memcpy(&w, d + i, 8);
+    acc ^= w;
+  }
+  return acc;
+}
+
 // Percentiles of a set of samples (sorted in place). Nearest-rank.
 struct Percentiles {
   double min = 0, p50 = 0, p90 = 0, p99 = 0, p999 = 0, max = 0, mean = 0;

@@ -1,7 +1,7 @@
 #include "dedup.hpp"
 
 #include <sched.h>
-#include <xxhash.h>
+#include "xxhash_inline.hpp"
 
 #include <algorithm>
 #include <bit>
