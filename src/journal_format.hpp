@@ -162,6 +162,19 @@ inline constexpr std::uint16_t kJournalKnownFlags = kJournalFlagBatchStart | kJo
                      kJournalRecordHeaderSize - offsetof(JournalRecordHeader, length) + journal_align(length));
 }
 
+// Seals a record whose payload (`h.length` bytes) already sits at
+// `record + kJournalRecordHeaderSize`: zeroes the padding, writes the header
+// and then its checksum over all of it. Returns the record's size.
+inline std::uint64_t seal_journal_record(std::byte* record, JournalRecordHeader h) noexcept {
+  std::byte* payload = record + kJournalRecordHeaderSize;
+  std::memset(payload + h.length, 0, journal_align(h.length) - h.length);
+  h.checksum = 0;
+  std::memcpy(record, &h, sizeof h);
+  h.checksum = journal_record_checksum(record, h.length);
+  std::memcpy(record, &h.checksum, sizeof h.checksum);
+  return journal_record_size(h.length);
+}
+
 // ---- record payloads ----------------------------------------------------------
 //
 // message:      0               8        16       24

@@ -165,8 +165,8 @@ std::byte* JournalWriter::reserve(std::uint64_t record_size) {
 }
 
 // Frames a record at the end of the staged bytes (room was reserved): the
-// header, the payload (a then b), zero padding, then the checksum over all
-// of it but the checksum itself.
+// payload (a then b), then seal_journal_record adds padding, header and
+// checksum.
 void JournalWriter::put_record(JournalRecordType type, std::uint16_t flags, std::uint64_t seq,
                                std::span<const std::byte> a, std::span<const std::byte> b) {
   std::byte* p = staging_.get() + staged_;
@@ -180,11 +180,7 @@ void JournalWriter::put_record(JournalRecordType type, std::uint16_t flags, std:
   // Payloads encoded in place (checkpoints, group entries) are already there.
   if (!a.empty() && a.data() != q) std::memcpy(q, a.data(), a.size());
   if (!b.empty()) std::memcpy(q + a.size(), b.data(), b.size());
-  std::memset(q + length, 0, journal_align(length) - length);
-  std::memcpy(p, &h, sizeof h);
-  h.checksum = journal_record_checksum(p, h.length);
-  std::memcpy(p, &h.checksum, sizeof h.checksum);
-  const std::uint64_t size = journal_record_size(length);
+  const std::uint64_t size = seal_journal_record(p, h);
   staged_ += static_cast<std::size_t>(size);
   batch_start_ = false;
   ++stats_.records;
