@@ -1,7 +1,6 @@
 #include "dedup.hpp"
 
 #include <sched.h>
-#include "xxhash_inline.hpp"
 
 #include <algorithm>
 #include <bit>
@@ -9,6 +8,7 @@
 
 #include "clock.hpp"
 #include "liveness.hpp"
+#include "xxhash_inline.hpp"
 
 namespace ackring::detail {
 

@@ -3,8 +3,6 @@
 // why each step is safe when any process dies between any two of them.
 #include "ackring/producer.hpp"
 
-#include <xxhash.h>
-
 #include <algorithm>
 #include <cstring>
 
@@ -14,6 +12,7 @@
 #include "group.hpp"
 #include "queue_state.hpp"
 #include "wait.hpp"
+#include "xxhash_inline.hpp"
 
 namespace ackring {
 
@@ -92,6 +91,12 @@ Write write_slot(const QueueState& q, std::uint64_t seq, Bytes payload, const Cl
   if (!slot.state.compare_exchange_strong(observed, SlotWord{seq, SlotState::claimed}.encode(),
                                           std::memory_order_release, std::memory_order_acquire))
     return SlotWord::decode(observed).state == SlotState::aborted ? Write::aborted : Write::corrupt;
+  // release fence: the field and payload stores below stay after the claim.
+  // A consumer still reading the previous lap's message here (its lease ran
+  // out mid-read: the seqlock read in Consumer::fill) that sees any of them
+  // then also sees the claim when it re-checks the state after its acquire
+  // fence, and discards what it read. (Free on x86; needed on ARM.)
+  std::atomic_thread_fence(std::memory_order_release);
   write_fields(slot, {static_cast<std::uint32_t>(payload.size()), stamp.flags, checksum, stamp.key_lo, stamp.key_hi,
                       self.publish_time_ns});
   if (!payload.empty()) std::memcpy(q.payload(seq), payload.data(), payload.size());
