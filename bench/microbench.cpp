@@ -518,8 +518,10 @@ BENCHMARK(BM_DedupLookup)->ArgName("kind")->Arg(0)->Arg(1)->Arg(2);
 
 // Journal records (src/journal_format.hpp), without the disk: what the
 // writer's thread spends framing one message record in its staging buffer
-// (payload encoded in place, padding, header, XXH3 checksum), and what
-// recovery spends verifying one (checksum, then decode). Arg: body bytes.
+// (payload encoded in place, padding, header, XXH3 checksum), and what a
+// reader spends on one: the checksum test of journal_scan.cpp's check_record
+// and decode_message (check_record's structural journal_payload_valid pass is
+// not included). Arg: body bytes.
 constexpr std::uint64_t kJournalTime = 1'700'000'000'000'000'000ull;
 
 std::uint64_t encode_journal_message(std::byte* record, std::uint64_t seq, std::span<const std::byte> body) {
