@@ -219,6 +219,7 @@ Consumer::Take Consumer::take_expired(Delivery& out, std::uint64_t now) noexcept
     // acq_rel: we own this delivery now; pairs with the ack/nack CAS of the previous holder.
     if (!word.compare_exchange_strong(w, mine.encode(), std::memory_order_acq_rel, std::memory_order_acquire))
       continue;  // another member took it first
+    bump(q.member(group_, member_).lease_expiries);
     if (exhausted) {
       // Held past max_deliveries: move it to the dead-letter queue. If that
       // fails (DLQ full), our 1 s lease brings it back to try again.

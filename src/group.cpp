@@ -68,10 +68,12 @@ void fold_and_clear_counters(GroupEntry& G, MemberEntry& e) noexcept {
   G.retired_acked.fetch_add(e.acked.load(std::memory_order_relaxed), std::memory_order_relaxed);
   G.retired_redelivered.fetch_add(e.redelivered.load(std::memory_order_relaxed), std::memory_order_relaxed);
   G.retired_nacked.fetch_add(e.nacked.load(std::memory_order_relaxed), std::memory_order_relaxed);
+  G.retired_lease_expiries.fetch_add(e.lease_expiries.load(std::memory_order_relaxed), std::memory_order_relaxed);
   e.delivered.store(0, std::memory_order_relaxed);
   e.acked.store(0, std::memory_order_relaxed);
   e.redelivered.store(0, std::memory_order_relaxed);
   e.nacked.store(0, std::memory_order_relaxed);
+  e.lease_expiries.store(0, std::memory_order_relaxed);
 }
 
 }  // namespace
@@ -129,7 +131,7 @@ std::uint32_t create_group(const QueueState& q, std::string_view name, const Gro
   G.overflow = static_cast<std::uint8_t>(options.overflow);
   G.deadline_hint_ms.store(~0ull, std::memory_order_relaxed);
   for (auto* c : {&G.dead_lettered, &G.dropped, &G.aborted_skipped, &G.corrupt_skipped, &G.retired_delivered,
-                  &G.retired_acked, &G.retired_redelivered, &G.retired_nacked})
+                  &G.retired_acked, &G.retired_redelivered, &G.retired_nacked, &G.retired_lease_expiries})
     c->store(0, std::memory_order_relaxed);
   for (std::uint32_t m = 0; m < q.layout.max_members; ++m) {
     auto& e = q.member(g, m);

@@ -18,7 +18,10 @@ namespace ackring::detail {
 
 inline constexpr std::size_t kCacheLine = 64;
 inline constexpr char kMagic[8] = {'A', 'C', 'K', 'R', 'I', 'N', 'G', '\0'};
-inline constexpr std::uint32_t kFormatVersion = 2;  // 2: durability fields (Layout, FileHeader line 9)
+// 2: durability fields (Layout, FileHeader line 9). 3: producers' in-flight
+// words (ProducerEntry::in_flight) hold slots back from reuse, members count
+// lease expiries: a version-2 process would not honour either.
+inline constexpr std::uint32_t kFormatVersion = 3;
 inline constexpr std::size_t kHeaderRegion = 4096;
 // The journal directory (of <journal_dir>/<queue file name>/, the parent)
 // is stored as bytes in the header region, covered by Layout::journal_dir_hash.
@@ -162,9 +165,9 @@ static_assert(sizeof(FileHeader) <= kJournalDirOffset);
 //   0     4      8            16          24            32
 //   ┌─────┬──────┬────────────┬───────────┬─────────────┬──── pad to 64
 //   │ pid │ pad  │ start time │ published │ last active │
-//   32          40               48               56
-//   ┌───────────┬────────────────┬────────────────┬──── pad to 64
-//   │ dedup hits│ bloom negatives│ expired reused │
+//   32          40               48               56          64
+//   ┌───────────┬────────────────┬────────────────┬───────────┐
+//   │ dedup hits│ bloom negatives│ expired reused │ in flight │
 struct ProducerEntry {
   std::atomic<std::uint32_t> pid;               // 0: free. CAS 0 -> pid claims the entry
   std::atomic<std::uint32_t> incarnation;       // bumped per registration: dedup owners name (index, incarnation)
@@ -174,9 +177,13 @@ struct ProducerEntry {
   std::atomic<std::uint64_t> dedup_hits;        // owner only: keyed publishes found duplicate
   std::atomic<std::uint64_t> bloom_negatives;   // owner only: keys the bloom filter ruled out
   std::atomic<std::uint64_t> expired_reused;    // owner only: expired dedup entries reused
-  char pad[kCacheLine - 56];
+  // 0, or 1 + the lowest seq this producer may still store into: set before
+  // its tail CAS, cleared after its last commit. No slot at or after it is
+  // reused while the producer lives, however long it stalls (protocol.md §1).
+  std::atomic<std::uint64_t> in_flight;
 };
 static_assert(sizeof(ProducerEntry) == kCacheLine);
+static_assert(offsetof(ProducerEntry, in_flight) == 56);
 
 // One member of a group. Counters are written by the owning process only
 // (load + store, no RMW), read by anyone.
@@ -189,9 +196,10 @@ struct MemberEntry {
   std::atomic<std::uint64_t> acked;
   std::atomic<std::uint64_t> redelivered;
   std::atomic<std::uint64_t> nacked;
-  char pad[kCacheLine - 56];
+  std::atomic<std::uint64_t> lease_expiries;    // leases this member took over after they ran out
 };
 static_assert(sizeof(MemberEntry) == kCacheLine);
+static_assert(offsetof(MemberEntry, lease_expiries) == 56);
 // A member slot being freed holds kReclaiming | (pid of the reclaimer): the
 // reclaimer's identity is in the word the CAS writes, so a takeover from a
 // dead reclaimer is one CAS from that exact value (pids fit in 22 bits).
@@ -203,7 +211,7 @@ enum class GroupState : std::uint32_t { free = 0, creating = 1, active = 2 };
 // A consumer group: 5 cache lines, then max_members MemberEntry.
 //   line 0: state, incarnation, policy, name
 //   line 1: next (dispatch cursor)      line 2: floor (all below settled)
-//   line 3: deadline hint               line 4: group counters
+//   line 3: deadline hint, retired lease expiries    line 4: group counters
 struct GroupEntry {
   std::atomic<std::uint32_t> state;         // GroupState
   std::atomic<std::uint32_t> incarnation;   // bumped per create: a handle of a removed group notices
@@ -220,6 +228,7 @@ struct GroupEntry {
   // No lease of this group expires before this monotonic ms (a hint: receive
   // scans for expired leases only once it has passed).
   alignas(kCacheLine) std::atomic<std::uint64_t> deadline_hint_ms;
+  std::atomic<std::uint64_t> retired_lease_expiries;  // MemberEntry::lease_expiries of freed members
   alignas(kCacheLine) std::atomic<std::uint64_t> dead_lettered;
   std::atomic<std::uint64_t> dropped;
   std::atomic<std::uint64_t> aborted_skipped;
