@@ -1,8 +1,14 @@
 #!/usr/bin/env bash
 # Builds the benchmarks in Release and runs ackring-bench with the default
-# scenarios, writing bench/results/bench-<date>-<commit>.json, the plots
-# bench-<date>-<commit>-throughput.png and -latency.png (when gnuplot is
-# installed; tools/setup.sh installs gnuplot-nox), and printing the tables.
+# scenarios, writing bench/runs/bench-<date>-<commit>.json, the plots
+# bench-<date>-<commit>-throughput.png and -latency.png with the gnuplot
+# scripts that drew them (when gnuplot is installed; tools/setup.sh installs
+# gnuplot-nox), and printing the tables. bench/runs/ is ignored by git.
+#
+# Publishing a run is a decision, not a side effect: ACKRING_BENCH_PUBLISH=1
+# also copies the JSON and the PNG plots (not the .gp scripts) into
+# bench/results/, which is committed; it refuses a tree with uncommitted
+# changes (a "-dirty" run), since nobody could rebuild what was measured.
 #
 #   bench/run.sh                   # default: pinned to cpus 0,1, median of 3, ~3 minutes
 #   bench/run.sh --full            # the whole matrix (sizes x topologies x modes)
@@ -11,8 +17,9 @@
 #
 # Any argument is passed to ackring-bench (see `ackring-bench --help`).
 # Environment: BUILD_DIR (default <repo>/build-bench), JOBS (default 2),
+# ACKRING_BENCH_OUT (default <repo>/bench/runs), ACKRING_BENCH_PUBLISH=1,
 # ACKRING_BENCH_COMMIT (names the results and skips every git call: for a
-# tree someone else is committing to).
+# tree someone else is committing to; publishing then trusts that name).
 set -euo pipefail
 
 root="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
@@ -38,8 +45,13 @@ else
     commit="$commit-dirty"
   fi
 fi
+publish="${ACKRING_BENCH_PUBLISH:-0}"
+if [ "$publish" = "1" ] && [[ "$commit" == *-dirty || "$commit" == unknown ]]; then
+  echo "run.sh: ACKRING_BENCH_PUBLISH=1 needs a clean, committed tree (this one is '$commit'); not running" >&2
+  exit 1
+fi
 stamp="$(date +%Y%m%d-%H%M%S)"
-results="$root/bench/results"
+results="${ACKRING_BENCH_OUT:-$root/bench/runs}"
 mkdir -p "$results"
 out="$results/bench-$stamp-$commit.json"
 bench_args+=(--json "$out" --plot "${out%.json}")
@@ -64,4 +76,13 @@ if [ "${ACKRING_BENCH_MICRO:-0}" = "1" ]; then
   command -v taskset >/dev/null && [ "$ncpu" -ge 2 ] && pin=(taskset -c 1)
   "${pin[@]}" "$build/bench/ackring_microbench" \
     --benchmark_out="$results/micro-$stamp-$commit.json" --benchmark_out_format=json
+fi
+
+if [ "$publish" = "1" ]; then
+  published="$root/bench/results"
+  mkdir -p "$published"
+  for f in "$out" "${out%.json}"-*.png "$results/micro-$stamp-$commit.json"; do
+    if [ -f "$f" ]; then cp "$f" "$published/" && echo "run.sh: published bench/results/$(basename "$f")"; fi
+  done
+  echo "run.sh: cite the published run in README.md and commit it (git add bench/results/...)"
 fi
