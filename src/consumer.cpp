@@ -20,6 +20,7 @@
 #include "dead_letter_codec.hpp"
 #include "dedup.hpp"
 #include "durability.hpp"
+#include "failpoint.hpp"
 #include "group.hpp"
 #include "liveness.hpp"
 #include "queue_state.hpp"
@@ -37,18 +38,21 @@ constexpr std::uint64_t kHousekeepIdleMs = 50;    // dead-member sweep when idle
 constexpr std::uint64_t kHousekeepBusyMs = 500;   // ... and at least this often when busy
 constexpr std::uint64_t kStallCheckMs = 5;        // claimer liveness re-check of a stuck head
 constexpr std::size_t kCopySlots = 64;            // copy-mode batch limit
-constexpr std::uint64_t kRescanMs = 100;
-constexpr std::uint64_t kNotStalled = ~0ull;          // longest a scan may push the expired-lease hint ahead
+constexpr std::uint64_t kRescanMs = 100;           // longest a scan may push the expired-lease hint ahead
+constexpr std::uint64_t kNotStalled = ~0ull;       // stalled_since_ms_ when the head is not stuck
 
 // Owner-only counter bump: no RMW needed, readers use relaxed loads.
 inline void bump(std::atomic<std::uint64_t>& c, std::uint64_t by = 1) noexcept {
   c.store(c.load(std::memory_order_relaxed) + by, std::memory_order_relaxed);
 }
 
-// The receipt still names the current lease: leased, of the receipt's lap
-// (generation) and delivery (count). Anything else is a stale receipt.
-inline bool holds_receipt(const QueueState& q, const LeaseWord& lw, const Receipt& r) noexcept {
-  return lw.state == LeaseState::leased && lw.generation == q.generation(r.seq) && lw.deliveries == r.deliveries;
+// The receipt still names the current lease: leased by this member, of the
+// receipt's lap (generation) and delivery (count). Anything else is a stale
+// receipt. The generation has 14 bits and wraps; the floor check in
+// Consumer::check_receipt is the fence that holds across any number of laps.
+inline bool holds_receipt(const QueueState& q, const LeaseWord& lw, const Receipt& r, std::uint32_t member) noexcept {
+  return lw.state == LeaseState::leased && lw.generation == q.generation(r.seq) && lw.deliveries == r.deliveries &&
+         lw.owner == member;
 }
 
 // Full 64-bit monotonic ms of a 32-bit deadline near `now`.
@@ -219,6 +223,7 @@ Consumer::Take Consumer::take_expired(Delivery& out, std::uint64_t now) noexcept
     // acq_rel: we own this delivery now; pairs with the ack/nack CAS of the previous holder.
     if (!word.compare_exchange_strong(w, mine.encode(), std::memory_order_acq_rel, std::memory_order_acquire))
       continue;  // another member took it first
+    ACKRING_FAILPOINT("takeover.after_lease_cas");
     bump(q.member(group_, member_).lease_expiries);
     if (exhausted) {
       // Held past max_deliveries: move it to the dead-letter queue. If that
@@ -310,9 +315,11 @@ Consumer::Take Consumer::take_new_batch(std::span<Delivery> out, std::size_t& go
     }
     stalled_seq_ = ~0ull;
     stalled_since_ms_ = kNotStalled;
+    ACKRING_FAILPOINT("receive.after_slot_check");
     const LeaseWord mine{LeaseState::leased, gen, member_, 1, static_cast<std::uint32_t>(now + lease_ms_)};
     // acq_rel: the lease is ours; acquire also orders the payload reads after it.
     if (!word.compare_exchange_strong(w, mine.encode(), std::memory_order_acq_rel, std::memory_order_acquire)) break;
+    ACKRING_FAILPOINT("receive.after_lease_cas");
     ++consumed;
     if (!fill(out[got], s, 1)) continue;
     if (at_most_once) settle(s, mine.encode(), SettleReason::acked);
@@ -363,12 +370,13 @@ bool Consumer::fill(Delivery& out, std::uint64_t seq, std::uint32_t deliveries) 
     }
     checksum_ok = length_ok && XXH3_64bits(src, f.length) == f.checksum;
   }
+  ACKRING_FAILPOINT("receive.mid_read");
   std::atomic_thread_fence(std::memory_order_acquire);  // the reads above happen before the re-check
   const SlotWord again = SlotWord::decode(slot.state.load(std::memory_order_relaxed));
   if (again.seq != (seq & kSeqMask) || again.state != SlotState::committed) {
     // The slot moved on under us: our lease ran out (or a drop group was
-    // pushed past it). Not ours to deliver any more.
-    if (drop_group_) q.group(group_).dropped.fetch_add(1, std::memory_order_relaxed);
+    // pushed past it: push_group_forward counted it dropped). Not ours to
+    // deliver any more.
     return false;
   }
   if (checksum_ok && !slot_is_for(f.flags, group_, incarnation_)) {
@@ -459,20 +467,39 @@ void Consumer::housekeep(std::uint64_t now) noexcept {
 
 void Consumer::advance_floor() noexcept { (void)advance_group_floor(*state_, group_); }
 
+// Whether `word` (loaded from lease[r.seq]) is the delivery `r` was issued
+// for. The word must be leased by us with the receipt's generation and count,
+// and this group's floor must not have passed r.seq: generation bits wrap
+// every 2^14 laps, so a word equal in every field may belong to a later lap.
+// It cannot get there while we look: a word owned by this member was taken
+// by this Consumer (one thread), and taking a later lap of r.seq's slot needs
+// the floor past r.seq first — so if the floor we read after loading the
+// word is not past r.seq, the word was r.seq's, and the CAS that follows
+// expects exactly it. (protocol.md §3)
+bool Consumer::check_receipt(const Receipt& r, std::uint64_t word) const noexcept {
+  const QueueState& q = *state_;
+  if (!holds_receipt(q, LeaseWord::decode(word), r, member_)) return false;
+  // acquire: pairs with the floor CAS; a floor past r.seq means its lap is settled.
+  if (q.group(group_).floor.load(std::memory_order_acquire) > r.seq) return false;
+  ACKRING_FAILPOINT("ack.after_floor_check");
+  return true;
+}
+
 Status Consumer::settle_receipt(const Receipt& r, SettleReason reason) noexcept {
   if (group_gone()) return Status::no_such_group;
   const QueueState& q = *state_;
   auto& word = q.lease(group_, r.seq);
   std::uint64_t w = word.load(std::memory_order_acquire);
   for (;;) {
+    if (!check_receipt(r, w)) return Status::lease_lost;
     const LeaseWord lw = LeaseWord::decode(w);
-    if (!holds_receipt(q, lw, r))
-      return Status::lease_lost;
     const LeaseWord settled{LeaseState::settled, lw.generation, kNoOwner, lw.deliveries,
                             static_cast<std::uint32_t>(reason)};
     // release: pairs with advance_floor's acquire; our reads of the payload happen before reuse.
-    if (word.compare_exchange_weak(w, settled.encode(), std::memory_order_release, std::memory_order_acquire))
+    if (word.compare_exchange_weak(w, settled.encode(), std::memory_order_release, std::memory_order_acquire)) {
+      ACKRING_FAILPOINT("ack.after_settle");
       return Status::ok;
+    }
   }
 }
 
@@ -501,9 +528,8 @@ Status Consumer::modify_lease(const Receipt& r, std::uint64_t new_deadline_ms, b
   auto& word = q.lease(group_, r.seq);
   std::uint64_t w = word.load(std::memory_order_acquire);
   for (;;) {
+    if (!check_receipt(r, w)) return Status::lease_lost;
     LeaseWord lw = LeaseWord::decode(w);
-    if (!holds_receipt(q, lw, r))
-      return Status::lease_lost;
     lw.deadline_ms = static_cast<std::uint32_t>(new_deadline_ms);
     if (give_up) lw.owner = kNoOwner;
     // acq_rel: a takeover CAS racing with us either sees the new deadline or makes ours fail.
@@ -534,9 +560,7 @@ Status Consumer::reject(const Receipt& r) noexcept {
   if (group_gone()) return Status::no_such_group;
   const QueueState& q = *state_;
   const std::uint64_t w = q.lease(group_, r.seq).load(std::memory_order_acquire);
-  const LeaseWord lw = LeaseWord::decode(w);
-  if (!holds_receipt(q, lw, r))
-    return Status::lease_lost;
+  if (!check_receipt(r, w)) return Status::lease_lost;
   return dead_letter(r.seq, w, static_cast<std::uint8_t>(DeadLetterReason::rejected)) ? Status::ok
                                                                                      : Status::queue_full;
 }

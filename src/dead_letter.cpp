@@ -11,9 +11,12 @@
 #include "ackring/queue.hpp"
 #include "dead_letter_codec.hpp"
 #include "durability.hpp"
+#include "failpoint.hpp"
 #include "group.hpp"
 #include "queue_file.hpp"
 #include "queue_state.hpp"
+#include "seqlock_read.hpp"
+#include "xxhash_inline.hpp"
 
 namespace ackring {
 
@@ -111,16 +114,36 @@ Queue open_dead_letter_queue(const QueueState& origin) {
 bool Consumer::dead_letter(std::uint64_t seq, std::uint64_t held_word, std::uint8_t reason) noexcept {
   const QueueState& q = *state_;
   const LeaseWord held = LeaseWord::decode(held_word);
+  const SlotHeader& slot = q.slot(seq);
+  std::uint64_t checksum = 0;
+  std::uint32_t length = 0;
   try {
     if (!dlq_) dlq_ = std::make_unique<Producer>(open_dead_letter_queue(q).producer());
-    const SlotFields f = read_fields(q.slot(seq));
-    const std::uint32_t length = std::min(f.length, q.layout.max_message_size);
+    // A seqlock read, like Consumer::fill: our lease can run out while we copy
+    // (a stalled process) and the slot be rewritten; the state re-check below
+    // discards such a copy.
+    [[maybe_unused]] const SeqlockReadScope racy_reads;
+    const SlotFields f = read_fields(slot);
+    length = std::min(f.length, q.layout.max_message_size);
+    checksum = f.checksum;
     encode_dead_letter(dlq_buffer_, q.path.string(), group_name_, seq, held.deliveries, reason, f.publish_time_ns,
                        Bytes(q.payload(seq), length));
   } catch (...) {
     return false;  // could not open/create the DLQ: the caller keeps the message leased
   }
+  std::atomic_thread_fence(std::memory_order_acquire);  // the copy above happens before the re-check
+  const SlotWord again = SlotWord::decode(slot.state.load(std::memory_order_relaxed));
+  if (again.seq != (seq & kSeqMask) || again.state != SlotState::committed) return true;  // not ours any more
+  // The payload is the tail of the encoded record.
+  if (XXH3_64bits(dlq_buffer_.data() + dlq_buffer_.size() - length, length) != checksum) {
+    if (settle(seq, held_word, SettleReason::corrupt)) {
+      q.group(group_).corrupt_skipped.fetch_add(1, std::memory_order_relaxed);
+      advance_floor();
+    }
+    return true;
+  }
   if (!dlq_->try_publish(Bytes(dlq_buffer_)).ok()) return false;
+  ACKRING_FAILPOINT("deadletter.after_publish");
   // If settling fails, the lease moved on (expired and taken by another
   // member) while we published: the DLQ holds a copy and the message goes on
   // in the queue. At-least-once holds for the DLQ too; it may see a duplicate.

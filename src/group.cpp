@@ -12,6 +12,7 @@
 
 #include "ackring/error.hpp"
 #include "clock.hpp"
+#include "failpoint.hpp"
 #include "liveness.hpp"
 #include "wait.hpp"
 
@@ -253,6 +254,7 @@ bool advance_group_floor(const QueueState& q, std::uint32_t g) noexcept {
       ++end;
     }
     if (end == floor) return false;
+    ACKRING_FAILPOINT("floor.after_scan");
     // seq_cst: the waker side of wait.hpp for producers waiting on space.
     if (G.floor.compare_exchange_strong(floor, end, std::memory_order_seq_cst)) {
       wake_waiters(q.header().space_futex, q.header().space_waiters);
@@ -279,6 +281,7 @@ std::uint64_t abort_stalled_claims(const QueueState& q, std::uint64_t seq, std::
     abort = now - stalled_since_ms >= q.layout.claim_timeout_ms;
   }
   if (!abort) return 0;
+  ACKRING_FAILPOINT("abort.after_judge");
   std::uint64_t aborted = 0;
   // acq_rel: exactly one of this CAS and the producer's claim/commit CAS wins.
   if (slot.state.compare_exchange_strong(w, SlotWord{seq, SlotState::aborted}.encode(), std::memory_order_acq_rel,
@@ -322,6 +325,7 @@ std::uint64_t push_group_forward(const QueueState& q, std::uint32_t g, std::uint
   // acq_rel: members that read the new next (acquire) re-validate before taking.
   while (next < target && !G.next.compare_exchange_weak(next, target, std::memory_order_acq_rel)) {
   }
+  ACKRING_FAILPOINT("drop.after_next");
   // 2. settle everything unsettled below target.
   std::uint64_t floor = G.floor.load(std::memory_order_acquire);
   if (target > floor + q.layout.capacity) floor = target - q.layout.capacity;  // older slots are long reused
@@ -343,6 +347,7 @@ std::uint64_t push_group_forward(const QueueState& q, std::uint32_t g, std::uint
   }
   if (reason == SettleReason::dropped && settled_count != 0)
     G.dropped.fetch_add(settled_count, std::memory_order_relaxed);
+  ACKRING_FAILPOINT("drop.after_settle");
   // 3. floor, last: producers may reuse slots below it from now on.
   // seq_cst: publishes the settled words above before the producer's floor scan.
   floor = G.floor.load(std::memory_order_acquire);
@@ -366,6 +371,28 @@ std::uint64_t scan_min_floor(const QueueState& q, std::uint64_t tail) noexcept {
   // is a seq_cst CAS followed by a wake of the space waiters).
   if (q.layout.durability != 0) min_floor = std::min(min_floor, q.header().durable_seq.load(std::memory_order_seq_cst));
   return min_floor;
+}
+
+// The lowest seq a live producer may still store into, if below `bound`
+// (else `bound`). A producer stalled anywhere inside a publish — even one
+// whose claim a consumer aborted — keeps its in-flight word, so no slot it
+// may still write is handed to another producer (invariant 1). A dead
+// producer stores nothing more: its word is ignored (pid + start time; a
+// process is dead when none of its threads runs).
+std::uint64_t min_in_flight(const QueueState& q, std::uint64_t bound) noexcept {
+  std::uint64_t lowest = bound;
+  for (std::uint32_t i = 0; i < q.layout.max_producers; ++i) {
+    const ProducerEntry& e = q.producer(i);
+    // acquire: pairs with end_flight's release store of 0; the slot stores of
+    // the publish it ends happen before a reuse we allow on seeing 0.
+    const std::uint64_t word = e.in_flight.load(std::memory_order_acquire);
+    if (word == 0 || word - 1 >= lowest) continue;
+    // acquire: pairs with registration's release of start_time (Queue::producer).
+    const std::uint32_t pid = e.pid.load(std::memory_order_acquire);
+    if (pid == 0 || !is_alive(static_cast<pid_t>(pid), e.start_time.load(std::memory_order_acquire))) continue;
+    lowest = word - 1;
+  }
+  return lowest;
 }
 
 std::uint64_t refresh_floor(const QueueState& q, std::uint64_t want_floor, bool make_room) noexcept {
@@ -397,6 +424,11 @@ std::uint64_t refresh_floor(const QueueState& q, std::uint64_t want_floor, bool 
       }
       floor = scan_min_floor(q, tail);
     }
+    // After the floors, never before: a claim that some group's floor has
+    // passed was made (tail CAS, release) after its producer's in-flight
+    // store, so reading the floors first makes that store visible here.
+    floor = std::min(floor, min_in_flight(q, floor));
+    ACKRING_FAILPOINT("refresh.after_scan");
     floor = std::max(floor, floor_of(w));  // the floor never moves back
     if (floor == floor_of(w)) return floor;
     // acq_rel: fails if a group was created since the load (version bump): rescan.

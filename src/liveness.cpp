@@ -5,6 +5,7 @@
 #include <csignal>
 #include <cstdio>
 #include <cstring>
+#include <dirent.h>
 #include <fcntl.h>
 #include <string_view>
 #include <unistd.h>
@@ -19,9 +20,9 @@ struct StatFields {
   bool ok = false;
 };
 
-StatFields read_stat(pid_t pid) noexcept {
-  char path[64];
-  std::snprintf(path, sizeof path, "/proc/%d/stat", static_cast<int>(pid));
+bool exited(char state) noexcept { return state == 'Z' || state == 'X' || state == 'x'; }
+
+StatFields read_stat_file(const char* path) noexcept {
   const int fd = ::open(path, O_RDONLY | O_CLOEXEC);
   if (fd < 0) return {};
   char buf[1024];
@@ -49,6 +50,36 @@ StatFields read_stat(pid_t pid) noexcept {
   return out;
 }
 
+StatFields read_stat(pid_t pid) noexcept {
+  char path[64];
+  std::snprintf(path, sizeof path, "/proc/%d/stat", static_cast<int>(pid));
+  return read_stat_file(path);
+}
+
+// The process's main thread has exited (`Z` in /proc/<pid>/stat). The
+// process still runs while any other thread does: a main thread that called
+// pthread_exit leaves its threads working, and they may be in the middle of
+// a publish. Dead means no thread runs.
+bool any_thread_runs(pid_t pid) noexcept {
+  char path[64];
+  std::snprintf(path, sizeof path, "/proc/%d/task", static_cast<int>(pid));
+  DIR* dir = ::opendir(path);
+  if (dir == nullptr) return false;
+  bool running = false;
+  while (const dirent* entry = ::readdir(dir)) {
+    if (entry->d_name[0] < '0' || entry->d_name[0] > '9') continue;
+    char task[320];
+    std::snprintf(task, sizeof task, "/proc/%d/task/%s/stat", static_cast<int>(pid), entry->d_name);
+    const StatFields f = read_stat_file(task);
+    if (f.ok && !exited(f.state)) {
+      running = true;
+      break;
+    }
+  }
+  ::closedir(dir);
+  return running;
+}
+
 }  // namespace
 
 ProcessIdentity self_identity() noexcept {
@@ -61,7 +92,7 @@ ProcessIdentity self_identity() noexcept {
 
 std::uint64_t process_start_time(pid_t pid) noexcept {
   const StatFields f = read_stat(pid);
-  if (!f.ok || f.state == 'Z' || f.state == 'X' || f.state == 'x') return 0;
+  if (!f.ok || (exited(f.state) && !any_thread_runs(pid))) return 0;
   return f.start_time;
 }
 
@@ -72,8 +103,8 @@ bool is_alive(pid_t pid, std::uint64_t start_time) noexcept {
     // No /proc entry readable: fall back to kill(0); EPERM means it exists.
     return ::kill(pid, 0) == 0 || errno == EPERM;
   }
-  if (f.state == 'Z' || f.state == 'X' || f.state == 'x') return false;
-  return start_time == 0 || f.start_time == start_time;
+  if (start_time != 0 && f.start_time != start_time) return false;  // the pid was reused
+  return !exited(f.state) || any_thread_runs(pid);
 }
 
 }  // namespace ackring::detail

@@ -1,6 +1,7 @@
-// The publish path: claim (CAS on tail) -> mark claimed (CAS on the slot
-// state) -> write -> commit (CAS on the slot state). docs/protocol.md argues
-// why each step is safe when any process dies between any two of them.
+// The publish path: in-flight word -> claim (CAS on tail) -> mark claimed
+// (CAS on the slot state) -> write -> commit (CAS on the slot state) -> clear
+// the in-flight word. docs/protocol.md §1 argues why each step is safe when
+// the process stalls there for any time, or dies there.
 #include "ackring/producer.hpp"
 
 #include <algorithm>
@@ -8,6 +9,7 @@
 
 #include "clock.hpp"
 #include "dedup.hpp"
+#include "failpoint.hpp"
 #include "durability.hpp"
 #include "group.hpp"
 #include "queue_state.hpp"
@@ -22,16 +24,13 @@ namespace {
 
 enum class Write : std::uint8_t { committed, aborted, corrupt };
 
+// Who writes a slot: consumers judge a stuck claim by it (pid + start time).
 struct Claimer {
   std::uint32_t pid;
   std::uint64_t start_time;
-  std::uint32_t claim_ms;         // low 32 bits of monotonic ms
   std::uint64_t publish_time_ns;  // wall clock, for display
 };
 
-// Writes one claimed seq. `aborted` means a consumer gave up on this claim
-// (we were stalled longer than claim_timeout): nothing was published and the
-// caller publishes the message again at a new seq.
 // The slot fields a publish chooses: plain (0), keyed (kSlotHasKey + key),
 // or a replay copy (kSlotReplay ..., see layout.hpp).
 struct Stamp {
@@ -64,6 +63,11 @@ inline void prefetch_for_write(const void* line) noexcept {
 #endif
 }
 
+// Writes one claimed seq. `aborted` means a consumer gave up on this claim
+// (we stalled longer than claim_timeout, or were judged dead): nothing was
+// published and the caller publishes the message again at a new seq. The
+// slot cannot have been reused meanwhile: our in-flight word holds every
+// seq from our claim on back from reuse until we clear it (protocol.md §1).
 Write write_slot(const QueueState& q, std::uint64_t seq, Bytes payload, const Claimer& self,
                  const Stamp& stamp) noexcept {
   SlotHeader& slot = q.slot(seq);
@@ -74,23 +78,28 @@ Write write_slot(const QueueState& q, std::uint64_t seq, Bytes payload, const Cl
   const std::uint64_t mine = seq & kSeqMask;
   if (prior.seq == mine && prior.state == SlotState::aborted) return Write::aborted;
   // The floor check let us claim `seq`, so every group is done with whatever
-  // an earlier lap left here: normally committed/aborted seq - capacity, but
-  // with no group at all also a claim that died (claimed or never marked).
+  // an earlier lap left here, and no live producer still writes it: normally
+  // committed/aborted seq - capacity, but with no group at all also a claim
+  // of a producer that died (claimed, or never marked).
   const bool fresh = prior.seq == mine && prior.state == SlotState::free;
   const bool earlier_lap = prior.seq < mine && ((mine - prior.seq) & q.mask) == 0;
   if (!fresh && !earlier_lap) return Write::corrupt;
   // Everything that needs no ownership of the slot is done before we mark it,
   // so the slot's line (which consumers poll) is held as briefly as possible.
   const std::uint64_t checksum = XXH3_64bits(payload.data(), payload.size());
-  // Our claim on the tail makes this slot ours for `seq`; consumers read these
-  // fields only after seeing `claimed` (acquire), and only to judge liveness.
+  // Only we store into this slot in this lap (the in-flight word fences off
+  // the next lap), so plain relaxed stores; consumers read them after seeing
+  // `claimed` (acquire), to judge liveness. The claim time is read here, per
+  // slot, not when the publish began: a publish that waited for room must
+  // not mark a claim that already looks timed out.
   relaxed_store(slot.claimer_pid, self.pid);
   relaxed_store(slot.claimer_start_time, self.start_time);
-  relaxed_store(slot.claim_ms, self.claim_ms);
+  relaxed_store(slot.claim_ms, static_cast<std::uint32_t>(coarse_monotonic_ms()));
   // release: pairs with the stall checker's acquire load, which then reads the claimer fields.
   if (!slot.state.compare_exchange_strong(observed, SlotWord{seq, SlotState::claimed}.encode(),
                                           std::memory_order_release, std::memory_order_acquire))
     return SlotWord::decode(observed).state == SlotState::aborted ? Write::aborted : Write::corrupt;
+  ACKRING_FAILPOINT("publish.after_mark");
   // release fence: the field and payload stores below stay after the claim.
   // A consumer still reading the previous lap's message here (its lease ran
   // out mid-read: the seqlock read in Consumer::fill) that sees any of them
@@ -99,13 +108,23 @@ Write write_slot(const QueueState& q, std::uint64_t seq, Bytes payload, const Cl
   std::atomic_thread_fence(std::memory_order_release);
   write_fields(slot, {static_cast<std::uint32_t>(payload.size()), stamp.flags, checksum, stamp.key_lo, stamp.key_hi,
                       self.publish_time_ns});
+#if defined(ACKRING_FAILPOINTS)
+  // Test build: stop half way through the payload.
+  const std::size_t half = payload.size() / 2;
+  if (half != 0) std::memcpy(q.payload(seq), payload.data(), half);
+  ACKRING_FAILPOINT("publish.mid_payload");
+  if (payload.size() != half) std::memcpy(q.payload(seq) + half, payload.data() + half, payload.size() - half);
+  ACKRING_FAILPOINT("publish.before_commit");
+#else
   if (!payload.empty()) std::memcpy(q.payload(seq), payload.data(), payload.size());
+#endif
   std::uint64_t claimed = SlotWord{seq, SlotState::claimed}.encode();
   // seq_cst: release publishes header and payload to consumers (their acquire/seq_cst
   // load of the state); seq_cst orders it before our read of commit_waiters (wait.hpp).
   if (!slot.state.compare_exchange_strong(claimed, SlotWord{seq, SlotState::committed}.encode(),
                                           std::memory_order_seq_cst))
     return Write::aborted;  // a consumer aborted us between claim and commit
+  ACKRING_FAILPOINT("publish.after_commit");
   return Write::committed;
 }
 
@@ -164,6 +183,7 @@ void Producer::release() noexcept {
   if (!state_) return;
   auto& e = state_->producer(index_);
   retire_producer_counters(*state_, e);
+  e.in_flight.store(0, std::memory_order_relaxed);  // no publish runs while the handle is released
   e.start_time.store(0, std::memory_order_relaxed);
   // release: the cleared counters are visible to whoever claims the entry next.
   e.pid.store(0, std::memory_order_release);
@@ -172,10 +192,18 @@ void Producer::release() noexcept {
 
 // ------------------------------------------------------------------ claim --
 
+// Before the tail CAS the producer stores 1 + the tail it saw into its
+// in-flight word; its claim is at or after that seq. refresh_floor never lets
+// the ring reuse a slot at or after a live producer's in-flight seq, so
+// whatever this producer does next — write, stall for an hour, be aborted —
+// no other producer rewrites the slots it may still store into. The word is
+// cleared (end_flight) once every store of the publish is done.
 Status Producer::claim(std::uint64_t k, std::uint64_t& first) noexcept {
   const QueueState& q = *state_;
   auto& h = q.header();
+  auto& in_flight = q.producer(index_).in_flight;
   const std::uint64_t capacity = q.layout.capacity;
+  bool flagged = false;
   // relaxed load: the CAS below re-validates it.
   std::uint64_t tail = h.tail.load(std::memory_order_relaxed);
   for (;;) {
@@ -183,6 +211,9 @@ Status Producer::claim(std::uint64_t k, std::uint64_t& first) noexcept {
       // acquire: pairs with refresh_floor's CAS; the floor it names was read from the groups.
       cached_floor_ = floor_of(h.floor_word.load(std::memory_order_acquire));
       if (tail + k > cached_floor_ + capacity) {
+        // Our own word must not hold the ring back while we look for room.
+        if (flagged) in_flight.store(0, std::memory_order_relaxed);
+        flagged = false;
         cached_floor_ = refresh_floor(q, tail + k - capacity, /*make_room=*/true);
         if (tail + k > cached_floor_ + capacity) {
           tail = h.tail.load(std::memory_order_relaxed);
@@ -191,13 +222,29 @@ Status Producer::claim(std::uint64_t k, std::uint64_t& first) noexcept {
         }
       }
     }
-    // acquire: orders our later slot reads after the floor check (the slot's previous
-    // occupant is settled in every group). Relaxed would let the slot reads float above.
-    if (h.tail.compare_exchange_weak(tail, tail + k, std::memory_order_acquire, std::memory_order_relaxed)) {
+    if (!flagged) {
+      // relaxed: published by the tail CAS below (release), which every
+      // process that learns of our claim synchronises with (protocol.md §1).
+      // A lower value than our eventual claim (the CAS may fail and retry
+      // higher) only holds back more.
+      in_flight.store(tail + 1, std::memory_order_relaxed);
+      flagged = true;
+      ACKRING_FAILPOINT("publish.after_intent");
+    }
+    // acq_rel: release publishes the in-flight word with the claim; acquire orders our
+    // later slot reads after the floor check (the slot's previous occupant is settled).
+    if (h.tail.compare_exchange_weak(tail, tail + k, std::memory_order_acq_rel, std::memory_order_relaxed)) {
       first = tail;
+      ACKRING_FAILPOINT("publish.after_tail_cas");
       return Status::ok;
     }
   }
+}
+
+void Producer::end_flight() noexcept {
+  // release: our stores into the claimed slots happen before a refresher that
+  // reads 0 here (acquire) lets another producer reuse them.
+  state_->producer(index_).in_flight.store(0, std::memory_order_release);
 }
 
 Status Producer::claim_wait(std::uint64_t k, std::uint64_t deadline_ns, std::uint64_t& first) noexcept {
@@ -232,40 +279,56 @@ PublishResult Producer::write_claimed(std::uint64_t first, std::span<const Bytes
                                       std::uint64_t durable_deadline_ns) noexcept {
   const QueueState& q = *state_;
   const std::uint64_t k = payloads.size();
-  const std::uint64_t now_ms = coarse_monotonic_ms();
-  const Claimer self{static_cast<std::uint32_t>(pid_), start_time_, static_cast<std::uint32_t>(now_ms), realtime_ns()};
+  const Claimer self{static_cast<std::uint32_t>(pid_), start_time_, realtime_ns()};
   std::uint64_t committed = 0;
   std::uint64_t first_lost = k;  // index of the first payload a consumer aborted, if any
   bool corrupt = false;
-  for (std::uint64_t i = 0; i < k; ++i) {
+  for (std::uint64_t i = 0; i < k && first_lost == k; ++i) {
     switch (write_slot(q, first + i, payloads[i], self, Stamp{})) {
       case Write::committed: ++committed; break;
-      case Write::aborted: if (first_lost == k) first_lost = i; break;
+      case Write::aborted: first_lost = i; break;
       case Write::corrupt: corrupt = true; break;
     }
   }
+  // A consumer aborted one of our claims: abort the rest of the batch too, so
+  // that what must be published again is exactly payloads[first_lost..k).
+  if (first_lost != k) abort_own_claims(first + first_lost + 1, first + k);
+  end_flight();  // every store into our slots is done
   auto& e = q.producer(index_);
   bump(e.published, committed);
-  e.last_active_ms.store(now_ms, std::memory_order_relaxed);
+  e.last_active_ms.store(coarse_monotonic_ms(), std::memory_order_relaxed);
   wake_waiters(q.header().commit_futex, q.header().commit_waiters);
   if (corrupt) return {Status::corrupt, 0};
   if (first_lost != k) {
-    // Rare: we were stalled past claim_timeout and consumers aborted part of
-    // the batch. Publish the aborted messages again (at new seqs); waiting is
-    // acceptable here, this producer was already stuck for seconds.
-    for (std::uint64_t i = first_lost; i < k; ++i) {
-      const SlotWord w = SlotWord::decode(q.slot(first + i).state.load(std::memory_order_acquire));
-      if (w.seq == ((first + i) & kSeqMask) && w.state == SlotState::aborted) {
-        const auto r = publish(payloads[i], std::chrono::milliseconds(q.layout.claim_timeout_ms) * 4);
-        if (!r.ok()) return r;
-      }
-    }
+    // Rare: we stalled past claim_timeout (or were taken for dead) and a
+    // consumer aborted our claim. Publish the rest again, in order, at new
+    // seqs; waiting is acceptable here, this producer was stuck that long.
+    const auto wait = std::chrono::milliseconds(q.layout.claim_timeout_ms) * 4;
+    const PublishResult again = publish_batch(payloads.subspan(first_lost), wait);
+    if (!again.ok() || first_lost == 0) return again;
+    return {Status::ok, first};
   }
   // durability = sync: return only once the records are on disk (write-ahead;
   // consumers do not see them before either). A timeout here means committed
   // but not yet confirmed durable: the message stays queued.
   if (const Status d = wait_durable(q, first + k - 1, durable_deadline_ns); d != Status::ok) return {d, first};
   return {Status::ok, first};
+}
+
+void Producer::abort_own_claims(std::uint64_t from, std::uint64_t to) noexcept {
+  const QueueState& q = *state_;
+  std::uint64_t aborted = 0;
+  for (std::uint64_t s = from; s < to; ++s) {
+    auto& state = q.slot(s).state;
+    std::uint64_t w = state.load(std::memory_order_acquire);
+    const SlotWord sw = SlotWord::decode(w);
+    if (sw.seq == (s & kSeqMask) && sw.state == SlotState::aborted) continue;  // a consumer was first
+    // acq_rel: like a consumer's abort; we never marked these, so no commit of ours races it.
+    if (state.compare_exchange_strong(w, SlotWord{s, SlotState::aborted}.encode(), std::memory_order_acq_rel,
+                                      std::memory_order_relaxed))
+      ++aborted;
+  }
+  if (aborted != 0) q.header().aborted.fetch_add(aborted, std::memory_order_relaxed);
 }
 
 PublishResult Producer::try_publish_batch(std::span<const Bytes> payloads) noexcept {
@@ -322,8 +385,8 @@ PublishResult Producer::publish_keyed(Bytes payload, std::string_view key, std::
     if (deadline == 0) deadline = deadline_after(timeout);
     return deadline;
   };
-  const std::uint64_t now_ms = coarse_monotonic_ms();
-  const Reservation r = table.reserve(fp, dedup_owner(index_, incarnation_), now_ms, timeout_ns, counters);
+  const Reservation r =
+      table.reserve(fp, dedup_owner(index_, incarnation_), coarse_monotonic_ms(), timeout_ns, counters);
   auto& e = q.producer(index_);
   bump(e.dedup_hits, counters.hits);
   bump(e.bloom_negatives, counters.bloom_negatives);
@@ -334,23 +397,24 @@ PublishResult Producer::publish_keyed(Bytes payload, std::string_view key, std::
     case ReserveOutcome::timeout: return {Status::timeout, 0};
     case ReserveOutcome::reserved: break;
   }
+  std::uint64_t claim_deadline = 0;  // set once a claim was aborted: the retries' deadline
   for (;;) {
     std::uint64_t seq = 0;
     Status s = claim(1, seq);
-    if (s == Status::queue_full) s = claim_wait(1, deadline_ns(), seq);
+    if (s == Status::queue_full) s = claim_wait(1, claim_deadline != 0 ? claim_deadline : deadline_ns(), seq);
     if (s != Status::ok) {
       table.release(r.entry);
       return {s, 0};
     }
     table.set_claimed(r.entry, seq);
-    const Claimer self{static_cast<std::uint32_t>(pid_), start_time_, static_cast<std::uint32_t>(now_ms),
-                       realtime_ns()};
+    const Claimer self{static_cast<std::uint32_t>(pid_), start_time_, realtime_ns()};
     const Write w = write_slot(q, seq, payload, self, Stamp{kSlotHasKey, fp.lo, fp.hi});
+    end_flight();
     wake_waiters(q.header().commit_futex, q.header().commit_waiters);
     if (w == Write::committed) {
       table.commit(r.entry, seq);
       bump(e.published, 1);
-      e.last_active_ms.store(now_ms, std::memory_order_relaxed);
+      e.last_active_ms.store(coarse_monotonic_ms(), std::memory_order_relaxed);
       if (q.layout.durability == kDurabilitySync)
         if (const Status d = wait_durable(q, seq, std::max(deadline_ns(), durable_floor_deadline(q))); d != Status::ok)
           return {d, seq};
@@ -360,7 +424,11 @@ PublishResult Producer::publish_keyed(Bytes payload, std::string_view key, std::
       table.release(r.entry);
       return {Status::corrupt, 0};
     }
-    // Aborted by a consumer while we were stalled: claim again.
+    // Aborted by a consumer while we were stalled: claim again (our
+    // reservation still holds the key), with as long to wait for room as an
+    // unkeyed publish gets after an abort.
+    if (claim_deadline == 0)
+      claim_deadline = std::max(deadline_ns(), deadline_after(std::chrono::milliseconds(q.layout.claim_timeout_ms) * 4));
   }
 }
 
@@ -373,14 +441,14 @@ PublishResult Producer::publish_copy(Bytes payload, std::uint32_t flags, std::ui
   for (;;) {
     std::uint64_t seq = 0;
     if (const Status s = claim_wait(1, deadline_ns, seq); s != Status::ok) return {s, 0};
-    const std::uint64_t now_ms = coarse_monotonic_ms();
-    const Claimer self{static_cast<std::uint32_t>(pid_), start_time_, static_cast<std::uint32_t>(now_ms), publish_time_ns};
+    const Claimer self{static_cast<std::uint32_t>(pid_), start_time_, publish_time_ns};
     const Write w = write_slot(q, seq, payload, self, Stamp{flags, key_lo, key_hi});
+    end_flight();
     wake_waiters(q.header().commit_futex, q.header().commit_waiters);
     if (w == Write::committed) {
       auto& e = q.producer(index_);
       bump(e.published, 1);
-      e.last_active_ms.store(now_ms, std::memory_order_relaxed);
+      e.last_active_ms.store(coarse_monotonic_ms(), std::memory_order_relaxed);
       return {Status::ok, seq};
     }
     if (w == Write::corrupt) return {Status::corrupt, 0};

@@ -94,6 +94,8 @@ Producer Queue::producer() {
                                                 std::memory_order_acq_rel)) {
         continue;
       }
+      // A dead owner stores nothing more; its in-flight word must not hold the ring.
+      e.in_flight.store(0, std::memory_order_relaxed);
       e.published.store(0, std::memory_order_relaxed);
       e.dedup_hits.store(0, std::memory_order_relaxed);
       e.bloom_negatives.store(0, std::memory_order_relaxed);

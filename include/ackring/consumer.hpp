@@ -145,6 +145,7 @@ class Consumer {
   // Settles seq if we still hold the lease of this delivery.
   void settle_own(std::uint64_t seq, std::uint32_t deliveries, detail::SettleReason reason) noexcept;
   [[nodiscard]] detail::Fingerprint processed_key_of(const Delivery& d) const noexcept;
+  [[nodiscard]] bool check_receipt(const Receipt& receipt, std::uint64_t lease_word) const noexcept;
   [[nodiscard]] Status settle_receipt(const Receipt& receipt, detail::SettleReason reason) noexcept;
   [[nodiscard]] Status modify_lease(const Receipt& receipt, std::uint64_t deadline_ms, bool give_up) noexcept;
   [[nodiscard]] bool dead_letter(std::uint64_t seq, std::uint64_t held_word, std::uint8_t reason) noexcept;

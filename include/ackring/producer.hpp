@@ -67,7 +67,11 @@ class Producer {
 
   // All or nothing: claims payloads.size() consecutive slots in one CAS.
   // (Keys are per message: publish keyed messages one by one.)
-  // On ok, the messages have seqs result.seq .. result.seq + size - 1.
+  // On ok, the messages have seqs result.seq .. result.seq + size - 1 —
+  // unless this producer stalled past the queue's claim_timeout mid-batch and
+  // a consumer aborted its claim: then the messages from the first aborted
+  // one on were published again, in order, at later seqs (result.seq is
+  // still the first message's seq).
   [[nodiscard]] PublishResult try_publish_batch(std::span<const Bytes> payloads) noexcept;
   [[nodiscard]] PublishResult publish_batch(std::span<const Bytes> payloads,
                                             std::chrono::nanoseconds timeout = std::chrono::nanoseconds::max()) noexcept;
@@ -81,6 +85,8 @@ class Producer {
   void release() noexcept;
   [[nodiscard]] Status claim(std::uint64_t count, std::uint64_t& first) noexcept;
   [[nodiscard]] Status claim_wait(std::uint64_t count, std::uint64_t deadline_ns, std::uint64_t& first) noexcept;
+  void end_flight() noexcept;
+  void abort_own_claims(std::uint64_t from, std::uint64_t to) noexcept;
   [[nodiscard]] PublishResult write_claimed(std::uint64_t first, std::span<const Bytes> payloads,
                                             std::uint64_t durable_deadline_ns) noexcept;
   [[nodiscard]] PublishResult publish_keyed(Bytes payload, std::string_view key, std::chrono::nanoseconds timeout) noexcept;
