@@ -1,6 +1,8 @@
 #!/usr/bin/env bash
 # Installs what is missing, builds, and runs the whole test suite through ctest:
-#   1. Release build: unit, multi-process (mp), hostile-input, stress and fuzz-corpus tests
+#   1. Release build: unit, multi-process (mp, including the end-to-end demo three
+#      times as is and three times under `taskset -c 0`), hostile-input, stress and
+#      fuzz-corpus tests
 #   2. ASan+UBSan build: unit, hostile and fuzz-corpus tests
 #   3. TSan build: the threads-on-one-mapping stress tests
 # ACKRING_QUICK=1 runs only step 1. Long soaks (label "soak") are not run here:
