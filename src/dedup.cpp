@@ -1,12 +1,15 @@
 #include "dedup.hpp"
 
+#include <pthread.h>
 #include <sched.h>
+#include <unistd.h>
 
 #include <algorithm>
 #include <bit>
 #include <cstring>
 
 #include "clock.hpp"
+#include "failpoint.hpp"
 #include "liveness.hpp"
 #include "xxhash_inline.hpp"
 
@@ -16,16 +19,28 @@ namespace {
 
 enum Kind : std::uint64_t { kEmpty = 0, kBusy = 1, kReserved = 2, kCommitted = 3 };
 constexpr std::uint64_t kTimeMask = (1ull << 40) - 1;
-constexpr std::uint64_t kBusyStaleMs = 100;   // a re-keying takes nanoseconds; older means its writer died
+constexpr std::uint64_t kOwnerMask = (1ull << 48) - 1;
+constexpr std::uint64_t kBusyByProducer = 1ull << 61;
+constexpr std::uint64_t kPidMask = (1ull << 22) - 1;  // pids are below 2^22 (PID_MAX_LIMIT)
 constexpr std::uint64_t kClearStaleMs = 20;   // a bloom clear older than this is redone by the next inserter
 
-constexpr std::uint64_t make_state(std::uint64_t kind, std::uint32_t owner, std::uint64_t time_ms) noexcept {
-  return (kind << 62) | (std::uint64_t{owner & 0x3fffff} << 40) | (time_ms & kTimeMask);
-}
 constexpr std::uint64_t kind_of(std::uint64_t s) noexcept { return s >> 62; }
-constexpr std::uint32_t owner_of(std::uint64_t s) noexcept { return static_cast<std::uint32_t>((s >> 40) & 0x3fffff); }
 constexpr std::uint64_t time_of(std::uint64_t s) noexcept { return s & kTimeMask; }
+constexpr std::uint64_t owner_of(std::uint64_t s) noexcept { return s & kOwnerMask; }
 constexpr std::uint64_t age(std::uint64_t now, std::uint64_t then) noexcept { return now > then ? now - then : 0; }
+
+constexpr std::uint64_t reserved_state(std::uint64_t owner) noexcept { return (kReserved << 62) | (owner & kOwnerMask); }
+constexpr std::uint64_t busy_by_owner(std::uint64_t owner) noexcept {
+  return (kBusy << 62) | kBusyByProducer | (owner & kOwnerMask);
+}
+constexpr std::uint64_t busy_by_pid(std::uint32_t pid) noexcept { return (kBusy << 62) | (pid & kPidMask); }
+// tag: 22 low bits naming the committer (owner: index and incarnation mixed;
+// process-once: pid). Not read by the protocol; it only makes a committed
+// word rarely equal to an earlier one of the same entry (ABA of a stalled CAS).
+constexpr std::uint64_t committed_state(std::uint64_t tag, std::uint64_t time_ms) noexcept {
+  return (kCommitted << 62) | ((tag & 0x3fffff) << 40) | (time_ms & kTimeMask);
+}
+constexpr std::uint64_t owner_tag(std::uint64_t owner) noexcept { return (owner >> 32) * 64 + (owner & 63); }
 
 // The split-block bloom filter's per-word bit selection (Parquet's salts).
 constexpr std::uint32_t kSalt[8] = {0x47b6137bU, 0x44974d91U, 0x8824ad5bU, 0xa2b7289dU,
@@ -70,6 +85,23 @@ bool may_match(const DedupEntry& e, Fingerprint key) noexcept {
   if (kind_of(s) == kEmpty) return false;
   if (kind_of(s) == kBusy) return true;
   return e.key_lo.load(std::memory_order_relaxed) == key.lo;  // relaxed: after the load above (seq_cst acquires)
+}
+
+// This process's pid without a syscall per call: cached, and re-read in a
+// forked child (pthread_atfork bumps the generation).
+std::atomic<std::uint32_t> fork_generation{0};
+
+std::uint32_t own_pid() noexcept {
+  static const bool registered = [] {
+    ::pthread_atfork(nullptr, nullptr, [] { fork_generation.fetch_add(1, std::memory_order_relaxed); });
+    return true;
+  }();
+  (void)registered;
+  static thread_local std::uint32_t pid = 0;
+  static thread_local std::uint32_t generation = 0;
+  const std::uint32_t now = fork_generation.load(std::memory_order_relaxed);
+  if (pid == 0 || generation != now) pid = static_cast<std::uint32_t>(::getpid()), generation = now;
+  return pid;
 }
 
 }  // namespace
@@ -163,18 +195,32 @@ void DedupTable::bloom_insert(Fingerprint key, std::uint64_t now_ms) noexcept {
 
 // ------------------------------------------------------------------ table --
 
-bool DedupTable::owner_alive(std::uint32_t owner) const noexcept {
-  const std::uint32_t index = owner >> 6;
+bool DedupTable::owner_alive(std::uint64_t owner) const noexcept {
+  const std::uint32_t index = dedup_owner_index(owner);
   if (index >= q_->layout.max_producers) return false;
   const auto& e = q_->producer(index);
-  // acquire: pairs with registration's release of start_time.
+  // acquire: pairs with registration's release of start_time. The owner is
+  // the registration with this exact incarnation (32 bits: a re-registered
+  // entry names another owner); while it lives, its entry does not change.
   const std::uint32_t pid = e.pid.load(std::memory_order_acquire);
-  if (pid == 0 || (e.incarnation.load(std::memory_order_acquire) & 0x3f) != (owner & 0x3f)) return false;
+  if (pid == 0 || e.incarnation.load(std::memory_order_acquire) != dedup_owner_incarnation(owner)) return false;
   return is_alive(static_cast<pid_t>(pid), e.start_time.load(std::memory_order_acquire));
 }
 
-bool DedupTable::claimed_and_committed(Fingerprint key, std::uint64_t value) const noexcept {
-  if (value == 0) return false;  // died before claiming a seq: nothing was published
+bool DedupTable::busy_writer_alive(std::uint64_t state) const noexcept {
+  if ((state & kBusyByProducer) != 0) return owner_alive(owner_of(state));
+  // A process-once writer is named by its pid alone: a reused pid makes a
+  // dead writer look alive (its entry stays busy, never wrongly taken).
+  return is_alive(static_cast<pid_t>(state & kPidMask), 0);
+}
+
+// True if the seq a reservation recorded (value = 1 + seq) is a committed
+// slot carrying `key`: the publish happened, whatever its owner does next.
+// False if the slot holds anything else — for a dead owner that means it
+// never committed, unless the slot was reused since (docs/dedup.md, "the
+// slot was reused").
+bool DedupTable::slot_committed_with(Fingerprint key, std::uint64_t value) const noexcept {
+  if (value == 0) return false;  // no seq claimed yet: nothing was published
   const std::uint64_t seq = value - 1;
   const SlotHeader& slot = q_->slot(seq);
   // acquire: pairs with the commit CAS; then the key fields are complete (re-checked below).
@@ -188,9 +234,20 @@ bool DedupTable::claimed_and_committed(Fingerprint key, std::uint64_t value) con
   return slot.state.load(std::memory_order_relaxed) == before && (flags & kSlotHasKey) != 0 && stored == key;
 }
 
+// A reservation whose recorded slot is committed with its key: make the
+// entry a committed record (value already 1 + seq; only the state word
+// changes), so that the key is remembered even after that slot is reused.
+// Anyone may do it; the owner's own commit() then finds it done.
+bool DedupTable::help_commit(std::uint32_t index, std::uint64_t reserved_word, std::uint64_t now_ms) noexcept {
+  std::uint64_t expected = reserved_word;
+  // seq_cst: a state transition like every other (the validation handshake reads them seq_cst).
+  return entries_[index].state.compare_exchange_strong(
+      expected, committed_state(owner_tag(owner_of(reserved_word)), now_ms), std::memory_order_seq_cst);
+}
+
 DedupTable::Seen DedupTable::examine(std::uint32_t index, Fingerprint key, std::uint64_t now_ms,
-                                     bool check_liveness) const noexcept {
-  const DedupEntry& e = entries_[index];
+                                     bool check_liveness) noexcept {
+  DedupEntry& e = entries_[index];
   Seen x;
   for (;;) {
     // seq_cst: the reservation handshake (reserve() phase 3) needs a single order of
@@ -207,97 +264,120 @@ DedupTable::Seen DedupTable::examine(std::uint32_t index, Fingerprint key, std::
     if (e.state.load(std::memory_order_relaxed) != x.state) continue;
     x.time = time_of(x.state);
     x.match = lo == key.lo && hi == key.hi;
+    const Fingerprint stored{lo, hi};
     switch (kind_of(x.state)) {
-      case kEmpty:
-        x.cls = Class::reusable;
-        break;
       case kBusy:
-        x.cls = age(now_ms, x.time) >= kBusyStaleMs ? Class::reusable : Class::busy;
-        x.match = false;  // its key is being written: unknown
+        // Being re-keyed: its key is unknown. Taken only once its writer is
+        // dead: a stalled writer resumes with stores into the fields.
+        x.match = false;
+        x.cls = check_liveness && !busy_writer_alive(x.state) ? Class::reusable : Class::busy;
         break;
-      case kReserved:
-        if (age(now_ms, x.time) >= window_ms_) {
-          x.cls = Class::reusable;
-        } else if ((!check_liveness && !x.match) || owner_alive(owner_of(x.state))) {
-          x.cls = Class::live_reserved;
-        } else if (x.match && claimed_and_committed(key, value)) {
-          // Its publisher died after committing the message: it was published.
+      case kReserved: {
+        // 1. Published, whoever the owner: its recorded slot is committed with the key.
+        if (slot_committed_with(stored, value)) {
+          help_commit(index, x.state, now_ms);
           x.cls = Class::live_committed;
           x.seq = value - 1;
+          x.time = now_ms;
+          break;
+        }
+        // 2. A publish in progress: a live owner's reservation is never taken, however old.
+        if ((!check_liveness && !x.match) || owner_alive(owner_of(x.state))) {
+          x.cls = Class::live_reserved;
+          break;
+        }
+        // 3. Its owner is dead: it stores nothing more. Read the value again
+        // (it may have recorded a seq, and committed it, after our first read
+        // and before dying) and look at that slot once more.
+        std::atomic_thread_fence(std::memory_order_seq_cst);
+        const std::uint64_t final_value = e.value.load(std::memory_order_acquire);
+        if (e.state.load(std::memory_order_seq_cst) != x.state) continue;  // changed meanwhile: read it again
+        if (slot_committed_with(stored, final_value)) {
+          help_commit(index, x.state, now_ms);
+          x.cls = Class::live_committed;
+          x.seq = final_value - 1;
+          x.time = now_ms;
         } else {
-          x.cls = Class::reusable;
+          x.cls = Class::reusable;  // an orphan that published nothing
         }
         break;
+      }
       default:  // committed
         x.cls = age(now_ms, x.time) >= window_ms_ ? Class::reusable : Class::live_committed;
-        x.seq = value;
+        x.seq = value - 1;
         break;
     }
     return x;
   }
 }
 
-std::int64_t DedupTable::pick_reusable(std::uint32_t base, Fingerprint key, std::uint64_t now_ms,
-                                       DedupCounters& counters) noexcept {
+DedupTable::Pick DedupTable::pick_reusable(std::uint32_t base, Fingerprint key, std::uint64_t now_ms,
+                                           DedupCounters& counters) noexcept {
   // One scan finds the first reusable entry and, in case there is none, the
   // oldest committed key to evict (at high load every scan of the window is
   // a large part of a keyed publish's cost).
-  bool saw_reserved = false;
-  std::int64_t oldest = -1;
+  bool saw_blocked = false;
+  Pick oldest;
   std::uint64_t oldest_time = ~0ull;
   for (std::uint32_t i = 0; i < kDedupProbe; ++i) {
     const auto index = static_cast<std::uint32_t>((base + i) & mask_);
     const Seen x = examine(index, key, now_ms, /*check_liveness=*/false);
     if (x.cls == Class::reusable) {
       if (kind_of(x.state) != kEmpty) ++counters.expired_reused;
-      return index;
+      return {index, x.state};
     }
-    saw_reserved |= x.cls == Class::live_reserved;
+    saw_blocked |= x.cls == Class::live_reserved || x.cls == Class::busy;
     // Never our own key as the victim: it was committed by a racer since our
     // lookup (or the filter let us skip the lookup), and the validation scan
     // must find it there and answer duplicate, not see it overwritten.
-    if (x.cls == Class::live_committed && !x.match && x.time < oldest_time) oldest = index, oldest_time = x.time;
+    if (x.cls == Class::live_committed && !x.match && kind_of(x.state) == kCommitted && x.time < oldest_time)
+      oldest = {index, x.state}, oldest_time = x.time;
   }
-  // A reservation whose publisher died is reusable too; finding out reads
-  // /proc, so only when the window holds reservations and nothing else is free.
-  for (std::uint32_t i = 0; i < kDedupProbe && saw_reserved; ++i) {
+  // A reservation whose owner is dead (or a busy entry whose writer is) is
+  // reusable too; finding out reads /proc, so only when the window holds
+  // such entries and nothing else is free. The entry is claimed from exactly
+  // the word judged here: a dead owner changes nothing, so if the word is
+  // unchanged at the CAS, so is the verdict.
+  for (std::uint32_t i = 0; i < kDedupProbe && saw_blocked; ++i) {
     const auto index = static_cast<std::uint32_t>((base + i) & mask_);
     const Seen x = examine(index, key, now_ms, /*check_liveness=*/true);
     if (x.cls != Class::reusable) continue;
     if (kind_of(x.state) != kEmpty) ++counters.expired_reused;
-    return index;
+    return {index, x.state};
   }
-  if (q_->layout.dedup_policy == static_cast<std::uint32_t>(DedupFullPolicy::evict_oldest) && oldest >= 0) {
+  if (q_->layout.dedup_policy == static_cast<std::uint32_t>(DedupFullPolicy::evict_oldest) && oldest.index >= 0) {
     q_->header().dedup_evicted.fetch_add(1, std::memory_order_relaxed);
     return oldest;
   }
   q_->header().dedup_full.fetch_add(1, std::memory_order_relaxed);
-  return -1;
+  return {};
 }
 
-bool DedupTable::claim(std::uint32_t index, std::uint64_t observed, Fingerprint key, std::uint64_t final_state,
-                       std::uint64_t value) noexcept {
+bool DedupTable::claim(std::uint32_t index, std::uint64_t observed, Fingerprint key, std::uint64_t busy_state,
+                       std::uint64_t final_state, std::uint64_t value) noexcept {
   DedupEntry& e = entries_[index];
-  const std::uint64_t busy = make_state(kBusy, owner_of(final_state), time_of(final_state));
   // seq_cst (acq_rel at least): one claimer wins; the acquire half keeps the field
   // stores below after it, which the readers' seqlock check relies on.
-  if (!e.state.compare_exchange_strong(observed, busy, std::memory_order_seq_cst)) return false;
+  if (!e.state.compare_exchange_strong(observed, busy_state, std::memory_order_seq_cst)) return false;
   e.key_lo.store(key.lo, std::memory_order_relaxed);
   e.key_hi.store(key.hi, std::memory_order_relaxed);
   e.value.store(value, std::memory_order_relaxed);
-  // seq_cst: publishes the fields (release) and takes part in the reservation handshake.
-  e.state.store(final_state, std::memory_order_seq_cst);
-  return true;
+  // seq_cst: publishes the fields (release) and takes part in the reservation
+  // handshake. A CAS, not a store: a busy entry is taken from its writer only
+  // once the writer is dead, so this fails only if we were judged dead.
+  std::uint64_t busy = busy_state;
+  return e.state.compare_exchange_strong(busy, final_state, std::memory_order_seq_cst);
 }
 
 namespace {
 
-// Spins (then yields) until the entry's state word changes, its owner dies,
-// or the deadline passes. Returns false on the deadline.
-template <typename OwnerAlive>
+// Spins (then yields) until the entry's state word changes, `unblocked()`
+// says the entry no longer holds us up (checked every ms: it may read
+// /proc), or the deadline passes. Returns false on the deadline.
+template <typename Unblocked>
 bool wait_for_change(const std::atomic<std::uint64_t>& state, std::uint64_t seen, std::uint64_t deadline_ns,
-                     OwnerAlive&& owner_alive) {
-  std::uint64_t next_liveness_ns = monotonic_ns() + 1'000'000;
+                     Unblocked&& unblocked) {
+  std::uint64_t next_check_ns = monotonic_ns() + 1'000'000;
   for (std::uint32_t spin = 0;; ++spin) {
     if (state.load(std::memory_order_acquire) != seen) return true;
     if ((spin & 63) != 0) {
@@ -306,9 +386,9 @@ bool wait_for_change(const std::atomic<std::uint64_t>& state, std::uint64_t seen
     }
     const std::uint64_t now = monotonic_ns();
     if (now >= deadline_ns) return false;
-    if (now >= next_liveness_ns) {
-      if (!owner_alive()) return true;  // the caller re-examines and finds it reusable
-      next_liveness_ns = now + 1'000'000;
+    if (now >= next_check_ns) {
+      if (unblocked()) return true;  // the caller re-examines and finds it reusable or published
+      next_check_ns = now + 1'000'000;
     }
     if (spin > 4096) sched_yield();
   }
@@ -316,25 +396,43 @@ bool wait_for_change(const std::atomic<std::uint64_t>& state, std::uint64_t seen
 
 }  // namespace
 
-Reservation DedupTable::reserve(Fingerprint key, std::uint32_t owner, std::uint64_t now_ms, std::uint64_t timeout_ns,
+Reservation DedupTable::reserve(Fingerprint key, std::uint64_t owner, std::uint64_t now_ms, std::uint64_t timeout_ns,
                                 DedupCounters& counters) noexcept {
+  mine_ = 0;
   // The deadline costs a precise clock read: only a publisher that has to
-  // wait for a racing one pays it (from its first wait on).
+  // wait, or to start over, pays it (from then on).
   std::uint64_t deadline_ns = 0;
-  const auto base = static_cast<std::uint32_t>(key.lo & mask_);
-  prefetch_window(entries_, mask_, base);
-  bool skip_lookup = !bloom_may_contain(key, now_ms);
-  if (skip_lookup) ++counters.bloom_negatives;
-  auto wait = [&](std::uint32_t index, const Seen& x) {
+  auto deadline = [&] {
     if (deadline_ns == 0) {
       const std::uint64_t now = monotonic_ns();
       deadline_ns = timeout_ns > ~0ull - now ? ~0ull : now + timeout_ns;
     }
-    return wait_for_change(entries_[index].state, x.state, deadline_ns,
-                           [&] { return kind_of(x.state) != kReserved || owner_alive(owner_of(x.state)); });
+    return deadline_ns;
   };
-  for (bool first = true;; first = false) {
-    if (!first) now_ms = std::max(now_ms, coarse_monotonic_ms());  // the caller's reading is fresh the first time
+  const auto base = static_cast<std::uint32_t>(key.lo & mask_);
+  prefetch_window(entries_, mask_, base);
+  bool skip_lookup = !bloom_may_contain(key, now_ms);
+  if (skip_lookup) ++counters.bloom_negatives;
+  // Waits for entry `index`, seen as `x` (a live reservation of our key), to
+  // change: it commits, is released, or its owner turns out dead.
+  auto wait = [&](std::uint32_t index, const Seen& x) {
+    return wait_for_change(entries_[index].state, x.state, deadline(), [&] {
+      const Seen now = examine(index, key, std::max(now_ms, coarse_monotonic_ms()), /*check_liveness=*/true);
+      return now.state != x.state || now.cls != Class::live_reserved;
+    });
+  };
+  auto fresh = [&](std::uint32_t index, std::uint64_t reserved_word) {
+    std::uint64_t expected = reserved_word;
+    // seq_cst: waiters on this entry see the change and re-examine.
+    entries_[index].state.compare_exchange_strong(expected, 0, std::memory_order_seq_cst);
+  };
+  const std::uint64_t reserved_word = reserved_state(owner);
+  for (std::uint32_t attempt = 0;; ++attempt) {
+    if (attempt != 0) {
+      // Every new attempt is bounded by the deadline, whatever made us start over.
+      if (monotonic_ns() >= deadline()) return {ReserveOutcome::timeout, 0, 0};
+      now_ms = std::max(now_ms, coarse_monotonic_ms());  // the caller's reading is fresh the first time
+    }
     // Phase 1: is the key already published, or being published?
     bool restart = false;
     for (std::uint32_t i = 0; i < kDedupProbe && !skip_lookup && !restart; ++i) {
@@ -353,81 +451,103 @@ Reservation DedupTable::reserve(Fingerprint key, std::uint32_t owner, std::uint6
     }
     skip_lookup = false;
     if (restart) continue;
-    // Phase 2: reserve the first reusable entry of the window.
-    const std::int64_t picked = pick_reusable(base, key, now_ms, counters);
-    if (picked < 0) return {ReserveOutcome::full, 0, 0};
-    const auto mine = static_cast<std::uint32_t>(picked);
-    const std::uint64_t observed = entries_[mine].state.load(std::memory_order_relaxed);
-    const Seen check = examine(mine, key, now_ms, false);
-    if (check.state != observed || (check.cls != Class::reusable && check.cls != Class::live_committed)) continue;
-    if (check.match && check.cls == Class::live_committed) continue;  // our key, just committed by a racer: phase 1 answers
+    // Phase 2: reserve a reusable entry of the window, claimed from exactly
+    // the state word that was judged reusable (no second judgement).
+    const Pick picked = pick_reusable(base, key, now_ms, counters);
+    if (picked.index < 0) return {ReserveOutcome::full, 0, 0};
+    const auto mine = static_cast<std::uint32_t>(picked.index);
     bloom_insert(key, now_ms);
-    const std::uint64_t reserved = make_state(kReserved, owner, now_ms);
-    if (!claim(mine, observed, key, reserved, 0)) continue;
+    if (!claim(mine, picked.observed, key, busy_by_owner(owner), reserved_word, 0)) continue;
+    ACKRING_FAILPOINT("dedup.after_reserve");
     // Phase 3: validate against racers. Both we and any racer stored a
     // reservation (seq_cst) before scanning (seq_cst), so at least one of us
     // sees the other. Rule: a live match at a lower position wins and we back
     // off; one at a higher position backs off when it sees us, so we wait for
     // it to resolve; a committed match anywhere means the key is published.
+    // A busy entry is skipped: if it is a racer of our key, its reservation
+    // store comes after our load, so its scan sees ours (docs/dedup.md).
     const std::uint32_t my_pos = (mine - base) & static_cast<std::uint32_t>(mask_);
     for (std::uint32_t i = 0; i < kDedupProbe && !restart; ++i) {
       const auto index = static_cast<std::uint32_t>((base + i) & mask_);
       if (index == mine || !may_match(entries_[index], key)) continue;
       for (;;) {
         const Seen x = examine(index, key, now_ms, false);
-        if (x.cls == Class::busy) {
-          if (!wait(index, x)) {
-            release(mine);
-            return {ReserveOutcome::timeout, 0, 0};
-          }
-          continue;
-        }
         if (!x.match) break;
         if (x.cls == Class::live_committed) {
-          release(mine);
+          fresh(mine, reserved_word);
           ++counters.hits;
           return {ReserveOutcome::duplicate, 0, x.seq};
         }
-        if (x.cls != Class::live_reserved) break;
+        if (x.cls != Class::live_reserved) break;  // an orphan of our key that published nothing
         if (i < my_pos) {
-          release(mine);
+          fresh(mine, reserved_word);
           if (!wait(index, x)) return {ReserveOutcome::timeout, 0, 0};
           restart = true;
           break;
         }
         if (!wait(index, x)) {
-          release(mine);
+          fresh(mine, reserved_word);
           return {ReserveOutcome::timeout, 0, 0};
         }
       }
     }
     if (restart) continue;
+    mine_ = reserved_word;
+    mine_ms_ = now_ms;
+    ACKRING_FAILPOINT("dedup.after_validate");
     return {ReserveOutcome::reserved, mine, 0};
   }
 }
 
-void DedupTable::set_claimed(std::uint32_t entry, std::uint64_t seq) noexcept {
+bool DedupTable::set_claimed(std::uint32_t entry, std::uint64_t seq) noexcept {
+  DedupEntry& e = entries_[entry];
+  // A live owner's reservation is never taken (docs/dedup.md), so this holds;
+  // checked anyway, so that a broken promise cannot write into another's entry.
+  const std::uint64_t s = e.state.load(std::memory_order_acquire);
+  const bool mine = kind_of(s) == kReserved && (mine_ == 0 || s == mine_);
   // release: ordered before the slot's commit, so whoever finds this
   // reservation orphaned can look the message up.
-  entries_[entry].value.store(seq + 1, std::memory_order_release);
+  if (mine) e.value.store(seq + 1, std::memory_order_release);
+  ACKRING_FAILPOINT("dedup.after_set_claimed");
+  return mine;
 }
 
-void DedupTable::commit(std::uint32_t entry, std::uint64_t seq) noexcept {
+bool DedupTable::commit(std::uint32_t entry, std::uint64_t seq) noexcept {
+  ACKRING_FAILPOINT("dedup.before_entry_commit");
   DedupEntry& e = entries_[entry];
-  std::uint64_t s = e.state.load(std::memory_order_relaxed);
-  if (kind_of(s) != kReserved) return;
-  e.value.store(seq, std::memory_order_relaxed);
-  // seq_cst: publishes the value; fails only if our reservation outlived the
-  // window and was reused (then this key's record is simply gone).
-  e.state.compare_exchange_strong(s, make_state(kCommitted, owner_of(s), time_of(s)), std::memory_order_seq_cst);
+  std::uint64_t s = e.state.load(std::memory_order_seq_cst);
+  for (;;) {
+    // relaxed: after the seq_cst load (which acquires); the CAS below checks
+    // that the state did not change, and with it the value (only our own
+    // set_claimed, or a claim, which changes the state first, writes it).
+    const std::uint64_t value = e.value.load(std::memory_order_relaxed);
+    if (kind_of(s) == kCommitted) return value == seq + 1;  // someone found our slot committed and did it for us
+    if (kind_of(s) != kReserved || (mine_ != 0 && s != mine_)) return false;
+    if (value != seq + 1) {
+      if (value != 0 || s != mine_) return false;  // another seq recorded: not our reservation
+      e.value.store(seq + 1, std::memory_order_release);  // set_claimed was skipped (tests do)
+    }
+    // The window starts now, when the key is known published (not at the
+    // reservation, which may be long before after a stall).
+    const std::uint64_t now_ms = std::max(coarse_monotonic_ms(), mine_ms_);
+    // seq_cst: publishes the record; a waiter on this entry sees it change.
+    if (e.state.compare_exchange_strong(s, committed_state(owner_tag(owner_of(s)), now_ms), std::memory_order_seq_cst))
+      return true;
+  }
 }
 
-void DedupTable::release(std::uint32_t entry) noexcept {
+bool DedupTable::release(std::uint32_t entry) noexcept {
   DedupEntry& e = entries_[entry];
-  std::uint64_t s = e.state.load(std::memory_order_relaxed);
-  if (kind_of(s) != kReserved) return;
+  std::uint64_t s = e.state.load(std::memory_order_seq_cst);
+  if (kind_of(s) != kReserved || (mine_ != 0 && s != mine_)) return false;
+  const std::uint64_t value = e.value.load(std::memory_order_relaxed);
+  const Fingerprint key{e.key_lo.load(std::memory_order_relaxed), e.key_hi.load(std::memory_order_relaxed)};
+  if (slot_committed_with(key, value)) {  // the message is in the queue: keep the key
+    help_commit(entry, s, std::max(coarse_monotonic_ms(), mine_ms_));
+    return false;
+  }
   // seq_cst: waiters on this entry see the change and re-examine.
-  e.state.compare_exchange_strong(s, make_state(kEmpty, 0, 0), std::memory_order_seq_cst);
+  return e.state.compare_exchange_strong(s, 0, std::memory_order_seq_cst);
 }
 
 bool DedupTable::contains(Fingerprint key, std::uint64_t now_ms, DedupCounters& counters) noexcept {
@@ -452,14 +572,13 @@ bool DedupTable::insert(Fingerprint key, std::uint64_t seq, std::uint64_t now_ms
   DedupCounters ignored;
   if (contains(key, now_ms, ignored)) return true;
   const auto base = static_cast<std::uint32_t>(key.lo & mask_);
+  const std::uint32_t pid = own_pid();
   for (int attempt = 0; attempt < 8; ++attempt) {
-    const std::int64_t picked = pick_reusable(base, key, now_ms, ignored);
-    if (picked < 0) return false;
-    const auto index = static_cast<std::uint32_t>(picked);
+    const Pick picked = pick_reusable(base, key, now_ms, ignored);
+    if (picked.index < 0) return false;
+    const auto index = static_cast<std::uint32_t>(picked.index);
     bloom_insert(key, now_ms);
-    if (claim(index, entries_[index].state.load(std::memory_order_relaxed), key, make_state(kCommitted, 0, now_ms),
-              seq))
-      return true;
+    if (claim(index, picked.observed, key, busy_by_pid(pid), committed_state(pid, now_ms), seq + 1)) return true;
   }
   return false;
 }
@@ -471,7 +590,7 @@ DedupTable::Load DedupTable::load(std::uint64_t now_ms) const noexcept {
   for (std::uint64_t i = 0; i <= mask_; ++i) {
     const std::uint64_t s = entries_[i].state.load(std::memory_order_relaxed);
     const std::uint64_t kind = kind_of(s);
-    if ((kind == kReserved || kind == kCommitted) && age(now_ms, time_of(s)) < window_ms_) ++l.live;
+    if (kind == kReserved || (kind == kCommitted && age(now_ms, time_of(s)) < window_ms_)) ++l.live;
   }
   return l;
 }

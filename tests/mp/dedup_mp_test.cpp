@@ -77,11 +77,11 @@ std::uint32_t test_seed() {
 }
 
 // The dedup owner (producer index + incarnation) of this process's producer entry.
-std::uint32_t own_dedup_owner(const detail::QueueState& st) {
+std::uint64_t own_dedup_owner(const detail::QueueState& st) {
   for (std::uint32_t i = 0; i < st.layout.max_producers; ++i)
     if (st.producer(i).pid.load(std::memory_order_acquire) == static_cast<std::uint32_t>(::getpid()))
       return detail::dedup_owner(i, st.producer(i).incarnation.load(std::memory_order_acquire));
-  return ~0u;
+  return ~0ull;
 }
 
 // Entries of the dedup table that hold a reservation (a publish in progress,
@@ -95,8 +95,8 @@ std::uint64_t reserved_entries(const RawQueueFile& raw, pid_t pid = 0) {
     // acquire: a scan for statistics; any recent value will do, the check of
     // the owner below only has to see the owner's registration.
     const std::uint64_t state = e[i].state.load(std::memory_order_acquire);
-    if ((state >> 62) != 2) continue;
-    const std::uint32_t index = static_cast<std::uint32_t>((state >> 40) & 0x3fffff) >> 6;
+    if (detail::dedup_kind(state) != 2) continue;
+    const std::uint32_t index = detail::dedup_owner_index(detail::dedup_reserved_owner(state));
     if (pid == 0 || (index < raw.layout().max_producers &&
                      producers[index].pid.load(std::memory_order_acquire) == static_cast<std::uint32_t>(pid)))
       ++n;

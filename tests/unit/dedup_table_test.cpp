@@ -22,6 +22,7 @@
 #include "clock.hpp"
 #include "dedup.hpp"
 #include "hostile/hostile_util.hpp"
+#include "process_util.hpp"
 #include "queue_file.hpp"
 #include "queue_state.hpp"
 #include "test_util.hpp"
@@ -59,9 +60,28 @@ class TableFixture {
     return {(splitmix64(rng_) & ~mask()) | base, splitmix64(rng_)};
   }
   // Kind of entry `i` (0 empty, 1 busy, 2 reserved, 3 committed), read raw.
-  std::uint64_t kind(std::uint64_t i) const noexcept {
-    const auto* e = reinterpret_cast<const detail::DedupEntry*>(st_->base + st_->layout.dedup_offset);
-    return e[i].state.load(std::memory_order_relaxed) >> 62;
+  std::uint64_t kind(std::uint64_t i) const noexcept { return entry(i).state.load(std::memory_order_relaxed) >> 62; }
+  detail::DedupEntry& entry(std::uint64_t i) const noexcept {
+    return reinterpret_cast<detail::DedupEntry*>(st_->base + st_->layout.dedup_offset)[i];
+  }
+  // Writes entry `i` raw (as a process that stopped at some step left it).
+  void set_entry(std::uint64_t i, std::uint64_t state, Fingerprint key, std::uint64_t value) const noexcept {
+    auto& e = entry(i);
+    e.key_lo.store(key.lo, std::memory_order_relaxed);
+    e.key_hi.store(key.hi, std::memory_order_relaxed);
+    e.value.store(value, std::memory_order_relaxed);
+    e.state.store(state, std::memory_order_seq_cst);
+  }
+  // The entry holding `key` (kind reserved or committed) inside its window, or -1.
+  std::int64_t find(Fingerprint key) const noexcept {
+    for (std::uint64_t i = 0; i < detail::kDedupProbe; ++i) {
+      const std::uint64_t index = (key.lo + i) & mask();
+      const auto& e = entry(index);
+      if (kind(index) >= 2 && e.key_lo.load(std::memory_order_relaxed) == key.lo &&
+          e.key_hi.load(std::memory_order_relaxed) == key.hi)
+        return static_cast<std::int64_t>(index);
+    }
+    return -1;
   }
 
  private:
@@ -90,7 +110,7 @@ std::uint64_t now_ms() noexcept { return detail::coarse_monotonic_ms() + 3'600'0
 
 constexpr std::uint64_t kLongWaitNs = 2'000'000'000ull;  // reserve()'s timeout: far longer than any race here
 
-constexpr std::uint32_t kSomeOwner = detail::dedup_owner(0, 1);
+constexpr std::uint64_t kSomeOwner = detail::dedup_owner(0, 1);
 
 // ------------------------------------------------------------------ bloom --
 
@@ -377,7 +397,7 @@ TEST(DedupTable, should_evict_the_oldest_committed_key_but_never_a_live_reservat
   // A window of live reservations (their owner, this process, is alive) is
   // never evicted: a publish in progress must not lose its key.
   auto producer = f.queue().producer();
-  std::uint32_t owner = 0;
+  std::uint64_t owner = 0;
   for (std::uint32_t i = 0; i < f.state().layout.max_producers; ++i)
     if (f.state().producer(i).pid.load(std::memory_order_relaxed) == static_cast<std::uint32_t>(::getpid()))
       owner = detail::dedup_owner(i, f.state().producer(i).incarnation.load(std::memory_order_relaxed));
@@ -389,6 +409,298 @@ TEST(DedupTable, should_evict_the_oldest_committed_key_but_never_a_live_reservat
   const std::uint64_t evicted = f.state().header().dedup_evicted.load(std::memory_order_relaxed);
   EXPECT_EQ(f.table().reserve(f.key_at(40), owner, now, kLongWaitNs, c).outcome, ReserveOutcome::full);
   EXPECT_EQ(f.state().header().dedup_evicted.load(std::memory_order_relaxed), evicted);
+}
+
+
+// --------------------------------------------- dying and stalled owners --
+
+// State words as docs/format.md describes them (the tests build the states a
+// publisher that stopped at some step leaves behind).
+constexpr std::uint64_t reserved_word(std::uint64_t owner) noexcept { return (2ull << 62) | owner; }
+constexpr std::uint64_t busy_pid_word(std::uint32_t pid) noexcept { return (1ull << 62) | pid; }
+
+// The owner name of a reservation whose producer entry is free: dead.
+std::uint64_t dead_owner(const detail::QueueState& st) noexcept {
+  return detail::dedup_owner(st.layout.max_producers - 1, 1);
+}
+
+// This process's producer entry (registered by `p`) as an owner name.
+std::uint64_t live_owner(const detail::QueueState& st) {
+  for (std::uint32_t i = 0; i < st.layout.max_producers; ++i)
+    if (st.producer(i).pid.load(std::memory_order_acquire) == static_cast<std::uint32_t>(::getpid()))
+      return detail::dedup_owner(i, st.producer(i).incarnation.load(std::memory_order_acquire));
+  ADD_FAILURE() << "this process has no producer entry";
+  return 0;
+}
+
+// A pid that belonged to a process that is gone (a reaped child).
+std::uint32_t dead_pid() {
+  testing::Child c = testing::fork_child([] { return 0; });
+  EXPECT_TRUE(c.wait_for(10s));
+  return static_cast<std::uint32_t>(c.pid());
+}
+
+// Runs `body` (returning the exit code) in a forked child and gives it
+// `limit` to finish: a call that spins forever fails the test instead of
+// hanging it. Returns the exit code, or -1 if the child had to be killed.
+template <class F>
+int run_bounded(F&& body, std::chrono::milliseconds limit = 10s) {
+  testing::Child c = testing::fork_child(std::forward<F>(body));
+  if (!c.wait_for(limit)) {
+    c.kill_and_reap();
+    return -1;
+  }
+  return WIFEXITED(c.status()) ? WEXITSTATUS(c.status()) : -2;
+}
+
+// Fills the window at `base` with live committed keys everywhere but `keep`.
+void fill_window_except(TableFixture& f, std::uint64_t base, std::uint64_t keep, std::uint64_t now) {
+  for (std::uint64_t i = 0; i < detail::kDedupProbe; ++i) {
+    if (((base + i) & f.mask()) == keep) continue;
+    const Fingerprint k = f.key_at(base);
+    f.set_entry((base + i) & f.mask(), (3ull << 62) | now, k, 1000 + i + 1);
+  }
+}
+
+TEST(DedupOrphans, should_reuse_a_dead_owners_reservation_in_a_window_of_live_entries_without_spinning) {
+  // Failure 6: the second pass of the reusable-entry search (which reads
+  // /proc) picked the orphan, the re-examination in reserve() (which did
+  // not) saw "live reserved" and started over, forever — even with 1 ms.
+  TableFixture f(table_options(64));
+  const std::uint64_t now = detail::coarse_monotonic_ms();
+  const std::uint64_t base = 20;
+  f.set_entry(base + 3, reserved_word(dead_owner(f.state())), f.key_at(base), 0);
+  fill_window_except(f, base, base + 3, now);
+  const int code = run_bounded([&] {
+    DedupCounters c;
+    const auto r = f.table().reserve(f.key_at(base), kSomeOwner, now, 1'000'000, c);  // 1 ms
+    if (r.outcome != ReserveOutcome::reserved) return 10 + static_cast<int>(r.outcome);
+    return r.entry == base + 3 ? 0 : 20;
+  });
+  EXPECT_EQ(code, 0) << (code == -1 ? "reserve() spun past its 1 ms timeout for 10 s" : "did not take the orphan");
+}
+
+TEST(DedupOrphans, should_let_try_publish_take_a_dead_owners_reservation_in_a_full_window) {
+  // Failure 6 as a user meets it: a producer SIGKILLed in a keyed publish
+  // left its reservation; try_publish of a key of that window never returned.
+  TableFixture f(table_options(64));
+  const std::uint64_t now = detail::coarse_monotonic_ms();
+  const Fingerprint k = detail::fingerprint("the-key");
+  const std::uint64_t base = k.lo & f.mask();
+  f.set_entry(base, reserved_word(dead_owner(f.state())), f.key_at(base), 0);
+  fill_window_except(f, base, base, now);
+  const int code = run_bounded([&] {
+    auto p = f.queue().producer();
+    const auto r = p.try_publish("x", {.key = "the-key"});
+    return r.ok() && !r.duplicate ? 0 : 10 + static_cast<int>(r.status);
+  });
+  EXPECT_EQ(code, 0) << (code == -1 ? "try_publish spun for 10 s" : "try_publish failed");
+}
+
+TEST(DedupOrphans, should_judge_an_owner_dead_after_its_entry_was_registered_64_more_times) {
+  // The 6-bit incarnation made an orphan look live again once its producer
+  // entry had been re-registered 64 times (by a live process): a key of that
+  // window could not take it, and its own key timed out, for the whole window.
+  TableFixture f(table_options(64));
+  for (int i = 0; i < 70; ++i) (void)f.queue().producer();  // entry 0, registered and released 70 times
+  auto live = f.queue().producer();                          // entry 0 again, held by this live process
+  const std::uint64_t owner_now = live_owner(f.state());
+  ASSERT_EQ(detail::dedup_owner_index(owner_now), 0u);
+  const std::uint32_t incarnation = detail::dedup_owner_incarnation(owner_now);
+  ASSERT_GT(incarnation, 64u);
+  const std::uint64_t orphan_owner = detail::dedup_owner(0, incarnation - 64);
+  const std::uint64_t now = detail::coarse_monotonic_ms();
+  const std::uint64_t base = 8;
+  const Fingerprint orphan_key = f.key_at(base);
+  f.set_entry(base + 15, reserved_word(orphan_owner), orphan_key, 0);
+  fill_window_except(f, base, base + 15, now);
+  DedupCounters c;
+  // Its own key: published fresh at once (the owner 64 registrations ago is dead).
+  const auto mine = f.table().reserve(orphan_key, owner_now, now, 1'000'000, c);
+  EXPECT_EQ(mine.outcome, ReserveOutcome::reserved) << "the orphan looked live: outcome " << static_cast<int>(mine.outcome);
+  EXPECT_EQ(mine.entry, base + 15);
+  // Another key of the window takes it just as well.
+  f.set_entry(base + 15, reserved_word(orphan_owner), orphan_key, 0);
+  const auto other = f.table().reserve(f.key_at(base), owner_now, now, 1'000'000, c);
+  EXPECT_EQ(other.outcome, ReserveOutcome::reserved);
+  // The live registration itself (same index, its incarnation) is live: not taken.
+  f.set_entry(base + 15, reserved_word(owner_now), orphan_key, 0);
+  EXPECT_EQ(f.table().reserve(f.key_at(base), owner_now, now, 1'000'000, c).outcome, ReserveOutcome::full);
+}
+
+// A keyed message published for real (its slot committed with the key), and
+// its entry then put back to what a publisher that died just before
+// committing the entry leaves: reserved by a dead owner, value 1 + seq.
+struct DiedBeforeEntryCommit {
+  std::uint64_t seq = 0;
+  std::uint64_t index = 0;
+};
+DiedBeforeEntryCommit publish_then_orphan(TableFixture& f, const std::string& key) {
+  auto p = f.queue().producer();
+  const auto r = p.publish("payload", {.key = key});
+  EXPECT_TRUE(r.ok() && !r.duplicate);
+  const std::int64_t index = f.find(detail::fingerprint(key));
+  EXPECT_GE(index, 0);
+  const auto i = static_cast<std::uint64_t>(index);
+  EXPECT_EQ(f.entry(i).value.load(std::memory_order_relaxed), r.seq + 1) << "value encodes 1 + seq, committed or not";
+  f.set_entry(i, reserved_word(dead_owner(f.state())), detail::fingerprint(key), r.seq + 1);
+  return {r.seq, i};
+}
+
+TEST(DedupOrphans, should_keep_a_dead_owners_committed_key_when_another_key_needs_the_entry) {
+  // Failure 7: the "reservation points at a committed slot carrying the key"
+  // test ran only for the orphan's own key; another key took the entry and
+  // the published key was forgotten, then enqueued a second time.
+  TableFixture f(table_options(64));
+  const std::uint64_t now = detail::coarse_monotonic_ms();
+  const auto dead = publish_then_orphan(f, "published-then-died");
+  const Fingerprint k = detail::fingerprint("published-then-died");
+  const std::uint64_t base = k.lo & f.mask();
+  fill_window_except(f, base, dead.index, now);
+  DedupCounters c;
+  EXPECT_EQ(f.table().reserve(f.key_at(base), kSomeOwner, now, 1'000'000, c).outcome, ReserveOutcome::full)
+      << "another key took the entry of a published key";
+  EXPECT_EQ(f.kind(dead.index), 3u) << "the orphan should have been made a committed record";
+  auto p = f.queue().producer();
+  const auto again = p.publish("payload", {.key = "published-then-died"});
+  ASSERT_TRUE(again.ok());
+  EXPECT_TRUE(again.duplicate) << "the key was published a second time";
+  EXPECT_EQ(again.seq, dead.seq);
+  EXPECT_EQ(f.queue().stats().tail, 1u);
+}
+
+TEST(DedupOrphans, should_keep_a_dead_owners_committed_key_when_a_processed_key_needs_the_entry) {
+  // Failure 7, mark_processed's way in: insert() reused the entry too.
+  TableFixture f(table_options(64));
+  const std::uint64_t now = detail::coarse_monotonic_ms();
+  const auto dead = publish_then_orphan(f, "published-then-died");
+  const Fingerprint k = detail::fingerprint("published-then-died");
+  const std::uint64_t base = k.lo & f.mask();
+  fill_window_except(f, base, dead.index, now);
+  EXPECT_FALSE(f.table().insert(f.key_at(base), 7, now)) << "a processed key took the entry of a published key";
+  DedupCounters c;
+  const auto dup = f.table().reserve(k, kSomeOwner, now, 1'000'000, c);
+  EXPECT_EQ(dup.outcome, ReserveOutcome::duplicate);
+  EXPECT_EQ(dup.seq, dead.seq) << "the orphan's recorded seq is 1 + seq: the duplicate must name seq itself";
+}
+
+TEST(DedupOrphans, should_answer_the_seq_a_dead_owner_recorded_and_reuse_one_that_never_committed) {
+  TableFixture f(table_options(64));
+  const std::uint64_t now = detail::coarse_monotonic_ms();
+  // Died after committing the slot: its key is published at that seq.
+  const auto dead = publish_then_orphan(f, "committed-slot");
+  DedupCounters c;
+  const auto dup = f.table().reserve(detail::fingerprint("committed-slot"), kSomeOwner, now, 1'000'000, c);
+  EXPECT_EQ(dup.outcome, ReserveOutcome::duplicate);
+  EXPECT_EQ(dup.seq, dead.seq);
+  // Died after recording a seq whose slot it never committed (it is free):
+  // nothing was published, the key is free to publish.
+  const Fingerprint k = f.key_at(40);
+  f.set_entry(40, reserved_word(dead_owner(f.state())), k, f.queue().stats().tail + 1);
+  const auto fresh = f.table().reserve(k, kSomeOwner, now, 1'000'000, c);
+  EXPECT_EQ(fresh.outcome, ReserveOutcome::reserved);
+}
+
+TEST(DedupOwnership, should_not_commit_release_or_record_into_a_reservation_that_is_not_its_own) {
+  TableFixture f(table_options(64));
+  const std::uint64_t now = detail::coarse_monotonic_ms();
+  const Fingerprint k = f.key_at(3);
+  DedupCounters c;
+  const auto r = f.table().reserve(k, kSomeOwner, now, 1'000'000, c);
+  ASSERT_EQ(r.outcome, ReserveOutcome::reserved);
+  // The entry now holds someone else's reservation (as after a wrong takeover).
+  const std::uint64_t other = reserved_word(detail::dedup_owner(9, 9));
+  const Fingerprint theirs = f.key_at(3);
+  f.set_entry(r.entry, other, theirs, 77);
+  EXPECT_FALSE(f.table().set_claimed(r.entry, 5));
+  EXPECT_EQ(f.entry(r.entry).value.load(std::memory_order_relaxed), 77u) << "set_claimed wrote into another's entry";
+  EXPECT_FALSE(f.table().commit(r.entry, 5));
+  EXPECT_EQ(f.entry(r.entry).state.load(std::memory_order_relaxed), other) << "commit committed another's reservation";
+  EXPECT_FALSE(f.table().release(r.entry));
+  EXPECT_EQ(f.entry(r.entry).state.load(std::memory_order_relaxed), other) << "release freed another's reservation";
+  EXPECT_EQ(f.entry(r.entry).key_lo.load(std::memory_order_relaxed), theirs.lo);
+}
+
+TEST(DedupOwnership, should_keep_value_one_plus_seq_from_set_claimed_through_commit) {
+  TableFixture f(table_options(64));
+  const std::uint64_t now = detail::coarse_monotonic_ms();
+  const Fingerprint k = f.key_at(3);
+  DedupCounters c;
+  const auto r = f.table().reserve(k, kSomeOwner, now, 1'000'000, c);
+  ASSERT_EQ(r.outcome, ReserveOutcome::reserved);
+  ASSERT_TRUE(f.table().set_claimed(r.entry, 41));
+  EXPECT_EQ(f.entry(r.entry).value.load(std::memory_order_relaxed), 42u);
+  ASSERT_TRUE(f.table().commit(r.entry, 41));
+  EXPECT_EQ(f.kind(r.entry), 3u);
+  EXPECT_EQ(f.entry(r.entry).value.load(std::memory_order_relaxed), 42u) << "commit changed the encoding of the seq";
+  const auto dup = f.table().reserve(k, kSomeOwner, now, 1'000'000, c);
+  EXPECT_EQ(dup.outcome, ReserveOutcome::duplicate);
+  EXPECT_EQ(dup.seq, 41u);
+  EXPECT_TRUE(f.table().commit(r.entry, 41)) << "a second commit of the same seq is a no-op";
+  EXPECT_FALSE(f.table().commit(r.entry, 40)) << "another seq is not this reservation's";
+}
+
+TEST(DedupOwnership, should_never_take_a_busy_entry_whose_writer_lives_however_old) {
+  // A writer stalled between its claim CAS and its final state store resumes
+  // with stores into the fields: its entry must not be re-keyed meanwhile.
+  // (It was taken after 100 ms, and the stalled writer's final store then
+  // overwrote the taker's entry.)
+  TableFixture f(table_options(64));
+  const std::uint64_t now = detail::coarse_monotonic_ms();
+  const std::uint64_t base = 30;
+  f.set_entry(base + 2, busy_pid_word(static_cast<std::uint32_t>(::getpid())), f.key_at(base), 0);
+  fill_window_except(f, base, base + 2, now);
+  DedupCounters c;
+  EXPECT_EQ(f.table().reserve(f.key_at(base), kSomeOwner, now + 1000, 1'000'000, c).outcome, ReserveOutcome::full);
+  EXPECT_FALSE(f.table().insert(f.key_at(base), 1, now + 1000));
+  EXPECT_EQ(f.kind(base + 2), 1u);
+  // Its writer dead: the entry is free to take.
+  f.set_entry(base + 2, busy_pid_word(dead_pid()), f.key_at(base), 0);
+  const auto r = f.table().reserve(f.key_at(base), kSomeOwner, now, 1'000'000, c);
+  EXPECT_EQ(r.outcome, ReserveOutcome::reserved);
+  EXPECT_EQ(r.entry, base + 2);
+}
+
+TEST(DedupOwnership, should_keep_a_live_owners_reservation_past_the_window_and_time_out_its_key) {
+  // A live publisher stalled for longer than the window still holds its key:
+  // taking its entry would let it commit its slot after another publisher of
+  // the key did. Publishers of that key time out instead, within their timeout.
+  constexpr std::uint64_t kWindow = 100;
+  TableFixture f(table_options(64, Millis{kWindow}));
+  auto p = f.queue().producer();
+  const std::uint64_t owner = live_owner(f.state());
+  const std::uint64_t now = detail::coarse_monotonic_ms();
+  const Fingerprint k = f.key_at(50);
+  DedupCounters c;
+  const auto r = f.table().reserve(k, owner, now, 1'000'000, c);
+  ASSERT_EQ(r.outcome, ReserveOutcome::reserved);
+  const std::uint64_t later = now + 10 * kWindow;
+  detail::DedupTable other(f.state());
+  const std::uint64_t t0 = testing::now_ns();
+  EXPECT_EQ(other.reserve(k, kSomeOwner, later, 50'000'000, c).outcome, ReserveOutcome::timeout);
+  const std::uint64_t waited_ms = (testing::now_ns() - t0) / 1'000'000;
+  EXPECT_GE(waited_ms, 45u);
+  EXPECT_LT(waited_ms, 5000u) << "the timeout was not honoured";
+  EXPECT_EQ(f.kind(r.entry), 2u);
+  EXPECT_EQ(f.table().load(later).live, 1u);
+}
+
+TEST(DedupOwnership, should_honour_a_zero_and_a_short_timeout_behind_a_live_reservation) {
+  TableFixture f(table_options(64));
+  auto p = f.queue().producer();
+  const std::uint64_t owner = live_owner(f.state());
+  const std::uint64_t now = detail::coarse_monotonic_ms();
+  const Fingerprint k = f.key_at(7);
+  DedupCounters c;
+  ASSERT_EQ(f.table().reserve(k, owner, now, 1'000'000, c).outcome, ReserveOutcome::reserved);
+  for (const std::uint64_t timeout_ns : {0ull, 1'000'000ull, 20'000'000ull}) {
+    const int code = run_bounded([&] {
+      detail::DedupTable t(f.state());
+      DedupCounters cc;
+      return t.reserve(k, kSomeOwner, now, timeout_ns, cc).outcome == ReserveOutcome::timeout ? 0 : 1;
+    });
+    EXPECT_EQ(code, 0) << "timeout " << timeout_ns << " ns";
+  }
 }
 
 }  // namespace
