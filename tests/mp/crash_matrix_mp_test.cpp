@@ -68,6 +68,12 @@ class AckLog {
     (void)!::write(fd, &a, sizeof a);
     ::close(fd);
   }
+  // Records so far (the file only grows; a record is one 16-byte write).
+  [[nodiscard]] std::size_t count() const {
+    std::error_code ec;
+    const auto size = std::filesystem::file_size(path_, ec);
+    return ec ? 0 : static_cast<std::size_t>(size / sizeof(Acked));
+  }
   [[nodiscard]] std::vector<Acked> read() const {
     std::vector<Acked> out;
     const int fd = ::open(path_.c_str(), O_RDONLY | O_CLOEXEC);
@@ -146,11 +152,21 @@ Outcome after_reboot(const TempQueue& tq, const TempJournalDir& jd) {
 
 // Runs the matrix: start writer, producers, consumer; kill the writer, then a
 // producer, then the consumer, at seeded random moments; then everyone.
+// Each kill also waits for the progress that makes it mean something (so many
+// publishes acknowledged before the writer dies, so many after the journal
+// failed over, acks before the consumer dies): how much a loaded machine gets
+// done in a fixed pause is not what the test is about.
 // Returns the monotonic time of the power cut.
 std::uint64_t run_and_crash(const std::string& path, const AckLog& published, const AckLog& acked, std::uint64_t seed) {
   std::mt19937_64 rng(seed);
   auto pause = [&](int lo_ms, int hi_ms) {
     std::this_thread::sleep_for(std::chrono::milliseconds(lo_ms + static_cast<int>(rng() % (hi_ms - lo_ms + 1))));
+  };
+  auto wait_for = [](const AckLog& log, std::size_t records, const char* what) {
+    const auto deadline = std::chrono::steady_clock::now() + 60s;
+    while (log.count() < records && std::chrono::steady_clock::now() < deadline)
+      std::this_thread::sleep_for(2ms);
+    EXPECT_GE(log.count(), records) << what << ": not logged within 60 s";
   };
   auto writer = testing::journal_holder(path);  // the dedicated journal writer: first to take the lock
   pause(50, 100);
@@ -158,13 +174,18 @@ std::uint64_t run_and_crash(const std::string& path, const AckLog& published, co
   auto p2 = producer(path, 2, published);
   auto c = consumer(path, acked);
   pause(150, 300);
+  wait_for(published, 30, "publishes before the writer is killed");
+  const std::size_t before_failover = published.count();
   writer.kill(SIGKILL);   // mid-batch: producers publish all the time
   pause(20, 200);         // a producer's journal thread takes over (within ~100 ms)
   p1.kill(SIGKILL);       // most of a sync producer's time is spent waiting for durability
   auto p3 = producer(path, 3, published);
   pause(100, 250);
+  wait_for(acked, 30, "acks before the consumer is killed");
   c.kill(SIGKILL);        // holding leases
   pause(50, 150);
+  // The journal failed over and producers publish again.
+  wait_for(published, before_failover + 30, "publishes after the writer was killed");
   // The power cut: every process at once.
   p2.kill(SIGKILL);
   p3.kill(SIGKILL);
