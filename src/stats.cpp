@@ -1,5 +1,6 @@
 // Stats: relaxed reads of counters and cursors, plus a scan of lease words
 // for in-flight counts. Never writes; takes no lock.
+#include <atomic>
 #include <cstring>
 
 #include "ackring/queue.hpp"
@@ -12,6 +13,42 @@
 namespace ackring {
 
 using namespace detail;
+
+namespace {
+
+struct Oldest {
+  std::uint64_t seq = 0;
+  std::uint64_t publish_ns = 0;  // 0: nothing pending
+};
+
+// The first seq of [floor, tail) that group g has not settled and that holds
+// a committed message meant for it. Reads the slot like a seqlock reader:
+// the publish time counts only if the state word is the same before and after.
+Oldest oldest_unsettled(const QueueState& q, std::uint32_t g, std::uint64_t floor, std::uint64_t next,
+                        std::uint64_t tail) noexcept {
+  const auto& G = q.group(g);
+  const std::uint32_t incarnation = G.incarnation.load(std::memory_order_relaxed);
+  for (std::uint64_t seq = floor; seq < tail && seq - floor < q.layout.capacity; ++seq) {
+    if (seq < next) {
+      const LeaseWord lw = LeaseWord::decode(q.lease(g, seq).load(std::memory_order_acquire));
+      if (lw.state == LeaseState::settled && lw.generation == q.generation(seq)) continue;
+    }
+    const SlotHeader& slot = q.slot(seq);
+    // acquire: pairs with the commit CAS; the fields read below are then those of this seq (re-checked).
+    const std::uint64_t before = slot.state.load(std::memory_order_acquire);
+    const SlotWord sw = SlotWord::decode(before);
+    if (sw.seq != (seq & kSeqMask) || sw.state != SlotState::committed) continue;  // claimed, aborted or lapped
+    const std::uint32_t flags = relaxed_load(slot.flags);
+    const std::uint64_t published = relaxed_load(slot.publish_time_ns);
+    std::atomic_thread_fence(std::memory_order_acquire);  // the field reads happen before the re-check
+    if (slot.state.load(std::memory_order_relaxed) != before) continue;
+    if (seq >= next && !slot_is_for(flags, g, incarnation)) continue;  // a replay copy for another group
+    return {seq, published};
+  }
+  return {};
+}
+
+}  // namespace
 
 QueueStats Queue::stats() const {
   const QueueState& q = *state_;
@@ -77,6 +114,13 @@ QueueStats Queue::stats() const {
     gs.acked = G.retired_acked.load(std::memory_order_relaxed);
     gs.redelivered = G.retired_redelivered.load(std::memory_order_relaxed);
     gs.nacked = G.retired_nacked.load(std::memory_order_relaxed);
+    gs.lease_expiries = G.retired_lease_expiries.load(std::memory_order_relaxed);
+    if (const Oldest o = oldest_unsettled(q, g, gs.floor, gs.next, s.tail); o.publish_ns != 0) {
+      const std::uint64_t wall = realtime_ns();
+      gs.oldest_unacked_seq = o.seq;
+      gs.oldest_unacked_publish_ns = o.publish_ns;
+      gs.oldest_unacked_age_ms = wall > o.publish_ns ? (wall - o.publish_ns) / 1'000'000 : 0;
+    }
     std::vector<std::uint64_t> held(q.layout.max_members + 1, 0);
     for (std::uint64_t seq = gs.floor; seq < gs.next && seq - gs.floor < q.layout.capacity; ++seq) {
       const LeaseWord lw = LeaseWord::decode(q.lease(g, seq).load(std::memory_order_relaxed));
@@ -90,10 +134,14 @@ QueueStats Queue::stats() const {
       MemberStats ms;
       ms.delivered = e.delivered.load(std::memory_order_relaxed);
       ms.acked = e.acked.load(std::memory_order_relaxed);
+      ms.redelivered = e.redelivered.load(std::memory_order_relaxed);
+      ms.nacked = e.nacked.load(std::memory_order_relaxed);
+      ms.lease_expiries = e.lease_expiries.load(std::memory_order_relaxed);
       gs.delivered += ms.delivered;
       gs.acked += ms.acked;
-      gs.redelivered += e.redelivered.load(std::memory_order_relaxed);
-      gs.nacked += e.nacked.load(std::memory_order_relaxed);
+      gs.redelivered += ms.redelivered;
+      gs.nacked += ms.nacked;
+      gs.lease_expiries += ms.lease_expiries;
       if (pid == 0 || is_reclaiming(pid)) continue;
       ms.index = m;
       ms.pid = static_cast<pid_t>(pid);

@@ -20,6 +20,9 @@ struct MemberStats {
   std::uint64_t acked = 0;
   std::uint64_t in_flight = 0;          // leases it holds now
   std::uint64_t idle_ms = 0;            // since its last receive/ack
+  std::uint64_t redelivered = 0;        // deliveries to it after the first
+  std::uint64_t nacked = 0;
+  std::uint64_t lease_expiries = 0;     // leases it took over after they ran out (another member's or its own)
 };
 
 struct GroupStats {
@@ -37,6 +40,14 @@ struct GroupStats {
   std::uint64_t dropped = 0;            // missed because of the drop overflow policy
   std::uint64_t aborted_skipped = 0;    // aborted slots passed over
   std::uint64_t corrupt_skipped = 0;    // slots whose checksum or length failed
+  std::uint64_t lease_expiries = 0;     // leases taken over after they ran out (members gone included)
+  // The oldest message the group has not settled yet (leased or not yet
+  // dispatched), as of the snapshot: its seq, its publish time (realtime ns)
+  // and its age (now - publish time, in ms). All 0 when nothing is pending.
+  // Slots claimed but not yet committed are passed over (no publish time yet).
+  std::uint64_t oldest_unacked_seq = 0;
+  std::uint64_t oldest_unacked_publish_ns = 0;
+  std::uint64_t oldest_unacked_age_ms = 0;
   std::vector<MemberStats> members;
 };
 

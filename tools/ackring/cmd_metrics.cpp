@@ -1,11 +1,24 @@
-// metrics: every counter of one or more queues in the Prometheus text
-// exposition format (version 0.0.4).
+// metrics: every counter of one or more queues (or of every queue in the
+// directory) in the Prometheus text exposition format (version 0.0.4),
+// printed once, or served over HTTP with --listen (cpp-httplib): /metrics
+// re-reads the queues on every scrape.
 #include <CLI/CLI.hpp>
+#include <httplib.h>
+#include <pthread.h>
 
+#include <algorithm>
+#include <atomic>
+#include <cerrno>
+#include <csignal>
+#include <cstring>
+#include <ctime>
+#include <filesystem>
 #include <iostream>
 #include <map>
 #include <memory>
+#include <mutex>
 #include <string>
+#include <thread>
 #include <vector>
 
 #include "commands.hpp"
@@ -126,6 +139,12 @@ void add_queue_metrics(Exposition& m, const std::string& queue, const QueueStats
     m.add("ackring_group_aborted_skipped_total", "counter", "Aborted slots passed over.", gl, d(g.aborted_skipped));
     m.add("ackring_group_corrupt_skipped_total", "counter", "Slots skipped because their checksum or length failed.",
           gl, d(g.corrupt_skipped));
+    m.add("ackring_group_lease_expiries_total", "counter",
+          "Leases taken over by a member after they ran out (their holder was slow, stuck or gone).", gl,
+          d(g.lease_expiries));
+    m.add("ackring_group_oldest_unacked_age_seconds", "gauge",
+          "Age (now - publish time) of the oldest message the group has not settled; 0 when none is pending.", gl,
+          seconds(g.oldest_unacked_age_ms));
     const Liveness l = liveness(g.members);
     m.add("ackring_group_members", "gauge", "Group members by liveness.",
           {{"queue", queue}, {"group", g.name}, {"state", "alive"}}, d(l.alive));
@@ -137,6 +156,11 @@ void add_queue_metrics(Exposition& m, const std::string& queue, const QueueStats
       m.add("ackring_member_up", "gauge", "1 if the member's process is alive.", ml, mem.alive ? "1" : "0");
       m.add("ackring_member_delivered_total", "counter", "Deliveries to the member.", ml, d(mem.delivered));
       m.add("ackring_member_acked_total", "counter", "Acks by the member.", ml, d(mem.acked));
+      m.add("ackring_member_redelivered_total", "counter", "Deliveries to the member after the first.", ml,
+            d(mem.redelivered));
+      m.add("ackring_member_nacked_total", "counter", "Messages the member gave back with nack.", ml, d(mem.nacked));
+      m.add("ackring_member_lease_expiries_total", "counter", "Leases the member took over after they ran out.", ml,
+            d(mem.lease_expiries));
       m.add("ackring_member_in_flight", "gauge", "Leases the member holds.", ml, d(mem.in_flight));
       m.add("ackring_member_idle_seconds", "gauge", "Time since the member's last receive or ack.", ml,
             seconds(mem.idle_ms));
@@ -144,40 +168,246 @@ void add_queue_metrics(Exposition& m, const std::string& queue, const QueueStats
   }
 }
 
+// Dead letters waiting in the queue's dead-letter queue (NAME.dlq, group
+// "dlq"): 0 when it does not exist (nothing was ever dead-lettered).
+void add_dlq_metrics(Exposition& m, const std::string& queue, const std::string& name_or_path) {
+  std::uint64_t waiting = 0;
+  try {
+    const Queue dlq = Queue::open(dead_letter_queue_of(name_or_path));
+    for (const auto& g : dlq.stats().groups)
+      if (g.name == "dlq") waiting = g.lag;
+  } catch (const Error&) {
+    // Not there (the usual case), or unreadable: the DLQ's own ackring_up says which when it is scraped too.
+  }
+  m.add("ackring_dlq_depth", "gauge", "Dead letters waiting in the queue's dead-letter queue (NAME.dlq).",
+        {{"queue", queue}}, std::to_string(waiting));
+}
+
+// A queue to export: the label value and what to open.
+struct Target {
+  std::string label;
+  std::string open;
+};
+
+// Every queue file of the directory (ackring.NAME), sorted.
+std::vector<Target> directory_targets() {
+  namespace fs = std::filesystem;
+  constexpr std::string_view kPrefix = "ackring.";
+  const fs::path dir = queue_directory();
+  std::error_code ec;
+  std::vector<Target> out;
+  for (fs::directory_iterator it(dir, ec), end; !ec && it != end; it.increment(ec)) {
+    const std::string fname = it->path().filename().string();
+    std::error_code type_ec;
+    if (fname.starts_with(kPrefix) && fname.size() > kPrefix.size() && it->is_regular_file(type_ec))
+      out.push_back({fname.substr(kPrefix.size()), it->path().string()});
+  }
+  if (ec)
+    throw Failure(Exit::not_found, "cannot list queue directory '" + dir.string() + "': " + ec.message() +
+                                       "; point --dir or $ACKRING_SHM_DIR at an existing directory");
+  std::sort(out.begin(), out.end(), [](const Target& a, const Target& b) { return a.label < b.label; });
+  return out;
+}
+
+std::vector<Target> targets_of(const std::vector<std::string>& names) {
+  if (names.empty()) return directory_targets();
+  std::vector<Target> out;
+  for (const auto& n : names) out.push_back({n, n});
+  return out;
+}
+
+struct Scrape {
+  std::string text;
+  int code = 0;                                             // exit code of the first failure
+  std::vector<std::pair<std::string, std::string>> errors;  // queue, one-line message
+};
+
+Scrape scrape(const std::vector<std::string>& names) {
+  Exposition m;
+  Scrape out;
+  m.add("ackring_build_info", "gauge", "Always 1; the version of the ackring tool that serves the metrics.",
+        {{"version", ACKRING_CLI_VERSION}}, "1");
+  for (const auto& t : targets_of(names)) {
+    try {
+      const Queue q = open_queue(t.open);
+      const QueueStats s = q.stats();
+      m.add("ackring_up", "gauge", "1 if the queue could be opened and read.", {{"queue", t.label}}, "1");
+      add_queue_metrics(m, t.label, s);
+      add_journal_metrics(m, t.label, journal_view(s, q.options()));
+      add_dlq_metrics(m, t.label, t.open);
+    } catch (const Failure& f) {
+      // The others are still exported; the queue that failed reads ackring_up 0.
+      m.add("ackring_up", "gauge", "1 if the queue could be opened and read.", {{"queue", t.label}}, "0");
+      out.errors.emplace_back(t.label, f.what());
+      if (out.code == 0) out.code = static_cast<int>(f.code());
+    }
+  }
+  out.text = m.render();
+  return out;
+}
+
+// "9464", ":9464", "127.0.0.1:9464", "[::1]:9464". Without a host: loopback.
+struct ListenAddress {
+  std::string host = "127.0.0.1";
+  int port = 0;
+};
+
+ListenAddress parse_listen(const std::string& text) {
+  ListenAddress a;
+  std::string port = text;
+  if (const auto colon = text.rfind(':'); colon != std::string::npos) {
+    std::string host = text.substr(0, colon);
+    port = text.substr(colon + 1);
+    if (host.size() >= 2 && host.front() == '[' && host.back() == ']') host = host.substr(1, host.size() - 2);
+    if (!host.empty()) a.host = host;
+  }
+  const bool digits = !port.empty() && port.size() <= 5 &&
+                      std::all_of(port.begin(), port.end(), [](char c) { return c >= '0' && c <= '9'; });
+  if (!digits || std::stoul(port) > 65535)
+    throw Failure(Exit::usage, "--listen '" + text + "': expected [ADDRESS:]PORT, e.g. 9464 or 127.0.0.1:9464 "
+                               "(port 0 picks a free one)");
+  a.port = static_cast<int>(std::stoul(port));
+  return a;
+}
+
+std::string html_escape(const std::string& s) {
+  std::string out;
+  for (char c : s) {
+    switch (c) {
+      case '&': out += "&amp;"; break;
+      case '<': out += "&lt;"; break;
+      case '>': out += "&gt;"; break;
+      case '"': out += "&quot;"; break;
+      default: out += c;
+    }
+  }
+  return out;
+}
+
+std::string url_of(const ListenAddress& a, int port) {
+  const bool v6 = a.host.find(':') != std::string::npos;
+  return "http://" + (v6 ? "[" + a.host + "]" : a.host) + ":" + std::to_string(port);
+}
+
+constexpr const char* kMetricsType = "text/plain; version=0.0.4; charset=utf-8";
+
+// Serves until SIGTERM or SIGINT. Both are blocked in every thread (the
+// server's workers inherit the mask) and taken by one thread with sigwait,
+// which stops the server: listen returns, in-flight scrapes finish.
+int serve(const std::vector<std::string>& names, const ListenAddress& at) {
+  sigset_t stop_signals;
+  sigemptyset(&stop_signals);
+  sigaddset(&stop_signals, SIGTERM);
+  sigaddset(&stop_signals, SIGINT);
+  pthread_sigmask(SIG_BLOCK, &stop_signals, nullptr);
+  std::signal(SIGPIPE, SIG_IGN);
+
+  httplib::Server server;
+  server.new_task_queue = [] { return new httplib::ThreadPool(4); };
+  server.set_keep_alive_timeout(2);  // a stop waits for idle keep-alive connections at most this long
+  server.set_payload_max_length(1 << 16);
+  std::mutex reported_mutex;
+  std::map<std::string, std::string> reported;  // queue -> last error reported on stderr
+  server.Get("/metrics", [&](const httplib::Request&, httplib::Response& res) {
+    Scrape s;
+    try {
+      s = scrape(names);
+    } catch (const Failure& f) {  // the directory cannot be listed
+      res.status = 500;
+      res.set_content(std::string(f.what()) + "\n", "text/plain; charset=utf-8");
+      std::lock_guard lock(reported_mutex);
+      if (reported[""] != f.what()) std::cerr << "ackring: " << f.what() << std::endl;
+      reported[""] = f.what();
+      return;
+    }
+    res.set_content(s.text, kMetricsType);
+    // A queue that stays unreadable is reported once, not on every scrape.
+    std::lock_guard lock(reported_mutex);
+    std::map<std::string, std::string> now(s.errors.begin(), s.errors.end());
+    for (const auto& [queue, message] : now)
+      if (reported[queue] != message) std::cerr << "ackring: " << message << std::endl;
+    std::erase_if(reported, [&](const auto& r) { return !r.first.empty() && !now.count(r.first); });
+    for (auto& [queue, message] : now) reported[queue] = message;
+  });
+  server.Get("/", [&](const httplib::Request&, httplib::Response& res) {
+    std::string what;
+    if (names.empty()) {
+      what = "every queue in " + html_escape(queue_directory().string());
+    } else {
+      for (const auto& n : names) what += (what.empty() ? "" : ", ") + ("<code>" + html_escape(n) + "</code>");
+    }
+    res.set_content(
+        "<!DOCTYPE html>\n<html><head><meta charset=\"utf-8\"><title>ackring metrics</title></head>\n"
+        "<body><h1>ackring metrics</h1>\n<p>Queues: " + what + ".</p>\n<ul>\n"
+        "<li><a href=\"/metrics\">/metrics</a>: Prometheus text format, read afresh on every request</li>\n"
+        "</ul>\n<p>ackring " ACKRING_CLI_VERSION "</p></body></html>\n",
+        "text/html; charset=utf-8");
+  });
+
+  errno = 0;
+  const int port =
+      at.port == 0 ? server.bind_to_any_port(at.host) : (server.bind_to_port(at.host, at.port) ? at.port : -1);
+  if (port < 0) {
+    const int err = errno;
+    throw Failure(Exit::usage, "cannot listen on " + at.host + ":" + std::to_string(at.port) +
+                                   (err != 0 ? std::string(": ") + std::strerror(err) : std::string()) +
+                                   "; pick another --listen address or port");
+  }
+  std::cout << "serving metrics of "
+            << (names.empty() ? "every queue in " + queue_directory().string()
+                              : std::to_string(names.size()) + (names.size() == 1 ? " queue" : " queues"))
+            << " on " << url_of(at, port) << "/metrics" << std::endl;
+
+  std::atomic<bool> done{false};
+  std::atomic<int> stopped_by{0};
+  std::thread signals([&] {
+    const timespec tick{0, 100'000'000};
+    while (!done.load()) {
+      const int sig = sigtimedwait(&stop_signals, nullptr, &tick);
+      if (sig > 0) {
+        stopped_by = sig;
+        server.stop();
+        return;
+      }
+    }
+  });
+  const bool clean = server.listen_after_bind();
+  done = true;
+  signals.join();
+  if (!clean && stopped_by.load() == 0) throw Failure(Exit::usage, "the metrics server stopped unexpectedly");
+  std::cerr << "ackring: metrics server stopped (" << (stopped_by.load() == SIGINT ? "SIGINT" : "SIGTERM") << ")\n";
+  return 0;
+}
+
 struct MetricsOptions {
   std::vector<std::string> names;
+  std::string listen;
 };
 
 int run_metrics(const MetricsOptions& o) {
-  Exposition m;
-  int code = 0;
-  for (const auto& name : o.names) {
-    try {
-      const Queue q = open_queue(name);
-      const QueueStats s = q.stats();
-      m.add("ackring_up", "gauge", "1 if the queue could be opened and read.", {{"queue", name}}, "1");
-      add_queue_metrics(m, name, s);
-      add_journal_metrics(m, name, journal_view(s, q.options()));
-    } catch (const Failure& f) {
-      // The others are still exported; the queue that failed reads ackring_up 0.
-      m.add("ackring_up", "gauge", "1 if the queue could be opened and read.", {{"queue", name}}, "0");
-      std::cerr << "ackring: " << f.what() << '\n';
-      if (code == 0) code = static_cast<int>(f.code());
-    }
-  }
-  std::cout << m.render();
-  return code;
+  if (!o.listen.empty()) return serve(o.names, parse_listen(o.listen));
+  const Scrape s = scrape(o.names);
+  for (const auto& e : s.errors) std::cerr << "ackring: " << e.second << '\n';
+  std::cout << s.text;
+  return s.code;
 }
 
 }  // namespace
 
 void add_metrics_command(CLI::App& app, Globals& globals, Action& action) {
   auto o = std::make_shared<MetricsOptions>();
-  auto* cmd = app.add_subcommand("metrics", "Print all counters in the Prometheus text exposition format");
-  cmd->add_option("NAME", o->names, "Queue names or paths")->required();
+  auto* cmd = app.add_subcommand(
+      "metrics", "Print all counters in the Prometheus text format, or serve them over HTTP (--listen)");
+  cmd->add_option("NAME", o->names, "Queue names or paths (default: every queue in the directory)");
+  cmd->add_option("--listen", o->listen,
+                  "Serve /metrics over HTTP on [ADDRESS:]PORT until SIGTERM/SIGINT; the address defaults to "
+                  "127.0.0.1, port 0 picks a free one")
+      ->type_name("[ADDR:]PORT");
   cmd->footer(
       "Labels: queue, group, member (index) and pid. A queue that cannot be read is exported as\n"
-      "ackring_up{queue=...} 0, reported on stderr, and sets the exit code.");
+      "ackring_up{queue=...} 0, reported on stderr, and sets the exit code (with --listen: the\n"
+      "server keeps serving and reports each new error once). Listen on 0.0.0.0:PORT only\n"
+      "behind a firewall: the endpoint has no authentication.");
   add_common_options(*cmd, globals);
   cmd->callback([o, &action] { set_action(action, [o] { return run_metrics(*o); }); });
 }

@@ -1,10 +1,15 @@
 // Queue lifecycle: ls, create, rm, purge.
 #include <CLI/CLI.hpp>
+#include <grp.h>
+#include <unistd.h>
 
 #include <algorithm>
+#include <cerrno>
+#include <cstring>
 #include <filesystem>
 #include <iostream>
 #include <memory>
+#include <optional>
 #include <string>
 #include <vector>
 
@@ -89,6 +94,7 @@ struct CreateOptions {
   std::uint32_t lease_ms = static_cast<std::uint32_t>(QueueOptions{}.default_lease.count());
   std::uint32_t claim_timeout_ms = static_cast<std::uint32_t>(QueueOptions{}.claim_timeout.count());
   std::string mode = "0600";
+  std::string group_owner;  // --group-owner: a Unix group name or gid; empty: the creator's
   std::vector<std::string> groups;
   bool no_dedup = false;
   std::uint32_t dedup_window_ms = static_cast<std::uint32_t>(QueueOptions{}.dedup_window.count());
@@ -132,8 +138,32 @@ mode_t parse_mode(const std::string& text) {
   return static_cast<mode_t>(value);
 }
 
+// --group-owner: a Unix group by name, or a numeric gid.
+struct UnixGroup {
+  gid_t gid = 0;
+  std::string name;
+};
+
+UnixGroup parse_group_owner(const std::string& text) {
+  std::vector<char> buf(1 << 16);
+  struct group gr {};
+  struct group* found = nullptr;
+  if (::getgrnam_r(text.c_str(), &gr, buf.data(), buf.size(), &found) == 0 && found != nullptr)
+    return {found->gr_gid, found->gr_name};
+  const bool digits = !text.empty() && text.size() <= 10 &&
+                      std::all_of(text.begin(), text.end(), [](char c) { return c >= '0' && c <= '9'; });
+  if (digits && std::stoull(text) < 0xffffffffull) {
+    const auto gid = static_cast<gid_t>(std::stoull(text));
+    if (::getgrgid_r(gid, &gr, buf.data(), buf.size(), &found) == 0 && found != nullptr) return {gid, found->gr_name};
+    return {gid, text};
+  }
+  throw Failure(Exit::usage, "--group-owner '" + text + "': no such group; list groups with 'getent group'");
+}
+
 int run_create(CreateOptions o) {
   check_durability_options(o);
+  std::optional<UnixGroup> owner;
+  if (!o.group_owner.empty()) owner = parse_group_owner(o.group_owner);
   o.queue.default_lease = Millis(o.lease_ms);
   o.queue.claim_timeout = Millis(o.claim_timeout_ms);
   o.queue.mode = parse_mode(o.mode);
@@ -188,6 +218,14 @@ int run_create(CreateOptions o) {
       throw Failure(exit_code_of(e.code()), std::string(e.what()) + "; the queue was not created");
     }
   }
+  if (owner && ::chown(q.path().c_str(), static_cast<uid_t>(-1), owner->gid) != 0) {
+    const int err = errno;
+    (void)Queue::destroy(q.path().string());
+    throw Failure(err == EPERM || err == EACCES ? Exit::not_found : Exit::usage,
+                  "cannot give queue '" + o.name + "' to group '" + owner->name + "': " + std::strerror(err) +
+                      (err == EPERM ? " (only root, or the file's owner as a member of the group, may)" : "") +
+                      "; the queue was not created");
+  }
   const QueueOptions made = q.options();
   std::cout << "created queue '" << o.name << "' at " << q.path().string() << ": capacity " << made.capacity
             << ", max message size " << made.max_message_size << " B, lease " << made.default_lease.count()
@@ -196,7 +234,11 @@ int run_create(CreateOptions o) {
     std::cout << ", groups:";
     for (const auto& g : o.groups) std::cout << ' ' << g;
   }
+  if (owner) std::cout << ", mode " << octal_mode(made.mode) << ", group owner " << owner->name;
   std::cout << '\n';
+  if (owner && (made.mode & 0060) != 0060)
+    std::cerr << "ackring: note: mode " << octal_mode(made.mode) << " does not let group '" << owner->name
+              << "' read and write the queue; create it with --mode 0660 for that\n";
   if (made.durability != Durability::none) {
     std::cout << "durability " << to_string(made.durability);
     if (made.durability == Durability::async)
@@ -338,6 +380,9 @@ void add_queue_commands(CLI::App& app, Globals& globals, Action& action) {
         ->type_name("MODE")
         ->capture_default_str();
     cmd->add_option("--group", o->groups, "Create this consumer group too (repeatable)")->type_name("G");
+    cmd->add_option("--group-owner", o->group_owner,
+                    "Unix group (name or gid) to own the queue file, for users sharing it (with --mode 0660)")
+        ->type_name("GROUP");
     cmd->add_flag("--no-dedup", o->no_dedup, "No dedup table (no idempotent publish or process-once)");
     cmd->add_option("--dedup-entries", o->queue.dedup_entries,
                     "Dedup table entries (a power of two >= 16; default max(1024, 2 x capacity))")

@@ -59,7 +59,10 @@ Json to_json(const GroupStats& g) {
                        {"delivered", m.delivered},
                        {"acked", m.acked},
                        {"in_flight", m.in_flight},
-                       {"idle_ms", m.idle_ms}});
+                       {"idle_ms", m.idle_ms},
+                       {"redelivered", m.redelivered},
+                       {"nacked", m.nacked},
+                       {"lease_expiries", m.lease_expiries}});
   return {{"name", g.name},
           {"overflow", to_string(g.overflow)},
           {"floor", g.floor},
@@ -74,6 +77,9 @@ Json to_json(const GroupStats& g) {
           {"dropped", g.dropped},
           {"aborted_skipped", g.aborted_skipped},
           {"corrupt_skipped", g.corrupt_skipped},
+          {"lease_expiries", g.lease_expiries},
+          {"oldest_unacked_seq", g.oldest_unacked_publish_ns != 0 ? Json(g.oldest_unacked_seq) : Json(nullptr)},
+          {"oldest_unacked_age_ms", g.oldest_unacked_age_ms},
           {"members", std::move(members)}};
 }
 
