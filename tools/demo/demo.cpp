@@ -27,6 +27,7 @@
 // kill itself mid-run; ACKRING_DEMO_DEADLINE_S=<n> shortens each phase.
 #include <fcntl.h>
 #include <poll.h>
+#include <sched.h>
 #include <signal.h>
 #include <sys/prctl.h>
 #include <sys/wait.h>
@@ -499,8 +500,11 @@ int main(int argc, char** argv) {
   ::alarm(static_cast<unsigned>(8 * g_phase_deadline.count()));
 
   Demo demo(q);
-  std::printf("queue %s: capacity %u, groups billing (members B, then A) and audit (member C)\n",
-              q.path().c_str(), kCapacity);
+  cpu_set_t cpus;
+  CPU_ZERO(&cpus);
+  const int ncpus = ::sched_getaffinity(0, sizeof cpus, &cpus) == 0 ? CPU_COUNT(&cpus) : 0;
+  std::printf("queue %s: capacity %u, groups billing (members B, then A) and audit (member C); %d CPU%s\n",
+              q.path().c_str(), kCapacity, ncpus, ncpus == 1 ? "" : "s");
 
   // Phase 1: B alone in billing acks kWarmup messages, then holds kHold.
   int report[2];
