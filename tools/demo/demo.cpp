@@ -92,7 +92,7 @@ volatile pid_t g_children[kMaxChildren] = {};
 // Paths removed on failure, prepared in advance so a signal handler can unlink them.
 char g_queue_path[4096];
 char g_dir_path[4096];
-char g_log_paths[4][4096];
+char g_log_paths[3][4096];  // the ack logs of A, B and C
 
 [[noreturn]] void child_exit(int code) {
   std::fflush(stdout);
@@ -491,7 +491,6 @@ int main(int argc, char** argv) {
   set_path(g_log_paths[0], (g_dir / "billing.A").string());
   set_path(g_log_paths[1], (g_dir / "billing.B").string());
   set_path(g_log_paths[2], (g_dir / "audit.C").string());
-  set_path(g_log_paths[3], (g_dir / "stop").string());
   ::signal(SIGALRM, on_signal);
   ::signal(SIGINT, on_signal);
   ::signal(SIGTERM, on_signal);
