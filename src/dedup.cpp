@@ -22,7 +22,7 @@ constexpr std::uint64_t kTimeMask = (1ull << 40) - 1;
 constexpr std::uint64_t kOwnerMask = (1ull << 48) - 1;
 constexpr std::uint64_t kBusyByProducer = 1ull << 61;
 constexpr std::uint64_t kPidMask = (1ull << 22) - 1;  // pids are below 2^22 (PID_MAX_LIMIT)
-constexpr std::uint64_t kClearStaleMs = 20;   // a bloom clear older than this is redone by the next inserter
+constexpr std::uint64_t kClearStaleMs = 20;   // a bloom clear older than this: its clearer is dead or stalled
 
 constexpr std::uint64_t kind_of(std::uint64_t s) noexcept { return s >> 62; }
 constexpr std::uint64_t time_of(std::uint64_t s) noexcept { return s & kTimeMask; }
@@ -136,12 +136,37 @@ std::atomic<std::uint64_t>* DedupTable::block(std::uint32_t generation, Fingerpr
   return bloom_ + (std::uint64_t{generation} * bloom_blocks_ + index) * 4;
 }
 
+// The header's bloom epoch word:
+//   epoch (bits 63-25) | clearer pid (24-3) | untrusted gen 1 (2) | untrusted gen 0 (1) | clearing (0)
+// "clearing": the generation (epoch & 1) is being cleared for `epoch` by the
+// process `pid`. "untrusted g": generation g may have lost bits of keys
+// still inside their window (they were inserted while a clearer that stalled
+// could still zero them); lookups ignore the filter for it until its next
+// clean clear.
+namespace {
+constexpr std::uint64_t kEpochShift = 25;
+constexpr std::uint64_t kClearing = 1;
+constexpr std::uint64_t untrusted_bit(std::uint64_t generation) noexcept { return 2ull << (generation & 1); }
+constexpr std::uint64_t kUntrusted = untrusted_bit(0) | untrusted_bit(1);
+constexpr std::uint64_t epoch_of(std::uint64_t b) noexcept { return b >> kEpochShift; }
+constexpr std::uint32_t clearer_of(std::uint64_t b) noexcept { return static_cast<std::uint32_t>((b >> 3) & kPidMask); }
+constexpr std::uint64_t clearing_word(std::uint64_t epoch, std::uint32_t pid, std::uint64_t flags) noexcept {
+  return (epoch << kEpochShift) | (std::uint64_t{pid & kPidMask} << 3) | (flags & kUntrusted) | kClearing;
+}
+constexpr std::uint64_t done_word(std::uint64_t epoch, std::uint64_t flags) noexcept {
+  return (epoch << kEpochShift) | (flags & kUntrusted);
+}
+}  // namespace
+
 bool DedupTable::bloom_may_contain(Fingerprint key, std::uint64_t) const noexcept {
   if (bloom_blocks_ == 0) return true;  // no filter (QueueOptions::dedup_bloom off): every key may be there
   __builtin_prefetch(block(1, key), 0, 3);  // both generations' misses at once (a hint, no ordering)
+  // seq_cst: an inserter marks a generation untrusted before setting its bits.
+  const std::uint64_t word = q_->header().bloom_epoch.load(std::memory_order_seq_cst);
   // Both generations, whatever the epoch: a key inside the window has its
   // bits in one of them; bits of older keys only add false positives.
   for (std::uint32_t gen = 0; gen < 2; ++gen) {
+    if ((word & untrusted_bit(gen)) != 0) return true;  // may have lost bits: ask the table
     const auto* words = block(gen, key);
     bool all = true;
     // seq_cst: pairs with bloom_insert's seq_cst fetch_or (see reserve()).
@@ -154,28 +179,72 @@ bool DedupTable::bloom_may_contain(Fingerprint key, std::uint64_t) const noexcep
   return false;
 }
 
+// Makes generation (epoch & 1) ready for the inserts of `epoch`: cleared
+// once, by the first inserter of the epoch. A clear is redone only if its
+// clearer is dead; a live clearer may be stalled anywhere in its loop of
+// plain stores and zero words at any later time, so its generation is marked
+// untrusted instead (after kClearStaleMs) and the inserter goes on: never
+// unbounded waiting, never a silent false negative (docs/dedup.md).
 void DedupTable::ensure_rotated(std::uint64_t epoch) noexcept {
   auto& word = q_->header().bloom_epoch;
-  // acquire: pairs with the clearer's release of (epoch, done): the cleared words are visible.
+  // acquire: pairs with the clearer's release of the done word: the cleared words are visible.
   std::uint64_t b = word.load(std::memory_order_acquire);
-  if (b == epoch << 1) return;  // rotated and cleared: the common case, no clock read
+  if (b == done_word(epoch, b)) return;  // rotated and cleared: the common case, no clock read
   const std::uint64_t started = coarse_monotonic_ms();
-  while ((b >> 1) < epoch || ((b >> 1) == epoch && (b & 1) != 0)) {
-    const bool stale_clear = (b >> 1) == epoch && age(coarse_monotonic_ms(), started) >= kClearStaleMs;
-    if ((b >> 1) < epoch || stale_clear) {
-      // acq_rel: one process wins the right to clear this epoch's generation
-      // (or to redo a clear whose clearer seems to have died).
-      if (!word.compare_exchange_strong(b, (epoch << 1) | 1, std::memory_order_acq_rel)) continue;
-      auto* words = bloom_ + std::uint64_t{static_cast<std::uint32_t>(epoch & 1)} * bloom_blocks_ * 4;
-      // relaxed: published by the release store below; inserters of this epoch wait for it.
-      for (std::uint64_t i = 0; i < std::uint64_t{bloom_blocks_} * 4; ++i) words[i].store(0, std::memory_order_relaxed);
-      std::uint64_t clearing = (epoch << 1) | 1;
-      word.compare_exchange_strong(clearing, epoch << 1, std::memory_order_release, std::memory_order_relaxed);
-      b = word.load(std::memory_order_acquire);
+  for (;;) {
+    if (epoch_of(b) > epoch) return;  // a later epoch began: our bits only add false positives
+    const bool clearing = (b & kClearing) != 0;
+    if (epoch_of(b) == epoch && !clearing) return;
+    if (clearing) {
+      const std::uint32_t clearer = clearer_of(b);
+      if (!is_alive(static_cast<pid_t>(clearer), 0)) {
+        // Its clearer is dead: redo that clear ourselves (then come back for ours).
+        const std::uint64_t redo = clearing_word(epoch_of(b), own_pid(), b);
+        if (!word.compare_exchange_strong(b, redo, std::memory_order_acq_rel)) continue;
+        clear_generation(epoch_of(redo), redo);
+        b = word.load(std::memory_order_acquire);
+        continue;
+      }
+      if (age(coarse_monotonic_ms(), started) < kClearStaleMs) {
+        cpu_relax();
+        b = word.load(std::memory_order_acquire);
+        continue;
+      }
+      // A live clearer that takes this long is stalled: it may still zero
+      // words of the generation it clears, at any time. Mark it untrusted
+      // and insert anyway (only lookups lose the shortcut, until that
+      // generation's next clean clear). seq_cst: before our bits.
+      const std::uint64_t flagged = b | untrusted_bit(epoch_of(b));
+      if (b == flagged || word.compare_exchange_strong(b, flagged, std::memory_order_seq_cst)) return;
       continue;
     }
-    cpu_relax();
+    // Not clearing, and an older epoch: clear our generation. Its untrusted
+    // flag (if set) is about keys of epoch - 2 or older, out of their window
+    // by now: the clear drops it.
+    const std::uint64_t mine = clearing_word(epoch, own_pid(), b & ~untrusted_bit(epoch));
+    // acq_rel: one process wins the right to clear this epoch's generation.
+    if (!word.compare_exchange_strong(b, mine, std::memory_order_acq_rel)) continue;
+    clear_generation(epoch, mine);
     b = word.load(std::memory_order_acquire);
+  }
+}
+
+// Clears generation (epoch & 1); `mine` is the clearing word we installed.
+void DedupTable::clear_generation(std::uint64_t epoch, std::uint64_t mine) noexcept {
+  auto& word = q_->header().bloom_epoch;
+  auto* words = bloom_ + std::uint64_t{static_cast<std::uint32_t>(epoch & 1)} * bloom_blocks_ * 4;
+  // relaxed: published by the release CAS below; inserters of this epoch wait for it.
+  for (std::uint64_t i = 0; i < std::uint64_t{bloom_blocks_} * 4; ++i) words[i].store(0, std::memory_order_relaxed);
+  // Done. Flags stay as they are: one set for this generation while we
+  // cleared (an inserter gave up waiting for us) is about bits we may have
+  // zeroed; one set before a redo of a dead clearer's clear, likewise.
+  std::uint64_t b = mine;
+  for (;;) {
+    if ((b & kClearing) == 0 || clearer_of(b) != (own_pid() & kPidMask) || epoch_of(b) != epoch) return;
+    const std::uint64_t flags = b;
+    // release: the cleared words before the done word (inserters acquire it).
+    if (word.compare_exchange_weak(b, done_word(epoch, flags), std::memory_order_release, std::memory_order_relaxed))
+      return;
   }
 }
 

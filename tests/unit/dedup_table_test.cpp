@@ -176,13 +176,13 @@ TEST(DedupBloom, should_keep_a_key_in_the_next_epoch_and_forget_it_two_epochs_la
   f.table().bloom_insert(later, (e + 1) * kWindow);
   EXPECT_TRUE(f.table().bloom_may_contain(k, (e + 1) * kWindow)) << "a key from the previous epoch was lost";
   EXPECT_TRUE(f.table().bloom_may_contain(later, (e + 1) * kWindow));
-  EXPECT_EQ(f.state().header().bloom_epoch.load(std::memory_order_relaxed), (e + 1) << 1);
+  EXPECT_EQ(f.state().header().bloom_epoch.load(std::memory_order_relaxed), (e + 1) << 25);
   // The first insert of epoch e+2 clears k's generation: k is 1 window + 1 ms old, outside the window.
   f.table().bloom_insert(last, (e + 2) * kWindow);
   EXPECT_FALSE(f.table().bloom_may_contain(k, (e + 2) * kWindow)) << "generation e was not cleared at epoch e+2";
   EXPECT_TRUE(f.table().bloom_may_contain(later, (e + 2) * kWindow));
   EXPECT_TRUE(f.table().bloom_may_contain(last, (e + 2) * kWindow));
-  EXPECT_EQ(f.state().header().bloom_epoch.load(std::memory_order_relaxed), (e + 2) << 1);
+  EXPECT_EQ(f.state().header().bloom_epoch.load(std::memory_order_relaxed), (e + 2) << 25);
 }
 
 TEST(DedupBloom, should_find_a_key_inside_its_window_across_a_rotation) {
@@ -701,6 +701,69 @@ TEST(DedupOwnership, should_honour_a_zero_and_a_short_timeout_behind_a_live_rese
     });
     EXPECT_EQ(code, 0) << "timeout " << timeout_ns << " ns";
   }
+}
+
+
+// ------------------------------------------------ stalled bloom clearers --
+
+// The header's bloom epoch word (docs/format.md).
+constexpr std::uint64_t clearing_epoch_word(std::uint64_t epoch, std::uint32_t pid) noexcept {
+  return (epoch << 25) | (std::uint64_t{pid} << 3) | 1;
+}
+
+std::atomic<std::uint64_t>* bloom_generation(const TableFixture& f, std::uint64_t generation) {
+  const auto& l = f.state().layout;
+  return reinterpret_cast<std::atomic<std::uint64_t>*>(f.state().base + l.bloom_offset) +
+         (generation & 1) * std::uint64_t{l.bloom_blocks} * 4;
+}
+
+TEST(DedupBloomClear, should_not_let_a_stalled_clearer_hide_a_key_inserted_while_it_was_stopped) {
+  // A clearer stopped in the middle of its loop of stores, and still alive,
+  // zeroes the rest of its generation whenever it resumes. Its clear used to
+  // be redone after 20 ms by the next inserter, whose bits the resumed
+  // clearer then wiped: contains() said "not processed" for a processed key.
+  constexpr std::uint64_t kWindow = 1000;
+  TableFixture f(table_options(1024, Millis{kWindow}));
+  const std::uint64_t e = now_ms() / kWindow;
+  testing::Child clearer = testing::fork_child([] {
+    ::pause();  // alive, doing nothing: the stalled clearer
+    return 0;
+  });
+  auto& word = f.state().header().bloom_epoch;
+  word.store(clearing_epoch_word(e, static_cast<std::uint32_t>(clearer.pid())), std::memory_order_seq_cst);
+  const Fingerprint k = f.key_at(11);
+  const std::uint64_t t0 = testing::now_ns();
+  ASSERT_TRUE(f.table().insert(k, 42, e * kWindow + 5));
+  EXPECT_LT(testing::now_ns() - t0, 5'000'000'000ull) << "the inserter waited for the stalled clearer";
+  // The clearer resumes: the rest of its stores land, then its done word.
+  auto* gen = bloom_generation(f, e);
+  for (std::uint64_t i = 0; i < std::uint64_t{f.state().layout.bloom_blocks} * 4; ++i)
+    gen[i].store(0, std::memory_order_relaxed);
+  const std::uint64_t w = word.load(std::memory_order_seq_cst);
+  word.store(w & ~((std::uint64_t{0x3fffff} << 3) | 1), std::memory_order_seq_cst);
+  DedupCounters c;
+  EXPECT_TRUE(f.table().bloom_may_contain(k, e * kWindow + 10)) << "the filter hides a key inside its window";
+  EXPECT_TRUE(f.table().contains(k, e * kWindow + 10, c)) << "a processed key reads as not processed";
+  // Two epochs later the generation is cleared cleanly and trusted again.
+  f.table().bloom_insert(f.key_at(12), (e + 2) * kWindow);
+  EXPECT_EQ(word.load(std::memory_order_relaxed), (e + 2) << 25);
+  EXPECT_FALSE(f.table().bloom_may_contain(f.key_at(13), (e + 2) * kWindow));
+}
+
+TEST(DedupBloomClear, should_redo_the_clear_of_a_dead_clearer) {
+  constexpr std::uint64_t kWindow = 1000;
+  TableFixture f(table_options(1024, Millis{kWindow}));
+  const std::uint64_t e = now_ms() / kWindow;
+  auto* gen = bloom_generation(f, e);
+  for (std::uint64_t i = 0; i < std::uint64_t{f.state().layout.bloom_blocks} * 4; ++i)
+    gen[i].store(~0ull, std::memory_order_relaxed);  // the previous epoch's bits, never cleared
+  auto& word = f.state().header().bloom_epoch;
+  word.store(clearing_epoch_word(e, dead_pid()), std::memory_order_seq_cst);
+  const Fingerprint k = f.key_at(11);
+  f.table().bloom_insert(k, e * kWindow + 1);
+  EXPECT_EQ(word.load(std::memory_order_relaxed), e << 25) << "the dead clearer's clear was not redone and finished";
+  EXPECT_TRUE(f.table().bloom_may_contain(k, e * kWindow + 2));
+  EXPECT_FALSE(f.table().bloom_may_contain(f.key_at(12), e * kWindow + 2)) << "old bits survived the redone clear";
 }
 
 }  // namespace
