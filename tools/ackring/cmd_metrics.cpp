@@ -5,6 +5,7 @@
 #include <CLI/CLI.hpp>
 #include <httplib.h>
 #include <pthread.h>
+#include <sys/socket.h>
 
 #include <algorithm>
 #include <atomic>
@@ -306,6 +307,13 @@ int serve(const std::vector<std::string>& names, const ListenAddress& at) {
   server.new_task_queue = [] { return new httplib::ThreadPool(4); };
   server.set_keep_alive_timeout(2);  // a stop waits for idle keep-alive connections at most this long
   server.set_payload_max_length(1 << 16);
+  // SO_REUSEADDR (restart right after a stop) but not the library's default
+  // SO_REUSEPORT, with which a second exporter on the same port would start
+  // and share the scrapes instead of failing.
+  server.set_socket_options([](int sock) {
+    int yes = 1;
+    ::setsockopt(sock, SOL_SOCKET, SO_REUSEADDR, &yes, sizeof yes);
+  });
   std::mutex reported_mutex;
   std::map<std::string, std::string> reported;  // queue -> last error reported on stderr
   server.Get("/metrics", [&](const httplib::Request&, httplib::Response& res) {
@@ -382,10 +390,11 @@ int serve(const std::vector<std::string>& names, const ListenAddress& at) {
 struct MetricsOptions {
   std::vector<std::string> names;
   std::string listen;
+  bool serve = false;  // --listen given
 };
 
 int run_metrics(const MetricsOptions& o) {
-  if (!o.listen.empty()) return serve(o.names, parse_listen(o.listen));
+  if (o.serve) return serve(o.names, parse_listen(o.listen));
   const Scrape s = scrape(o.names);
   for (const auto& e : s.errors) std::cerr << "ackring: " << e.second << '\n';
   std::cout << s.text;
@@ -399,7 +408,7 @@ void add_metrics_command(CLI::App& app, Globals& globals, Action& action) {
   auto* cmd = app.add_subcommand(
       "metrics", "Print all counters in the Prometheus text format, or serve them over HTTP (--listen)");
   cmd->add_option("NAME", o->names, "Queue names or paths (default: every queue in the directory)");
-  cmd->add_option("--listen", o->listen,
+  auto* listen = cmd->add_option("--listen", o->listen,
                   "Serve /metrics over HTTP on [ADDRESS:]PORT until SIGTERM/SIGINT; the address defaults to "
                   "127.0.0.1, port 0 picks a free one")
       ->type_name("[ADDR:]PORT");
@@ -409,7 +418,10 @@ void add_metrics_command(CLI::App& app, Globals& globals, Action& action) {
       "server keeps serving and reports each new error once). Listen on 0.0.0.0:PORT only\n"
       "behind a firewall: the endpoint has no authentication.");
   add_common_options(*cmd, globals);
-  cmd->callback([o, &action] { set_action(action, [o] { return run_metrics(*o); }); });
+  cmd->callback([o, listen, &action] {
+    o->serve = listen->count() > 0;
+    set_action(action, [o] { return run_metrics(*o); });
+  });
 }
 
 }  // namespace ackring::cli
