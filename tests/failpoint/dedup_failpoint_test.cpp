@@ -130,7 +130,11 @@ TEST_P(DedupStep, should_enqueue_each_key_once_and_answer_within_the_timeout_wha
   auto q = Queue::create(tq.path(), options);
   q.create_group("g");
   SharedBlock<Shared> shared;
-  RecordLog answers;
+  // One log per child: writes of several processes to one memfd may race on
+  // its shared file offset (memfds do not get atomic position updates).
+  constexpr int kLogVictim = 0, kLogRacers = 1, kLogNeighbours = kLogRacers + kRacers,
+                kLogLast = kLogNeighbours + kNeighbourWriters;
+  std::vector<RecordLog> answers(kLogLast + 1);
 
   // The consumer keeps going throughout (it may abort a stalled claim).
   RecordLog deliveries;
@@ -166,7 +170,7 @@ TEST_P(DedupStep, should_enqueue_each_key_once_and_answer_within_the_timeout_wha
     auto vq = Queue::open(tq.path());
     auto p = vq.producer();
     fp::arm(c.step, c.fate == Fate::die ? fp::Action::die : fp::Action::stall);
-    answers.append(publish_key(p, keys, kVictimKey, 1, 30s));
+    answers[kLogVictim].append(publish_key(p, keys, kVictimKey, 1, 30s));
     return 0;
   });
   const std::string where = wait_stopped_or_dead(victim, 20s);
@@ -185,7 +189,8 @@ TEST_P(DedupStep, should_enqueue_each_key_once_and_answer_within_the_timeout_wha
     others.push_back(fork_child([&, r] {
       auto rq = Queue::open(tq.path());
       auto p = rq.producer();
-      answers.append(publish_key(p, keys, kVictimKey, static_cast<std::uint16_t>(10 + r), racer_timeout));
+      answers[kLogRacers + r].append(
+          publish_key(p, keys, kVictimKey, static_cast<std::uint16_t>(10 + r), racer_timeout));
       return 0;
     }));
   for (int w = 0; w < kNeighbourWriters; ++w)
@@ -194,7 +199,7 @@ TEST_P(DedupStep, should_enqueue_each_key_once_and_answer_within_the_timeout_wha
       auto p = nq.producer();
       for (std::uint32_t i = 0; i < kNeighbours; ++i) {
         const std::uint32_t k = 1 + (w == 0 ? i : kNeighbours - 1 - i);  // opposite orders: contended keys
-        answers.append(publish_key(p, keys, k, static_cast<std::uint16_t>(20 + w), 10s));
+        answers[kLogNeighbours + w].append(publish_key(p, keys, k, static_cast<std::uint16_t>(20 + w), 10s));
       }
       return 0;
     }));
@@ -221,7 +226,7 @@ TEST_P(DedupStep, should_enqueue_each_key_once_and_answer_within_the_timeout_wha
   Child last = fork_child([&] {
     auto lq = Queue::open(tq.path());
     auto p = lq.producer();
-    for (std::uint32_t k = 0; k <= kNeighbours; ++k) answers.append(publish_key(p, keys, k, 30, 10s));
+    for (std::uint32_t k = 0; k <= kNeighbours; ++k) answers[kLogLast].append(publish_key(p, keys, k, 30, 10s));
     return 0;
   });
   ASSERT_TRUE(last.wait_for(30s)) << "the last publisher did not return";
@@ -243,7 +248,14 @@ TEST_P(DedupStep, should_enqueue_each_key_once_and_answer_within_the_timeout_wha
     }
     seqs_of_key[d.id.counter].push_back(d.seq);
   }
-  const auto all_answers = answers.read_all<Answer>();
+  std::vector<Answer> all_answers;
+  for (const RecordLog& log : answers) {
+    const auto mine = log.read_all<Answer>();
+    all_answers.insert(all_answers.end(), mine.begin(), mine.end());
+  }
+  EXPECT_EQ(all_answers.size(), (c.fate == Fate::stall_then_resume ? 1u : 0u) + kRacers +
+                                    kNeighbourWriters * kNeighbours + (1 + kNeighbours))
+      << "a publisher did not log every answer";
   for (std::uint32_t k = 0; k <= kNeighbours; ++k) {
     std::string said;
     for (const Answer& a : all_answers)
