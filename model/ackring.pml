@@ -1,0 +1,606 @@
+/*
+ * ackring: a Promela model of the FIXED claim/mark/commit/abort/floor/reuse
+ * protocol and of the lease/ack/expiry/receipt protocol (issue 13, "How it
+ * must be checked", item 2). docs/model.md says what is modelled, how to run
+ * it, what the reverted variants find, and the limits.
+ *
+ * Every shared-memory word is one Promela variable (or a group of variables
+ * changed together inside one d_step, when the real word packs them: the
+ * slot state (seq, state) and the lease word (state, generation, owner,
+ * deliveries)). Every load, store and CAS of a shared word is its own
+ * transition, so Spin interleaves the processes at every shared access; a
+ * process may stall anywhere (Spin may simply not schedule it) or die
+ * anywhere (the Killer process; the victim's `unless` escape stops it at
+ * its very next step, for ever). Each place where a real process may stall
+ * or die between two steps carries a step comment naming the failpoint of
+ * src/failpoint_names.hpp there; tests/model/check_step_names.py checks
+ * that both lists are the same.
+ *
+ * Reverted variants (each must make the check FAIL):
+ *   -DNO_INTENT       refresh ignores the producers' in-flight words (the old protocol)
+ *   -DNO_FLOOR_FENCE  ack does not check the group floor (the old receipt check)
+ * Configuration switches (see docs/model.md): NP, MSGS, MAXSEQ, NB, ND,
+ * MAXDEATHS, MAXD, GEN_BITS, NO_ABORT, END_TO_END_ONLY, NO_DOUBLE_ACK.
+ */
+
+/* ------------------------------------------------------------ configuration */
+#define C 2                     /* capacity (the guards below are written for 2) */
+#ifndef GEN_BITS
+#define GEN_BITS 1              /* lease-word generation bits: wraps every 2 laps */
+#endif
+#ifndef NP
+#define NP 2                    /* producers (1 or 2) */
+#endif
+#ifndef MSGS
+#define MSGS 2                  /* messages per producer (ids 1 .. NMSG) */
+#endif
+#ifndef MSGS0
+#define MSGS0 MSGS              /* ... of which producer 0 publishes MSGS0 */
+#endif
+#ifndef MSGS1
+#define MSGS1 MSGS              /* ... and producer 1 MSGS1 */
+#endif
+#ifndef MAXABORTS
+#define MAXABORTS 1             /* claims consumers may abort (each one is republished at a new seq) */
+#endif
+#ifndef MAXSEQ                  /* seqs 0 .. MAXSEQ-1 exist; a claim beyond halts the producer */
+#if NP == 2
+#define MAXSEQ (MSGS0 + MSGS1 + MAXABORTS)
+#else
+#define MAXSEQ (MSGS0 + MAXABORTS)
+#endif
+#endif
+#ifndef NB
+#define NB 2                    /* members of the block group (0, 1 or 2) */
+#endif
+#ifndef ND
+#define ND 1                    /* members of the drop group (0 or 1) */
+#endif
+#ifndef MAXDEATHS
+#define MAXDEATHS 1             /* processes the Killer may kill */
+#endif
+#ifndef MAXD
+#define MAXD 2                  /* takeovers stop at this delivery count (dead-lettering is not modelled) */
+#endif
+
+#if NP == 2
+#define NMSG (MSGS0 + MSGS1)
+#else
+#define NMSG MSGS0
+#endif
+#define NPROC (NP + NB + ND)
+#define BLOCK 0
+#define DROP 1
+#define SLOT(s) ((s) % C)
+#define GEN(s) (((s) / C) % (1 << GEN_BITS))
+#define LW(g, s) ((g) * C + SLOT(s))
+#define MIN(a, b) (((a) < (b)) -> (a) : (b))
+#define NONE 255
+
+/* slot states (low byte of the slot state word) */
+#define FREE 0
+#define CLAIMED 1
+#define COMMITTED 2
+#define ABORTED 3
+/* lease word states */
+#define EMPTY 0
+#define LEASED 1
+#define SETTLED 2
+
+/* ----------------------------------------------------------------- shared */
+byte tail;                      /* next seq to claim */
+byte floor_word;                /* min floor as last computed; only rises */
+byte in_flight[NP];             /* 0, or 1 + lowest seq the producer may still store into */
+byte sseq[C];                   /* slot state word: seq ... */
+byte sst[C];                    /* ... and state */
+byte d0[C];                     /* payload, first half (message id) */
+byte d1[C];                     /* payload, second half */
+byte nxt[2];                    /* group dispatch cursors */
+byte gfl[2];                    /* group floors */
+byte lst[2 * C];                /* lease words: state */
+byte lgen[2 * C];               /*   generation */
+byte lown[2 * C];               /*   owner (member index) */
+byte ldel[2 * C];               /*   deliveries */
+
+/* ------------------------------------------------------------ liveness */
+bool alive[NPROC];              /* false: dead for ever */
+bool fin[NPROC];                /* producer returned from its last publish */
+byte deaths;
+byte aborts;                    /* claims aborted so far (bounded by MAXABORTS) */
+
+/* ----------------------------------------------------- ghosts (not in the file) */
+byte lseq[2 * C];               /* the seq whose delivery the lease word is (for the fencing assertion) */
+byte smsg[MAXSEQ];              /* message committed at seq */
+bool okm[NMSG + 1];             /* publish of message m returned ok */
+byte mseq[NMSG + 1];            /* ... at this seq */
+bool backed[MAXSEQ];            /* acked in the block group by the receipt of its own delivery */
+bool halted[NP];                /* producer stopped by the model bound MAXSEQ (not a protocol outcome) */
+
+/* The floor a refresh would compute now (used only to wake a waiting producer;
+   the refresh itself reads word by word). */
+#if NB > 0
+#define BFL gfl[BLOCK]
+#else
+#define BFL 255
+#endif
+#if ND > 0
+#define DFL gfl[DROP]
+#else
+#define DFL 255
+#endif
+#ifdef NO_INTENT
+#define IFL 255
+#else
+#define IFQ(q) ((alive[q] && in_flight[q] != 0) -> (in_flight[q] - 1) : 255)
+#if NP == 2
+#define IFL MIN(IFQ(0), IFQ(1))
+#else
+#define IFL IFQ(0)
+#endif
+#endif
+#define TRUEFLOOR MIN(MIN(tail, BFL), MIN(DFL, IFL))
+#define WANT(t) (((t) + 1 >= C) -> ((t) + 1 - C) : 0)
+#if ND > 0
+#define DROP_PUSHABLE(t) (gfl[DROP] < WANT(t) && gfl[DROP] < tail)
+#else
+#define DROP_PUSHABLE(t) false
+#endif
+
+/* ========================================================== producers */
+
+/* Drop policy: push the drop group to `target` (next, settle, floor). */
+inline push_drop(target) {
+  /* 1. next first, so members stop taking seqs below target */
+  d_step { if :: nxt[DROP] < target -> nxt[DROP] = target :: else -> skip fi }
+  /* @step drop.after_next */
+  f = gfl[DROP];
+  s = ((target > f + C) -> (target - C) : f);
+  do
+  :: s < target ->
+     /* 2. settle every unsettled word below target (a CAS loop on the word) */
+     d_step {
+       i = LW(DROP, s);
+       if
+       :: lgen[i] == GEN(s) && lst[i] == SETTLED -> skip
+       :: else -> lst[i] = SETTLED; lgen[i] = GEN(s); lown[i] = NONE; lseq[i] = s
+       fi
+     }
+     s++
+  :: else -> break
+  od;
+  skip;
+  /* @step drop.after_settle */
+  /* 3. floor, last */
+  d_step { if :: gfl[DROP] < target -> gfl[DROP] = target :: else -> skip fi }
+  f = 0; s = 0; i = 0
+}
+
+/* Refresh of the floor word: the ring looks full for a claim of t. */
+inline refresh(t) {
+  fw0 = floor_word;
+  rt = tail;
+#if ND > 0
+  f = gfl[DROP];
+  if
+  :: f < WANT(t) && f < rt ->
+     /* the drop group is what holds us back: push it */
+     tgt = MIN(rt, WANT(t));
+     push_drop(tgt)
+  :: else -> skip
+  fi;
+#endif
+  nf = rt;
+  /* every group's floor ... */
+#if NB > 0
+  nf = MIN(nf, gfl[BLOCK]);
+#endif
+#if ND > 0
+  nf = MIN(nf, gfl[DROP]);
+#endif
+#ifndef NO_INTENT
+  /* ... THEN every live producer's in-flight word */
+  d_step { if :: alive[0] && in_flight[0] != 0 -> nf = MIN(nf, in_flight[0] - 1) :: else -> skip fi }
+#if NP == 2
+  d_step { if :: alive[1] && in_flight[1] != 0 -> nf = MIN(nf, in_flight[1] - 1) :: else -> skip fi }
+#endif
+#endif
+  /* @step refresh.after_scan */
+  d_step { if :: floor_word == fw0 && nf > fw0 -> floor_word = nf :: else -> skip fi };
+  fw0 = 0; rt = 0; nf = 0; tgt = 0
+}
+
+proctype Producer(byte p) {
+  byte k, m, t, fw, fw0, rt, nf, tgt, f, s, i;
+  byte r;
+  {
+  do
+  :: k == ((p == 0) -> MSGS0 : MSGS1) -> break
+  :: k < ((p == 0) -> MSGS0 : MSGS1) ->
+     m = ((p == 0) -> 0 : MSGS0) + k + 1;
+republish:
+     /* 1. intent */
+     t = tail;
+     in_flight[p] = t + 1;
+     /* @step publish.after_intent */
+claim:
+     if
+     :: t >= MAXSEQ -> halted[p] = true; goto halt   /* model bound, not a protocol outcome */
+     :: else -> skip
+     fi;
+     /* 2. room? then CAS tail t -> t+1 */
+     fw = floor_word;
+     if
+     :: t < fw + C ->
+        d_step { if :: tail == t -> tail = t + 1; r = 1 :: else -> t = tail; r = 0 fi }
+        if
+#ifdef STALE_INTENT
+        :: r == 0 -> goto claim             /* the brief's text: in_flight keeps its older, lower value */
+#else
+        :: r == 0 -> goto republish         /* no claim held: store the intent again for the new tail */
+#endif
+        :: else -> skip
+        fi
+     :: else ->
+        refresh(t);
+        if
+        :: t < floor_word + C -> goto claim
+        :: else -> skip
+        fi;
+end_wait:
+        /* full: sleep until something that could make room changes */
+        (tail != t || t < floor_word + C || TRUEFLOOR > floor_word || DROP_PUSHABLE(t));
+#ifdef STALE_INTENT
+        d_step { if :: tail != t -> t = tail :: else -> skip fi };
+        goto claim
+#else
+        if
+        :: tail != t -> goto republish      /* the tail moved: a new intent for the new tail */
+        :: else -> goto claim
+        fi
+#endif
+     fi;
+     /* @step publish.after_tail_cas */
+     s = t; fw = 0;
+     i = SLOT(s);
+     /* 3. mark: earlier lap or free(s) -> claimed(s) */
+     d_step {
+       if
+       :: sseq[i] == s && sst[i] == ABORTED -> r = ABORTED
+       :: sseq[i] < s || (sseq[i] == s && sst[i] == FREE) -> sseq[i] = s; sst[i] = CLAIMED; r = CLAIMED
+       :: else -> r = FREE   /* a later lap: the slot was reused under us */
+       fi
+     }
+#ifndef END_TO_END_ONLY
+     assert(r != FREE);      /* invariant: never reused under a live claimer */
+#endif
+     if
+     :: r == ABORTED -> goto republish
+     :: r == FREE -> goto republish
+     :: else -> skip
+     fi;
+     /* @step publish.after_mark */
+     /* 4. payload, in two halves */
+#ifndef END_TO_END_ONLY
+     assert(sseq[i] == s);
+#endif
+     d0[i] = m;
+     /* @step publish.mid_payload */
+#ifndef END_TO_END_ONLY
+     assert(sseq[i] == s);
+#endif
+     d1[i] = m;
+     /* @step publish.before_commit */
+     /* 5. commit */
+     d_step {
+       if
+       :: sseq[i] == s && sst[i] == CLAIMED -> sst[i] = COMMITTED; smsg[s] = m; mseq[m] = s; r = COMMITTED
+       :: else -> r = ABORTED
+       fi
+     }
+     if
+     :: r == ABORTED -> goto republish     /* aborted (or, in a reverted variant, reused): publish again */
+     :: else -> skip
+     fi;
+     /* @step publish.after_commit */
+     /* 6. clear the intent; publish returns ok */
+     d_step { in_flight[p] = 0; okm[m] = true };
+     k++; t = 0; s = 0; i = 0; r = 0; m = 0
+  od;
+  fin[p] = true;
+halt:
+  skip
+  } unless { !alive[p] }
+}
+
+/* ============================================================ members */
+
+/* Copy the payload of seq n (slot i), then re-check the slot state: a
+   seqlock read. An accepted read must be exactly the message of seq n. */
+inline read_payload(n, dd) {
+  d_step { r0 = d0[i]; r1 = d1[i] };
+  /* @step receive.mid_read */
+  d_step { ok = (sseq[i] == n && sst[i] == COMMITTED) };
+  if
+  :: ok ->
+     assert(r0 == smsg[n] && r1 == smsg[n]);   /* no torn or wrong content */
+     if
+     :: !rv[0] -> rs[0] = n; rd[0] = dd; rv[0] = true
+     :: else -> rs[1] = n; rd[1] = dd; rv[1] = true
+     fi
+  :: else -> skip                               /* the slot moved on: discard */
+  fi;
+  r0 = 0; r1 = 0; ok = false
+}
+
+/* Floor advance: the run of settled words of the current generation. */
+inline advance_floor() {
+  f = gfl[g];
+  x = nxt[g];
+  e = f;
+  do
+  :: e < x && e - f < C ->
+     d_step { ok = (lst[LW(g, e)] == SETTLED && lgen[LW(g, e)] == GEN(e)) };
+     if :: ok -> e++ :: else -> break fi
+  :: else -> break
+  od;
+  skip;
+  /* @step floor.after_scan */
+  d_step { if :: e > f && gfl[g] == f -> gfl[g] = e :: else -> skip fi };
+  f = 0; x = 0; e = 0; ok = false
+}
+
+/* The lease word j as read: state, generation, owner, deliveries */
+#define READ_WORD(j) d_step { ws = lst[j]; wg = lgen[j]; wo = lown[j]; wd = ldel[j] }
+#define WORD_IS(j) (lst[j] == ws && lgen[j] == wg && lown[j] == wo && ldel[j] == wd)
+
+#define HAS_ROOM (!rv[0] || (g == BLOCK && !rv[1]))
+#define HAS_EXPIRABLE (lst[g * C] == LEASED && ldel[g * C] < MAXD || lst[g * C + 1] == LEASED && ldel[g * C + 1] < MAXD)
+/* the head of the group is committed or aborted (else only an abort can be done there) */
+#define HEAD_READY (sseq[SLOT(nxt[g])] == nxt[g] && (sst[SLOT(nxt[g])] == COMMITTED || sst[SLOT(nxt[g])] == ABORTED))
+#define FLOOR_CAN_MOVE (gfl[g] < nxt[g] && lst[LW(g, gfl[g])] == SETTLED && lgen[LW(g, gfl[g])] == GEN(gfl[g]))
+
+proctype Member(byte g; byte me; byte id) {
+  byte n, i, s, j, f, x, e, dd, ri;
+  byte vs, vt;                  /* slot state word as read */
+  byte ws, wg, wo, wd;          /* lease word as read */
+  byte r0, r1;
+  byte rs[2], rd[2];            /* receipts held: (seq, deliveries) */
+  bool rv[2];
+  bool ok;
+  {
+end_idle:
+  do
+  /* ---------------------------------------------------- take new */
+  :: nxt[g] < tail && HAS_ROOM && (HEAD_READY || aborts < MAXABORTS) ->
+     n = nxt[g];
+     i = SLOT(n);
+     d_step { vs = sseq[i]; vt = sst[i] };
+     if
+     :: vs == n && (vt == COMMITTED || vt == ABORTED) ->
+        /* @step receive.after_slot_check */
+        j = LW(g, n);
+        READ_WORD(j);
+        if
+        :: wg == GEN(n) && ws != EMPTY ->
+           /* taken already: help next forward */
+           d_step { if :: nxt[g] == n -> nxt[g] = n + 1 :: else -> skip fi }
+        :: else ->
+           if
+           :: nxt[g] == n ->
+              if
+              :: vt == COMMITTED ->
+                 d_step {
+                   if
+                   :: WORD_IS(j) -> lst[j] = LEASED; lgen[j] = GEN(n); lown[j] = me; ldel[j] = 1; lseq[j] = n; ok = true
+                   :: else -> ok = false
+                   fi
+                 }
+                 if
+                 :: ok ->
+                    /* @step receive.after_lease_cas */
+                    d_step { if :: nxt[g] == n -> nxt[g] = n + 1 :: else -> skip fi };
+                    read_payload(n, 1)
+                 :: else -> skip
+                 fi
+              :: else ->
+                 /* aborted(n): settle it skipped */
+                 d_step {
+                   if
+                   :: WORD_IS(j) -> lst[j] = SETTLED; lgen[j] = GEN(n); lown[j] = NONE; ldel[j] = 0; lseq[j] = n; ok = true
+                   :: else -> ok = false
+                   fi
+                 }
+                 if
+                 :: ok -> d_step { if :: nxt[g] == n -> nxt[g] = n + 1 :: else -> skip fi }
+                 :: else -> skip
+                 fi
+              fi
+           :: else -> skip
+           fi
+        fi
+     :: else ->
+        /* not committed(n): a stuck head if the tail is past it. The claimer
+           is dead, or (timeouts are nondeterministic) it timed out: abort. */
+        /* (Judging it not stuck yet is the same as not having looked: the
+           member may stall here, or before the poll, for any time.) */
+#ifndef NO_ABORT
+        if
+        :: tail > n && aborts < MAXABORTS ->
+           /* @step abort.after_judge */
+           d_step { if :: sseq[i] == vs && sst[i] == vt -> sseq[i] = n; sst[i] = ABORTED; aborts++ :: else -> skip fi }
+        :: else -> skip
+        fi
+#else
+        skip
+#endif
+     fi;
+     n = 0; i = 0; j = 0; vs = 0; vt = 0; ws = 0; wg = 0; wo = 0; wd = 0; ok = false
+
+  /* ------------------------------------------- take over an expired lease */
+  :: HAS_EXPIRABLE && HAS_ROOM ->
+     f = gfl[g];
+     x = nxt[g];
+     if
+     :: f < x ->
+        s = f;
+        if :: s + 1 < x -> s++ :: true -> skip fi;   /* any seq of [floor, next) */
+        i = SLOT(s);
+        j = LW(g, s);
+        READ_WORD(j);
+        if
+        :: ws == LEASED && wg == GEN(s) && wd < MAXD ->   /* expired (nondeterministic), or its holder died */
+           d_step {
+             if
+             :: WORD_IS(j) -> lown[j] = me; ldel[j] = wd + 1; lseq[j] = s; ok = true
+             :: else -> ok = false
+             fi
+           }
+           if
+           :: ok ->
+              /* @step takeover.after_lease_cas */
+              dd = wd + 1;
+              read_payload(s, dd)
+           :: else -> skip
+           fi
+        :: else -> skip
+        fi
+     :: else -> skip
+     fi;
+     f = 0; x = 0; s = 0; i = 0; j = 0; ws = 0; wg = 0; wo = 0; wd = 0; dd = 0; ok = false
+
+  /* ------------------------------------------------ ack a receipt held */
+  :: rv[0] || rv[1] ->
+     if :: rv[0] -> ri = 0 :: rv[1] -> ri = 1 fi;
+     s = rs[ri];
+     dd = rd[ri];
+     j = LW(g, s);
+retry_ack: skip;
+     READ_WORD(j);
+     if
+     :: ws == LEASED && wg == GEN(s) && wd == dd && wo == me ->
+#ifndef NO_FLOOR_FENCE
+        /* the second fence: generation bits wrap */
+        if
+        :: gfl[g] > s -> goto lease_lost
+        :: else -> skip
+        fi;
+#endif
+        /* @step ack.after_floor_check */
+        d_step {
+          if
+          :: WORD_IS(j) ->
+             assert(lseq[j] == s);          /* fencing: only the delivery the receipt was issued for */
+             lst[j] = SETTLED; lown[j] = NONE;
+             if :: g == BLOCK -> backed[s] = true :: else -> skip fi;
+             ok = true
+          :: else -> ok = false
+          fi
+        }
+        if
+        :: ok ->
+           /* @step ack.after_settle */
+           ws = 0; wg = 0; wo = 0; wd = 0;
+#ifndef NO_DOUBLE_ACK
+           if
+           :: rv[ri] = false
+           :: skip                           /* keep the receipt: the application may ack it again */
+           fi;
+#else
+           rv[ri] = false;
+#endif
+           advance_floor()
+        :: else -> goto retry_ack
+        fi
+     :: else ->
+lease_lost:
+        rv[ri] = false
+     fi;
+     if :: !rv[ri] -> rs[ri] = 0; rd[ri] = 0 :: else -> skip fi;
+     ri = 0; s = 0; dd = 0; j = 0; ws = 0; wg = 0; wo = 0; wd = 0; ok = false
+
+  /* -------------------- help the floor over a settled run (e.g. after a skip) */
+  :: FLOOR_CAN_MOVE ->
+     advance_floor()
+  od
+  } unless { !alive[id] }
+}
+
+/* ============================================================ killer */
+/* Kills up to MAXDEATHS processes, each at any point. It never gives up, so
+   the final check (at `timeout`) runs only on runs where all MAXDEATHS
+   deaths happened (possibly at the very end); runs without deaths get their
+   final check in a MAXDEATHS=0 configuration. */
+#if MAXDEATHS > 0
+active proctype Killer() {
+  byte v;
+end:
+  do
+  :: deaths < MAXDEATHS ->
+     if
+     :: alive[0] && !fin[0] -> v = 0
+#if NPROC > 1
+     :: alive[1] && !fin[1] -> v = 1
+#endif
+#if NPROC > 2
+     :: alive[2] -> v = 2
+#endif
+#if NPROC > 3
+     :: alive[3] -> v = 3
+#endif
+#if NPROC > 4
+     :: alive[4] -> v = 4
+#endif
+     fi;
+     d_step { alive[v] = false; deaths++; v = 0 }
+  od
+}
+#endif
+
+/* ============================================================ final check */
+active proctype Checker() {
+  byte m, s;
+  timeout;          /* nothing can move any more */
+  m = 1;
+  do
+  :: m <= NMSG ->
+     s = mseq[m];
+#if NB > 0
+     /* no loss: an acknowledged publish was acked in the block group, or is
+        still there to be delivered (slot intact, floor not past it) */
+     assert(!okm[m] || backed[s] ||
+            (sseq[SLOT(s)] == s && sst[SLOT(s)] == COMMITTED && d0[SLOT(s)] == m && d1[SLOT(s)] == m &&
+             gfl[BLOCK] <= s && !(lst[LW(BLOCK, s)] == SETTLED && lseq[LW(BLOCK, s)] == s)));
+     /* with nobody dead, everything published was acked */
+     assert(deaths > 0 || !okm[m] || backed[s]);
+#endif
+     m++
+  :: else -> break
+  od;
+  /* with nobody dead, every producer finished (or hit the model bound) */
+  assert(deaths > 0 || ((fin[0] || halted[0]) && (NP < 2 || fin[NP - 1] || halted[NP - 1])))
+}
+
+init {
+  byte i;
+  atomic {
+    /* free(i) in slot i */
+    i = 0;
+    do :: i < C -> sseq[i] = i; sst[i] = FREE; i++ :: else -> break od;
+    i = 0;
+    do :: i < NPROC -> alive[i] = true; i++ :: else -> break od;
+    i = 0;
+    run Producer(0);
+#if NP == 2
+    run Producer(1);
+#endif
+#if NB > 0
+    run Member(BLOCK, 0, NP);
+#endif
+#if NB > 1
+    run Member(BLOCK, 1, NP + 1);
+#endif
+#if ND > 0
+    run Member(DROP, 0, NP + NB);
+#endif
+  }
+}
