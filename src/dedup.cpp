@@ -137,21 +137,26 @@ std::atomic<std::uint64_t>* DedupTable::block(std::uint32_t generation, Fingerpr
 }
 
 // The header's bloom epoch word:
-//   epoch (bits 63-25) | clearer pid (24-3) | untrusted gen 1 (2) | untrusted gen 0 (1) | clearing (0)
-// "clearing": the generation (epoch & 1) is being cleared for `epoch` by the
-// process `pid`. "untrusted g": generation g may have lost bits of keys
-// still inside their window (they were inserted while a clearer that stalled
-// could still zero them); lookups ignore the filter for it until its next
-// clean clear.
+//   epoch (bits 63-26) | clearer pid (25-4) | cleared generation (3) | untrusted gen 1 (2) | untrusted gen 0 (1) | clearing (0)
+// epoch: the filter is rotated to it (its generation, epoch & 1, was cleared
+// for it, or is being cleared while "clearing" is set and the cleared
+// generation is epoch & 1). "clearing": process `pid` clears generation
+// `cleared generation` and may still store zeros into it (it is alive, maybe
+// stalled). "untrusted g": generation g may lack bits of keys still inside
+// their window; lookups ignore the filter for it until its next clean clear.
 namespace {
-constexpr std::uint64_t kEpochShift = 25;
+constexpr std::uint64_t kEpochShift = 26;
 constexpr std::uint64_t kClearing = 1;
+constexpr std::uint64_t kClearedGen = 8;
 constexpr std::uint64_t untrusted_bit(std::uint64_t generation) noexcept { return 2ull << (generation & 1); }
 constexpr std::uint64_t kUntrusted = untrusted_bit(0) | untrusted_bit(1);
 constexpr std::uint64_t epoch_of(std::uint64_t b) noexcept { return b >> kEpochShift; }
-constexpr std::uint32_t clearer_of(std::uint64_t b) noexcept { return static_cast<std::uint32_t>((b >> 3) & kPidMask); }
-constexpr std::uint64_t clearing_word(std::uint64_t epoch, std::uint32_t pid, std::uint64_t flags) noexcept {
-  return (epoch << kEpochShift) | (std::uint64_t{pid & kPidMask} << 3) | (flags & kUntrusted) | kClearing;
+constexpr std::uint32_t clearer_of(std::uint64_t b) noexcept { return static_cast<std::uint32_t>((b >> 4) & kPidMask); }
+constexpr std::uint64_t cleared_gen_of(std::uint64_t b) noexcept { return (b & kClearedGen) != 0 ? 1 : 0; }
+constexpr std::uint64_t clearing_word(std::uint64_t epoch, std::uint32_t pid, std::uint64_t generation,
+                                      std::uint64_t flags) noexcept {
+  return (epoch << kEpochShift) | (std::uint64_t{pid & kPidMask} << 4) | ((generation & 1) != 0 ? kClearedGen : 0) |
+         (flags & kUntrusted) | kClearing;
 }
 constexpr std::uint64_t done_word(std::uint64_t epoch, std::uint64_t flags) noexcept {
   return (epoch << kEpochShift) | (flags & kUntrusted);
@@ -180,70 +185,78 @@ bool DedupTable::bloom_may_contain(Fingerprint key, std::uint64_t) const noexcep
 }
 
 // Makes generation (epoch & 1) ready for the inserts of `epoch`: cleared
-// once, by the first inserter of the epoch. A clear is redone only if its
-// clearer is dead; a live clearer may be stalled anywhere in its loop of
-// plain stores and zero words at any later time, so its generation is marked
-// untrusted instead (after kClearStaleMs) and the inserter goes on: never
-// unbounded waiting, never a silent false negative (docs/dedup.md).
+// once, by the first inserter of the epoch. A clearer's stores are plain
+// stores in a loop: one that stalls may zero words at any later time, so
+// nothing it clears is trusted while it lives. Inserters never wait more
+// than kClearStaleMs for it: they mark its generation untrusted and go on
+// (docs/dedup.md §6).
 void DedupTable::ensure_rotated(std::uint64_t epoch) noexcept {
   auto& word = q_->header().bloom_epoch;
   // acquire: pairs with the clearer's release of the done word: the cleared words are visible.
   std::uint64_t b = word.load(std::memory_order_acquire);
   if (b == done_word(epoch, b)) return;  // rotated and cleared: the common case, no clock read
-  const std::uint64_t started = coarse_monotonic_ms();
+  std::uint64_t started = 0;
   for (;;) {
     if (epoch_of(b) > epoch) return;  // a later epoch began: our bits only add false positives
-    const bool clearing = (b & kClearing) != 0;
-    if (epoch_of(b) == epoch && !clearing) return;
-    if (clearing) {
-      const std::uint32_t clearer = clearer_of(b);
-      if (!is_alive(static_cast<pid_t>(clearer), 0)) {
-        // Its clearer is dead: redo that clear ourselves (then come back for ours).
-        const std::uint64_t redo = clearing_word(epoch_of(b), own_pid(), b);
-        if (!word.compare_exchange_strong(b, redo, std::memory_order_acq_rel)) continue;
-        clear_generation(epoch_of(redo), redo);
-        b = word.load(std::memory_order_acquire);
-        continue;
-      }
+    if ((b & kClearing) == 0) {
+      if (epoch_of(b) == epoch) return;
+      // An older epoch, no clearer: clear our generation. Its untrusted flag,
+      // if set, is about keys of epoch - 2 or older (generation epoch & 1
+      // took no insert since), out of their window: the clear drops it.
+      const std::uint64_t mine = clearing_word(epoch, own_pid(), epoch, b & ~untrusted_bit(epoch));
+      // acq_rel: one process wins the right to clear this epoch's generation.
+      if (!word.compare_exchange_strong(b, mine, std::memory_order_acq_rel)) continue;
+      clear_generation(mine);
+      b = word.load(std::memory_order_acquire);
+      continue;
+    }
+    // A clearer is recorded.
+    const std::uint64_t gen = cleared_gen_of(b);
+    const bool flagged = (b & untrusted_bit(gen)) != 0;
+    if (!flagged && epoch_of(b) == epoch) {
+      // A clear of our own generation in progress: it takes microseconds;
+      // wait for it, but only so long.
+      if (started == 0) started = coarse_monotonic_ms();
       if (age(coarse_monotonic_ms(), started) < kClearStaleMs) {
         cpu_relax();
         b = word.load(std::memory_order_acquire);
         continue;
       }
-      // A live clearer that takes this long is stalled: it may still zero
-      // words of the generation it clears, at any time. Mark it untrusted
-      // and insert anyway (only lookups lose the shortcut, until that
-      // generation's next clean clear). seq_cst: before our bits.
-      const std::uint64_t flagged = b | untrusted_bit(epoch_of(b));
-      if (b == flagged || word.compare_exchange_strong(b, flagged, std::memory_order_seq_cst)) return;
+    }
+    // Already found stalled: go on at once, and look it up again only now and then.
+    static thread_local std::uint32_t calls = 0;
+    if ((!flagged || (++calls & 63) == 0) && !is_alive(static_cast<pid_t>(clearer_of(b)), 0)) {
+      // Dead: it stores nothing more. Its generation keeps the bits it did not
+      // clear (false positives only) and its flags (keys inserted meanwhile).
+      if (!word.compare_exchange_strong(b, done_word(epoch_of(b), b), std::memory_order_acq_rel)) continue;
+      b = word.load(std::memory_order_acquire);
       continue;
     }
-    // Not clearing, and an older epoch: clear our generation. Its untrusted
-    // flag (if set) is about keys of epoch - 2 or older, out of their window
-    // by now: the clear drops it.
-    const std::uint64_t mine = clearing_word(epoch, own_pid(), b & ~untrusted_bit(epoch));
-    // acq_rel: one process wins the right to clear this epoch's generation.
-    if (!word.compare_exchange_strong(b, mine, std::memory_order_acq_rel)) continue;
-    clear_generation(epoch, mine);
-    b = word.load(std::memory_order_acquire);
+    // The clearer is alive and slow, or stalled, or clearing for an older
+    // epoch: mark the generation it clears untrusted (its late stores may
+    // zero bits set from now on), and rotate to our epoch without a clear
+    // (our generation keeps old bits: false positives only; nobody clears it
+    // for this epoch later, so the bits we set stay). seq_cst: before our bits.
+    const std::uint64_t next = clearing_word(std::max(epoch_of(b), epoch), clearer_of(b), gen, b | untrusted_bit(gen));
+    if (next == b || word.compare_exchange_strong(b, next, std::memory_order_seq_cst)) return;
   }
 }
 
-// Clears generation (epoch & 1); `mine` is the clearing word we installed.
-void DedupTable::clear_generation(std::uint64_t epoch, std::uint64_t mine) noexcept {
+// Clears the generation named in `mine`, the clearing word we installed.
+void DedupTable::clear_generation(std::uint64_t mine) noexcept {
   auto& word = q_->header().bloom_epoch;
-  auto* words = bloom_ + std::uint64_t{static_cast<std::uint32_t>(epoch & 1)} * bloom_blocks_ * 4;
+  const std::uint64_t gen = cleared_gen_of(mine);
+  auto* words = bloom_ + gen * bloom_blocks_ * 4;
   // relaxed: published by the release CAS below; inserters of this epoch wait for it.
   for (std::uint64_t i = 0; i < std::uint64_t{bloom_blocks_} * 4; ++i) words[i].store(0, std::memory_order_relaxed);
-  // Done. Flags stay as they are: one set for this generation while we
-  // cleared (an inserter gave up waiting for us) is about bits we may have
-  // zeroed; one set before a redo of a dead clearer's clear, likewise.
+  // Done: drop the clearer, keep the epoch (others may have moved it on, if
+  // they found us slow) and every flag (one set for our generation while we
+  // cleared is about bits we may have zeroed).
   std::uint64_t b = mine;
   for (;;) {
-    if ((b & kClearing) == 0 || clearer_of(b) != (own_pid() & kPidMask) || epoch_of(b) != epoch) return;
-    const std::uint64_t flags = b;
+    if ((b & kClearing) == 0 || clearer_of(b) != (own_pid() & kPidMask) || cleared_gen_of(b) != gen) return;
     // release: the cleared words before the done word (inserters acquire it).
-    if (word.compare_exchange_weak(b, done_word(epoch, flags), std::memory_order_release, std::memory_order_relaxed))
+    if (word.compare_exchange_weak(b, done_word(epoch_of(b), b), std::memory_order_release, std::memory_order_relaxed))
       return;
   }
 }

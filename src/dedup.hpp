@@ -166,7 +166,7 @@ class DedupTable {
   bool claim(std::uint32_t index, std::uint64_t observed, Fingerprint key, std::uint64_t busy_state,
              std::uint64_t final_state, std::uint64_t value) noexcept;
   void ensure_rotated(std::uint64_t epoch) noexcept;
-  void clear_generation(std::uint64_t epoch, std::uint64_t mine) noexcept;
+  void clear_generation(std::uint64_t mine) noexcept;
   [[nodiscard]] std::atomic<std::uint64_t>* block(std::uint32_t generation, Fingerprint key) const noexcept;
 
   const QueueState* q_;
