@@ -84,9 +84,10 @@ QueueStats Queue::stats() const {
     s.dedup.bloom_negatives += e.bloom_negatives.load(std::memory_order_relaxed);
     s.dedup.expired_reused += e.expired_reused.load(std::memory_order_relaxed);
     if (pid == 0) continue;
+    const std::uint64_t last = e.last_active_ms.load(std::memory_order_relaxed);
     s.producers.push_back({i, static_cast<pid_t>(pid),
                            is_alive(static_cast<pid_t>(pid), e.start_time.load(std::memory_order_relaxed)),
-                           published});
+                           published, now > last ? now - last : 0});
   }
   s.min_floor = scan_min_floor(q, s.tail);
   s.depth = s.tail > s.min_floor ? s.tail - s.min_floor : 0;

@@ -56,6 +56,7 @@ struct ProducerStats {
   pid_t pid = 0;
   bool alive = false;
   std::uint64_t published = 0;
+  std::uint64_t idle_ms = 0;            // since its last publish (or registration)
 };
 
 struct DedupStats {

@@ -276,11 +276,15 @@ void check_not_in_use(const std::string& name) {
   const Queue q = open_queue(name);
   const QueueStats s = q.stats();
   std::vector<std::string> who;
+  // A process that reads dead yet was active just now probably lives in
+  // another pid namespace (stats_view.hpp): count it as attached too.
+  const auto elsewhere = [](const auto& p) { return active_elsewhere(p) ? " (active elsewhere?)" : ""; };
   for (const auto& p : s.producers)
-    if (p.alive) who.push_back("producer pid " + std::to_string(p.pid));
+    if (p.alive || active_elsewhere(p)) who.push_back("producer pid " + std::to_string(p.pid) + elsewhere(p));
   for (const auto& g : s.groups)
     for (const auto& m : g.members)
-      if (m.alive) who.push_back("group " + g.name + " member pid " + std::to_string(m.pid));
+      if (m.alive || active_elsewhere(m))
+        who.push_back("group " + g.name + " member pid " + std::to_string(m.pid) + elsewhere(m));
   if (who.empty()) return;
   std::string list;
   for (std::size_t i = 0; i < who.size() && i < 4; ++i) list += (i ? ", " : "") + who[i];

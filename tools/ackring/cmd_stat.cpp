@@ -36,7 +36,7 @@ std::string render_group(const GroupStats& g) {
     Table t{{"MEMBER", true},    {"PID", true},   {"STATE"}, {"IN FLIGHT", true},
             {"DELIVERED", true}, {"ACKED", true}, {"IDLE"}};
     for (const auto& m : g.members)
-      t.add({std::to_string(m.index), std::to_string(m.pid), m.alive ? "alive" : "dead", std::to_string(m.in_flight),
+      t.add({std::to_string(m.index), std::to_string(m.pid), state_of(m), std::to_string(m.in_flight),
              std::to_string(m.delivered), std::to_string(m.acked), format_duration(m.idle_ms)});
     out << t.render(4);
   }
@@ -73,7 +73,7 @@ int run_stat(const StatOptions& o) {
   if (!s.producers.empty()) {
     Table t{{"PRODUCER", true}, {"PID", true}, {"STATE"}, {"PUBLISHED", true}};
     for (const auto& p : s.producers)
-      t.add({std::to_string(p.index), std::to_string(p.pid), p.alive ? "alive" : "dead", std::to_string(p.published)});
+      t.add({std::to_string(p.index), std::to_string(p.pid), state_of(p), std::to_string(p.published)});
     std::cout << t.render(4);
   }
   if (s.groups.empty()) {
@@ -86,6 +86,14 @@ int run_stat(const StatOptions& o) {
   else
     std::cout << "every group is caught up\n";
   for (const GroupStats* g : groups_by_lag(s)) std::cout << '\n' << render_group(*g);
+  bool elsewhere = false;
+  for (const auto& p : s.producers) elsewhere = elsewhere || active_elsewhere(p);
+  for (const auto& g : s.groups)
+    for (const auto& m : g.members) elsewhere = elsewhere || active_elsewhere(m);
+  if (elsewhere)
+    std::cout << "\ndead?: no such process in this pid namespace, yet active in the last "
+              << kActiveElsewhereMs / 1000 << " s: it probably runs in another container (pid namespace), where "
+              << "liveness by pid cannot see it; see 'Containers' in the README\n";
   return 0;
 }
 

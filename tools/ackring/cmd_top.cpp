@@ -105,7 +105,7 @@ std::string render(const TopOptions& o, const Sample& now, const std::optional<S
       if (old)
         for (const auto& om : old->members)
           if (om.index == m.index && om.pid == m.pid) acked_rate = rate(m.acked, om.acked, dt);
-      members.add({g->name, std::to_string(m.index), std::to_string(m.pid), m.alive ? "alive" : "dead",
+      members.add({g->name, std::to_string(m.index), std::to_string(m.pid), state_of(m),
                    std::to_string(m.in_flight), format_rate(acked_rate), format_duration(m.idle_ms)});
     }
   }

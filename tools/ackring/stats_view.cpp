@@ -56,6 +56,7 @@ Json to_json(const GroupStats& g) {
     members.push_back({{"index", m.index},
                        {"pid", m.pid},
                        {"alive", m.alive},
+                       {"active_elsewhere", active_elsewhere(m)},
                        {"delivered", m.delivered},
                        {"acked", m.acked},
                        {"in_flight", m.in_flight},
@@ -148,7 +149,12 @@ std::string octal_mode(mode_t mode) {
 Json to_json(std::string_view name, const QueueStats& stats, const QueueOptions& options) {
   Json producers = Json::array();
   for (const auto& p : stats.producers)
-    producers.push_back({{"index", p.index}, {"pid", p.pid}, {"alive", p.alive}, {"published", p.published}});
+    producers.push_back({{"index", p.index},
+                         {"pid", p.pid},
+                         {"alive", p.alive},
+                         {"active_elsewhere", active_elsewhere(p)},
+                         {"published", p.published},
+                         {"idle_ms", p.idle_ms}});
   Json groups = Json::array();
   for (const GroupStats* g : groups_by_lag(stats)) groups.push_back(to_json(*g));
   Json out = {{"name", name},

@@ -21,6 +21,25 @@ struct Liveness {
 [[nodiscard]] Liveness liveness(const std::vector<MemberStats>& members) noexcept;
 [[nodiscard]] Liveness liveness(const std::vector<ProducerStats>& producers) noexcept;
 
+// Liveness is judged by pid in this process's pid namespace. A process of
+// another pid namespace (another container) is not found there, so it reads
+// "dead", although it may be at work. A dead process updates nothing, so one
+// that reads dead yet was active within kActiveElsewhereMs (members update
+// their activity at least every 500 ms while they wait for messages) most
+// likely lives in another pid namespace: stat marks it, rm refuses it.
+inline constexpr std::uint64_t kActiveElsewhereMs = 2000;
+[[nodiscard]] inline bool active_elsewhere(const MemberStats& m) noexcept {
+  return !m.alive && m.idle_ms < kActiveElsewhereMs;
+}
+[[nodiscard]] inline bool active_elsewhere(const ProducerStats& p) noexcept {
+  return !p.alive && p.idle_ms < kActiveElsewhereMs;
+}
+// "alive", "dead", or "dead?" for active_elsewhere.
+template <typename Stats>
+[[nodiscard]] const char* state_of(const Stats& s) noexcept {
+  return s.alive ? "alive" : active_elsewhere(s) ? "dead?" : "dead";
+}
+
 // Groups, most lagging first (ties by name).
 [[nodiscard]] std::vector<const GroupStats*> groups_by_lag(const QueueStats& stats);
 
