@@ -42,6 +42,7 @@ _ackring() {
     --dedup-full) COMPREPLY=($(compgen -W "refuse evict" -- "$cur")); return ;;
     --durability) COMPREPLY=($(compgen -W "none async sync" -- "$cur")); return ;;
     --journal-dir) COMPREPLY=($(compgen -d -- "$cur")); return ;;
+    --group-owner) COMPREPLY=($(compgen -g -- "$cur")); return ;;
   esac
 
   if [[ -z $cmd ]]; then
@@ -53,12 +54,12 @@ _ackring() {
   case "$cmd" in
     ls) opts+=" --json" ;;
     create) opts+=" --capacity --max-message-size --lease --max-deliveries --max-groups --max-members
-                    --max-producers --claim-timeout --mode --group --no-dedup --dedup-entries
+                    --max-producers --claim-timeout --mode --group-owner --group --no-dedup --dedup-entries
                     --dedup-window --dedup-full --no-bloom --durability --journal-dir --flush-interval" ;;
     rm) opts+=" --force --dlq --journal" ;;
     purge) opts+=" --group" ;;
     stat | verify) opts+=" --json" ;;
-    metrics) ;;
+    metrics) opts+=" --listen" ;;
     recover) opts+=" --journal-dir --json --capacity --max-message-size --lease --max-deliveries --max-groups
                      --max-members --max-producers --claim-timeout --durability --flush-interval" ;;
     journald) opts+=" --journal-dir --verbose -v --interval" ;;
