@@ -193,6 +193,12 @@ int run_create(CreateOptions o) {
                        : "you need write access to the queue directory and the journal directory; pick others "
                          "with --dir and --journal-dir";
           break;
+        case ErrorCode::resource_exhausted:
+          // posix_fallocate: the queue directory's file system is full.
+          advice = "the file system of the queue directory is full (in a container /dev/shm is small unless "
+                   "given --shm-size); free space there, pick another --dir, or ask for a smaller queue "
+                   "(--capacity, --max-message-size)";
+          break;
         case ErrorCode::already_exists:
           // The queue file is not there, so what exists is the journal of an
           // earlier queue of this name (after a reboot, say).
