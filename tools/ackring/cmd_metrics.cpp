@@ -305,7 +305,7 @@ int serve(const std::vector<std::string>& names, const ListenAddress& at) {
 
   httplib::Server server;
   server.new_task_queue = [] { return new httplib::ThreadPool(4); };
-  server.set_keep_alive_timeout(2);  // a stop waits for idle keep-alive connections at most this long
+  server.set_keep_alive_timeout(1);  // a stop waits for idle keep-alive connections at most this long (1 s)
   server.set_payload_max_length(1 << 16);
   // SO_REUSEADDR (restart right after a stop) but not the library's default
   // SO_REUSEPORT, with which a second exporter on the same port would start
