@@ -30,7 +30,14 @@ std::string render_group(const GroupStats& g) {
       << "  floor " << g.floor << "  next " << g.next << "  lag " << g.lag << "  in flight " << g.in_flight << '\n'
       << "  delivered " << g.delivered << "  acked " << g.acked << "  redelivered " << g.redelivered << "  nacked "
       << g.nacked << "  dead-lettered " << g.dead_lettered << "  dropped " << g.dropped << '\n'
-      << "  skipped: aborted " << g.aborted_skipped << ", corrupt " << g.corrupt_skipped << '\n'
+      << "  skipped: aborted " << g.aborted_skipped << ", corrupt " << g.corrupt_skipped << "  lease expiries "
+      << g.lease_expiries << '\n'
+      << "  oldest unacked: "
+      << (g.oldest_unacked_publish_ns == 0
+              ? std::string("none")
+              : "seq " + std::to_string(g.oldest_unacked_seq) + ", published " + format_duration(g.oldest_unacked_age_ms) +
+                    " ago")
+      << '\n'
       << "  members: " << l.alive << " alive, " << l.dead << " dead\n";
   if (!g.members.empty()) {
     Table t{{"MEMBER", true},    {"PID", true},   {"STATE"}, {"IN FLIGHT", true},
