@@ -241,6 +241,10 @@ Scrape scrape(const std::vector<std::string>& names) {
       m.add("ackring_up", "gauge", "1 if the queue could be opened and read.", {{"queue", t.label}}, "0");
       out.errors.emplace_back(t.label, f.what());
       if (out.code == 0) out.code = static_cast<int>(f.code());
+    } catch (const Error& e) {  // opened, then failed to read (removed meanwhile, say)
+      m.add("ackring_up", "gauge", "1 if the queue could be opened and read.", {{"queue", t.label}}, "0");
+      out.errors.emplace_back(t.label, e.what());
+      if (out.code == 0) out.code = static_cast<int>(exit_code_of(e.code()));
     }
   }
   out.text = m.render();
