@@ -230,11 +230,14 @@ Scrape scrape(const std::vector<std::string>& names) {
         {{"version", ACKRING_CLI_VERSION}}, "1");
   for (const auto& t : targets_of(names)) {
     try {
+      // Everything that may throw is read before the first sample is added,
+      // so a queue that fails leaves no partial families behind.
       const Queue q = open_queue(t.open);
       const QueueStats s = q.stats();
+      const JournalView journal = journal_view(s, q.options());
       m.add("ackring_up", "gauge", "1 if the queue could be opened and read.", {{"queue", t.label}}, "1");
       add_queue_metrics(m, t.label, s);
-      add_journal_metrics(m, t.label, journal_view(s, q.options()));
+      add_journal_metrics(m, t.label, journal);
       add_dlq_metrics(m, t.label, t.open);
     } catch (const Failure& f) {
       // The others are still exported; the queue that failed reads ackring_up 0.
