@@ -163,7 +163,7 @@ touch "$marker"
 we_installed=1
 for try in $(seq 1 30); do  # apt or dpkg in another process holds its lock: wait
   if dpkg -i "$deb" >"$work/dpkg.log" 2>&1; then break; fi
-  grep -q "lock" "$work/dpkg.log" && [ "$try" -lt 30 ] || { cat "$work/dpkg.log"; fail "dpkg -i"; }
+  if ! grep -q "lock" "$work/dpkg.log" || [ "$try" -ge 30 ]; then cat "$work/dpkg.log"; fail "dpkg -i"; fi
   sleep 2
 done
 [ "$(dpkg-query -W -f='${Status}' ackring)" = "install ok installed" ] || fail "dpkg-query: ackring not installed"
