@@ -1,6 +1,9 @@
 // ackring metrics --listen, scraped over loopback with curl and checked with
 // `promtool check metrics` (tools/setup.sh installs the packages curl and
 // prometheus), and metrics without names (every queue of the directory).
+#include <arpa/inet.h>
+#include <netinet/in.h>
+#include <sys/socket.h>
 #include <sys/wait.h>
 #include <unistd.h>
 
@@ -9,6 +12,7 @@
 #include <chrono>
 #include <csignal>
 #include <cstdio>
+#include <cstdlib>
 #include <filesystem>
 #include <fstream>
 #include <regex>
@@ -169,6 +173,63 @@ TEST(CliMetricsHttp, should_serve_every_queue_over_loopback_reread_per_scrape_an
 
   EXPECT_EQ(stop(s, SIGTERM), 0);
   EXPECT_NE(shell("curl -sS --noproxy '*' --max-time 2 '" + s.url + "/metrics'").code, 0) << "still serving";
+}
+
+// A free TCP port on 127.0.0.1 (bound to port 0, then released).
+int free_port() {
+  const int fd = ::socket(AF_INET, SOCK_STREAM, 0);
+  sockaddr_in a{};
+  a.sin_family = AF_INET;
+  a.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+  socklen_t len = sizeof a;
+  int port = 0;
+  if (::bind(fd, reinterpret_cast<sockaddr*>(&a), sizeof a) == 0 &&
+      ::getsockname(fd, reinterpret_cast<sockaddr*>(&a), &len) == 0)
+    port = ntohs(a.sin_port);
+  ::close(fd);
+  return port;
+}
+
+// The real thing: a Prometheus server (Debian package prometheus) scrapes the
+// exporter every 200 ms; its targets API must call the target up, with no
+// scrape error, and its query API must return the samples.
+TEST(CliMetricsHttp, a_prometheus_server_should_scrape_it) {
+  if (!have("prometheus") || !have("curl")) GTEST_FAIL() << "needs prometheus and curl (tools/setup.sh installs them)";
+  Cli cli;
+  cli.ok({"create", "q", "--group", "g"});
+  cli.ok({"pub", "q"}, "1\n2\n");
+  Server s = start_server(cli, {"--listen", "0"});
+  const std::string target = s.url.substr(std::string("http://").size());
+  const std::string config = cli.dir() + "/prometheus.yml";
+  std::ofstream(config) << "global: {scrape_interval: 200ms, scrape_timeout: 200ms}\n"
+                        << "scrape_configs:\n  - job_name: ackring\n    static_configs: [{targets: [\"" << target
+                        << "\"]}]\n";
+  const int port = free_port();
+  ASSERT_NE(port, 0);
+  const std::string api = "http://127.0.0.1:" + std::to_string(port) + "/api/v1";
+  const Shell started = shell("(exec prometheus --config.file='" + config + "' --storage.tsdb.path='" + cli.dir() +
+                              "/tsdb' --web.listen-address=127.0.0.1:" + std::to_string(port) + " >'" + cli.dir() +
+                              "/prometheus.log' 2>&1 & echo $!)");
+  const pid_t prometheus = std::atoi(started.out.c_str());
+  ASSERT_GT(prometheus, 0) << started.out;
+  std::string targets, query;
+  const auto deadline = Clock::now() + std::chrono::seconds(60);
+  while (Clock::now() < deadline) {
+    targets = shell("curl -sS --noproxy '*' --max-time 2 '" + api + "/targets'").out;
+    query = shell("curl -sS --noproxy '*' --max-time 2 -G '" + api +
+                  "/query' --data-urlencode 'query=ackring_published_total{queue=\"q\"}'")
+                .out;
+    if (targets.find("\"health\":\"up\"") != std::string::npos && query.find("\"value\"") != std::string::npos)
+      break;
+    ::usleep(200'000);
+  }
+  ::kill(prometheus, SIGTERM);
+  EXPECT_NE(targets.find("\"health\":\"up\""), std::string::npos) << targets;
+  EXPECT_NE(targets.find("\"lastError\":\"\""), std::string::npos) << targets;
+  EXPECT_NE(query.find("\"2\"]"), std::string::npos) << "ackring_published_total{queue=\"q\"} as Prometheus stored it: "
+                                                      << query;
+  for (int i = 0; i < 100 && ::kill(prometheus, 0) == 0; ++i) ::usleep(50'000);
+  EXPECT_EQ(stop(s, SIGTERM), 0);
 }
 
 TEST(CliMetricsHttp, named_queues_only_a_missing_one_reads_down_and_sigint_stops_it) {
