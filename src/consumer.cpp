@@ -263,6 +263,7 @@ Consumer::Take Consumer::take_new_batch(std::span<Delivery> out, std::size_t& go
   const std::uint64_t bound = durable_bound(q);
   const bool at_most_once = options_.mode == DeliveryMode::at_most_once;
   std::uint64_t consumed = 0;
+  bool hint_lowered = false;
   Take result = Take::retry;
   while (got < out.size()) {
     const std::uint64_t s = n + consumed;
@@ -316,6 +317,14 @@ Consumer::Take Consumer::take_new_batch(std::span<Delivery> out, std::size_t& go
     stalled_seq_ = ~0ull;
     stalled_since_ms_ = kNotStalled;
     ACKRING_FAILPOINT("receive.after_slot_check");
+    // The group's expired-lease hint must cover our lease before the lease
+    // exists: lowered after the take, a member that stalls in between would
+    // leave a lease that nobody scans for until it resumes. (Once per batch;
+    // a take that then fails only costs one early scan.)
+    if (!at_most_once && !hint_lowered) {
+      lower_deadline_hint(q, group_, now + lease_ms_);
+      hint_lowered = true;
+    }
     const LeaseWord mine{LeaseState::leased, gen, member_, 1, static_cast<std::uint32_t>(now + lease_ms_)};
     // acq_rel: the lease is ours; acquire also orders the payload reads after it.
     if (!word.compare_exchange_strong(w, mine.encode(), std::memory_order_acq_rel, std::memory_order_acquire)) break;
@@ -336,7 +345,6 @@ Consumer::Take Consumer::take_new_batch(std::span<Delivery> out, std::size_t& go
       auto& me = q.member(group_, member_);
       bump(me.delivered, got);
       me.last_active_ms.store(now, std::memory_order_relaxed);
-      if (!at_most_once) lower_deadline_hint(q, group_, now + lease_ms_);
     }
     if (at_most_once || got != consumed) advance_floor();
     return Take::got;

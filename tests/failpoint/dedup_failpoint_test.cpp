@@ -366,5 +366,51 @@ TEST(DedupOrphanInFullWindow, should_let_try_publish_of_another_key_take_a_kille
   EXPECT_EQ(r.status, Status::dedup_full);
 }
 
+// Failure 7 in real processes: a publisher killed after committing its
+// slot (dedup.before_entry_commit) leaves a reservation that points at its
+// committed message. Keys of the same window that need an entry must not
+// take it: on e0386e8 the 16th key did (the slot test ran only for the
+// orphan's own key) and the killed publisher's key was enqueued again.
+TEST(DedupOrphanInFullWindow, should_keep_a_killed_publishers_committed_key_when_its_window_fills) {
+  TempQueue tq;
+  QueueOptions options;
+  options.capacity = 256;
+  options.max_message_size = kMaxSize;
+  options.dedup_entries = 64;
+  auto q = Queue::create(tq.path(), options);
+  q.create_group("g");
+  const std::uint64_t mask = 63;
+  const std::uint64_t base = detail::fingerprint("published").lo & mask;
+  std::vector<std::string> same;
+  for (std::uint32_t i = 0; same.size() < detail::kDedupProbe; ++i) {
+    const std::string k = "same-" + std::to_string(i);
+    if ((detail::fingerprint(k).lo & mask) == base) same.push_back(k);
+  }
+  Child victim = fork_child([&] {
+    auto vq = Queue::open(tq.path());
+    auto p = vq.producer();
+    fp::arm("dedup.before_entry_commit", fp::Action::die);
+    (void)p.publish("published", PublishOptions{.key = "published"}, 5s);
+    return 1;
+  });
+  ASSERT_EQ(wait_stopped_or_dead(victim, 20s), "dead");
+  ASSERT_TRUE(victim.killed_by(SIGKILL)) << victim.describe();
+  ASSERT_EQ(q.stats().tail, 1u);
+  // 16 more keys of that window: 15 fit beside the orphan, the 16th finds
+  // the window full (the orphan is a published key).
+  auto p = q.producer();
+  for (std::size_t i = 0; i + 1 < same.size(); ++i) {
+    const auto r = p.publish("x", PublishOptions{.key = same[i]}, 5s);
+    ASSERT_TRUE(r.ok() && !r.duplicate) << same[i] << ": " << to_string(r.status);
+  }
+  EXPECT_EQ(p.publish("x", PublishOptions{.key = same.back()}, 5s).status, Status::dedup_full)
+      << "another key took the entry of a published key";
+  const auto again = p.publish("published", PublishOptions{.key = "published"}, 5s);
+  ASSERT_TRUE(again.ok()) << to_string(again.status);
+  EXPECT_TRUE(again.duplicate) << "the killed publisher's committed key was published a second time";
+  EXPECT_EQ(again.seq, 0u);
+  EXPECT_EQ(q.stats().tail, detail::kDedupProbe) << "the key was enqueued twice";
+}
+
 }  // namespace
 }  // namespace ackring::testing

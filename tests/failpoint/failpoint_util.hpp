@@ -6,7 +6,9 @@
 #include <gtest/gtest.h>
 #include <sys/wait.h>
 
+#include <atomic>
 #include <chrono>
+#include <filesystem>
 #include <cstdint>
 #include <map>
 #include <string>
@@ -41,6 +43,12 @@ inline std::string wait_stopped_or_dead(Child& child, std::chrono::milliseconds 
     sleep_ms(1);
   }
 }
+
+// What a producer stopped at a failpoint reports once its publish returned.
+struct StalledClaim {
+  std::atomic<int> status{-1};  // ackring::Status, once the publish returned
+  std::atomic<std::uint64_t> seq{0};
+};
 
 // What a group saw, by content: each delivery's payload must be well formed
 // (check_payload) and carry the id that was published at that seq.

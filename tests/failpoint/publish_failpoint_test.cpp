@@ -46,11 +46,6 @@ std::string case_name(const ::testing::TestParamInfo<PublishCase>& info) {
   return name;
 }
 
-struct StalledResult {
-  std::atomic<int> status{-1};  // ackring::Status of the stalled producer's publish, once it returned
-  std::atomic<std::uint64_t> seq{0};
-};
-
 class PublishStep : public ::testing::TestWithParam<PublishCase> {};
 
 TEST_P(PublishStep, should_deliver_every_acknowledged_publish_with_its_bytes_whatever_the_producer_does_there) {
@@ -66,7 +61,7 @@ TEST_P(PublishStep, should_deliver_every_acknowledged_publish_with_its_bytes_wha
   q.create_group("lossy", {.overflow = OverflowPolicy::drop});
 
   // The producer under test: id (1, 0), stopped or killed at c.step.
-  SharedBlock<StalledResult> result;
+  SharedBlock<StalledClaim> result;
   Child stalled = fork_child([&] {
     auto qq = Queue::open(tq.path());
     auto pub = qq.producer();
