@@ -503,7 +503,7 @@ Reservation DedupTable::reserve(Fingerprint key, std::uint64_t owner, std::uint6
       return now.state != x.state || now.cls != Class::live_reserved;
     });
   };
-  auto fresh = [&](std::uint32_t index, std::uint64_t reserved_word) {
+  auto give_up = [&](std::uint32_t index, std::uint64_t reserved_word) {
     std::uint64_t expected = reserved_word;
     // seq_cst: waiters on this entry see the change and re-examine.
     entries_[index].state.compare_exchange_strong(expected, 0, std::memory_order_seq_cst);
@@ -556,19 +556,19 @@ Reservation DedupTable::reserve(Fingerprint key, std::uint64_t owner, std::uint6
         const Seen x = examine(index, key, now_ms, false);
         if (!x.match) break;
         if (x.cls == Class::live_committed) {
-          fresh(mine, reserved_word);
+          give_up(mine, reserved_word);
           ++counters.hits;
           return {ReserveOutcome::duplicate, 0, x.seq};
         }
         if (x.cls != Class::live_reserved) break;  // an orphan of our key that published nothing
         if (i < my_pos) {
-          fresh(mine, reserved_word);
+          give_up(mine, reserved_word);
           if (!wait(index, x)) return {ReserveOutcome::timeout, 0, 0};
           restart = true;
           break;
         }
         if (!wait(index, x)) {
-          fresh(mine, reserved_word);
+          give_up(mine, reserved_word);
           return {ReserveOutcome::timeout, 0, 0};
         }
       }
