@@ -76,6 +76,7 @@
 #define LW(g, s) ((g) * C + SLOT(s))
 #define MIN(a, b) (((a) < (b)) -> (a) : (b))
 #define NONE 255
+#define NAME ((g == BLOCK) -> 'B' : 'D')   /* members print as B0, B1 (block group), D0 (drop group) */
 
 /* slot states (low byte of the slot state word) */
 #define FREE 0
@@ -151,7 +152,7 @@ bool halted[NP];                /* producer stopped by the model bound MAXSEQ (n
 /* Drop policy: push the drop group to `target` (next, settle, floor). */
 inline push_drop(target) {
   /* 1. next first, so members stop taking seqs below target */
-  d_step { if :: nxt[DROP] < target -> nxt[DROP] = target :: else -> skip fi }
+  d_step { if :: nxt[DROP] < target -> nxt[DROP] = target; printf("P%d: pushes drop group: next = %d\n", p, target) :: else -> skip fi }
   /* @step drop.after_next */
   f = gfl[DROP];
   s = ((target > f + C) -> (target - C) : f);
@@ -162,7 +163,8 @@ inline push_drop(target) {
        i = LW(DROP, s);
        if
        :: lgen[i] == GEN(s) && lst[i] == SETTLED -> skip
-       :: else -> lst[i] = SETTLED; lgen[i] = GEN(s); lown[i] = NONE; lseq[i] = s
+       :: else -> lst[i] = SETTLED; lgen[i] = GEN(s); lown[i] = NONE; lseq[i] = s;
+          printf("P%d: settles drop group's seq %d dropped\n", p, s)
        fi
      }
      s++
@@ -171,14 +173,15 @@ inline push_drop(target) {
   skip;
   /* @step drop.after_settle */
   /* 3. floor, last */
-  d_step { if :: gfl[DROP] < target -> gfl[DROP] = target :: else -> skip fi }
+  d_step { if :: gfl[DROP] < target -> gfl[DROP] = target; printf("P%d: pushes drop group: floor = %d\n", p, target) :: else -> skip fi }
   f = 0; s = 0; i = 0
 }
 
 /* Refresh of the floor word: the ring looks full for a claim of t. */
 inline refresh(t) {
-  fw0 = floor_word;
-  rt = tail;
+  /* the floor word (for the CAS) and the tail: one step (the code reads them
+     back to back; nothing in the argument depends on a change between them) */
+  d_step { fw0 = floor_word; rt = tail };
 #if ND > 0
   f = gfl[DROP];
   if
@@ -199,13 +202,17 @@ inline refresh(t) {
 #endif
 #ifndef NO_INTENT
   /* ... THEN every live producer's in-flight word */
-  d_step { if :: alive[0] && in_flight[0] != 0 -> nf = MIN(nf, in_flight[0] - 1) :: else -> skip fi }
+  /* (one step: with two producers, the other one's word is the only one
+     that can change during our scan) */
+  d_step {
+    if :: alive[0] && in_flight[0] != 0 -> nf = MIN(nf, in_flight[0] - 1) :: else -> skip fi;
 #if NP == 2
-  d_step { if :: alive[1] && in_flight[1] != 0 -> nf = MIN(nf, in_flight[1] - 1) :: else -> skip fi }
+    if :: alive[1] && in_flight[1] != 0 -> nf = MIN(nf, in_flight[1] - 1) :: else -> skip fi
 #endif
+  }
 #endif
   /* @step refresh.after_scan */
-  d_step { if :: floor_word == fw0 && nf > fw0 -> floor_word = nf :: else -> skip fi };
+  d_step { if :: floor_word == fw0 && nf > fw0 -> floor_word = nf; printf("P%d: floor_word = %d\n", p, nf) :: else -> skip fi };
   fw0 = 0; rt = 0; nf = 0; tgt = 0
 }
 
@@ -220,7 +227,7 @@ proctype Producer(byte p) {
 republish:
      /* 1. intent */
      t = tail;
-     in_flight[p] = t + 1;
+     d_step { in_flight[p] = t + 1; printf("P%d: in_flight = %d (m%d)\n", p, t + 1, m) };
      /* @step publish.after_intent */
 claim:
      if
@@ -231,7 +238,7 @@ claim:
      fw = floor_word;
      if
      :: t < fw + C ->
-        d_step { if :: tail == t -> tail = t + 1; r = 1 :: else -> t = tail; r = 0 fi }
+        d_step { if :: tail == t -> tail = t + 1; r = 1; printf("P%d: claims seq %d\n", p, t) :: else -> t = tail; r = 0 fi }
         if
 #ifdef STALE_INTENT
         :: r == 0 -> goto claim             /* the brief's text: in_flight keeps its older, lower value */
@@ -265,9 +272,10 @@ end_wait:
      /* 3. mark: earlier lap or free(s) -> claimed(s) */
      d_step {
        if
-       :: sseq[i] == s && sst[i] == ABORTED -> r = ABORTED
-       :: sseq[i] < s || (sseq[i] == s && sst[i] == FREE) -> sseq[i] = s; sst[i] = CLAIMED; r = CLAIMED
-       :: else -> r = FREE   /* a later lap: the slot was reused under us */
+       :: sseq[i] == s && sst[i] == ABORTED -> r = ABORTED; printf("P%d: mark finds seq %d aborted\n", p, s)
+       :: sseq[i] < s || (sseq[i] == s && sst[i] == FREE) -> sseq[i] = s; sst[i] = CLAIMED; r = CLAIMED;
+          printf("P%d: marks slot %d claimed(%d)\n", p, i, s)
+       :: else -> r = FREE; printf("P%d: mark finds slot %d at seq %d (reused)\n", p, i, sseq[i])
        fi
      }
 #ifndef END_TO_END_ONLY
@@ -283,18 +291,19 @@ end_wait:
 #ifndef END_TO_END_ONLY
      assert(sseq[i] == s);
 #endif
-     d0[i] = m;
+     d_step { d0[i] = m; printf("P%d: writes 1st half of m%d into slot %d (slot is at seq %d, state %d)\n", p, m, i, sseq[i], sst[i]) };
      /* @step publish.mid_payload */
 #ifndef END_TO_END_ONLY
      assert(sseq[i] == s);
 #endif
-     d1[i] = m;
+     d_step { d1[i] = m; printf("P%d: writes 2nd half of m%d into slot %d (slot is at seq %d, state %d)\n", p, m, i, sseq[i], sst[i]) };
      /* @step publish.before_commit */
      /* 5. commit */
      d_step {
        if
-       :: sseq[i] == s && sst[i] == CLAIMED -> sst[i] = COMMITTED; smsg[s] = m; mseq[m] = s; r = COMMITTED
-       :: else -> r = ABORTED
+       :: sseq[i] == s && sst[i] == CLAIMED -> sst[i] = COMMITTED; smsg[s] = m; mseq[m] = s; r = COMMITTED;
+          printf("P%d: commits seq %d = m%d\n", p, s, m)
+       :: else -> r = ABORTED; printf("P%d: commit of seq %d fails (slot at seq %d, state %d): publish again\n", p, s, sseq[i], sst[i])
        fi
      }
      if
@@ -303,7 +312,7 @@ end_wait:
      fi;
      /* @step publish.after_commit */
      /* 6. clear the intent; publish returns ok */
-     d_step { in_flight[p] = 0; okm[m] = true };
+     d_step { in_flight[p] = 0; okm[m] = true; printf("P%d: publish of m%d returns ok (seq %d)\n", p, m, s) };
      k++; t = 0; s = 0; i = 0; r = 0; m = 0
   od;
   fin[p] = true;
@@ -319,7 +328,13 @@ halt:
 inline read_payload(n, dd) {
   d_step { r0 = d0[i]; r1 = d1[i] };
   /* @step receive.mid_read */
-  d_step { ok = (sseq[i] == n && sst[i] == COMMITTED) };
+  d_step {
+    ok = (sseq[i] == n && sst[i] == COMMITTED);
+    if
+    :: ok -> printf("%c%d: accepts seq %d delivery %d: read m%d/m%d, seq %d is m%d\n", NAME, me, n, dd, r0, r1, n, smsg[n])
+    :: else -> printf("%c%d: discards its read of seq %d (slot moved on)\n", NAME, me, n)
+    fi
+  };
   if
   :: ok ->
      assert(r0 == smsg[n] && r1 == smsg[n]);   /* no torn or wrong content */
@@ -345,7 +360,7 @@ inline advance_floor() {
   od;
   skip;
   /* @step floor.after_scan */
-  d_step { if :: e > f && gfl[g] == f -> gfl[g] = e :: else -> skip fi };
+  d_step { if :: e > f && gfl[g] == f -> gfl[g] = e; printf("%c%d: floor = %d\n", NAME, me, e) :: else -> skip fi };
   f = 0; x = 0; e = 0; ok = false
 }
 
@@ -391,7 +406,8 @@ end_idle:
               :: vt == COMMITTED ->
                  d_step {
                    if
-                   :: WORD_IS(j) -> lst[j] = LEASED; lgen[j] = GEN(n); lown[j] = me; ldel[j] = 1; lseq[j] = n; ok = true
+                   :: WORD_IS(j) -> lst[j] = LEASED; lgen[j] = GEN(n); lown[j] = me; ldel[j] = 1; lseq[j] = n; ok = true;
+                      printf("%c%d: leases seq %d (delivery 1)\n", NAME, me, n)
                    :: else -> ok = false
                    fi
                  }
@@ -406,7 +422,8 @@ end_idle:
                  /* aborted(n): settle it skipped */
                  d_step {
                    if
-                   :: WORD_IS(j) -> lst[j] = SETTLED; lgen[j] = GEN(n); lown[j] = NONE; ldel[j] = 0; lseq[j] = n; ok = true
+                   :: WORD_IS(j) -> lst[j] = SETTLED; lgen[j] = GEN(n); lown[j] = NONE; ldel[j] = 0; lseq[j] = n; ok = true;
+                      printf("%c%d: settles aborted seq %d skipped\n", NAME, me, n)
                    :: else -> ok = false
                    fi
                  }
@@ -425,9 +442,18 @@ end_idle:
            member may stall here, or before the poll, for any time.) */
 #ifndef NO_ABORT
         if
-        :: tail > n && aborts < MAXABORTS ->
+#ifndef ABORT_ANY_LAP
+        /* Only a claim of seq n itself (claimed(n)) or one not yet marked
+           (free(n), or a state of an earlier lap) is judged. A state of a
+           LATER lap means our n is stale (a drop group was pushed past it):
+           aborting there would turn a live claim of n + C back into
+           aborted(n) (docs/model.md, "abort must not judge a later lap"). */
+        :: tail > n && aborts < MAXABORTS && (vs < n || (vs == n && (vt == FREE || vt == CLAIMED))) ->
+#else
+        :: tail > n && aborts < MAXABORTS ->   /* the literal "slot not committed(n)" */
+#endif
            /* @step abort.after_judge */
-           d_step { if :: sseq[i] == vs && sst[i] == vt -> sseq[i] = n; sst[i] = ABORTED; aborts++ :: else -> skip fi }
+           d_step { if :: sseq[i] == vs && sst[i] == vt -> sseq[i] = n; sst[i] = ABORTED; aborts++; printf("%c%d: aborts seq %d\n", NAME, me, n) :: else -> skip fi }
         :: else -> skip
         fi
 #else
@@ -451,7 +477,8 @@ end_idle:
         :: ws == LEASED && wg == GEN(s) && wd < MAXD ->   /* expired (nondeterministic), or its holder died */
            d_step {
              if
-             :: WORD_IS(j) -> lown[j] = me; ldel[j] = wd + 1; lseq[j] = s; ok = true
+             :: WORD_IS(j) -> lown[j] = me; ldel[j] = wd + 1; lseq[j] = s; ok = true;
+                printf("%c%d: takes over seq %d (delivery %d)\n", NAME, me, s, wd + 1)
              :: else -> ok = false
              fi
            }
@@ -489,6 +516,7 @@ retry_ack: skip;
         d_step {
           if
           :: WORD_IS(j) ->
+             printf("%c%d: ack(seq %d, delivery %d) settles the lease of seq %d delivery %d\n", NAME, me, s, dd, lseq[j], ldel[j]);
              assert(lseq[j] == s);          /* fencing: only the delivery the receipt was issued for */
              lst[j] = SETTLED; lown[j] = NONE;
              if :: g == BLOCK -> backed[s] = true :: else -> skip fi;
@@ -512,8 +540,8 @@ retry_ack: skip;
         :: else -> goto retry_ack
         fi
      :: else ->
-lease_lost:
-        rv[ri] = false
+lease_lost: skip;
+        d_step { rv[ri] = false; printf("%c%d: ack(seq %d, delivery %d) -> lease_lost\n", NAME, me, s, dd) }
      fi;
      if :: !rv[ri] -> rs[ri] = 0; rd[ri] = 0 :: else -> skip fi;
      ri = 0; s = 0; dd = 0; j = 0; ws = 0; wg = 0; wo = 0; wd = 0; ok = false
@@ -551,7 +579,7 @@ end:
      :: alive[4] -> v = 4
 #endif
      fi;
-     d_step { alive[v] = false; deaths++; v = 0 }
+     d_step { alive[v] = false; deaths++; printf("Killer: process %d dies\n", v); v = 0 }
   od
 }
 #endif
