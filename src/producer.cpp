@@ -24,12 +24,18 @@ namespace {
 
 enum class Write : std::uint8_t { committed, aborted, corrupt };
 
-// Who writes a slot: consumers judge a stuck claim by it (pid + start time).
+// Who writes a slot, and since when: consumers judge a stuck claim by it
+// (pid + start time; claim_ms against claim_timeout).
 struct Claimer {
   std::uint32_t pid;
   std::uint64_t start_time;
+  std::uint32_t claim_ms;         // low 32 bits of coarse monotonic ms, read after the claim
   std::uint64_t publish_time_ns;  // wall clock, for display
 };
+
+// A batch re-reads the claim time every this many slots, so that a long
+// batch (large messages) never marks a slot with a time from long before.
+constexpr std::uint64_t kClaimTimeEvery = 16;
 
 // The slot fields a publish chooses: plain (0), keyed (kSlotHasKey + key),
 // or a replay copy (kSlotReplay ..., see layout.hpp).
@@ -89,12 +95,12 @@ Write write_slot(const QueueState& q, std::uint64_t seq, Bytes payload, const Cl
   const std::uint64_t checksum = XXH3_64bits(payload.data(), payload.size());
   // Only we store into this slot in this lap (the in-flight word fences off
   // the next lap), so plain relaxed stores; consumers read them after seeing
-  // `claimed` (acquire), to judge liveness. The claim time is read here, per
-  // slot, not when the publish began: a publish that waited for room must
-  // not mark a claim that already looks timed out.
+  // `claimed` (acquire), to judge liveness. The claim time was read after
+  // the claim, not when the publish began: a publish that waited for room
+  // must not mark a claim that already looks timed out.
   relaxed_store(slot.claimer_pid, self.pid);
   relaxed_store(slot.claimer_start_time, self.start_time);
-  relaxed_store(slot.claim_ms, static_cast<std::uint32_t>(coarse_monotonic_ms()));
+  relaxed_store(slot.claim_ms, self.claim_ms);
   // release: pairs with the stall checker's acquire load, which then reads the claimer fields.
   if (!slot.state.compare_exchange_strong(observed, SlotWord{seq, SlotState::claimed}.encode(),
                                           std::memory_order_release, std::memory_order_acquire))
@@ -279,11 +285,16 @@ PublishResult Producer::write_claimed(std::uint64_t first, std::span<const Bytes
                                       std::uint64_t durable_deadline_ns) noexcept {
   const QueueState& q = *state_;
   const std::uint64_t k = payloads.size();
-  const Claimer self{static_cast<std::uint32_t>(pid_), start_time_, realtime_ns()};
+  std::uint64_t now_ms = coarse_monotonic_ms();
+  Claimer self{static_cast<std::uint32_t>(pid_), start_time_, static_cast<std::uint32_t>(now_ms), realtime_ns()};
   std::uint64_t committed = 0;
   std::uint64_t first_lost = k;  // index of the first payload a consumer aborted, if any
   bool corrupt = false;
   for (std::uint64_t i = 0; i < k && first_lost == k; ++i) {
+    if (i != 0 && i % kClaimTimeEvery == 0) {
+      now_ms = coarse_monotonic_ms();
+      self.claim_ms = static_cast<std::uint32_t>(now_ms);
+    }
     switch (write_slot(q, first + i, payloads[i], self, Stamp{})) {
       case Write::committed: ++committed; break;
       case Write::aborted: first_lost = i; break;
@@ -296,7 +307,7 @@ PublishResult Producer::write_claimed(std::uint64_t first, std::span<const Bytes
   end_flight();  // every store into our slots is done
   auto& e = q.producer(index_);
   bump(e.published, committed);
-  e.last_active_ms.store(coarse_monotonic_ms(), std::memory_order_relaxed);
+  e.last_active_ms.store(now_ms, std::memory_order_relaxed);
   wake_waiters(q.header().commit_futex, q.header().commit_waiters);
   if (corrupt) return {Status::corrupt, 0};
   if (first_lost != k) {
@@ -407,14 +418,15 @@ PublishResult Producer::publish_keyed(Bytes payload, std::string_view key, std::
       return {s, 0};
     }
     table.set_claimed(r.entry, seq);
-    const Claimer self{static_cast<std::uint32_t>(pid_), start_time_, realtime_ns()};
+    const std::uint64_t now_ms = coarse_monotonic_ms();
+    const Claimer self{static_cast<std::uint32_t>(pid_), start_time_, static_cast<std::uint32_t>(now_ms), realtime_ns()};
     const Write w = write_slot(q, seq, payload, self, Stamp{kSlotHasKey, fp.lo, fp.hi});
     end_flight();
     wake_waiters(q.header().commit_futex, q.header().commit_waiters);
     if (w == Write::committed) {
       table.commit(r.entry, seq);
       bump(e.published, 1);
-      e.last_active_ms.store(coarse_monotonic_ms(), std::memory_order_relaxed);
+      e.last_active_ms.store(now_ms, std::memory_order_relaxed);
       if (q.layout.durability == kDurabilitySync)
         if (const Status d = wait_durable(q, seq, std::max(deadline_ns(), durable_floor_deadline(q))); d != Status::ok)
           return {d, seq};
@@ -441,14 +453,15 @@ PublishResult Producer::publish_copy(Bytes payload, std::uint32_t flags, std::ui
   for (;;) {
     std::uint64_t seq = 0;
     if (const Status s = claim_wait(1, deadline_ns, seq); s != Status::ok) return {s, 0};
-    const Claimer self{static_cast<std::uint32_t>(pid_), start_time_, publish_time_ns};
+    const std::uint64_t now_ms = coarse_monotonic_ms();
+    const Claimer self{static_cast<std::uint32_t>(pid_), start_time_, static_cast<std::uint32_t>(now_ms), publish_time_ns};
     const Write w = write_slot(q, seq, payload, self, Stamp{flags, key_lo, key_hi});
     end_flight();
     wake_waiters(q.header().commit_futex, q.header().commit_waiters);
     if (w == Write::committed) {
       auto& e = q.producer(index_);
       bump(e.published, 1);
-      e.last_active_ms.store(coarse_monotonic_ms(), std::memory_order_relaxed);
+      e.last_active_ms.store(now_ms, std::memory_order_relaxed);
       return {Status::ok, seq};
     }
     if (w == Write::corrupt) return {Status::corrupt, 0};
