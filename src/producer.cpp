@@ -48,13 +48,10 @@ struct Stamp {
 // Asks for write ownership of a slot's header line and first payload line
 // ahead of use. Consumers read every slot a lap earlier, so its lines sit in
 // their cores' caches; without this, the mark CAS below waits for the other
-// core to give the line up — a cross-core round trip per message (~230 ns on
-// distant cores of this VM). Measured 1→1 64 B, producer and consumer on
-// distant vCPUs: 4.6 M msgs/s without, 9.0 M one slot ahead, 13.2 M two,
-// 12.9 M three, 4.3 M four (why four gains nothing is not pinned down; our
-// guess is the consumer's hardware prefetcher taking the lines back before
-// we write them). On vCPUs sharing a cache it costs ~15 % (12.0 -> 10.1 M);
-// bench/README.md has the runs. A hint, never a write: when the ring is full
+// core to give the line up — a cross-core round trip per message. Two slots
+// ahead is the distance that measured best (the README's benchmark section
+// and bench/README.md have the runs, including the cost on vCPUs that share
+// a cache). A hint, never a write: when the ring is full
 // the slot ahead still holds a message a consumer is about to read, and the
 // cost is that consumer fetching the line back.
 constexpr std::uint64_t kPrefetchAhead = 2;
