@@ -17,10 +17,20 @@
  * that both lists are the same.
  *
  * Reverted variants (each must make the check FAIL):
- *   -DNO_INTENT       refresh ignores the producers' in-flight words (the old protocol)
- *   -DNO_FLOOR_FENCE  ack does not check the group floor (the old receipt check)
- * Configuration switches (see docs/model.md): NP, MSGS, MAXSEQ, NB, ND,
- * MAXDEATHS, MAXD, GEN_BITS, NO_ABORT, END_TO_END_ONLY, NO_DOUBLE_ACK.
+ *   -DNO_INTENT       refresh ignores the producers' in-flight words (the old
+ *                     protocol): failures 1 and 2 of issue 13
+ *   -DNO_FLOOR_FENCE  ack does not check the group floor: failure 5
+ *   -DSTALE_INTENT    a producer keeps its older in-flight word after a failed
+ *                     tail CAS (the specification's text): every producer waits
+ *                     for ever (docs/model.md, "Holes found")
+ *   -DABORT_ANY_LAP   the abort also judges a slot at a later lap
+ * Configuration switches (docs/model.md): NP, MSGS, MSGS0, MSGS1, MAXSEQ, NB,
+ * ND, MAXDEATHS, KILL_PRODUCERS_ONLY, MAXABORTS, MAXD, GEN_BITS, NO_ABORT,
+ * NO_DOUBLE_ACK, END_TO_END_ONLY (only the end-to-end assertions: content,
+ * loss, fencing, progress; not the direct "no store into a reused slot").
+ * The defaults are the whole configuration of the issue (2 producers, block
+ * group of 2, drop group of 1, a death, an abort): it does not fit in 4 GiB;
+ * tests/model/CMakeLists.txt runs the configurations that do.
  */
 
 /* ------------------------------------------------------------ configuration */
@@ -554,10 +564,11 @@ lease_lost: skip;
 }
 
 /* ============================================================ killer */
-/* Kills up to MAXDEATHS processes, each at any point. It never gives up, so
-   the final check (at `timeout`) runs only on runs where all MAXDEATHS
-   deaths happened (possibly at the very end); runs without deaths get their
-   final check in a MAXDEATHS=0 configuration. */
+/* Kills up to MAXDEATHS processes, each at any point. While it still has a
+   victim it can always move, so the final check (at `timeout`) runs only on
+   runs where all MAXDEATHS deaths happened (possibly at the very end), or
+   where no victim is left (KILL_PRODUCERS_ONLY, producers finished); the
+   progress assertions need deaths == 0 (a MAXDEATHS=0 configuration). */
 #if MAXDEATHS > 0
 #define KILL(k, extra) :: d_step { deaths < MAXDEATHS && alive[k] extra -> alive[k] = false; deaths++; printf("Killer: process %d dies\n", k) }
 active proctype Killer() {
