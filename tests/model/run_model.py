@@ -42,6 +42,7 @@ def main() -> int:
     ap.add_argument("--memlim", type=int, default=3500, help="MiB for the verifier (-DMEMLIM)")
     ap.add_argument("--depth", type=int, default=200000, help="search depth limit (-m)")
     ap.add_argument("--cflags", default="", help="extra C flags for pan.c (e.g. -DBFS)")
+    ap.add_argument("--pan-args", default="", help="extra options for the verifier (e.g. -w32 with -DBITSTATE)")
     ap.add_argument("--timeout", type=int, default=1500, help="seconds for the verifier run")
     ap.add_argument("defines", nargs="*", help="-D options for spin (after --)")
     a = ap.parse_args()
@@ -62,7 +63,10 @@ def main() -> int:
     if gen.returncode != 0 or not os.path.exists(os.path.join(a.work, "pan.c")):
         print(f"FAIL: spin -a {label} did not generate a verifier:\n{gen.stdout}")
         return 1
-    cflags = ["-O2", "-DSAFETY", "-DCOLLAPSE", f"-DMEMLIM={a.memlim}", *a.cflags.split()]
+    extra = a.cflags.split()
+    # state compression, except where it does not apply (a bitstate search stores no states)
+    compress = [] if "-DBITSTATE" in extra else ["-DCOLLAPSE"]
+    cflags = ["-O2", "-DSAFETY", *compress, f"-DMEMLIM={a.memlim}", *extra]
     comp = run([cc, *cflags, "-o", "pan", "pan.c"], a.work)
     if comp.returncode != 0:
         print(f"FAIL: compiling pan.c ({' '.join(cflags)}) failed:\n{comp.stdout}")
@@ -70,7 +74,7 @@ def main() -> int:
 
     started = time.monotonic()
     try:
-        pan = run(["nice", "-n", "10", "./pan", f"-m{a.depth}"], a.work, timeout=a.timeout)
+        pan = run(["nice", "-n", "10", "./pan", f"-m{a.depth}", *a.pan_args.split()], a.work, timeout=a.timeout)
     except subprocess.TimeoutExpired:
         print(f"FAIL: the verifier ran longer than {a.timeout} s ({label})")
         return 1
