@@ -24,6 +24,8 @@
  *                     tail CAS (the specification's text): every producer waits
  *                     for ever (docs/model.md, "Holes found")
  *   -DABORT_ANY_LAP   the abort also judges a slot at a later lap
+ * Alternative (must also verify): -DTAIL_LAST, the refresh reads the tail
+ * after the floors and in-flight words instead of before them.
  * Configuration switches (docs/model.md): NP, MSGS, MSGS0, MSGS1, MAXSEQ, NB,
  * ND, MAXDEATHS, KILL_PRODUCERS_ONLY, MAXABORTS, MAXD, GEN_BITS, NO_ABORT,
  * NO_DOUBLE_ACK, END_TO_END_ONLY (only the end-to-end assertions: content,
@@ -202,7 +204,11 @@ inline refresh(t) {
   :: else -> skip
   fi;
 #endif
+#ifndef TAIL_LAST
   nf = rt;
+#else
+  nf = 255;
+#endif
   /* every group's floor ... */
 #if NB > 0
   nf = MIN(nf, gfl[BLOCK]);
@@ -220,6 +226,10 @@ inline refresh(t) {
     if :: alive[1] && in_flight[1] != 0 -> nf = MIN(nf, in_flight[1] - 1) :: else -> skip fi
 #endif
   }
+#endif
+#ifdef TAIL_LAST
+  /* the other order: the tail read last, after the in-flight words */
+  d_step { nf = MIN(nf, tail) };
 #endif
   /* @step refresh.after_scan */
   d_step { if :: floor_word == fw0 && nf > fw0 -> floor_word = nf; printf("P%d: floor_word = %d\n", p, nf) :: else -> skip fi };
