@@ -24,8 +24,11 @@
  *                     tail CAS (the specification's text): every producer waits
  *                     for ever (docs/model.md, "Holes found")
  *   -DABORT_ANY_LAP   the abort also judges a slot at a later lap
- * Alternative (must also verify): -DTAIL_LAST, the refresh reads the tail
- * after the floors and in-flight words instead of before them.
+ * Alternatives (must also verify): -DTAIL_LAST, the refresh reads the tail
+ * after the floors and in-flight words instead of before them;
+ * -DINTENT_AS_CODE, the intent handling of src/producer.cpp at 6105ec4 (stored
+ * just before the first tail CAS, kept across failed CASes, cleared before a
+ * refresh when the ring looks full and before publishing again).
  * Configuration switches (docs/model.md): NP, MSGS, MSGS0, MSGS1, MAXSEQ, NB,
  * ND, MAXDEATHS, KILL_PRODUCERS_ONLY, MAXABORTS, MAXD, GEN_BITS, NO_ABORT,
  * NO_DOUBLE_ACK, END_TO_END_ONLY (only the end-to-end assertions: content,
@@ -239,16 +242,25 @@ inline refresh(t) {
 proctype Producer(byte p) {
   byte k, m, t, fw, fw0, rt, nf, tgt, f, s, i;
   byte r;
+  bool flagged;                 /* INTENT_AS_CODE: our in-flight word is set for this claim */
   {
   do
   :: k == ((p == 0) -> MSGS0 : MSGS1) -> break
   :: k < ((p == 0) -> MSGS0 : MSGS1) ->
      m = ((p == 0) -> 0 : MSGS0) + k + 1;
 republish:
+#ifndef INTENT_AS_CODE
      /* 1. intent */
      t = tail;
      d_step { in_flight[p] = t + 1; printf("P%d: in_flight = %d (m%d)\n", p, t + 1, m) };
      /* @step publish.after_intent */
+#else
+     /* src/producer.cpp today: end_flight() before publishing again; the
+        intent is stored just before the first tail CAS (below) */
+     skip;
+     d_step { in_flight[p] = 0; flagged = false };
+     t = tail;
+#endif
 claim:
      if
      :: t >= MAXSEQ -> halted[p] = true; goto halt   /* model bound, not a protocol outcome */
@@ -258,9 +270,15 @@ claim:
      fw = floor_word;
      if
      :: t < fw + C ->
+#ifdef INTENT_AS_CODE
+        if
+        :: !flagged -> d_step { in_flight[p] = t + 1; flagged = true; printf("P%d: in_flight = %d (m%d)\n", p, t + 1, m) }
+        :: else -> skip
+        fi;
+#endif
         d_step { if :: tail == t -> tail = t + 1; r = 1; printf("P%d: claims seq %d\n", p, t) :: else -> t = tail; r = 0 fi }
         if
-#ifdef STALE_INTENT
+#if defined(STALE_INTENT) || defined(INTENT_AS_CODE)
         :: r == 0 -> goto claim             /* the brief's text: in_flight keeps its older, lower value */
 #else
         :: r == 0 -> goto republish         /* no claim held: store the intent again for the new tail */
@@ -268,6 +286,13 @@ claim:
         :: else -> skip
         fi
      :: else ->
+#ifdef INTENT_AS_CODE
+        /* "our own word must not hold the ring back while we look for room" */
+        if
+        :: flagged -> d_step { in_flight[p] = 0; flagged = false }
+        :: else -> skip
+        fi;
+#endif
         refresh(t);
         if
         :: t < floor_word + C -> goto claim
@@ -276,7 +301,7 @@ claim:
 end_wait:
         /* full: sleep until something that could make room changes */
         (tail != t || t < floor_word + C || TRUEFLOOR > floor_word || DROP_PUSHABLE(t));
-#ifdef STALE_INTENT
+#if defined(STALE_INTENT) || defined(INTENT_AS_CODE)
         d_step { if :: tail != t -> t = tail :: else -> skip fi };
         goto claim
 #else
