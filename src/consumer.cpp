@@ -308,7 +308,7 @@ Consumer::Take Consumer::take_new_batch(std::span<Delivery> out, std::size_t& go
     }
     if (garbage || sw.state == SlotState::aborted) {
       const SettleReason why = garbage ? SettleReason::corrupt : SettleReason::aborted;
-      const LeaseWord skip{LeaseState::settled, gen, kNoOwner, 0, static_cast<std::uint32_t>(why)};
+      const LeaseWord skip = settled_word(s, q.layout.capacity_log2, 0, why);
       if (!word.compare_exchange_strong(w, skip.encode(), std::memory_order_acq_rel, std::memory_order_acquire)) break;
       (garbage ? G.corrupt_skipped : G.aborted_skipped).fetch_add(1, std::memory_order_relaxed);
       ++consumed;
@@ -422,8 +422,7 @@ void Consumer::settle_own(std::uint64_t seq, std::uint32_t deliveries, SettleRea
 
 bool Consumer::settle(std::uint64_t seq, std::uint64_t expected, SettleReason reason) noexcept {
   const LeaseWord lw = LeaseWord::decode(expected);
-  const LeaseWord settled{LeaseState::settled, lw.generation, kNoOwner, lw.deliveries,
-                          static_cast<std::uint32_t>(reason)};
+  const LeaseWord settled = settled_word(seq, state_->layout.capacity_log2, lw.deliveries, reason);
   // release: the floor advancer (acquire) sees it settled before it lets producers reuse the slot.
   return state_->lease(group_, seq).compare_exchange_strong(expected, settled.encode(), std::memory_order_release,
                                                             std::memory_order_relaxed);
@@ -500,9 +499,7 @@ Status Consumer::settle_receipt(const Receipt& r, SettleReason reason) noexcept 
   std::uint64_t w = word.load(std::memory_order_acquire);
   for (;;) {
     if (!check_receipt(r, w)) return Status::lease_lost;
-    const LeaseWord lw = LeaseWord::decode(w);
-    const LeaseWord settled{LeaseState::settled, lw.generation, kNoOwner, lw.deliveries,
-                            static_cast<std::uint32_t>(reason)};
+    const LeaseWord settled = settled_word(r.seq, q.layout.capacity_log2, LeaseWord::decode(w).deliveries, reason);
     // release: pairs with advance_floor's acquire; our reads of the payload happen before reuse.
     if (word.compare_exchange_weak(w, settled.encode(), std::memory_order_release, std::memory_order_acquire)) {
       ACKRING_FAILPOINT("ack.after_settle");

@@ -337,7 +337,7 @@ std::uint64_t push_group_forward(const QueueState& q, std::uint32_t g, std::uint
     for (;;) {
       const LeaseWord lw = LeaseWord::decode(w);
       if (lw.generation == gen && lw.state == LeaseState::settled) break;
-      const LeaseWord settled{LeaseState::settled, gen, kNoOwner, lw.deliveries, static_cast<std::uint32_t>(reason)};
+      const LeaseWord settled = settled_word(s, q.layout.capacity_log2, lw.deliveries, reason);
       // acq_rel: a member racing to take or ack this seq loses (its CAS sees the settled word).
       if (word.compare_exchange_weak(w, settled.encode(), std::memory_order_acq_rel, std::memory_order_acquire)) {
         ++settled_count;

@@ -350,8 +350,10 @@ struct SlotWord {
 //  └─────┴───────────────┴──────────┴────────────┴─────────────────────────┘
 // generation = (seq >> capacity_log2) mod 2^14: a word of another lap of the
 // ring never matches, so an ack of a reused slot fails (no ABA within 16384
-// laps). The delivery count fences off a stale receipt of an earlier delivery.
-// For settled words the deadline field holds the LeaseSettle reason.
+// laps; the group floor fences receipts for any number of laps). The delivery
+// count fences off a stale receipt of an earlier delivery. Settled words hold
+// the SettleReason in the owner byte and the seq's low 32 bits in the
+// deadline field (settled_word).
 enum class LeaseState : std::uint8_t { empty = 0, leased = 1, settled = 2 };
 enum class SettleReason : std::uint8_t {
   acked = 0,
@@ -385,6 +387,18 @@ struct LeaseWord {
 
 [[nodiscard]] constexpr std::uint32_t generation_of(std::uint64_t seq, std::uint32_t capacity_log2) noexcept {
   return static_cast<std::uint32_t>((seq >> capacity_log2) & ((1u << kGenerationBits) - 1));
+}
+
+// The word of a settled seq: the owner byte holds the SettleReason and the
+// low 32 bits hold the seq's own low 32 bits. A take of a new lap CASes from
+// the settled word of an earlier lap, and a member stalled before that CAS
+// must not find the same bits again laps later: with the seq in it, the
+// word of a later lap of the slot equals this one only 2^32 (or more, for
+// rings past 2^18 slots) messages later, not 2^14 laps later.
+[[nodiscard]] constexpr LeaseWord settled_word(std::uint64_t seq, std::uint32_t capacity_log2, std::uint32_t deliveries,
+                                               SettleReason reason) noexcept {
+  return {LeaseState::settled, generation_of(seq, capacity_log2), static_cast<std::uint32_t>(reason), deliveries,
+          static_cast<std::uint32_t>(seq)};
 }
 
 // Deadlines are 32-bit monotonic milliseconds compared with serial-number

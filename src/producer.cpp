@@ -225,12 +225,14 @@ Status Producer::claim(std::uint64_t k, std::uint64_t& first) noexcept {
         }
       }
     }
+    // relaxed: published by the tail CAS below (release), which every
+    // process that learns of our claim synchronises with (protocol.md §1).
+    // Stored again before every attempt: a word left at the tail of a failed
+    // attempt would hold the ring at a seq we no longer claim (the model
+    // found such a wedge when the retry then waits for room). Raising it is
+    // safe: we hold no claim yet.
+    in_flight.store(tail + 1, std::memory_order_relaxed);
     if (!flagged) {
-      // relaxed: published by the tail CAS below (release), which every
-      // process that learns of our claim synchronises with (protocol.md §1).
-      // A lower value than our eventual claim (the CAS may fail and retry
-      // higher) only holds back more.
-      in_flight.store(tail + 1, std::memory_order_relaxed);
       flagged = true;
       ACKRING_FAILPOINT("publish.after_intent");
     }
@@ -411,17 +413,28 @@ PublishResult Producer::publish_keyed(Bytes payload, std::string_view key, std::
     Status s = claim(1, seq);
     if (s == Status::queue_full) s = claim_wait(1, claim_deadline != 0 ? claim_deadline : deadline_ns(), seq);
     if (s != Status::ok) {
-      table.release(r.entry);
+      (void)table.release(r.entry);
       return {s, 0};
     }
-    table.set_claimed(r.entry, seq);
+    if (!table.set_claimed(r.entry, seq)) {
+      // The reservation is not ours any more (never for a live owner): the
+      // key must not be enqueued without it. Give the claim up.
+      abort_own_claims(seq, seq + 1);
+      end_flight();
+      return {Status::corrupt, 0};
+    }
     const std::uint64_t now_ms = coarse_monotonic_ms();
     const Claimer self{static_cast<std::uint32_t>(pid_), start_time_, static_cast<std::uint32_t>(now_ms), realtime_ns()};
     const Write w = write_slot(q, seq, payload, self, Stamp{kSlotHasKey, fp.lo, fp.hi});
+    // The entry is committed first, before anything else: between the slot's
+    // commit and the entry's, a death leaves the key's fate to be read from
+    // the slot (docs/dedup.md), so that window is kept as short as possible.
+    // A commit that finds the reservation no longer ours still published the
+    // message: the slot is committed.
+    if (w == Write::committed) (void)table.commit(r.entry, seq);
     end_flight();
     wake_waiters(q.header().commit_futex, q.header().commit_waiters);
     if (w == Write::committed) {
-      table.commit(r.entry, seq);
       bump(e.published, 1);
       e.last_active_ms.store(now_ms, std::memory_order_relaxed);
       if (q.layout.durability == kDurabilitySync)
@@ -430,7 +443,7 @@ PublishResult Producer::publish_keyed(Bytes payload, std::string_view key, std::
       return {Status::ok, seq};
     }
     if (w == Write::corrupt) {
-      table.release(r.entry);
+      (void)table.release(r.entry);
       return {Status::corrupt, 0};
     }
     // Aborted by a consumer while we were stalled: claim again (our
