@@ -488,6 +488,9 @@ bool Consumer::check_receipt(const Receipt& r, std::uint64_t word) const noexcep
   if (!holds_receipt(q, LeaseWord::decode(word), r, member_)) return false;
   // acquire: pairs with the floor CAS; a floor past r.seq means its lap is settled.
   if (q.group(group_).floor.load(std::memory_order_acquire) > r.seq) return false;
+  // Last, right before the CAS: the group was not removed (and created again
+  // under this index, where a new member may hold the same index) since.
+  if (group_gone()) return false;
   ACKRING_FAILPOINT("ack.after_floor_check");
   return true;
 }

@@ -142,6 +142,7 @@ std::uint32_t create_group(const QueueState& q, std::string_view name, const Gro
     e.acked.store(0, std::memory_order_relaxed);
     e.redelivered.store(0, std::memory_order_relaxed);
     e.nacked.store(0, std::memory_order_relaxed);
+    e.lease_expiries.store(0, std::memory_order_relaxed);
   }
   for (std::uint64_t s = 0; s < q.layout.capacity; ++s) q.lease(g, s).store(0, std::memory_order_relaxed);
 
