@@ -57,3 +57,45 @@ TEST(DeadLetterStall, should_dead_letter_once_when_the_expired_holder_nacks_whil
 
 }  // namespace
 }  // namespace ackring::testing
+
+namespace ackring::testing {
+namespace {
+
+// A drop-group member stopped in the middle of reading a message while
+// producers push its group past it and reuse the slot: the message is
+// counted dropped once (by the push), not a second time when the member
+// resumes and finds the slot moved on (failure 9). Every seq of the group
+// ends acked or dropped, exactly once.
+TEST(DropStall, should_count_a_message_dropped_once_when_its_reader_stalls_mid_read_and_the_group_is_pushed_past) {
+  TempQueue tq;
+  auto q = Queue::create(tq.path(), small_options(4));
+  q.create_group("lossy", {.overflow = OverflowPolicy::drop});
+  auto prod = q.producer();
+  ASSERT_TRUE(prod.try_publish("first").ok());
+  Child reader = fork_child([&] {
+    auto qq = Queue::open(tq.path());
+    ConsumerOptions o;
+    o.create_group = false;
+    auto c = qq.consumer("lossy", o);
+    fp::arm("receive.mid_read", fp::Action::stall);
+    // Stops inside; after resuming, that read is discarded and the receive
+    // goes on to a later message, which it acks.
+    if (auto d = c.receive(5s)) ACKRING_CHILD_CHECK(c.ack(*d) == Status::ok, 3);
+    return 0;
+  });
+  ASSERT_EQ(wait_stopped_or_dead(reader, 10s), "stopped");
+  for (int i = 0; i < 12; ++i) ASSERT_TRUE(prod.try_publish("more").ok()) << i;  // pushes the group, reuses slot 0
+  reader.kill(SIGCONT);
+  ASSERT_TRUE(reader.wait_for(20s));
+  EXPECT_TRUE(reader.exited_ok()) << reader.describe();
+  ConsumerOptions o;
+  o.create_group = false;
+  auto drain = q.consumer("lossy", o);
+  while (auto d = drain.receive(50ms)) ASSERT_EQ(drain.ack(*d), Status::ok);
+  const GroupStats g = group_stats(q, "lossy");
+  EXPECT_EQ(g.floor, 13u);
+  EXPECT_EQ(g.acked + g.dropped, 13u) << "acked " << g.acked << ", dropped " << g.dropped;
+}
+
+}  // namespace
+}  // namespace ackring::testing
