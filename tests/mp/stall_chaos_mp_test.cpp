@@ -36,7 +36,7 @@ namespace {
 
 constexpr std::uint32_t kMaxSize = 64;
 constexpr std::uint32_t kProducers = 3;          // producer 2 publishes with keys
-constexpr std::uint32_t kPerProducer = 10000;
+constexpr std::uint32_t kPerProducer = 6000;
 constexpr auto kLease = 200ms;
 constexpr auto kClaimTimeout = 50ms;
 constexpr std::uint32_t kKeyedProducer = 2;
@@ -160,7 +160,9 @@ TEST(StallChaos, no_acknowledged_publish_is_lost_or_altered_when_processes_are_s
   }
 
   const std::uint64_t start = now_ms();
-  const std::uint64_t budget_ms = 90'000;
+  // Only a hang detector: a wedged queue never completes; a slow machine
+  // (stops hold producers for up to 560 ms each) only takes longer.
+  const std::uint64_t budget_ms = 240'000;
   std::uint64_t next_event_ms = start + 30;
   std::uint32_t stops = 0;
   std::uint32_t kills = 0;
@@ -217,8 +219,15 @@ TEST(StallChaos, no_acknowledged_publish_is_lost_or_altered_when_processes_are_s
   for (Process& p : procs) {
     if (!p.child.reaped() && !p.child.wait_for(10s)) ADD_FAILURE() << "a process did not stop: " << p.child.describe();
   }
-  ASSERT_TRUE(complete) << "not everything was settled within " << budget_ms << " ms (" << stops << " stops, "
-                        << kills << " kills)";
+  if (!complete) {
+    const QueueStats s = q.stats();
+    std::string where;
+    for (const auto& g : s.groups)
+      where += " " + g.name + ": floor " + std::to_string(g.floor) + " next " + std::to_string(g.next) + " in flight " +
+               std::to_string(g.in_flight) + ";";
+    FAIL() << "not everything was settled within " << budget_ms << " ms (" << stops << " stops, " << kills
+           << " kills): tail " << s.tail << ";" << where;
+  }
 
   std::map<MessageId, std::uint64_t> published;
   std::map<std::uint64_t, MessageId> seq_of_delivery[3];
