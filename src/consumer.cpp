@@ -414,10 +414,7 @@ bool Consumer::fill(Delivery& out, std::uint64_t seq, std::uint32_t deliveries) 
 void Consumer::settle_own(std::uint64_t seq, std::uint32_t deliveries, SettleReason reason) noexcept {
   const QueueState& q = *state_;
   std::uint64_t w = q.lease(group_, seq).load(std::memory_order_acquire);
-  const LeaseWord lw = LeaseWord::decode(w);
-  if (lw.state == LeaseState::leased && lw.owner == member_ && lw.deliveries == deliveries &&
-      lw.generation == q.generation(seq))
-    settle(seq, w, reason);
+  if (holds_receipt(q, LeaseWord::decode(w), Receipt{seq, deliveries}, member_)) settle(seq, w, reason);
 }
 
 bool Consumer::settle(std::uint64_t seq, std::uint64_t expected, SettleReason reason) noexcept {

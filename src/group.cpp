@@ -380,6 +380,8 @@ std::uint64_t scan_min_floor(const QueueState& q, std::uint64_t tail) noexcept {
 // may still write is handed to another producer (invariant 1). A dead
 // producer stores nothing more: its word is ignored (pid + start time; a
 // process is dead when none of its threads runs).
+namespace {
+
 std::uint64_t min_in_flight(const QueueState& q, std::uint64_t bound) noexcept {
   std::uint64_t lowest = bound;
   for (std::uint32_t i = 0; i < q.layout.max_producers; ++i) {
@@ -395,6 +397,8 @@ std::uint64_t min_in_flight(const QueueState& q, std::uint64_t bound) noexcept {
   }
   return lowest;
 }
+
+}  // namespace
 
 std::uint64_t refresh_floor(const QueueState& q, std::uint64_t want_floor, bool make_room) noexcept {
   auto& h = q.header();
