@@ -9,8 +9,11 @@
 #include <atomic>
 #include <chrono>
 #include <cstddef>
+#include <cstdint>
 #include <filesystem>
 #include <optional>
+#include <random>
+#include <sstream>
 #include <stdexcept>
 #include <string>
 #include <string_view>
@@ -22,9 +25,20 @@ namespace ackring::testing {
 
 class TempQueue {
  public:
+  // The pid alone is not unique over a run: a test process that was killed
+  // (or a forked child that _exit()ed) leaves its file behind, and a later
+  // process given the same pid then failed with "File exists". A random
+  // per-process nonce makes the name unique whatever was left before.
   TempQueue() {
     static std::atomic<int> counter{0};
-    path_ = "/dev/shm/ackring-test." + std::to_string(::getpid()) + "." + std::to_string(counter++);
+    static const std::string process_nonce = [] {
+      std::random_device entropy;
+      std::ostringstream hex;
+      hex << std::hex << ((std::uint64_t{entropy()} << 32) | entropy());
+      return hex.str();
+    }();
+    path_ = "/dev/shm/ackring-test." + std::to_string(::getpid()) + "." + process_nonce + "." +
+            std::to_string(counter++);
   }
   ~TempQueue() {
     std::error_code ec;
