@@ -555,6 +555,7 @@ end_idle:
         READ_WORD(j);
         if
         :: ws == LEASED && wg == GEN(s) && wd < MAXD ->   /* expired (nondeterministic), or its holder died */
+           /* @step takeover.before_lease_cas */
            d_step {
              if
              :: WORD_IS(j) -> lown[j] = me; ldel[j] = wd + 1; ls = lseq[j]; lseq[j] = s; ok = true;

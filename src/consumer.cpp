@@ -242,6 +242,7 @@ Consumer::Take Consumer::take_expired(Delivery& out, std::uint64_t now) noexcept
     const std::uint32_t hold_ms = exhausted ? 1000 : lease_ms_;
     const LeaseWord mine{LeaseState::leased, lw.generation, member_, deliveries,
                          static_cast<std::uint32_t>(now + hold_ms)};
+    ACKRING_FAILPOINT("takeover.before_lease_cas");
     // acq_rel: we own this delivery now; pairs with the ack/nack CAS of the previous holder.
     if (!word.compare_exchange_strong(w, mine.encode(), std::memory_order_acq_rel, std::memory_order_acquire))
       continue;  // another member took it first
