@@ -649,18 +649,11 @@ void DedupTable::remember_published(Fingerprint key, std::uint64_t seq, std::uin
   }
 }
 
-void remember_key_before_reuse(const QueueState& q, const SlotHeader& slot, std::uint64_t state_word) noexcept {
-  const SlotWord sw = SlotWord::decode(state_word);
-  if (sw.state != SlotState::committed) return;
-  // relaxed: our caller loaded the state word with acquire; the flag was
-  // cleared by the publisher before its in-flight word (release), which is
-  // what let anyone claim this slot's next lap. A stale set flag only costs
-  // a scan that finds the entry committed already.
-  constexpr std::uint32_t kUnrecordedKey = kSlotHasKey | kSlotKeyUnrecorded;
-  if ((relaxed_load(slot.flags) & kUnrecordedKey) != kUnrecordedKey) return;
+// The slow path of remember_key_before_reuse (dedup.hpp).
+void remember_unrecorded_key(const QueueState& q, const SlotHeader& slot, std::uint64_t committed_seq) noexcept {
   DedupTable table(q);
   if (!table.enabled()) return;
-  table.remember_published(Fingerprint{relaxed_load(slot.key_lo), relaxed_load(slot.key_hi)}, sw.seq,
+  table.remember_published(Fingerprint{relaxed_load(slot.key_lo), relaxed_load(slot.key_hi)}, committed_seq,
                            coarse_monotonic_ms());
 }
 

@@ -103,7 +103,18 @@ struct Reservation {
 // get to commit the dedup entry), the entry is committed first: once the
 // slot is reused, the key's fate could no longer be read from it
 // (docs/dedup.md, "the recorded slot is reused").
-void remember_key_before_reuse(const QueueState& q, const SlotHeader& slot, std::uint64_t state_word) noexcept;
+void remember_unrecorded_key(const QueueState& q, const SlotHeader& slot, std::uint64_t committed_seq) noexcept;
+inline void remember_key_before_reuse(const QueueState& q, const SlotHeader& slot, std::uint64_t state_word) noexcept {
+  const SlotWord sw = SlotWord::decode(state_word);
+  if (sw.state != SlotState::committed) return;
+  // relaxed: our caller loaded the state word with acquire; the flag was
+  // cleared by the publisher before its in-flight word (release), which is
+  // what let anyone claim this slot's next lap. A stale set flag only costs
+  // a scan that finds the entry committed already.
+  constexpr std::uint32_t kUnrecordedKey = kSlotHasKey | kSlotKeyUnrecorded;
+  if ((relaxed_load(slot.flags) & kUnrecordedKey) == kUnrecordedKey) [[unlikely]]
+    remember_unrecorded_key(q, slot, sw.seq);
+}
 
 class DedupTable {
  public:
