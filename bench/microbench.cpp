@@ -112,6 +112,35 @@ void BM_TryPublish(benchmark::State& state) {
 }
 BENCHMARK(BM_TryPublish)->Arg(16)->Arg(64)->Arg(1024)->Arg(4096);
 
+// try_publish of 64 B on a queue created with publish_timestamp = coarse:
+// the same path without the precise realtime clock read (compare with
+// BM_TryPublish/64 in the same run).
+void BM_TryPublishCoarseTime(benchmark::State& state) {
+  constexpr std::size_t size = 64;
+  ackring::QueueOptions o;
+  o.max_message_size = 4096;
+  o.publish_timestamp = ackring::PublishTimestamp::coarse;
+  TempQueue q("publish-coarse", o);
+  auto prod = q->producer();
+  auto cons = q->consumer("g", consumer_options());
+  std::vector<std::byte> msg(size, std::byte{1});
+  std::size_t since = 0;
+  for (auto _ : state) {
+    if (!prod.try_publish(ackring::Bytes(msg)).ok()) {
+      state.SkipWithError("try_publish failed");
+      break;
+    }
+    if (++since == kRefill) {
+      state.PauseTiming();
+      drain(cons);
+      since = 0;
+      state.ResumeTiming();
+    }
+  }
+  set_counters(state, state.iterations(), size);
+}
+BENCHMARK(BM_TryPublishCoarseTime);
+
 // try_publish_batch of 32 messages (one CAS on the tail for all 32).
 void BM_TryPublishBatch(benchmark::State& state) {
   const auto batch = static_cast<std::size_t>(state.range(0));

@@ -31,6 +31,14 @@ namespace ackring::detail {
   return static_cast<std::uint64_t>(ts.tv_sec) * 1'000'000'000ull + static_cast<std::uint64_t>(ts.tv_nsec);
 }
 
+// The kernel's last tick of CLOCK_REALTIME (QueueOptions::publish_timestamp
+// coarse): a memory read in the vDSO, no TSC read and no arithmetic on it.
+[[nodiscard]] inline std::uint64_t coarse_realtime_ns() noexcept {
+  timespec ts{};
+  clock_gettime(CLOCK_REALTIME_COARSE, &ts);
+  return static_cast<std::uint64_t>(ts.tv_sec) * 1'000'000'000ull + static_cast<std::uint64_t>(ts.tv_nsec);
+}
+
 inline void cpu_relax() noexcept {
 #if defined(__x86_64__) || defined(__i386__)
   __builtin_ia32_pause();

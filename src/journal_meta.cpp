@@ -43,6 +43,7 @@ QueueMetaFile make_queue_meta(const Layout& l, std::uint32_t mode) noexcept {
   m.async_flush_ms = l.async_flush_ms;
   m.journal_retain_mib = l.journal_retain_mib;
   m.journal_retain_s = l.journal_retain_s;
+  m.layout_flags = l.flags;
   m.checksum = meta_checksum(m);
   return m;
 }
@@ -104,7 +105,8 @@ std::optional<QueueOptions> read_queue_meta(const std::filesystem::path& dir, st
     return refuse("has format version " + std::to_string(m.version) + " (this build reads version " +
                   std::to_string(kQueueMetaVersion) + ")");
   if (m.checksum != meta_checksum(m)) return refuse("fails its checksum");
-  if (m.durability > 2 || m.dedup_policy > 1) return refuse("holds values out of range");
+  if (m.durability > 2 || m.dedup_policy > 1 || (m.layout_flags & ~kLayoutKnownFlags) != 0)
+    return refuse("holds values out of range");
   // The fields of the layout they came from, converted the one way a layout is.
   Layout l{};
   l.capacity = m.capacity;
@@ -123,6 +125,7 @@ std::optional<QueueOptions> read_queue_meta(const std::filesystem::path& dir, st
   l.async_flush_ms = m.async_flush_ms;
   l.journal_retain_mib = m.journal_retain_mib;
   l.journal_retain_s = m.journal_retain_s;
+  l.flags = m.layout_flags;
   QueueOptions o = options_from_layout(l);
   o.mode = static_cast<mode_t>(m.mode & 07777);
   if (queue_id != nullptr) *queue_id = m.queue_id;

@@ -50,7 +50,8 @@ struct QueueMetaFile {
   std::uint32_t async_flush_ms;
   std::uint32_t journal_retain_mib;
   std::uint32_t journal_retain_s;
-  std::uint32_t reserved[7];        // 0
+  std::uint32_t layout_flags;       // Layout::flags (kLayout*); 0 in files written before it existed
+  std::uint32_t reserved[6];        // 0
   std::uint64_t checksum;           // XXH3-64 of bytes 0..119
 };
 static_assert(sizeof(QueueMetaFile) == 128);

@@ -24,6 +24,9 @@ inline constexpr char kMagic[8] = {'A', 'C', 'K', 'R', 'I', 'N', 'G', '\0'};
 // lease word carries its whole seq (settled_word): a version-3 process would
 // read it as a settled word of another lap.
 inline constexpr std::uint32_t kFormatVersion = 4;
+// Layout::flags (format 4): publishes stamp messages with the coarse realtime clock.
+inline constexpr std::uint32_t kLayoutCoarsePublishTime = 1;
+inline constexpr std::uint32_t kLayoutKnownFlags = kLayoutCoarsePublishTime;
 inline constexpr std::size_t kHeaderRegion = 4096;
 // The journal directory (of <journal_dir>/<queue file name>/, the parent)
 // is stored as bytes in the header region, covered by Layout::journal_dir_hash.
@@ -70,7 +73,7 @@ struct Layout {
   std::uint32_t default_lease_ms;
   std::uint32_t claim_timeout_ms;
   std::uint32_t group_stride;       // bytes per group entry, members included
-  std::uint32_t flags;              // reserved, 0
+  std::uint32_t flags;              // kLayout* bits; others are refused
   std::uint64_t producers_offset;
   std::uint64_t groups_offset;
   std::uint64_t leases_offset;

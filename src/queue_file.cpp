@@ -117,6 +117,8 @@ QueueOptions options_from_layout(const Layout& l) {
   if (l.durability == kDurabilityAsync) o.async_flush_interval = Millis(l.async_flush_ms);
   o.journal_retain_bytes = std::uint64_t{l.journal_retain_mib} << 20;
   o.journal_retain_age = std::chrono::seconds(l.journal_retain_s);
+  o.publish_timestamp =
+      (l.flags & kLayoutCoarsePublishTime) != 0 ? PublishTimestamp::coarse : PublishTimestamp::precise;
   return o;
 }
 
@@ -184,6 +186,9 @@ void validate(QueueState& q, std::string_view op) {
   std::memcpy(&checksum, q.base + offsetof(FileHeader, header_checksum), sizeof checksum);
   if (checksum != layout_checksum(stored))
     fail(ErrorCode::corrupt, path, op, "header checksum does not match (the header was damaged)");
+  if ((stored.flags & ~kLayoutKnownFlags) != 0)
+    fail(ErrorCode::incompatible, path, op,
+         "header flags " + std::to_string(stored.flags) + " name features this build does not know");
   Layout expected = stored;
   if (!compute_layout(expected))
     fail(ErrorCode::corrupt, path, op, "header parameters are out of range (capacity " +
@@ -225,6 +230,9 @@ std::shared_ptr<QueueState> create_file(const std::filesystem::path& path, const
     fail(ErrorCode::invalid_argument, path, op, "default_lease and claim_timeout must be between 1 ms and 12 days");
   l.default_lease_ms = static_cast<std::uint32_t>(lease_ms);
   l.claim_timeout_ms = static_cast<std::uint32_t>(claim_ms);
+  if (o.publish_timestamp != PublishTimestamp::precise && o.publish_timestamp != PublishTimestamp::coarse)
+    fail(ErrorCode::invalid_argument, path, op, "publish_timestamp must be precise or coarse");
+  if (o.publish_timestamp == PublishTimestamp::coarse) l.flags |= kLayoutCoarsePublishTime;
   // User messages are at most 16 MiB; a dead-letter queue's slots also hold
   // the origin record, so "<name>.dlq" files may be slightly larger.
   const std::string fname_for_limit = path.filename().string();

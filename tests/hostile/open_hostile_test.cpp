@@ -94,6 +94,18 @@ TEST(HostileOpen, should_refuse_another_format_version_even_when_its_checksum_is
   EXPECT_TRUE(contains(t.what, "version " + std::to_string(detail::kFormatVersion + 1))) << t.what;
 }
 
+TEST(HostileOpen, should_refuse_header_flags_it_does_not_know_even_when_the_checksum_is_valid) {
+  TempQueue tq;
+  (void)make_queue_file(tq.path());
+  Layout l = read_layout(tq.path());
+  l.flags = 1u << 31;  // a feature of a later build
+  write_sealed_layout(tq.path(), l);
+  const Thrown t = catch_error([&] { (void)Queue::open(tq.path()); });
+  ASSERT_TRUE(t.threw);
+  EXPECT_EQ(t.code, ErrorCode::incompatible) << t.what;
+  EXPECT_TRUE(contains(t.what, "flags")) << t.what;
+}
+
 TEST(HostileOpen, should_refuse_a_wrong_magic_as_incompatible) {
   TempQueue tq;
   (void)make_queue_file(tq.path());

@@ -68,6 +68,7 @@ TEST(QueueFileOfJournal, should_let_recover_rebuild_with_the_options_of_creation
   opts.max_groups = 5;
   opts.dedup_window = Millis(60'000);
   opts.journal_retain_age = std::chrono::seconds(3600);
+  opts.publish_timestamp = PublishTimestamp::coarse;
   {
     auto q = Queue::create(tq.path(), opts);
     auto p = q.producer();
@@ -87,6 +88,7 @@ TEST(QueueFileOfJournal, should_let_recover_rebuild_with_the_options_of_creation
   EXPECT_EQ(o.dedup_window, Millis(60'000));
   EXPECT_EQ(o.durability, Durability::async);
   EXPECT_EQ(o.journal_retain_age, std::chrono::seconds(3600));
+  EXPECT_EQ(o.publish_timestamp, PublishTimestamp::coarse);
 }
 
 TEST(QueueFileOfJournal, should_refuse_recovery_without_options_when_the_queue_file_is_damaged) {

@@ -71,7 +71,8 @@ int run_stat(const StatOptions& o) {
   std::cout << "queue " << o.name << " (" << s.path << ")\n"
             << "  capacity " << s.capacity << ", max message size " << s.max_message_size << " B, lease "
             << opts.default_lease.count() << " ms, max deliveries " << opts.max_deliveries << ", mode "
-            << octal_mode(opts.mode) << '\n'
+            << octal_mode(opts.mode)
+            << (opts.publish_timestamp == PublishTimestamp::coarse ? ", coarse publish times (1-4 ms)" : "") << '\n'
             << "  " << describe(journal_view(s, opts)) << '\n'
             << "  published " << s.published << "  aborted " << s.aborted << "  tail " << s.tail << "  depth "
             << s.depth << '/' << s.capacity << '\n'

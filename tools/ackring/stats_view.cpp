@@ -168,6 +168,7 @@ Json to_json(std::string_view name, const QueueStats& stats, const QueueOptions&
               {"max_producers", options.max_producers},
               {"mode", octal_mode(options.mode)},
               {"durability", to_string(options.durability)},
+              {"publish_timestamp", options.publish_timestamp == PublishTimestamp::coarse ? "coarse" : "precise"},
               {"journal", to_json(journal_view(stats, options))},
               {"tail", stats.tail},
               {"published", stats.published},
