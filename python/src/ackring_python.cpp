@@ -572,7 +572,8 @@ class Queue {
 
   std::vector<std::string> group_names() {
     std::vector<std::string> names;
-    for (auto g : stats()["groups"]) names.push_back(g["name"].cast<std::string>());
+    const py::dict s = stats();  // kept alive: the loop below reads from it
+    for (auto g : s["groups"]) names.push_back(g["name"].cast<std::string>());
     return names;
   }
 
