@@ -11,7 +11,7 @@
 // buffer owner) alive, so reading one is never a use-after-unmap; what it
 // shows after the message is settled is whatever the slot holds by then.
 //
-// Blocking calls release the GIL and wait in slices of at most kSlice,
+// Blocking calls release the GIL and wait in slices of at most kSliceNs,
 // checking for signals between slices, so Ctrl-C (KeyboardInterrupt)
 // interrupts a receive or publish that waits without limit.
 #include <pybind11/pybind11.h>
@@ -95,10 +95,7 @@ std::uint64_t to_ms(double seconds, const char* what) {
 // between slices, pending signals run their Python handlers (Ctrl-C raises).
 template <class F>
 ackring_status wait_in_slices(std::int64_t timeout_ns, F&& attempt) {
-  if (timeout_ns == 0) {
-    py::gil_scoped_release nogil;
-    return attempt(0);
-  }
+  if (timeout_ns == 0) return attempt(0);  // never blocks: releasing the GIL would cost more than the call
   const auto start = std::chrono::steady_clock::now();
   for (;;) {
     std::int64_t slice = kSliceNs;
@@ -175,13 +172,25 @@ class Message {
                            {static_cast<py::ssize_t>(m_.length)}, {1}, /*readonly=*/true);
   }
 
-  void ack() { settle(ackring_ack(consumer(), &m_)); }
-  void nack(double delay) { settle(ackring_nack(consumer(), &m_, to_ms(delay, "delay"))); }
+  // Settling uses the consumer: the same one-thread-at-a-time rule applies.
+  void ack() {
+    Busy busy(core_->busy);
+    settle(ackring_ack(consumer(), &m_));
+  }
+  void nack(double delay) {
+    const std::uint64_t ms = to_ms(delay, "delay");
+    Busy busy(core_->busy);
+    settle(ackring_nack(consumer(), &m_, ms));
+  }
   void extend(double lease) {
     const std::uint64_t ms = to_ms(lease, "lease");
+    Busy busy(core_->busy);
     check(ackring_extend(consumer(), &m_, ms));
   }
-  void reject() { settle(ackring_reject(consumer(), &m_)); }
+  void reject() {
+    Busy busy(core_->busy);
+    settle(ackring_reject(consumer(), &m_));
+  }
 
   // Consumer::process_once with a Python handler: an exception from it is
   // carried across the C call and raised again; nothing is recorded then.
@@ -201,6 +210,7 @@ class Message {
         return 1;
       }
     };
+    Busy busy(core_->busy);
     const ackring_status s = ackring_process_once(consumer(), &m_, trampoline, &call);
     if (s == ACKRING_HANDLER_FAILED && call.error) throw std::move(*call.error);
     if (s == ACKRING_DUPLICATE) {
@@ -261,6 +271,7 @@ class Consumer {
   }
 
   std::size_t ack_batch(const std::vector<Message*>& messages) {
+    Busy busy(core_->busy);
     ackring_consumer* c = core_->get();
     std::vector<ackring_message> raw;
     raw.reserve(messages.size());
@@ -300,15 +311,25 @@ class Producer {
     // The payload and key are read with the GIL released: take a buffer
     // view of them first (bytes-like objects), or encode a str as UTF-8.
     py::object data_holder, key_holder;
-    py::buffer_info data = view(payload, data_holder, "payload");
+    const void* data = nullptr;
+    std::size_t length = 0;
+    std::optional<py::buffer_info> data_view;
+    if (PyBytes_CheckExact(payload.ptr())) {  // the common case, without a buffer request
+      data = PyBytes_AS_STRING(payload.ptr());
+      length = static_cast<std::size_t>(PyBytes_GET_SIZE(payload.ptr()));
+    } else {
+      data_view = view(payload, data_holder, "payload");
+      data = data_view->ptr;
+      length = static_cast<std::size_t>(data_view->size);
+    }
     std::optional<py::buffer_info> key_view;
     if (!key.is_none()) key_view = view(key, key_holder, "key");
     ackring_publish_result r{};
     const ackring_status s = wait_in_slices(to_ns(timeout), [&](std::int64_t slice) {
       if (key_view)
-        return ackring_publish_keyed(p, data.ptr, static_cast<std::size_t>(data.size), key_view->ptr,
-                                     static_cast<std::size_t>(key_view->size), slice, &r);
-      return ackring_publish(p, data.ptr, static_cast<std::size_t>(data.size), slice, &r);
+        return ackring_publish_keyed(p, data, length, key_view->ptr, static_cast<std::size_t>(key_view->size), slice,
+                                     &r);
+      return ackring_publish(p, data, length, slice, &r);
     });
     check(s);
     return {r.seq, r.duplicate != 0};
