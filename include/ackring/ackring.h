@@ -1,8 +1,9 @@
 /* ackring C API (C11; usable from C++ and through any FFI).
  *
  * A stable C interface over the C++ library: opaque handles, plain structs,
- * return codes. Link with -lackring_c (libackring_c.so.1, which carries the
- * C++ library inside and exports only the ackring_* symbols below).
+ * return codes. Link with -lackring_c (libackring_c.so.1, which exports only
+ * the ackring_* symbols below; it carries the C++ library inside, or needs
+ * libackring.so when ackring was built shared).
  *
  * Conventions
  *  - Every function that can fail returns an ackring_status. ACKRING_OK is 0.
