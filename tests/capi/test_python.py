@@ -269,3 +269,19 @@ def test_ctrl_c_interrupts_a_receive_that_waits_without_limit(queue_path):
         if child.poll() is None:
             child.kill()
             child.wait()
+
+
+def test_a_durable_queue_is_recovered_from_its_journal(queue_path, tmp_path):
+    journal = str(tmp_path / "journal")
+    with ackring.Queue.create(queue_path, capacity=8, max_message_size=32, durability="sync",
+                              journal_dir=journal) as q:
+        q.create_group("g")
+        with q.producer() as p:
+            for i in range(3):
+                p.publish(f"durable-{i}")  # returns once the record is on disk
+    assert ackring.Queue.destroy(queue_path)  # as after a reboot
+    with pytest.raises(ValueError):
+        ackring.Queue.create(queue_path, durability="sometimes")
+    with ackring.Queue.recover(queue_path, journal_dir=journal) as q:
+        with q.consumer("g") as c:
+            assert [c.receive(5.0).text() for _ in range(3)] == [f"durable-{i}" for i in range(3)]
