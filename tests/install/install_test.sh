@@ -108,7 +108,10 @@ check_other_languages() {
   [ -n "$prefix" ] && run_env+=(LD_LIBRARY_PATH="$libdir")
   mkdir -p "$out"
   echo "-- C: cc -std=c11 install_smoke.c -lackring_c"
-  cc -std=c11 -Wall -Werror -I"$inc" "$src/tests/capi/install_smoke.c" -L"$libdir" -lackring_c -o "$out/c-smoke" ||
+  # -rpath-link: in a shared build libackring_c needs libackring.so, which the
+  # linker looks for in the default directories only, not in -L ones.
+  cc -std=c11 -Wall -Werror -I"$inc" "$src/tests/capi/install_smoke.c" -L"$libdir" -Wl,-rpath-link,"$libdir" \
+    -lackring_c -o "$out/c-smoke" ||
     fail "$variant: building the C smoke program"
   env "${run_env[@]}" "$out/c-smoke" || fail "$variant: the C smoke program"
   if [ ! -f "$build/python/ackring/__init__.py" ]; then
