@@ -9,6 +9,10 @@
 #   3. Debian package: cpack -G DEB from the shared build, dpkg -i, check its
 #      contents and dependencies, run /usr/bin/ackring --version, build the
 #      consumer both ways against /usr, then dpkg --purge.
+# Each install also holds the C API (ackring.h, libackring_c.so.1) and the
+# Python package (when pybind11 was found): check_other_languages builds
+# tests/capi/install_smoke.c against it and runs tests/capi/install_smoke.py
+# with Debian's python3 (the package's dist-packages, no PYTHONPATH).
 # Usage: install_test.sh <source dir> <build dir of this ctest run>
 # The static variant is the build under test itself when it is a plain static
 # build; the shared variant is a library+CLI build of its own, kept in
@@ -93,6 +97,39 @@ build_consumer() {
   done
 }
 
+# check_other_languages <variant> <prefix or ""> <build dir>: the C API and
+# the Python package of an install, used the way C and Python users do.
+check_other_languages() {
+  local variant="$1" prefix="$2" build="$3" out="$work/other-$1"
+  local inc="${prefix:-/usr}/include" libdir pydir run_env=()
+  [ -f "$inc/ackring/ackring.h" ] || fail "$variant: no ackring/ackring.h installed"
+  if [ -n "$prefix" ]; then libdir="$(lib_dir "$prefix")"; else libdir="/usr/lib/$multiarch"; fi
+  [ -e "$libdir/libackring_c.so.1" ] || fail "$variant: no libackring_c.so.1 in $libdir"
+  [ -n "$prefix" ] && run_env+=(LD_LIBRARY_PATH="$libdir")
+  mkdir -p "$out"
+  echo "-- C: cc -std=c11 install_smoke.c -lackring_c"
+  # -rpath-link: in a shared build libackring_c needs libackring.so, which the
+  # linker looks for in the default directories only, not in -L ones.
+  cc -std=c11 -Wall -Werror -I"$inc" "$src/tests/capi/install_smoke.c" -L"$libdir" -Wl,-rpath-link,"$libdir" \
+    -lackring_c -o "$out/c-smoke" ||
+    fail "$variant: building the C smoke program"
+  env "${run_env[@]}" "$out/c-smoke" || fail "$variant: the C smoke program"
+  if [ ! -f "$build/python/ackring/__init__.py" ]; then
+    echo "-- Python: not built (no pybind11): skipped"
+    return
+  fi
+  pydir="${prefix:-/usr}/lib/python3/dist-packages"
+  ls "$pydir"/ackring/_ackring*.so "$pydir/ackring/__init__.pyi" "$pydir/ackring/py.typed" >/dev/null ||
+    fail "$variant: the Python package is not in $pydir"
+  echo "-- Python: /usr/bin/python3 install_smoke.py"
+  if [ -n "$prefix" ]; then
+    env "${run_env[@]}" PYTHONPATH="$pydir" PYTHONDONTWRITEBYTECODE=1 /usr/bin/python3 "$src/tests/capi/install_smoke.py" ||
+      fail "$variant: the Python smoke script"
+  else
+    (cd / && PYTHONDONTWRITEBYTECODE=1 /usr/bin/python3 "$src/tests/capi/install_smoke.py") || fail "$variant: the Python smoke script"
+  fi
+}
+
 # ---- 1. static library ---------------------------------------------------
 static_build="$main_build"
 if [ "$(cache_value "$main_build" BUILD_SHARED_LIBS)" = ON ] || [ -n "$(cache_value "$main_build" ACKRING_SANITIZE)" ]; then
@@ -106,6 +143,7 @@ step "static library: cmake --install $static_build --prefix $work/static"
 cmake --install "$static_build" --prefix "$work/static" >/dev/null
 [ -f "$(lib_dir "$work/static")/libackring.a" ] || fail "static: no libackring.a installed"
 build_consumer static "$work/static"
+check_other_languages static "$work/static" "$static_build"
 
 # ---- 2. shared library (and the CLI, for the package) ----------------------
 shared_build="$main_build/install-test/shared"
@@ -122,6 +160,7 @@ soname="$(readelf -d "$shared_lib_dir/libackring.so" | sed -n 's/.*(SONAME).*\[\
 [ -f "$shared_lib_dir/libackring.so.0.1.0" ] || fail "shared: no libackring.so.0.1.0"
 echo "   SONAME $soname; $(cd "$shared_lib_dir" && ls libackring.so*)" | tr '\n' ' '; echo
 build_consumer shared "$work/shared"
+check_other_languages shared "$work/shared" "$shared_build"
 
 # ---- 3. Debian package -------------------------------------------------------
 step "Debian package: cpack -G DEB"
@@ -136,9 +175,14 @@ done
 contents="$(dpkg-deb -c "$deb")"
 for f in "./usr/bin/ackring" "/libackring.so.0.1.0" "/libackring.so.0.1 -> " "./usr/include/ackring/ackring.hpp" \
          "/cmake/ackring/ackringConfig.cmake" "/cmake/ackring/ackringTargets.cmake" "/pkgconfig/ackring.pc" \
-         "./usr/share/bash-completion/completions/ackring" "./usr/share/man/man1/ackring.1.gz"; do
+         "./usr/share/bash-completion/completions/ackring" "./usr/share/man/man1/ackring.1.gz" \
+         "./usr/include/ackring/ackring.h" "/libackring_c.so.1 -> " "/libackring_c.so.1.0.0"; do
   grep -qF -- "$f" <<<"$contents" || fail "package lacks $f"
 done
+if [ -f "$shared_build/python/ackring/__init__.py" ]; then
+  grep -qF -- "./usr/lib/python3/dist-packages/ackring/__init__.pyi" <<<"$contents" &&
+    grep -q -- "./usr/lib/python3/dist-packages/ackring/_ackring.*\.so" <<<"$contents" || fail "package lacks the Python package"
+fi
 control="$(dpkg-deb --ctrl-tarfile "$deb" | tar -t)"
 grep -qx "./shlibs" <<<"$control" || fail "package has no shlibs file: $control"
 
@@ -175,6 +219,7 @@ grep -q "libackring.so.0.1 " <<<"$(ldconfig -p)" || fail "ldconfig does not know
 grep -q '^\.SH COMMANDS' <<<"$(zcat /usr/share/man/man1/ackring.1.gz)" || fail "man page has no COMMANDS section"
 [ -f /usr/share/bash-completion/completions/ackring ] || fail "no bash completion installed"
 build_consumer system ""
+check_other_languages system "" "$shared_build"
 
 step "Debian package: dpkg --purge"
 dpkg --purge ackring >/dev/null || fail "dpkg --purge ackring"
