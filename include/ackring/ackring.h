@@ -91,6 +91,8 @@ ACKRING_API const char* ackring_version(void);
 /* ---- options ---------------------------------------------------------- */
 
 enum { ACKRING_DURABILITY_NONE = 0, ACKRING_DURABILITY_ASYNC = 1, ACKRING_DURABILITY_SYNC = 2 };
+/* The clock a publish stamps its message with: nanoseconds, or the kernel tick (1-4 ms) for a cheaper publish. */
+enum { ACKRING_PUBLISH_TIMESTAMP_PRECISE = 0, ACKRING_PUBLISH_TIMESTAMP_COARSE = 1 };
 enum { ACKRING_DEDUP_FULL_REFUSE = 0, ACKRING_DEDUP_FULL_EVICT_OLDEST = 1 };
 enum { ACKRING_OVERFLOW_BLOCK = 0, ACKRING_OVERFLOW_DROP = 1 };
 enum { ACKRING_START_EARLIEST = 0, ACKRING_START_LATEST = 1 };
@@ -118,6 +120,7 @@ typedef struct ackring_queue_options {
   uint64_t async_flush_interval_ms; /* default 10 */
   uint64_t journal_retain_bytes;
   uint64_t journal_retain_age_s;
+  uint32_t publish_timestamp; /* ACKRING_PUBLISH_TIMESTAMP_* (default precise) */
 } ackring_queue_options;
 
 typedef struct ackring_group_options {

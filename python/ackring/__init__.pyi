@@ -88,7 +88,7 @@ class Queue:
     # max_members, max_producers, claim_timeout_ms, mode, dedup, dedup_entries,
     # dedup_window_ms, dedup_full_policy ('refuse' | 'evict_oldest'), dedup_bloom,
     # durability ('none' | 'async' | 'sync'), journal_dir, async_flush_interval_ms,
-    # journal_retain_bytes, journal_retain_age_s.
+    # journal_retain_bytes, journal_retain_age_s, publish_timestamp ('precise' | 'coarse').
     @staticmethod
     def create(name: str, **options: Any) -> Queue: ...
     @staticmethod

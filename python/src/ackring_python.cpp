@@ -422,6 +422,12 @@ void set_queue_option(ackring_queue_options& o, const std::string& k, const py::
   } else if (k == "async_flush_interval_ms") o.async_flush_interval_ms = u64();
   else if (k == "journal_retain_bytes") o.journal_retain_bytes = u64();
   else if (k == "journal_retain_age_s") o.journal_retain_age_s = u64();
+  else if (k == "publish_timestamp") {
+    const auto s = v.cast<std::string>();
+    if (s == "precise") o.publish_timestamp = ACKRING_PUBLISH_TIMESTAMP_PRECISE;
+    else if (s == "coarse") o.publish_timestamp = ACKRING_PUBLISH_TIMESTAMP_COARSE;
+    else throw py::value_error("publish_timestamp must be 'precise' or 'coarse'");
+  }
   else throw py::type_error("unknown queue option '" + k + "'");
 }
 

@@ -125,6 +125,9 @@ ackring_status to_queue_options(const char* function, const ackring_queue_option
   if (o.durability > ACKRING_DURABILITY_SYNC)
     return fail(ACKRING_E_INVALID_ARGUMENT, "%s: durability %u is not a ACKRING_DURABILITY_* value", function,
                 o.durability);
+  if (o.publish_timestamp > ACKRING_PUBLISH_TIMESTAMP_COARSE)
+    return fail(ACKRING_E_INVALID_ARGUMENT, "%s: publish_timestamp %u is not a ACKRING_PUBLISH_TIMESTAMP_* value",
+                function, o.publish_timestamp);
   out.capacity = o.capacity;
   out.max_message_size = o.max_message_size;
   out.default_lease = Millis(o.default_lease_ms);
@@ -144,6 +147,7 @@ ackring_status to_queue_options(const char* function, const ackring_queue_option
   out.async_flush_interval = Millis(o.async_flush_interval_ms);
   out.journal_retain_bytes = o.journal_retain_bytes;
   out.journal_retain_age = std::chrono::seconds(o.journal_retain_age_s);
+  out.publish_timestamp = static_cast<PublishTimestamp>(o.publish_timestamp);
   return ACKRING_OK;
 }
 
@@ -300,6 +304,7 @@ void ackring_queue_options_init(ackring_queue_options* options) {
   options->async_flush_interval_ms = static_cast<std::uint64_t>(d.async_flush_interval.count());
   options->journal_retain_bytes = d.journal_retain_bytes;
   options->journal_retain_age_s = static_cast<std::uint64_t>(d.journal_retain_age.count());
+  options->publish_timestamp = static_cast<std::uint32_t>(d.publish_timestamp);
 }
 
 void ackring_group_options_init(ackring_group_options* options) {

@@ -109,6 +109,10 @@ static void test_options_and_queue_errors(void) {
   o.durability = 9;
   EXPECT(ackring_queue_create(g_path, &o, &q), ACKRING_E_INVALID_ARGUMENT);
   ackring_queue_options_init(&o);
+  CHECK(o.publish_timestamp == ACKRING_PUBLISH_TIMESTAMP_PRECISE);
+  o.publish_timestamp = 2;
+  EXPECT(ackring_queue_create(g_path, &o, &q), ACKRING_E_INVALID_ARGUMENT);
+  ackring_queue_options_init(&o);
   o.dedup_full_policy = 9;
   EXPECT(ackring_queue_create(g_path, &o, &q), ACKRING_E_INVALID_ARGUMENT);
   ackring_queue_options_init(&o);
