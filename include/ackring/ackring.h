@@ -240,6 +240,10 @@ typedef struct ackring_message {
   uint64_t publish_time_ns; /* wall clock, ns since the Unix epoch */
   const void* payload;
   size_t length;
+  /* With ACKRING_MESSAGE_HAS_KEY: the 128-bit XXH3 fingerprint of the publish
+   * key, low 64 bits first, each little-endian (the queue keeps this, not the
+   * key); zero otherwise. */
+  uint8_t key_fingerprint[16];
   /* The library's own record of the delivery (receipt, key fingerprint):
    * opaque, do not change. */
   uint64_t internal[12];

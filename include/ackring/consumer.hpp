@@ -3,6 +3,7 @@
 // thread; any number of Consumers per process (each is its own member).
 #pragma once
 
+#include <array>
 #include <chrono>
 #include <cstddef>
 #include <cstdint>
@@ -53,6 +54,10 @@ class Delivery {
   [[nodiscard]] Receipt receipt() const noexcept { return {seq_, deliveries_}; }
   // True if the message was published with an idempotency key.
   [[nodiscard]] bool has_key() const noexcept { return has_key_; }
+  // What the queue keeps of the publish key (when has_key()): its 128-bit
+  // XXH3 fingerprint as {low, high} 64-bit halves, not the key itself. Equal
+  // keys give equal fingerprints, in every process and language.
+  [[nodiscard]] std::array<std::uint64_t, 2> key_fingerprint() const noexcept { return {key_lo_, key_hi_}; }
   // True for a copy published by Queue::rewind_group (a replay).
   [[nodiscard]] bool replayed() const noexcept { return replayed_; }
 

@@ -157,6 +157,11 @@ class Message {
   std::uint32_t deliveries() const { return m_.deliveries; }
   bool redelivered() const { return m_.deliveries > 1; }
   bool has_key() const { return (m_.flags & ACKRING_MESSAGE_HAS_KEY) != 0; }
+  // The 16-byte fingerprint of the publish key (the queue keeps no more), or None.
+  py::object key() const {
+    if (!has_key()) return py::none();
+    return py::bytes(reinterpret_cast<const char*>(m_.key_fingerprint), sizeof m_.key_fingerprint);
+  }
   bool replayed() const { return (m_.flags & ACKRING_MESSAGE_REPLAYED) != 0; }
   std::uint64_t publish_time_ns() const { return m_.publish_time_ns; }
   bool settled() const { return settled_; }
@@ -656,6 +661,8 @@ PYBIND11_MODULE(_ackring, m) {
       .def_property_readonly("deliveries", &Message::deliveries)
       .def_property_readonly("redelivered", &Message::redelivered)
       .def_property_readonly("has_key", &Message::has_key)
+      .def_property_readonly("key", &Message::key,
+                             "16-byte XXH3-128 fingerprint of the publish key (the queue keeps no more), or None")
       .def_property_readonly("replayed", &Message::replayed)
       .def_property_readonly("publish_time_ns", &Message::publish_time_ns)
       .def_property_readonly("settled", &Message::settled)

@@ -212,6 +212,11 @@ void fill_message(const ackring_consumer* owner, const Delivery& d, ackring_mess
   m.publish_time_ns = d.publish_time_ns();
   m.payload = d.payload().data();
   m.length = d.payload().size();
+  std::memset(m.key_fingerprint, 0, sizeof m.key_fingerprint);
+  if (d.has_key()) {
+    const auto fp = d.key_fingerprint();
+    for (std::size_t i = 0; i < 16; ++i) m.key_fingerprint[i] = static_cast<std::uint8_t>(fp[i / 8] >> (8 * (i % 8)));
+  }
   MessageInternal in{kMessageMagic, owner, d};
   std::memset(m.internal, 0, sizeof m.internal);
   std::memcpy(m.internal, &in, sizeof in);

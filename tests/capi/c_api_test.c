@@ -293,6 +293,14 @@ static void test_publish_receive_settle(void) {
   int calls = 0;
   EXPECT(ackring_receive(c, &m, 0), ACKRING_OK);
   CHECK(m.seq == 2 && (m.flags & ACKRING_MESSAGE_HAS_KEY) != 0);
+  {
+    int keyed = 0, unkeyed = 0;
+    for (size_t i = 0; i < sizeof m.key_fingerprint; ++i) {
+      keyed |= m.key_fingerprint[i];
+      unkeyed |= m2.key_fingerprint[i];
+    }
+    CHECK(keyed != 0 && unkeyed == 0); /* the key's fingerprint, and none for seq 1 (no key) */
+  }
   EXPECT(ackring_process_once(c, &m, NULL, NULL), ACKRING_E_INVALID_ARGUMENT);
   EXPECT(ackring_process_once(NULL, &m, handler_ok, &calls), ACKRING_E_INVALID_ARGUMENT);
   EXPECT(ackring_process_once(c, &zeroed, handler_ok, &calls), ACKRING_E_INVALID_ARGUMENT);

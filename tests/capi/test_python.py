@@ -27,6 +27,7 @@ def test_publish_receive_ack_round_trip_with_a_zero_copy_payload(queue):
         assert m.payload.readonly and m.payload.nbytes == 5 and len(m) == 5
         assert bytes(m.payload) == b"hello" and m.bytes() == b"hello"
         assert (m.seq, m.deliveries, m.redelivered, m.has_key, m.replayed) == (0, 1, False, False, False)
+        assert m.key is None
         assert m.publish_time_ns > 0 and not m.settled
         m.ack()
         assert m.settled
@@ -74,9 +75,13 @@ def test_keyed_publish_is_idempotent(queue):
     p = queue.producer()
     first = p.publish(b"order", key="order-42")
     again = p.publish(b"order", key=b"order-42")
-    assert again.duplicate and again.seq == first.seq
-    m = queue.consumer("g").receive(1.0)
-    assert m.has_key
+    other = p.publish(b"order", key="order-43")
+    assert again.duplicate and again.seq == first.seq and not other.duplicate
+    c = queue.consumer("g")
+    m, n = c.receive(1.0), c.receive(1.0)
+    assert m.has_key and n.has_key
+    # The queue keeps the key's 16-byte fingerprint: equal keys, equal bytes.
+    assert isinstance(m.key, bytes) and len(m.key) == 16 and m.key != n.key
     assert queue.stats()["dedup_hits"] == 1
 
 
