@@ -11,7 +11,8 @@ ACKRING_ROOT="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
 ACKRING_PACKAGES=(g++ cmake ninja-build pkg-config libboost-dev liburing-dev libxxhash-dev
                   libgtest-dev libbenchmark-dev libcli11-dev nlohmann-json3-dev clang libclang-rt-14-dev
                   libsqlite3-dev sqlite3 gnuplot-nox libcpp-httplib-dev curl prometheus spin
-                  help2man dpkg-dev file make)
+                  help2man dpkg-dev file make
+                  nats-server libnats-dev)
 
 ackring_install_packages() {
   local missing=()
