@@ -208,7 +208,7 @@ BridgeStatus Inbound::status() const {
 void Inbound::run(std::uint64_t max_messages) {
   Impl& m = *impl_;
   const auto publish_wait = std::chrono::duration_cast<std::chrono::nanoseconds>(m.o.publish_wait);
-  const std::int64_t nak_delay_ns = static_cast<std::int64_t>(m.o.full_nak_delay.count()) * 1'000'000;
+  const std::int64_t nak_delay_ms = static_cast<std::int64_t>(m.o.full_nak_delay.count());  // libnats takes ms
   std::optional<BridgeError> fatal;
   std::uint64_t acked_total = 0;
   while (!m.stop.load(std::memory_order_relaxed) && (max_messages == 0 || acked_total < max_messages) && !fatal) {
@@ -242,7 +242,7 @@ void Inbound::run(std::uint64_t max_messages) {
       natsMsg* msg = list.Msgs[i];
       if (backed_off || fatal) {
         // Back-pressure (or stopping): hand the rest back to JetStream.
-        natsMsg_NakWithDelay(msg, nak_delay_ns, nullptr);
+        natsMsg_NakWithDelay(msg, nak_delay_ms, nullptr);
         m.with_status([&](BridgeStatus& b) { ++b.retries; });
         continue;
       }
@@ -272,7 +272,7 @@ void Inbound::run(std::uint64_t max_messages) {
         });
         ++acked_total;
       } else if (r.status == Status::queue_full || r.status == Status::timeout || r.status == Status::dedup_full) {
-        natsMsg_NakWithDelay(msg, nak_delay_ns, nullptr);
+        natsMsg_NakWithDelay(msg, nak_delay_ms, nullptr);
         backed_off = true;
         m.with_status([&](BridgeStatus& b) {
           ++b.retries;

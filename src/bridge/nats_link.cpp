@@ -1,6 +1,7 @@
 #include "nats_link.hpp"
 
 #include <algorithm>
+#include <chrono>
 
 namespace ackring::bridge::detail {
 
@@ -73,13 +74,17 @@ NatsLink::NatsLink(const NatsOptions& options, LogFn log, jsPubAckHandler ack_ha
   }
   s = natsConnection_JetStream(&js_, nc_, &jo);
   if (s != NATS_OK) throw fail(s, "JetStream context on " + url_);
-  log("connected to " + url_);
+  this->log("connected to " + url_);
 }
 
 NatsLink::~NatsLink() {
   if (js_ != nullptr) jsCtx_Destroy(js_);
   if (nc_ != nullptr) {
+    closing_.store(true, std::memory_order_relaxed);
     natsConnection_Close(nc_);
+    std::unique_lock lock(closed_mu_);
+    closed_cv_.wait_for(lock, std::chrono::seconds(5), [this] { return closed_; });
+    lock.unlock();
     natsConnection_Destroy(nc_);
   }
   if (opts_ != nullptr) natsOptions_Destroy(opts_);
@@ -102,6 +107,7 @@ jsStreamInfo* NatsLink::stream_info(const std::string& stream) const {
 }
 
 void NatsLink::on_disconnected(natsConnection*, void* closure) {
+  if (static_cast<NatsLink*>(closure)->closing_.load(std::memory_order_relaxed)) return;  // our own close
   static_cast<NatsLink*>(closure)->log("disconnected from " + static_cast<NatsLink*>(closure)->url_ +
                                        "; reconnecting with back-off");
 }
@@ -113,7 +119,10 @@ void NatsLink::on_reconnected(natsConnection*, void* closure) {
 }
 
 void NatsLink::on_closed(natsConnection*, void* closure) {
-  static_cast<NatsLink*>(closure)->log("connection closed");
+  auto* self = static_cast<NatsLink*>(closure);
+  std::lock_guard lock(self->closed_mu_);
+  self->closed_ = true;
+  self->closed_cv_.notify_all();
 }
 
 std::int64_t NatsLink::reconnect_delay(natsConnection*, int attempts, void* closure) {

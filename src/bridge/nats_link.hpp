@@ -9,6 +9,8 @@
 #include <nats/nats.h>
 
 #include <atomic>
+#include <condition_variable>
+#include <mutex>
 #include <cstdint>
 #include <string>
 #include <string_view>
@@ -55,6 +57,12 @@ class NatsLink {
   natsConnection* nc_ = nullptr;
   jsCtx* js_ = nullptr;
   std::atomic<std::uint64_t> reconnects_{0};
+  // The closed callback is the last one libnats makes: the destructor waits
+  // for it, so no callback runs on a destroyed link.
+  std::mutex closed_mu_;
+  std::condition_variable closed_cv_;
+  bool closed_ = false;
+  std::atomic<bool> closing_{false};
 };
 
 // "NATS error: <text> (<details from the library's error stack>)".

@@ -47,8 +47,11 @@ struct BridgeCliOptions {
 // The running bridge, reached from the signal handler: stop() only stores a flag.
 std::atomic<bridge::Outbound*> g_out{nullptr};
 std::atomic<bridge::Inbound*> g_in{nullptr};
+// A signal that came while the bridge was still connecting stops it before it runs.
+std::atomic<bool> g_stop_requested{false};
 
 void on_bridge_stop_signal(int) {
+  g_stop_requested.store(true);
   if (auto* o = g_out.load()) o->stop();
   if (auto* i = g_in.load()) i->stop();
 }
@@ -110,10 +113,11 @@ template <class Bridge, class Options>
 int run_bridge(Options options, std::uint64_t count, std::atomic<Bridge*>& slot) {
   stand_by_as_journal_writer();  // a sync queue needs a journal writer for publishes / deliveries
   const bridge::LogFn log = options.log;
+  install_stop_handlers();
   try {
     Bridge b(std::move(options));
     slot.store(&b);
-    install_stop_handlers();
+    if (g_stop_requested.load()) b.stop();
     try {
       b.run(count);
     } catch (...) {

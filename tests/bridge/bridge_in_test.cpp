@@ -1,0 +1,143 @@
+// The inbound bridge (JetStream -> ackring) under a real nats-server: every
+// stream message reaches the queue exactly once (a JetStream redelivery is a
+// dedup hit), through a queue smaller than the backlog (back-pressure by nak),
+// bridge SIGKILLs and a server restart.
+#include <gtest/gtest.h>
+
+#include <atomic>
+#include <map>
+#include <mutex>
+#include <string>
+#include <thread>
+
+#include "ackring/ackring.hpp"
+#include "nats_fixture.hpp"
+#include "test_util.hpp"
+
+namespace ackring::testing {
+namespace {
+
+class BridgeIn : public ::testing::Test {
+ protected:
+  void SetUp() override {
+    if (!server_.available()) GTEST_SKIP() << "nats-server is not installed (tools/setup.sh installs it)";
+    std::string why;
+    ASSERT_TRUE(server_.start(&why)) << why;
+    js_.emplace(server_.url());
+    ASSERT_TRUE(js_->ok());
+    ASSERT_TRUE(js_->add_stream("IN", "in.>"));
+    log_ = server_.dir() / "bridge.log";
+  }
+
+  std::vector<std::string> in_args(const std::string& queue) const {
+    return {"bridge", "in", queue, "--server", server_.url(), "--stream", "IN", "--consumer", "D",
+            "--batch", "64", "--nak-delay", "50", "--request-timeout", "2000"};
+  }
+
+  NatsServer server_;
+  std::optional<JsClient> js_;
+  std::filesystem::path log_;
+};
+
+// Receives and acks everything in group "g" on its own thread, counting bodies.
+class Reader {
+ public:
+  explicit Reader(Queue& q) : consumer_(q.consumer("g")), thread_([this] { loop(); }) {}
+  ~Reader() {
+    stop_ = true;
+    thread_.join();
+  }
+  std::map<std::string, int> counts() {
+    std::lock_guard lock(mu_);
+    return counts_;
+  }
+  std::size_t distinct() {
+    std::lock_guard lock(mu_);
+    return counts_.size();
+  }
+
+ private:
+  void loop() {
+    while (!stop_) {
+      if (auto d = consumer_.receive(std::chrono::milliseconds(20))) {
+        {
+          std::lock_guard lock(mu_);
+          ++counts_[std::string(d->text())];
+        }
+        (void)consumer_.ack(*d);
+      }
+    }
+  }
+  Consumer consumer_;
+  std::atomic<bool> stop_{false};
+  std::mutex mu_;
+  std::map<std::string, int> counts_;
+  std::thread thread_;
+};
+
+TEST_F(BridgeIn, should_put_every_stream_message_in_the_queue_exactly_once_across_bridge_kills_and_a_server_restart) {
+  // A short ack wait: what a killed bridge had fetched comes back soon.
+  ASSERT_TRUE(js_->add_pull_consumer("IN", "D", 1000));
+  TempQueue tq;
+  BridgeFilesCleanup cleanup(tq.path());
+  // Smaller than a round: the bridge meets a full queue and naks.
+  auto q = Queue::create(tq.path(), {.capacity = 128, .max_message_size = 64, .dedup_entries = 8192});
+  q.create_group("g");
+  Reader reader(q);
+  int published = 0;
+  auto publish = [&](int n) {
+    for (int i = 0; i < n; ++i, ++published) ASSERT_TRUE(js_->publish("in.msgs", "n-" + std::to_string(published)));
+  };
+  for (int round = 0; round < 3; ++round) {
+    publish(500);
+    Child bridge = run_cli(in_args(tq.path()), log_);
+    // Each round has 500 new messages: the bridge reports 100 of them
+    // through (each process counts from 0), then it is killed.
+    ASSERT_TRUE(wait_until([&] {
+      const auto s = bridge_status_of(tq.path(), bridge.pid());
+      return s && s->forwarded >= 100;
+    })) << describe_bridges(tq.path()) << read_text(log_);
+    if (round == 1) {
+      // The server goes away under the running bridge and comes back; what
+      // is published after that is pulled by the same bridge process.
+      std::string why;
+      ASSERT_TRUE(server_.restart(&why)) << why;
+      ASSERT_TRUE(wait_until([&] {
+        const auto s = bridge_status_of(tq.path(), bridge.pid());
+        return s && s->reconnects >= 1;
+      })) << describe_bridges(tq.path()) << read_text(log_);
+      const std::uint64_t before = bridge_status_of(tq.path(), bridge.pid())->forwarded;
+      publish(200);
+      ASSERT_TRUE(wait_until([&] {
+        const auto s = bridge_status_of(tq.path(), bridge.pid());
+        return s && s->forwarded >= before + 200;
+      })) << "bridge did not go on after the server restart: " << describe_bridges(tq.path()) << read_text(log_);
+    }
+    bridge.kill_and_reap();
+  }
+  Child last = run_cli(in_args(tq.path()), log_);
+  ASSERT_TRUE(wait_until([&] { return bridge_status_of(tq.path(), last.pid()).has_value(); }))
+      << describe_bridges(tq.path()) << read_text(log_);
+  ASSERT_TRUE(wait_until([&] {
+    const auto c = js_->consumer_state("IN", "D");
+    return reader.distinct() == static_cast<std::size_t>(published) && c && c->first == 0 && c->second == 0;
+  }, std::chrono::seconds(50)))
+      << "not all through: reader has " << reader.distinct() << " of " << published << "\n"
+      << describe_bridges(tq.path()) << read_text(log_);
+  last.kill(SIGTERM);
+  ASSERT_TRUE(last.wait_for(std::chrono::seconds(20)));
+  EXPECT_TRUE(last.exited_ok()) << last.describe() << "\n" << describe_bridges(tq.path()) << read_text(log_);
+  const auto counts = reader.counts();
+  int doubled = 0;
+  for (int i = 0; i < published; ++i) {
+    const auto it = counts.find("n-" + std::to_string(i));
+    ASSERT_NE(it, counts.end()) << i;
+    if (it->second != 1) ++doubled;
+  }
+  EXPECT_EQ(doubled, 0) << "messages enqueued more than once";
+  EXPECT_EQ(counts.size(), static_cast<std::size_t>(published));
+  EXPECT_EQ(q.stats().published, static_cast<std::uint64_t>(published));
+}
+
+}  // namespace
+}  // namespace ackring::testing
