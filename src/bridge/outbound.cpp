@@ -197,9 +197,10 @@ struct Outbound::Impl {
     });
   }
 
-  void take_new(std::chrono::milliseconds wait) {
+  // Takes up to the free room of new deliveries and publishes them; returns how many.
+  std::size_t take_new(std::chrono::milliseconds wait) {
     const std::size_t room = o.max_in_flight > pending.size() ? o.max_in_flight - pending.size() : 0;
-    if (room == 0 || fatal) return;
+    if (room == 0 || fatal) return 0;
     Delivery batch[64];
     const std::size_t want = std::min<std::size_t>(room, 64);
     const std::size_t n = wait.count() > 0 ? consumer->receive_batch(std::span(batch, want), wait)
@@ -231,6 +232,7 @@ struct Outbound::Impl {
       with_status([&](BridgeStatus& s) { ++s.forwarded; });
       send(d.seq(), it->second);
     }
+    return n;
   }
 
   [[nodiscard]] bool too_large_for_stream(std::size_t size) const {
@@ -456,7 +458,8 @@ void Outbound::run(std::uint64_t max_messages) {
     progress = m.resend_due() || progress;
     // Block in receive only when nothing is outstanding; otherwise poll, so
     // publish acks are applied promptly.
-    m.take_new(m.pending.empty() ? std::chrono::milliseconds(20) : std::chrono::milliseconds(0));
+    progress = m.take_new(m.pending.empty() ? std::chrono::milliseconds(20) : std::chrono::milliseconds(0)) > 0 ||
+               progress;
     m.housekeeping();
     if (!progress && !m.pending.empty()) {
       std::unique_lock lock(m.mu);
