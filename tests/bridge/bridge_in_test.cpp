@@ -86,7 +86,10 @@ TEST_F(BridgeIn, should_put_every_stream_message_in_the_queue_exactly_once_acros
   Reader reader(q);
   int published = 0;
   auto publish = [&](int n) {
-    for (int i = 0; i < n; ++i, ++published) ASSERT_TRUE(js_->publish("in.msgs", "n-" + std::to_string(published)));
+    for (int i = 0; i < n; ++i, ++published) {
+      const std::string body = "n-" + std::to_string(published);
+      ASSERT_TRUE(js_->publish("in.msgs", body, "test-" + body));
+    }
   };
   for (int round = 0; round < 3; ++round) {
     publish(500);
@@ -137,6 +140,31 @@ TEST_F(BridgeIn, should_put_every_stream_message_in_the_queue_exactly_once_acros
   EXPECT_EQ(doubled, 0) << "messages enqueued more than once";
   EXPECT_EQ(counts.size(), static_cast<std::size_t>(published));
   EXPECT_EQ(q.stats().published, static_cast<std::uint64_t>(published));
+}
+
+TEST_F(BridgeIn, should_make_a_redelivered_stream_message_a_dedup_hit_not_a_second_message) {
+  // No Nats-Msg-Id: the bridge keys each message by stream, stream seq and stored time.
+  for (int i = 0; i < 20; ++i) ASSERT_TRUE(js_->publish("in.msgs", "k-" + std::to_string(i)));
+  TempQueue tq;
+  BridgeFilesCleanup cleanup(tq.path());
+  auto q = Queue::create(tq.path(), {.capacity = 64, .max_message_size = 64});
+  q.create_group("g");
+  auto args = in_args(tq.path());
+  args.insert(args.end(), {"-n", "20"});
+  Child first = run_cli(args, log_);
+  ASSERT_TRUE(first.wait_for(std::chrono::seconds(30)));
+  ASSERT_TRUE(first.exited_ok()) << first.describe() << read_text(log_);
+  EXPECT_EQ(q.stats().published, 20u);
+  // A consumer made anew delivers the whole stream again, as JetStream does
+  // after lost acks: every message is a dedup hit in the queue.
+  ASSERT_TRUE(js_->delete_consumer("IN", "D"));
+  std::filesystem::remove(log_);
+  Child second = run_cli(args, log_);
+  ASSERT_TRUE(second.wait_for(std::chrono::seconds(30)));
+  ASSERT_TRUE(second.exited_ok()) << second.describe() << read_text(log_);
+  EXPECT_EQ(q.stats().published, 20u) << read_text(log_);
+  EXPECT_NE(read_text(log_).find("forwarded 0, acked 20, retries 0, dedup hits 20"), std::string::npos)
+      << read_text(log_);
 }
 
 }  // namespace

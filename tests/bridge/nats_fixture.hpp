@@ -237,9 +237,18 @@ class JsClient {
     });
   }
 
-  bool publish(const std::string& subject, const std::string& body) {
+  bool delete_consumer(const std::string& stream, const std::string& durable) {
+    return js_DeleteConsumer(js_, stream.c_str(), durable.c_str(), nullptr, nullptr) == NATS_OK;
+  }
+
+  // With a msg id, a retry after a lost publish ack (a server restarting)
+  // cannot store the message twice.
+  bool publish(const std::string& subject, const std::string& body, const std::string& msg_id = {}) {
+    jsPubOptions po;
+    jsPubOptions_Init(&po);
+    if (!msg_id.empty()) po.MsgId = msg_id.c_str();
     return retry([&] {
-      return js_Publish(nullptr, js_, subject.c_str(), body.data(), static_cast<int>(body.size()), nullptr,
+      return js_Publish(nullptr, js_, subject.c_str(), body.data(), static_cast<int>(body.size()), &po,
                         nullptr) == NATS_OK;
     });
   }
