@@ -396,8 +396,10 @@ Outbound::Outbound(OutboundOptions options) : impl_(std::make_unique<Impl>()) {
   if (m.o.name.empty()) m.o.name = "out." + m.o.group;
   // Connect and check the stream before taking anything from the queue, so a
   // bad server, stream or subject leaves the group untouched.
-  m.link = std::make_unique<detail::NatsLink>(m.o.nats, m.o.log, &Impl::on_ack, &m,
-                                              static_cast<std::int64_t>(m.o.max_in_flight) * 4);
+  // No MaxPending in libnats (0): the bridge bounds what is outstanding
+  // itself (max_in_flight). A bound in the library as well could fill up with
+  // publishes whose acks were lost in a disconnect and stall every publish.
+  m.link = std::make_unique<detail::NatsLink>(m.o.nats, m.o.log, &Impl::on_ack, &m, 0);
   jsStreamInfo* si = m.link->stream_info(m.o.stream);
   bool subject_ok = false;
   for (int i = 0; si->Config != nullptr && i < si->Config->SubjectsLen; ++i)
