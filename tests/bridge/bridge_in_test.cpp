@@ -167,5 +167,30 @@ TEST_F(BridgeIn, should_make_a_redelivered_stream_message_a_dedup_hit_not_a_seco
       << read_text(log_);
 }
 
+TEST_F(BridgeIn, should_put_messages_into_a_sync_queue_on_disk_before_acking_them) {
+  for (int i = 0; i < 50; ++i) ASSERT_TRUE(js_->publish("in.msgs", "s-" + std::to_string(i)));
+  TempQueue tq;
+  BridgeFilesCleanup cleanup(tq.path());
+  const auto journal = server_.dir() / "journal";
+  std::filesystem::create_directories(journal);
+  auto q = Queue::create(tq.path(), {.capacity = 64, .max_message_size = 64, .durability = Durability::sync,
+                                     .journal_dir = journal.string()});
+  q.create_group("g");
+  auto args = in_args(tq.path());
+  args.insert(args.end(), {"-n", "50"});
+  Child bridge = run_cli(args, log_);
+  ASSERT_TRUE(bridge.wait_for(std::chrono::seconds(40)));
+  ASSERT_TRUE(bridge.exited_ok()) << bridge.describe() << read_text(log_);
+  // A sync publish returns once its record is on disk, and the bridge acks
+  // only after it returned: all 50 are durable, and JetStream has them acked.
+  const auto s = q.stats();
+  EXPECT_EQ(s.published, 50u);
+  EXPECT_GE(s.durable_seq, 50u);
+  EXPECT_TRUE(wait_until([&] {
+    const auto c = js_->consumer_state("IN", "D");
+    return c && c->first == 0 && c->second == 0;
+  })) << read_text(log_);
+}
+
 }  // namespace
 }  // namespace ackring::testing
