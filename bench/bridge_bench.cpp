@@ -286,6 +286,7 @@ int main(int argc, char** argv) {
   }
   std::error_code ec;
   fs::remove_all(dir, ec);
+  fs::remove(dir.parent_path(), ec);  // only if no other run is using it (not empty: kept)
   utsname u{};
   ::uname(&u);
   std::printf("bridge_bench: %d messages per case, %d rounds (median, [min - max]); %s %s, %u cpus; store %s\n", n,
