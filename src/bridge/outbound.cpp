@@ -91,6 +91,7 @@ struct Outbound::Impl {
   // Filled by the ack handler (libnats thread), drained by run().
   std::mutex mu;
   std::condition_variable cv;
+  bool waiting = false;  // run() sleeps on cv: only then is a wake-up (a futex call) worth making
   std::vector<Completion> completions;
 
   std::optional<Queue> queue;
@@ -131,11 +132,13 @@ struct Outbound::Impl {
       c.text = pae->ErrText != nullptr ? pae->ErrText : natsStatus_GetText(pae->Err);
     }
     natsMsg_Destroy(msg);
+    bool wake = false;
     {
       std::lock_guard lock(self->mu);
       self->completions.push_back(std::move(c));
+      wake = self->waiting;
     }
-    self->cv.notify_one();
+    if (wake) self->cv.notify_one();
   }
 
   void open_queue() {
@@ -377,7 +380,9 @@ struct Outbound::Impl {
            std::any_of(pending.begin(), pending.end(), [](const auto& kv) { return kv.second.awaiting; })) {
       {
         std::unique_lock lock(mu);
+        waiting = true;
         cv.wait_for(lock, std::chrono::milliseconds(10), [&] { return !completions.empty(); });
+        waiting = false;
       }
       drain_completions();
     }
@@ -465,7 +470,9 @@ void Outbound::run(std::uint64_t max_messages) {
     m.housekeeping();
     if (!progress && !m.pending.empty()) {
       std::unique_lock lock(m.mu);
+      m.waiting = true;
       m.cv.wait_for(lock, std::chrono::milliseconds(2), [&] { return !m.completions.empty(); });
+      m.waiting = false;
     }
   }
   m.settle_outstanding();
