@@ -236,6 +236,17 @@ void Inbound::run(std::uint64_t max_messages) {
       std::this_thread::sleep_for(std::chrono::milliseconds(100));
       continue;
     }
+    // Fetch may have waited 500 ms: check the queue file again before
+    // publishing into it. What is left is the time to publish one batch: a
+    // queue removed within it loses that batch with the rest of its contents
+    // (removing a queue discards its messages).
+    if (!(detail::FileId::of(m.queue_path) == m.queue_id)) {
+      for (int i = 0; i < list.Count; ++i) natsMsg_Nak(list.Msgs[i], nullptr);
+      natsMsgList_Destroy(&list);
+      m.reopen_queue();
+      if (!m.producer) break;
+      continue;
+    }
     m.with_status([&](BridgeStatus& b) { b.in_flight = static_cast<std::uint64_t>(list.Count); });
     bool backed_off = false;
     for (int i = 0; i < list.Count; ++i) {

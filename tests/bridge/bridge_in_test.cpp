@@ -167,6 +167,41 @@ TEST_F(BridgeIn, should_make_a_redelivered_stream_message_a_dedup_hit_not_a_seco
       << read_text(log_);
 }
 
+TEST_F(BridgeIn, should_wait_for_a_removed_queue_and_fill_the_new_one) {
+  for (int i = 0; i < 20; ++i) ASSERT_TRUE(js_->publish("in.msgs", "a-" + std::to_string(i)));
+  TempQueue tq;
+  BridgeFilesCleanup cleanup(tq.path());
+  std::optional<Queue> q(Queue::create(tq.path(), {.capacity = 64, .max_message_size = 64}));
+  q->create_group("g");
+  Child bridge = run_cli(in_args(tq.path()), log_);
+  ASSERT_TRUE(wait_until([&] {
+    const auto s = bridge_status_of(tq.path(), bridge.pid());
+    return s && s->acked >= 20;
+  })) << describe_bridges(tq.path()) << read_text(log_);
+  q.reset();
+  ASSERT_TRUE(Queue::destroy(tq.path()));
+  // The bridge notices before its next batch and waits for the queue.
+  q.emplace(Queue::create(tq.path(), {.capacity = 64, .max_message_size = 64}));
+  q->create_group("g");
+  ASSERT_TRUE(wait_until([&] {
+    const auto s = bridge_status_of(tq.path(), bridge.pid());
+    return s && s->queue_reopens >= 1;
+  })) << describe_bridges(tq.path()) << read_text(log_);
+  for (int i = 0; i < 20; ++i) ASSERT_TRUE(js_->publish("in.msgs", "b-" + std::to_string(i)));
+  ASSERT_TRUE(wait_until([&] { return q->stats().published == 20; }))
+      << describe_bridges(tq.path()) << read_text(log_);
+  bridge.kill(SIGTERM);
+  ASSERT_TRUE(bridge.wait_for(std::chrono::seconds(20)));
+  EXPECT_TRUE(bridge.exited_ok()) << read_text(log_);
+  auto c = q->consumer("g");
+  for (int i = 0; i < 20; ++i) {
+    const auto d = c.receive(std::chrono::seconds(5));
+    ASSERT_TRUE(d.has_value());
+    EXPECT_EQ(d->text().substr(0, 2), "b-");
+    (void)c.ack(*d);
+  }
+}
+
 TEST_F(BridgeIn, should_put_messages_into_a_sync_queue_on_disk_before_acking_them) {
   for (int i = 0; i < 50; ++i) ASSERT_TRUE(js_->publish("in.msgs", "s-" + std::to_string(i)));
   TempQueue tq;
