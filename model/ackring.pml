@@ -24,12 +24,19 @@
  *                     tail CAS (the specification's text): every producer waits
  *                     for ever (docs/model.md, "Holes found")
  *   -DABORT_ANY_LAP   the abort also judges a slot at a later lap
+ *   -DSETTLED_GEN_ONLY a settled lease word carries only the generation, not
+ *                     its seq (format 3 and before): a member stalled before
+ *                     its take-new CAS lands on a later lap (docs/model.md,
+ *                     "Holes found", 2)
+ *   -DNO_TAKEOVER_FENCE the taker does not check the floor after its takeover
+ *                     CAS (nor give a later lap's lease back)
  * Alternatives (must also verify): -DTAIL_LAST, the refresh reads the tail
  * after the floors and in-flight words instead of before them;
  * -DINTENT_AS_CODE, the intent handling of src/producer.cpp at 6105ec4 (stored
  * just before the first tail CAS, kept across failed CASes, cleared before a
  * refresh when the ring looks full and before publishing again).
- * Configuration switches (docs/model.md): NP, MSGS, MSGS0, MSGS1, MAXSEQ, NB,
+ * Configuration switches (docs/model.md): TAKER_ONCE (block member 0 tries
+ * take-new once only: the stalled taker of the take-new ABA), NP, MSGS, MSGS0, MSGS1, MAXSEQ, NB,
  * ND, MAXDEATHS, KILL_PRODUCERS_ONLY, MAXABORTS, MAXD, GEN_BITS, NO_ABORT,
  * NO_DOUBLE_ACK, END_TO_END_ONLY (only the end-to-end assertions: content,
  * loss, fencing, progress; not the direct "no store into a reused slot").
@@ -103,6 +110,16 @@
 #define LEASED 1
 #define SETTLED 2
 
+/* A settled word's seq: the whole seq (format 4), or nothing (format 3, where
+   only the generation told the laps apart). */
+#ifndef SETTLED_GEN_ONLY
+#define SQ(s) (s)
+#define SETTLED_FOR(j, s) (lst[j] == SETTLED && lsq[j] == (s))
+#else
+#define SQ(s) 0
+#define SETTLED_FOR(j, s) (lst[j] == SETTLED && lgen[j] == GEN(s))
+#endif
+
 /* ----------------------------------------------------------------- shared */
 byte tail;                      /* next seq to claim */
 byte floor_word;                /* min floor as last computed; only rises */
@@ -117,6 +134,7 @@ byte lst[2 * C];                /* lease words: state */
 byte lgen[2 * C];               /*   generation */
 byte lown[2 * C];               /*   owner (member index) */
 byte ldel[2 * C];               /*   deliveries */
+byte lsq[2 * C];                /*   seq, in a settled word (format 4); 0 in an empty or leased one */
 
 /* ------------------------------------------------------------ liveness */
 bool alive[NPROC];              /* false: dead for ever */
@@ -177,8 +195,8 @@ inline push_drop(target) {
      d_step {
        i = LW(DROP, s);
        if
-       :: lgen[i] == GEN(s) && lst[i] == SETTLED -> skip
-       :: else -> lst[i] = SETTLED; lgen[i] = GEN(s); lown[i] = NONE; lseq[i] = s;
+       :: SETTLED_FOR(i, s) -> skip
+       :: else -> lst[i] = SETTLED; lgen[i] = GEN(s); lown[i] = NONE; lsq[i] = SQ(s); lseq[i] = s;
           printf("P%d: settles drop group's seq %d dropped\n", p, s)
        fi
      }
@@ -392,14 +410,14 @@ inline read_payload(n, dd) {
   r0 = 0; r1 = 0; ok = false
 }
 
-/* Floor advance: the run of settled words of the current generation. */
+/* Floor advance: the run of words settled for their own seqs. */
 inline advance_floor() {
   f = gfl[g];
   x = nxt[g];
   e = f;
   do
   :: e < x && e - f < C ->
-     d_step { ok = (lst[LW(g, e)] == SETTLED && lgen[LW(g, e)] == GEN(e)) };
+     d_step { ok = SETTLED_FOR(LW(g, e), e) };
      if :: ok -> e++ :: else -> break fi
   :: else -> break
   od;
@@ -409,29 +427,46 @@ inline advance_floor() {
   f = 0; x = 0; e = 0; ok = false
 }
 
-/* The lease word j as read: state, generation, owner, deliveries */
-#define READ_WORD(j) d_step { ws = lst[j]; wg = lgen[j]; wo = lown[j]; wd = ldel[j] }
-#define WORD_IS(j) (lst[j] == ws && lgen[j] == wg && lown[j] == wo && ldel[j] == wd)
+/* The lease word j as read: state, generation, owner, deliveries, settled seq */
+#define READ_WORD(j) d_step { ws = lst[j]; wg = lgen[j]; wo = lown[j]; wd = ldel[j]; wq = lsq[j] }
+#define WORD_IS(j) (lst[j] == ws && lgen[j] == wg && lown[j] == wo && ldel[j] == wd && lsq[j] == wq)
+#ifndef SETTLED_GEN_ONLY
+#define READ_SETTLED_FOR(s) (ws == SETTLED && wq == (s))
+#else
+#define READ_SETTLED_FOR(s) (ws == SETTLED && wg == GEN(s))
+#endif
 
 #define HAS_ROOM (!rv[0] || (g == BLOCK && !rv[1]))
+#ifdef TAKER_ONCE
+#define MAY_TAKE (g != BLOCK || me != 0 || tries == 0)
+#else
+#define MAY_TAKE true
+#endif
 #define HAS_EXPIRABLE (lst[g * C] == LEASED && ldel[g * C] < MAXD || lst[g * C + 1] == LEASED && ldel[g * C + 1] < MAXD)
 /* the head of the group is committed or aborted (else only an abort can be done there) */
 #define HEAD_READY (sseq[SLOT(nxt[g])] == nxt[g] && (sst[SLOT(nxt[g])] == COMMITTED || sst[SLOT(nxt[g])] == ABORTED))
-#define FLOOR_CAN_MOVE (gfl[g] < nxt[g] && lst[LW(g, gfl[g])] == SETTLED && lgen[LW(g, gfl[g])] == GEN(gfl[g]))
+#define FLOOR_CAN_MOVE (gfl[g] < nxt[g] && SETTLED_FOR(LW(g, gfl[g]), gfl[g]))
 
 proctype Member(byte g; byte me; byte id) {
   byte n, i, s, j, f, x, e, dd, ri;
   byte vs, vt;                  /* slot state word as read */
-  byte ws, wg, wo, wd;          /* lease word as read */
+  byte ws, wg, wo, wd, wq;      /* lease word as read */
+  byte ls;                      /* ghost: the seq the word we took over was (to give it back) */
   byte r0, r1;
   byte rs[2], rd[2];            /* receipts held: (seq, deliveries) */
   bool rv[2];
   bool ok;
+#ifdef TAKER_ONCE
+  byte tries;                   /* take-new attempts of block member 0 */
+#endif
   {
 end_idle:
   do
   /* ---------------------------------------------------- take new */
-  :: nxt[g] < tail && HAS_ROOM && (HEAD_READY || aborts < MAXABORTS) ->
+  :: nxt[g] < tail && HAS_ROOM && (HEAD_READY || aborts < MAXABORTS) && MAY_TAKE ->
+#ifdef TAKER_ONCE
+     if :: g == BLOCK && me == 0 -> tries = 1 :: else -> skip fi;
+#endif
      n = nxt[g];
      i = SLOT(n);
      d_step { vs = sseq[i]; vt = sst[i] };
@@ -441,7 +476,7 @@ end_idle:
         j = LW(g, n);
         READ_WORD(j);
         if
-        :: wg == GEN(n) && ws != EMPTY ->
+        :: (ws == LEASED && wg == GEN(n)) || READ_SETTLED_FOR(n) ->
            /* taken already: help next forward */
            d_step { if :: nxt[g] == n -> nxt[g] = n + 1 :: else -> skip fi }
         :: else ->
@@ -451,7 +486,7 @@ end_idle:
               :: vt == COMMITTED ->
                  d_step {
                    if
-                   :: WORD_IS(j) -> lst[j] = LEASED; lgen[j] = GEN(n); lown[j] = me; ldel[j] = 1; lseq[j] = n; ok = true;
+                   :: WORD_IS(j) -> lst[j] = LEASED; lgen[j] = GEN(n); lown[j] = me; ldel[j] = 1; lsq[j] = 0; lseq[j] = n; ok = true;
                       printf("%c%d: leases seq %d (delivery 1)\n", NAME, me, n)
                    :: else -> ok = false
                    fi
@@ -467,7 +502,7 @@ end_idle:
                  /* aborted(n): settle it skipped */
                  d_step {
                    if
-                   :: WORD_IS(j) -> lst[j] = SETTLED; lgen[j] = GEN(n); lown[j] = NONE; ldel[j] = 0; lseq[j] = n; ok = true;
+                   :: WORD_IS(j) -> lst[j] = SETTLED; lgen[j] = GEN(n); lown[j] = NONE; ldel[j] = 0; lsq[j] = SQ(n); lseq[j] = n; ok = true;
                       printf("%c%d: settles aborted seq %d skipped\n", NAME, me, n)
                    :: else -> ok = false
                    fi
@@ -505,7 +540,7 @@ end_idle:
         skip
 #endif
      fi;
-     n = 0; i = 0; j = 0; vs = 0; vt = 0; ws = 0; wg = 0; wo = 0; wd = 0; ok = false
+     n = 0; i = 0; j = 0; vs = 0; vt = 0; ws = 0; wg = 0; wo = 0; wd = 0; wq = 0; ok = false
 
   /* ------------------------------------------- take over an expired lease */
   :: HAS_EXPIRABLE && HAS_ROOM ->
@@ -520,9 +555,10 @@ end_idle:
         READ_WORD(j);
         if
         :: ws == LEASED && wg == GEN(s) && wd < MAXD ->   /* expired (nondeterministic), or its holder died */
+           /* @step takeover.before_lease_cas */
            d_step {
              if
-             :: WORD_IS(j) -> lown[j] = me; ldel[j] = wd + 1; lseq[j] = s; ok = true;
+             :: WORD_IS(j) -> lown[j] = me; ldel[j] = wd + 1; ls = lseq[j]; lseq[j] = s; ok = true;
                 printf("%c%d: takes over seq %d (delivery %d)\n", NAME, me, s, wd + 1)
              :: else -> ok = false
              fi
@@ -530,15 +566,34 @@ end_idle:
            if
            :: ok ->
               /* @step takeover.after_lease_cas */
+#ifndef NO_TAKEOVER_FENCE
+              if
+              :: gfl[g] > s ->
+                 /* the floor passed s: the word we took was a later lap's
+                    live lease (s's lap was settled); give it back */
+                 d_step {
+                   if
+                   :: lst[j] == LEASED && lgen[j] == wg && lown[j] == me && ldel[j] == wd + 1 && lsq[j] == 0 ->
+                      lown[j] = wo; ldel[j] = wd; lseq[j] = ls;
+                      printf("%c%d: gives back the lease it took over (a later lap's)\n", NAME, me)
+                   :: else -> skip
+                   fi
+                 }
+              :: else ->
+                 dd = wd + 1;
+                 read_payload(s, dd)
+              fi
+#else
               dd = wd + 1;
               read_payload(s, dd)
+#endif
            :: else -> skip
            fi
         :: else -> skip
         fi
      :: else -> skip
      fi;
-     f = 0; x = 0; s = 0; i = 0; j = 0; ws = 0; wg = 0; wo = 0; wd = 0; dd = 0; ok = false
+     f = 0; x = 0; s = 0; i = 0; j = 0; ws = 0; wg = 0; wo = 0; wd = 0; wq = 0; dd = 0; ls = 0; ok = false
 
   /* ------------------------------------------------ ack a receipt held */
   :: rv[0] || rv[1] ->
@@ -563,7 +618,7 @@ retry_ack: skip;
           :: WORD_IS(j) ->
              printf("%c%d: ack(seq %d, delivery %d) settles the lease of seq %d delivery %d\n", NAME, me, s, dd, lseq[j], ldel[j]);
              assert(lseq[j] == s);          /* fencing: only the delivery the receipt was issued for */
-             lst[j] = SETTLED; lown[j] = NONE;
+             lst[j] = SETTLED; lown[j] = NONE; lsq[j] = SQ(s);
              if :: g == BLOCK -> backed[s] = true :: else -> skip fi;
              ok = true
           :: else -> ok = false
@@ -572,7 +627,7 @@ retry_ack: skip;
         if
         :: ok ->
            /* @step ack.after_settle */
-           ws = 0; wg = 0; wo = 0; wd = 0;
+           ws = 0; wg = 0; wo = 0; wd = 0; wq = 0;
 #ifndef NO_DOUBLE_ACK
            if
            :: rv[ri] = false
@@ -589,7 +644,7 @@ lease_lost: skip;
         d_step { rv[ri] = false; printf("%c%d: ack(seq %d, delivery %d) -> lease_lost\n", NAME, me, s, dd) }
      fi;
      if :: !rv[ri] -> rs[ri] = 0; rd[ri] = 0 :: else -> skip fi;
-     ri = 0; s = 0; dd = 0; j = 0; ws = 0; wg = 0; wo = 0; wd = 0; ok = false
+     ri = 0; s = 0; dd = 0; j = 0; ws = 0; wg = 0; wo = 0; wd = 0; wq = 0; ok = false
 
   /* -------------------- help the floor over a settled run (e.g. after a skip) */
   :: FLOOR_CAN_MOVE ->

@@ -197,6 +197,28 @@ std::size_t Consumer::receive_batch(std::span<Delivery> out, std::chrono::nanose
   }
 }
 
+// The takeover CAS expected a leased word read before it: a word of another
+// member, with a generation that wraps every 2^14 laps and a deadline that
+// another lap can repeat. If this process stalled between the read and the
+// CAS while the slot went round that often, the CAS may have taken a later
+// lap's live lease. That is exactly when the group's floor has passed `seq`:
+// while we hold seq's lease nobody but a drop push can settle it, and a later
+// lap exists only once the floor passed seq. Then give the word back (if it
+// is still ours): its holder keeps its lease, at worst it got lease_lost for
+// an ack made in between and the message comes back when the lease expires.
+// (protocol.md §3, "takeover")
+namespace {
+bool took_later_lap(const QueueState& q, std::uint32_t group, std::uint64_t seq, std::uint64_t before,
+                    std::uint64_t ours) noexcept {
+  // acquire: pairs with the floor CAS; a floor past seq means seq's lap is settled.
+  if (q.group(group).floor.load(std::memory_order_acquire) <= seq) return false;
+  // acq_rel: as the takeover CAS; fails harmlessly if the word moved on since.
+  (void)q.lease(group, seq).compare_exchange_strong(ours, before, std::memory_order_acq_rel,
+                                                    std::memory_order_relaxed);
+  return true;
+}
+}  // namespace
+
 Consumer::Take Consumer::take_expired(Delivery& out, std::uint64_t now) noexcept {
   const QueueState& q = *state_;
   auto& G = q.group(group_);
@@ -220,10 +242,12 @@ Consumer::Take Consumer::take_expired(Delivery& out, std::uint64_t now) noexcept
     const std::uint32_t hold_ms = exhausted ? 1000 : lease_ms_;
     const LeaseWord mine{LeaseState::leased, lw.generation, member_, deliveries,
                          static_cast<std::uint32_t>(now + hold_ms)};
+    ACKRING_FAILPOINT("takeover.before_lease_cas");
     // acq_rel: we own this delivery now; pairs with the ack/nack CAS of the previous holder.
     if (!word.compare_exchange_strong(w, mine.encode(), std::memory_order_acq_rel, std::memory_order_acquire))
       continue;  // another member took it first
     ACKRING_FAILPOINT("takeover.after_lease_cas");
+    if (took_later_lap(q, group_, s, w, mine.encode())) continue;
     bump(q.member(group_, member_).lease_expiries);
     if (exhausted) {
       // Held past max_deliveries: move it to the dead-letter queue. If that
@@ -290,7 +314,7 @@ Consumer::Take Consumer::take_new_batch(std::span<Delivery> out, std::size_t& go
     std::uint64_t w = word.load(std::memory_order_acquire);
     const std::uint32_t gen = q.generation(s);
     const LeaseWord lw = LeaseWord::decode(w);
-    if (lw.generation == gen && lw.state != LeaseState::empty) {
+    if ((lw.state == LeaseState::leased && lw.generation == gen) || is_settled_for(w, s)) {
       // Taken already (by a member that has not advanced next yet): help.
       if (consumed == 0) {
         std::uint64_t expected = n;
@@ -308,8 +332,10 @@ Consumer::Take Consumer::take_new_batch(std::span<Delivery> out, std::size_t& go
     }
     if (garbage || sw.state == SlotState::aborted) {
       const SettleReason why = garbage ? SettleReason::corrupt : SettleReason::aborted;
-      const LeaseWord skip = settled_word(s, q.layout.capacity_log2, 0, why);
-      if (!word.compare_exchange_strong(w, skip.encode(), std::memory_order_acq_rel, std::memory_order_acquire)) break;
+      // acq_rel: as the lease CAS below. `w` is empty or an earlier lap's
+      // settled word: a value that never comes back in this slot.
+      if (!word.compare_exchange_strong(w, settled_word(s, why), std::memory_order_acq_rel, std::memory_order_acquire))
+        break;
       (garbage ? G.corrupt_skipped : G.aborted_skipped).fetch_add(1, std::memory_order_relaxed);
       ++consumed;
       continue;
@@ -327,6 +353,8 @@ Consumer::Take Consumer::take_new_batch(std::span<Delivery> out, std::size_t& go
     }
     const LeaseWord mine{LeaseState::leased, gen, member_, 1, static_cast<std::uint32_t>(now + lease_ms_)};
     // acq_rel: the lease is ours; acquire also orders the payload reads after it.
+    // `w` is empty or an earlier lap's settled word (layout.hpp): however long
+    // we stalled since the re-check of next, the CAS cannot match a later lap.
     if (!word.compare_exchange_strong(w, mine.encode(), std::memory_order_acq_rel, std::memory_order_acquire)) break;
     ACKRING_FAILPOINT("receive.after_lease_cas");
     ++consumed;
@@ -418,11 +446,9 @@ void Consumer::settle_own(std::uint64_t seq, std::uint32_t deliveries, SettleRea
 }
 
 bool Consumer::settle(std::uint64_t seq, std::uint64_t expected, SettleReason reason) noexcept {
-  const LeaseWord lw = LeaseWord::decode(expected);
-  const LeaseWord settled = settled_word(seq, state_->layout.capacity_log2, lw.deliveries, reason);
   // release: the floor advancer (acquire) sees it settled before it lets producers reuse the slot.
-  return state_->lease(group_, seq).compare_exchange_strong(expected, settled.encode(), std::memory_order_release,
-                                                            std::memory_order_relaxed);
+  return state_->lease(group_, seq).compare_exchange_strong(expected, settled_word(seq, reason),
+                                                            std::memory_order_release, std::memory_order_relaxed);
 }
 
 void Consumer::handle_stalled_head(std::uint64_t seq, std::uint64_t now) noexcept {
@@ -499,9 +525,9 @@ Status Consumer::settle_receipt(const Receipt& r, SettleReason reason) noexcept 
   std::uint64_t w = word.load(std::memory_order_acquire);
   for (;;) {
     if (!check_receipt(r, w)) return Status::lease_lost;
-    const LeaseWord settled = settled_word(r.seq, q.layout.capacity_log2, LeaseWord::decode(w).deliveries, reason);
     // release: pairs with advance_floor's acquire; our reads of the payload happen before reuse.
-    if (word.compare_exchange_weak(w, settled.encode(), std::memory_order_release, std::memory_order_acquire)) {
+    if (word.compare_exchange_weak(w, settled_word(r.seq, reason), std::memory_order_release,
+                                   std::memory_order_acquire)) {
       ACKRING_FAILPOINT("ack.after_settle");
       return Status::ok;
     }

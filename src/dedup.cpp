@@ -632,6 +632,31 @@ bool DedupTable::release(std::uint32_t entry) noexcept {
   return e.state.compare_exchange_strong(s, 0, std::memory_order_seq_cst);
 }
 
+void DedupTable::remember_published(Fingerprint key, std::uint64_t seq, std::uint64_t now_ms) noexcept {
+  const auto base = static_cast<std::uint32_t>(key.lo & mask_);
+  for (std::uint32_t i = 0; i < kDedupProbe; ++i) {
+    const auto index = static_cast<std::uint32_t>((base + i) & mask_);
+    DedupEntry& e = entries_[index];
+    // seq_cst: like every state read of the reservation protocol (examine).
+    const std::uint64_t s = e.state.load(std::memory_order_seq_cst);
+    if (kind_of(s) != kReserved) continue;
+    const Fingerprint stored{e.key_lo.load(std::memory_order_relaxed), e.key_hi.load(std::memory_order_relaxed)};
+    const std::uint64_t value = e.value.load(std::memory_order_relaxed);
+    std::atomic_thread_fence(std::memory_order_acquire);  // a seqlock read: fields before the re-check
+    if (e.state.load(std::memory_order_relaxed) != s || stored != key || value != seq + 1) continue;
+    // The slot check again (it is what proves the publish), then one CAS.
+    if (slot_committed_with(stored, value)) help_commit(index, s, now_ms);
+  }
+}
+
+// The slow path of remember_key_before_reuse (dedup.hpp).
+void remember_unrecorded_key(const QueueState& q, const SlotHeader& slot, std::uint64_t committed_seq) noexcept {
+  DedupTable table(q);
+  if (!table.enabled()) return;
+  table.remember_published(Fingerprint{relaxed_load(slot.key_lo), relaxed_load(slot.key_hi)}, committed_seq,
+                           coarse_monotonic_ms());
+}
+
 bool DedupTable::contains(Fingerprint key, std::uint64_t now_ms, DedupCounters& counters) noexcept {
   if (!bloom_may_contain(key, now_ms)) {
     ++counters.bloom_negatives;

@@ -96,6 +96,26 @@ struct Reservation {
   std::uint64_t seq = 0;    // duplicate: the seq of the message already published
 };
 
+// Called by every process about to move a slot out of `committed` (a
+// producer's mark of a later lap, a consumer's abort of an unmarked later
+// claim), with the state word it will CAS from. If that word is committed(s)
+// and the slot still carries kSlotKeyUnrecorded (its keyed publisher did not
+// get to commit the dedup entry), the entry is committed first: once the
+// slot is reused, the key's fate could no longer be read from it
+// (docs/dedup.md, "the recorded slot is reused").
+void remember_unrecorded_key(const QueueState& q, const SlotHeader& slot, std::uint64_t committed_seq) noexcept;
+inline void remember_key_before_reuse(const QueueState& q, const SlotHeader& slot, std::uint64_t state_word) noexcept {
+  const SlotWord sw = SlotWord::decode(state_word);
+  if (sw.state != SlotState::committed) return;
+  // relaxed: our caller loaded the state word with acquire; the flag was
+  // cleared by the publisher before its in-flight word (release), which is
+  // what let anyone claim this slot's next lap. A stale set flag only costs
+  // a scan that finds the entry committed already.
+  constexpr std::uint32_t kUnrecordedKey = kSlotHasKey | kSlotKeyUnrecorded;
+  if ((relaxed_load(slot.flags) & kUnrecordedKey) == kUnrecordedKey) [[unlikely]]
+    remember_unrecorded_key(q, slot, sw.seq);
+}
+
 class DedupTable {
  public:
   explicit DedupTable(const QueueState& q) noexcept;
@@ -124,6 +144,12 @@ class DedupTable {
   // recorded seq's slot is in fact committed with the key, the entry is
   // committed instead (the key must not be forgotten) and false returned.
   bool release(std::uint32_t entry) noexcept;
+
+  // Slot `seq` is committed with `key` and about to leave that state for a
+  // later lap (slot_leaves_committed). Makes a reservation of `key`'s window
+  // that recorded `seq` a committed record, while the slot still proves the
+  // publish: its publisher died between the slot commit and the entry commit.
+  void remember_published(Fingerprint key, std::uint64_t seq, std::uint64_t now_ms) noexcept;
 
   // Process-once side (no reservations: a committed record or nothing).
   [[nodiscard]] bool contains(Fingerprint key, std::uint64_t now_ms, DedupCounters& counters) noexcept;

@@ -19,6 +19,7 @@
   X("receive.after_slot_check") /* slot n seen committed, lease word not yet taken */                    \
   X("receive.after_lease_cas")  /* lease taken, next not yet advanced */                                 \
   X("receive.mid_read")         /* header and payload read, state not yet re-checked */                  \
+  X("takeover.before_lease_cas") /* an expired lease read, takeover CAS not yet made */                  \
   X("takeover.after_lease_cas") /* an expired lease taken over, payload not yet read */                  \
   /* settle (src/consumer.cpp) */                                                                        \
   X("ack.after_floor_check")    /* receipt checked against word and floor, settle CAS not yet made */    \

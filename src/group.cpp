@@ -12,6 +12,7 @@
 
 #include "ackring/error.hpp"
 #include "clock.hpp"
+#include "dedup.hpp"
 #include "failpoint.hpp"
 #include "liveness.hpp"
 #include "wait.hpp"
@@ -250,8 +251,7 @@ bool advance_group_floor(const QueueState& q, std::uint32_t g) noexcept {
     std::uint64_t end = floor;
     while (end < next && end - floor < q.layout.capacity) {
       // acquire: pairs with the settling CAS (release).
-      const LeaseWord lw = LeaseWord::decode(q.lease(g, end).load(std::memory_order_acquire));
-      if (lw.state != LeaseState::settled || lw.generation != q.generation(end)) break;
+      if (!is_settled_for(q.lease(g, end).load(std::memory_order_acquire), end)) break;
       ++end;
     }
     if (end == floor) return false;
@@ -283,6 +283,8 @@ std::uint64_t abort_stalled_claims(const QueueState& q, std::uint64_t seq, std::
   }
   if (!abort) return 0;
   ACKRING_FAILPOINT("abort.after_judge");
+  // A claim never marked leaves the previous lap's word: keep its key (dedup.hpp).
+  remember_key_before_reuse(q, slot, w);
   std::uint64_t aborted = 0;
   // acq_rel: exactly one of this CAS and the producer's claim/commit CAS wins.
   if (slot.state.compare_exchange_strong(w, SlotWord{seq, SlotState::aborted}.encode(), std::memory_order_acq_rel,
@@ -298,6 +300,7 @@ std::uint64_t abort_stalled_claims(const QueueState& q, std::uint64_t seq, std::
       std::uint64_t lw = later.state.load(std::memory_order_acquire);
       const SlotWord lsw = SlotWord::decode(lw);
       const bool unmarked = lsw.seq < (s & kSeqMask) || (lsw.seq == (s & kSeqMask) && lsw.state == SlotState::free);
+      if (unmarked) remember_key_before_reuse(q, later, lw);
       if (unmarked && later.state.compare_exchange_strong(lw, SlotWord{s, SlotState::aborted}.encode(),
                                                           std::memory_order_acq_rel, std::memory_order_relaxed))
         ++aborted;
@@ -333,14 +336,36 @@ std::uint64_t push_group_forward(const QueueState& q, std::uint32_t g, std::uint
   std::uint64_t settled_count = 0;
   for (std::uint64_t s = floor; s < target; ++s) {
     auto& word = q.lease(g, s);
-    const std::uint32_t gen = q.generation(s);
     std::uint64_t w = word.load(std::memory_order_acquire);
     for (;;) {
+      if (is_settled_for(w, s)) break;
       const LeaseWord lw = LeaseWord::decode(w);
-      if (lw.generation == gen && lw.state == LeaseState::settled) break;
-      const LeaseWord settled = settled_word(s, q.layout.capacity_log2, lw.deliveries, reason);
-      // acq_rel: a member racing to take or ack this seq loses (its CAS sees the settled word).
-      if (word.compare_exchange_weak(w, settled.encode(), std::memory_order_acq_rel, std::memory_order_acquire)) {
+      if (lw.state == LeaseState::leased && lw.owner != kDroppingOwner) {
+        // A member's lease: a value that can come back in a later lap of the
+        // slot (generation and deadline wrap), so it is not settled straight
+        // from what we read. First mark it ours (owner = dropping), then check
+        // that the floor has not passed s: while the word is marked nobody
+        // but a pusher settles s, and a later lap exists only once the floor
+        // passed s. If it has, the word we marked was a later lap's lease
+        // (we stalled while the slot went round): give it back.
+        LeaseWord marked = lw;
+        marked.owner = kDroppingOwner;
+        // acq_rel: as the settle below; the holder's ack, nack or extend now fails.
+        if (!word.compare_exchange_weak(w, marked.encode(), std::memory_order_acq_rel, std::memory_order_acquire))
+          continue;
+        // acquire: pairs with the floor CAS (a floor past s: s's lap was settled).
+        if (G.floor.load(std::memory_order_acquire) > s) {
+          std::uint64_t ours = marked.encode();
+          (void)word.compare_exchange_strong(ours, w, std::memory_order_acq_rel, std::memory_order_relaxed);
+          break;
+        }
+        w = marked.encode();
+      }
+      // Empty, an earlier lap's settled word (values that never come back:
+      // layout.hpp), or a lease marked by a pusher. acq_rel: a member racing
+      // to take or ack this seq loses (its CAS sees the settled word).
+      if (word.compare_exchange_weak(w, settled_word(s, reason), std::memory_order_acq_rel,
+                                     std::memory_order_acquire)) {
         ++settled_count;
         break;
       }

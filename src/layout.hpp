@@ -20,8 +20,10 @@ inline constexpr std::size_t kCacheLine = 64;
 inline constexpr char kMagic[8] = {'A', 'C', 'K', 'R', 'I', 'N', 'G', '\0'};
 // 2: durability fields (Layout, FileHeader line 9). 3: producers' in-flight
 // words (ProducerEntry::in_flight) hold slots back from reuse, members count
-// lease expiries: a version-2 process would not honour either.
-inline constexpr std::uint32_t kFormatVersion = 3;
+// lease expiries: a version-2 process would not honour either. 4: a settled
+// lease word carries its whole seq (settled_word): a version-3 process would
+// read it as a settled word of another lap.
+inline constexpr std::uint32_t kFormatVersion = 4;
 inline constexpr std::size_t kHeaderRegion = 4096;
 // The journal directory (of <journal_dir>/<queue file name>/, the parent)
 // is stored as bytes in the header region, covered by Layout::journal_dir_hash.
@@ -265,6 +267,11 @@ struct SlotHeader {
 };
 static_assert(sizeof(SlotHeader) == kCacheLine);
 inline constexpr std::uint32_t kSlotHasKey = 1;  // SlotHeader::flags: key_lo/key_hi hold the key fingerprint
+// SlotHeader::flags: a keyed publish whose dedup entry is not committed yet.
+// Set with the fields, cleared by the publisher after its entry commit
+// (before its in-flight word), so a slot that still has it when its next lap
+// begins lost its publisher in between: remember_key_before_reuse (dedup.hpp).
+inline constexpr std::uint32_t kSlotKeyUnrecorded = 4;
 // SlotHeader::flags: a copy published by Queue::rewind_group for one group
 // (bits 8-23: its index, bits 24-31: the low bits of its incarnation, so a
 // group removed and created again under the index is not the target).
@@ -344,16 +351,26 @@ struct SlotWord {
 };
 
 // ---- lease word: one per (group, slot) -------------------------------------
+// Empty and leased words:
 //  63 62 61            48 47      40 39        32 31                      0
 //  ┌─────┬───────────────┬──────────┬────────────┬─────────────────────────┐
 //  │state│ generation    │ owner    │ deliveries │ deadline (monotonic ms) │
 //  └─────┴───────────────┴──────────┴────────────┴─────────────────────────┘
-// generation = (seq >> capacity_log2) mod 2^14: a word of another lap of the
-// ring never matches, so an ack of a reused slot fails (no ABA within 16384
-// laps; the group floor fences receipts for any number of laps). The delivery
-// count fences off a stale receipt of an earlier delivery. Settled words hold
-// the SettleReason in the owner byte and the seq's low 32 bits in the
-// deadline field (settled_word).
+// generation = (seq >> capacity_log2) mod 2^14: a leased word of another lap
+// of the ring does not match within 16384 laps; the group floor fences
+// receipts for any number of laps (protocol.md §3). The delivery count fences
+// off a stale receipt of an earlier delivery.
+//
+// Settled words carry the whole seq instead (settled_word):
+//  63 62 61    59 58 56 55                                              0
+//  ┌─────┬────────┬─────┬─────────────────────────────────────────────────┐
+//  │ 10  │ reason │  0  │ seq (56 bits)                                   │
+//  └─────┴────────┴─────┴─────────────────────────────────────────────────┘
+// A take of a new lap, the skip of an aborted head and the drop push CAS
+// from an empty word or from the settled word of an earlier lap. Neither
+// value ever comes back in the slot (seqs only grow), so a process stalled
+// before such a CAS for any number of laps cannot land on a later lap's word
+// (protocol.md §2; the model's `model_take_aba_fixed`).
 enum class LeaseState : std::uint8_t { empty = 0, leased = 1, settled = 2 };
 enum class SettleReason : std::uint8_t {
   acked = 0,
@@ -364,17 +381,27 @@ enum class SettleReason : std::uint8_t {
   not_for_group = 5,  // a replay copy for another group
 };
 inline constexpr std::uint32_t kNoOwner = 255;
+// Owner of a lease a drop push is settling (push_group_forward): not a member
+// index (those are below kMaxMembers), so no member's receipt matches it.
+inline constexpr std::uint32_t kDroppingOwner = 254;
+static_assert(kDroppingOwner >= kMaxMembers && kDroppingOwner != kNoOwner);
 inline constexpr std::uint32_t kGenerationBits = 14;
 
+[[nodiscard]] constexpr LeaseState lease_state_of(std::uint64_t w) noexcept {
+  return static_cast<LeaseState>(w >> 62);
+}
+
+// The fields of an empty or leased word. (A settled word decodes to state
+// `settled` and meaningless other fields: test it with is_settled_for.)
 struct LeaseWord {
   LeaseState state;
   std::uint32_t generation;
   std::uint32_t owner;
   std::uint32_t deliveries;
-  std::uint32_t deadline_ms;  // or SettleReason when settled
+  std::uint32_t deadline_ms;
 
   [[nodiscard]] static constexpr LeaseWord decode(std::uint64_t w) noexcept {
-    return {static_cast<LeaseState>(w >> 62), static_cast<std::uint32_t>((w >> 48) & 0x3fff),
+    return {lease_state_of(w), static_cast<std::uint32_t>((w >> 48) & 0x3fff),
             static_cast<std::uint32_t>((w >> 40) & 0xff), static_cast<std::uint32_t>((w >> 32) & 0xff),
             static_cast<std::uint32_t>(w)};
   }
@@ -389,16 +416,17 @@ struct LeaseWord {
   return static_cast<std::uint32_t>((seq >> capacity_log2) & ((1u << kGenerationBits) - 1));
 }
 
-// The word of a settled seq: the owner byte holds the SettleReason and the
-// low 32 bits hold the seq's own low 32 bits. A take of a new lap CASes from
-// the settled word of an earlier lap, and a member stalled before that CAS
-// must not find the same bits again laps later: with the seq in it, the
-// word of a later lap of the slot equals this one only 2^32 (or more, for
-// rings past 2^18 slots) messages later, not 2^14 laps later.
-[[nodiscard]] constexpr LeaseWord settled_word(std::uint64_t seq, std::uint32_t capacity_log2, std::uint32_t deliveries,
-                                               SettleReason reason) noexcept {
-  return {LeaseState::settled, generation_of(seq, capacity_log2), static_cast<std::uint32_t>(reason), deliveries,
-          static_cast<std::uint32_t>(seq)};
+// The word of seq `seq` settled for `reason`.
+[[nodiscard]] constexpr std::uint64_t settled_word(std::uint64_t seq, SettleReason reason) noexcept {
+  return (std::uint64_t{static_cast<std::uint8_t>(LeaseState::settled)} << 62) |
+         (std::uint64_t{static_cast<std::uint8_t>(reason) & 0x7u} << 59) | (seq & kSeqMask);
+}
+// Whether `w` is the settled word of `seq` (any reason).
+[[nodiscard]] constexpr bool is_settled_for(std::uint64_t w, std::uint64_t seq) noexcept {
+  return lease_state_of(w) == LeaseState::settled && (w & kSeqMask) == (seq & kSeqMask);
+}
+[[nodiscard]] constexpr SettleReason settle_reason_of(std::uint64_t w) noexcept {
+  return static_cast<SettleReason>((w >> 59) & 0x7u);
 }
 
 // Deadlines are 32-bit monotonic milliseconds compared with serial-number

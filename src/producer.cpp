@@ -87,6 +87,10 @@ Write write_slot(const QueueState& q, std::uint64_t seq, Bytes payload, const Cl
   const bool fresh = prior.seq == mine && prior.state == SlotState::free;
   const bool earlier_lap = prior.seq < mine && ((mine - prior.seq) & q.mask) == 0;
   if (!fresh && !earlier_lap) return Write::corrupt;
+  // The previous lap's keyed publisher may have died before committing its
+  // dedup entry: record the key while this slot still proves the publish.
+  // (One load of a line we hold; a scan only after such a death.)
+  remember_key_before_reuse(q, slot, observed);
   // Everything that needs no ownership of the slot is done before we mark it,
   // so the slot's line (which consumers poll) is held as briefly as possible.
   const std::uint64_t checksum = XXH3_64bits(payload.data(), payload.size());
@@ -333,6 +337,7 @@ void Producer::abort_own_claims(std::uint64_t from, std::uint64_t to) noexcept {
     std::uint64_t w = state.load(std::memory_order_acquire);
     const SlotWord sw = SlotWord::decode(w);
     if (sw.seq == (s & kSeqMask) && sw.state == SlotState::aborted) continue;  // a consumer was first
+    remember_key_before_reuse(q, q.slot(s), w);  // the slot leaves its previous lap (see write_slot)
     // acq_rel: like a consumer's abort; we never marked these, so no commit of ours races it.
     if (state.compare_exchange_strong(w, SlotWord{s, SlotState::aborted}.encode(), std::memory_order_acq_rel,
                                       std::memory_order_relaxed))
@@ -425,13 +430,18 @@ PublishResult Producer::publish_keyed(Bytes payload, std::string_view key, std::
     }
     const std::uint64_t now_ms = coarse_monotonic_ms();
     const Claimer self{static_cast<std::uint32_t>(pid_), start_time_, static_cast<std::uint32_t>(now_ms), realtime_ns()};
-    const Write w = write_slot(q, seq, payload, self, Stamp{kSlotHasKey, fp.lo, fp.hi});
+    const Write w =
+        write_slot(q, seq, payload, self, Stamp{kSlotHasKey | kSlotKeyUnrecorded, fp.lo, fp.hi});
     // The entry is committed first, before anything else: between the slot's
     // commit and the entry's, a death leaves the key's fate to be read from
     // the slot (docs/dedup.md), so that window is kept as short as possible.
     // A commit that finds the reservation no longer ours still published the
-    // message: the slot is committed.
-    if (w == Write::committed) (void)table.commit(r.entry, seq);
+    // message: the slot is committed, and keeps kSlotKeyUnrecorded.
+    if (w == Write::committed && table.commit(r.entry, seq)) {
+      // relaxed: only we store into this slot in this lap; end_flight's
+      // release below orders it before anyone may claim the slot's next lap.
+      relaxed_store(q.slot(seq).flags, kSlotHasKey);
+    }
     end_flight();
     wake_waiters(q.header().commit_futex, q.header().commit_waiters);
     if (w == Write::committed) {
@@ -465,7 +475,8 @@ PublishResult Producer::publish_copy(Bytes payload, std::uint32_t flags, std::ui
     if (const Status s = claim_wait(1, deadline_ns, seq); s != Status::ok) return {s, 0};
     const std::uint64_t now_ms = coarse_monotonic_ms();
     const Claimer self{static_cast<std::uint32_t>(pid_), start_time_, static_cast<std::uint32_t>(now_ms), publish_time_ns};
-    const Write w = write_slot(q, seq, payload, self, Stamp{flags, key_lo, key_hi});
+    // A copy has no dedup entry of its own to record.
+    const Write w = write_slot(q, seq, payload, self, Stamp{flags & ~kSlotKeyUnrecorded, key_lo, key_hi});
     end_flight();
     wake_waiters(q.header().commit_futex, q.header().commit_waiters);
     if (w == Write::committed) {

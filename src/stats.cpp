@@ -30,8 +30,7 @@ Oldest oldest_unsettled(const QueueState& q, std::uint32_t g, std::uint64_t floo
   const std::uint32_t incarnation = G.incarnation.load(std::memory_order_relaxed);
   for (std::uint64_t seq = floor; seq < tail && seq - floor < q.layout.capacity; ++seq) {
     if (seq < next) {
-      const LeaseWord lw = LeaseWord::decode(q.lease(g, seq).load(std::memory_order_acquire));
-      if (lw.state == LeaseState::settled && lw.generation == q.generation(seq)) continue;
+      if (is_settled_for(q.lease(g, seq).load(std::memory_order_acquire), seq)) continue;
     }
     const SlotHeader& slot = q.slot(seq);
     // acquire: pairs with the commit CAS; the fields read below are then those of this seq (re-checked).

@@ -49,7 +49,8 @@ class ConsumeStep : public ::testing::TestWithParam<StepCase> {};
 TEST_P(ConsumeStep, should_settle_every_acknowledged_publish_once_processed_whatever_a_member_does_there) {
   const StepCase c = GetParam();
   const std::string step = c.step;
-  const bool needs_takeover = step == "takeover.after_lease_cas" || step == "deadletter.after_publish";
+  const bool needs_takeover = step == "takeover.before_lease_cas" || step == "takeover.after_lease_cas" ||
+                              step == "deadletter.after_publish";
   TempQueue tq;
   QueueOptions options;
   options.capacity = kCapacity;
@@ -244,7 +245,7 @@ TEST_P(ConsumeStep, should_settle_every_acknowledged_publish_once_processed_what
 std::vector<StepCase> step_cases() {
   std::vector<StepCase> cases;
   for (const char* step : {"receive.after_slot_check", "receive.after_lease_cas", "receive.mid_read",
-                           "takeover.after_lease_cas", "ack.after_floor_check", "ack.after_settle", "floor.after_scan",
+                           "takeover.before_lease_cas", "takeover.after_lease_cas", "ack.after_floor_check", "ack.after_settle", "floor.after_scan",
                            "abort.after_judge", "drop.after_next", "drop.after_settle", "refresh.after_scan",
                            "deadletter.after_publish"})
     for (const fp::Action a : {fp::Action::stall, fp::Action::die}) cases.push_back({step, a});

@@ -143,9 +143,9 @@ TEST(DeadConsumer, a_consumer_killed_between_settling_its_ack_and_advancing_the_
     const auto lw = detail::LeaseWord::decode(w);
     ACKRING_CHILD_CHECK(lw.state == detail::LeaseState::leased && lw.deliveries == d->deliveries() &&
                             lw.owner == c.member_index(), 72);
-    const detail::LeaseWord settled{detail::LeaseState::settled, lw.generation, detail::kNoOwner, lw.deliveries,
-                                    static_cast<std::uint32_t>(detail::SettleReason::acked)};
-    ACKRING_CHILD_CHECK(word.compare_exchange_strong(w, settled.encode(), std::memory_order_release), 73);
+    ACKRING_CHILD_CHECK(word.compare_exchange_strong(w, detail::settled_word(0, detail::SettleReason::acked),
+                                                     std::memory_order_release),
+                        73);
     ::raise(SIGKILL);  // before advance_floor
     return 74;
   });
