@@ -17,7 +17,7 @@ _ackring() {
   local cur prev cmd sub
   cur="${COMP_WORDS[COMP_CWORD]}"
   prev="${COMP_WORDS[COMP_CWORD - 1]}"
-  local commands="ls create rm purge stat metrics top peek pub sub group dlq verify recover journal journald"
+  local commands="ls create rm purge stat metrics top peek pub sub group dlq verify recover journal journald bridge"
 
   # The command and, for command groups, the subcommand typed so far.
   local i w
@@ -27,7 +27,7 @@ _ackring() {
     [[ ${COMP_WORDS[i - 1]} == --dir ]] && continue
     if [[ -z $cmd ]]; then
       cmd="$w"
-    elif [[ -z $sub && ($cmd == group || $cmd == journal || $cmd == dlq) ]]; then
+    elif [[ -z $sub && ($cmd == group || $cmd == journal || $cmd == dlq || $cmd == bridge) ]]; then
       sub="$w"
       break
     fi
@@ -85,6 +85,17 @@ _ackring() {
         return
       fi
       opts+=" --journal-dir --from --count -n --json --payload"
+      ;;
+    bridge)
+      if [[ -z $sub ]]; then
+        COMPREPLY=($(compgen -W "out in --help" -- "$cur"))
+        return
+      fi
+      opts+=" --server -s --stream --name --count -n --connect-timeout --request-timeout --quiet -q"
+      case "$sub" in
+        out) opts+=" --group -g --subject --max-in-flight --lease" ;;
+        in) opts+=" --consumer --filter-subject --batch --nak-delay" ;;
+      esac
       ;;
     dlq)
       if [[ -z $sub ]]; then

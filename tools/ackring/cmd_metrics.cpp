@@ -22,6 +22,7 @@
 #include <thread>
 #include <vector>
 
+#include "bridge_view.hpp"
 #include "commands.hpp"
 #include "format.hpp"
 #include "stats_view.hpp"
@@ -169,6 +170,31 @@ void add_queue_metrics(Exposition& m, const std::string& queue, const QueueStats
   }
 }
 
+// The queue's NATS bridges (their status files), one label set per bridge.
+void add_bridge_metrics(Exposition& m, const std::string& queue, const std::string& queue_path) {
+  auto d = [](std::uint64_t v) { return std::to_string(v); };
+  for (const auto& b : bridges_of(queue_path)) {
+    const Exposition::Labels l{{"queue", queue}, {"bridge", b.name}, {"direction", b.direction},
+                               {"stream", b.stream}, {"pid", std::to_string(b.pid)}};
+    m.add("ackring_bridge_up", "gauge", "1 if the bridge's process is alive.", l, b.alive ? "1" : "0");
+    m.add("ackring_bridge_connected", "gauge", "1 if the bridge was connected to NATS at its last update.", l,
+          b.connected ? "1" : "0");
+    m.add("ackring_bridge_forwarded_total", "counter",
+          "Messages forwarded (out: JetStream publishes; in: new messages in the queue).", l, d(b.forwarded));
+    m.add("ackring_bridge_acked_total", "counter", "Messages acked at their source after the destination had them.",
+          l, d(b.acked));
+    m.add("ackring_bridge_in_flight", "gauge", "Messages taken from the source and not yet acked there.", l,
+          d(b.in_flight));
+    m.add("ackring_bridge_retries_total", "counter", "Re-sends (out) or naks for back-pressure (in).", l,
+          d(b.retries));
+    m.add("ackring_bridge_dedup_hits_total", "counter", "Re-sends the destination dropped as duplicates.", l,
+          d(b.dedup_hits));
+    m.add("ackring_bridge_lag", "gauge", "Messages waiting at the source (out: group lag; in: consumer pending).", l,
+          d(b.lag));
+    m.add("ackring_bridge_reconnects_total", "counter", "Reconnections to the NATS server.", l, d(b.reconnects));
+  }
+}
+
 // Dead letters waiting in the queue's dead-letter queue (NAME.dlq, group
 // "dlq"): 0 when it does not exist (nothing was ever dead-lettered).
 void add_dlq_metrics(Exposition& m, const std::string& queue, const std::string& name_or_path) {
@@ -239,6 +265,7 @@ Scrape scrape(const std::vector<std::string>& names) {
       add_queue_metrics(m, t.label, s);
       add_journal_metrics(m, t.label, journal);
       add_dlq_metrics(m, t.label, t.open);
+      add_bridge_metrics(m, t.label, s.path);
     } catch (const Failure& f) {
       // The others are still exported; the queue that failed reads ackring_up 0.
       m.add("ackring_up", "gauge", "1 if the queue could be opened and read.", {{"queue", t.label}}, "0");

@@ -8,6 +8,7 @@
 #include <string>
 #include <vector>
 
+#include "bridge_view.hpp"
 #include "commands.hpp"
 #include "format.hpp"
 #include "stats_view.hpp"
@@ -63,8 +64,14 @@ int run_stat(const StatOptions& o) {
   const Queue q = open_queue(o.name);
   const QueueStats s = q.stats();
   const QueueOptions opts = q.options();
+  const auto bridges = bridges_of(s.path);
   if (o.json) {
-    std::cout << dump(to_json(o.name, s, opts)) << '\n';
+    Json j = to_json(o.name, s, opts);
+    if (!bridges.empty()) {
+      j["bridges"] = Json::array();
+      for (const auto& b : bridges) j["bridges"].push_back(to_json(b));
+    }
+    std::cout << dump(j) << '\n';
     return 0;
   }
   const Liveness producers = liveness(s.producers);
@@ -94,6 +101,7 @@ int run_stat(const StatOptions& o) {
   else
     std::cout << "every group is caught up\n";
   for (const GroupStats* g : groups_by_lag(s)) std::cout << '\n' << render_group(*g);
+  if (!bridges.empty()) std::cout << "\nbridges (NATS JetStream):\n" << render_bridges(bridges);
   bool elsewhere = false;
   for (const auto& p : s.producers) elsewhere = elsewhere || active_elsewhere(p);
   for (const auto& g : s.groups)

@@ -12,6 +12,7 @@
 
 #include "commands.hpp"
 #include "format.hpp"
+#include "bridge_view.hpp"
 #include "stats_view.hpp"
 #include "terminal.hpp"
 
@@ -31,6 +32,7 @@ struct Sample {
   QueueStats stats;
   JournalView journal;
   Clock::time_point at;
+  std::vector<bridge::BridgeStatus> bridges{};
 };
 
 // Per-second rate of a counter between two samples; -1 when unknown.
@@ -112,6 +114,8 @@ std::string render(const TopOptions& o, const Sample& now, const std::optional<S
   out << groups.render();
   if (const auto slow = slowest(s); slow && slow->lag > 0) out << "slowest: " << describe(*slow) << '\n';
   if (!members.empty()) out << '\n' << members.render();
+  if (!now.bridges.empty())
+    out << '\n' << render_bridges(now.bridges, before ? &before->bridges : nullptr, dt);
   return out.str();
 }
 
@@ -124,7 +128,8 @@ int run_top(const TopOptions& o) {
   for (std::uint64_t frame = 1;; ++frame) {
     QueueStats stats = q.stats();
     JournalView journal = journal_view(stats, options);
-    Sample now{std::move(stats), std::move(journal), Clock::now()};
+    auto bridges = bridges_of(stats.path);
+    Sample now{std::move(stats), std::move(journal), Clock::now(), std::move(bridges)};
     std::error_code ec;
     const bool gone = !std::filesystem::exists(q.path(), ec);
     term.draw(fit(render(o, now, before, gone), TerminalSession::columns(), TerminalSession::rows()));

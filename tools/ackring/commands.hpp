@@ -24,5 +24,6 @@ void add_integrity_commands(CLI::App& app, Globals& globals, Action& action);  /
 void add_recover_command(CLI::App& app, Globals& globals, Action& action);     // recover
 void add_journal_commands(CLI::App& app, Globals& globals, Action& action);    // journal dump
 void add_journald_command(CLI::App& app, Globals& globals, Action& action);    // journald
+void add_bridge_commands(CLI::App& app, Globals& globals, Action& action);     // bridge out|in
 
 }  // namespace ackring::cli

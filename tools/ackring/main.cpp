@@ -71,6 +71,7 @@ int main(int argc, char** argv) {
   add_recover_command(app, globals, action);
   add_journal_commands(app, globals, action);
   add_journald_command(app, globals, action);
+  add_bridge_commands(app, globals, action);
 
   try {
     app.parse(argc, argv);

@@ -1,0 +1,155 @@
+// The outbound bridge (ackring -> JetStream) under a real nats-server: every
+// message ends up in the stream exactly once, checked by content, whatever
+// the bridge (SIGKILL) and the server (restart) went through.
+#include <gtest/gtest.h>
+
+#include <fcntl.h>
+
+#include <map>
+#include <string>
+
+#include "ackring/ackring.hpp"
+#include "nats_fixture.hpp"
+#include "test_util.hpp"
+
+namespace ackring::testing {
+namespace {
+
+class BridgeOut : public ::testing::Test {
+ protected:
+  void SetUp() override {
+    if (!server_.available()) GTEST_SKIP() << "nats-server is not installed (tools/setup.sh installs it)";
+    std::string why;
+    ASSERT_TRUE(server_.start(&why)) << why;
+    js_.emplace(server_.url());
+    ASSERT_TRUE(js_->ok());
+    ASSERT_TRUE(js_->add_stream("OUT", "out.>"));
+    log_ = server_.dir() / "bridge.log";
+  }
+
+  std::vector<std::string> out_args(const std::string& queue) const {
+    return {"bridge", "out", queue, "--group", "g", "--server", server_.url(), "--stream", "OUT", "--subject",
+            "out.msgs", "--max-in-flight", "64", "--request-timeout", "2000"};
+  }
+
+  // Status of the bridge process `c` once `pred` holds for it (or a hang is detected).
+  bool wait_status(const std::string& queue, const Child& c, const std::function<bool(const bridge::BridgeStatus&)>& pred) {
+    return wait_until([&] {
+      const auto s = bridge_status_of(queue, c.pid());
+      return s && pred(*s);
+    });
+  }
+
+  // Every published index exactly once in the stream, nothing else.
+  void expect_stream_holds_each_once(const std::string& prefix, int n) {
+    const auto msgs = js_->read_all("OUT");
+    std::map<std::string, int> seen;
+    for (const auto& [body, id] : msgs) {
+      ++seen[body];
+      EXPECT_FALSE(id.empty()) << "message without Nats-Msg-Id: " << body;
+    }
+    int missing = 0, doubled = 0;
+    for (int i = 0; i < n; ++i) {
+      const auto it = seen.find(prefix + std::to_string(i));
+      if (it == seen.end()) ++missing;
+      else if (it->second != 1) ++doubled;
+    }
+    EXPECT_EQ(missing, 0) << "messages missing from the stream";
+    EXPECT_EQ(doubled, 0) << "messages in the stream more than once";
+    EXPECT_EQ(msgs.size(), static_cast<std::size_t>(n)) << "stream size; bridge log:\n" << read_text(log_);
+  }
+
+  NatsServer server_;
+  std::optional<JsClient> js_;
+  std::filesystem::path log_;
+};
+
+TEST_F(BridgeOut, should_put_every_message_in_the_stream_exactly_once_across_bridge_kills_and_a_server_restart) {
+  TempQueue tq;
+  BridgeFilesCleanup cleanup(tq.path());
+  // Each kill of a bridge that holds a message counts as one of its
+  // deliveries: room for all of them, so none is dead-lettered.
+  auto q = Queue::create(tq.path(), {.capacity = 1024, .max_message_size = 256, .max_deliveries = 254});
+  q.create_group("g");
+  auto producer = q.producer();
+  constexpr int kRounds = 4;
+  constexpr int kPerRound = 500;
+  int published = 0;
+  for (int round = 0; round < kRounds; ++round) {
+    for (int i = 0; i < kPerRound; ++i, ++published)
+      ASSERT_TRUE(producer.publish("m-" + std::to_string(published), std::chrono::seconds(10)).ok());
+    Child bridge = run_cli(out_args(tq.path()), log_);
+    // Each round has 500 new messages: the bridge reports 100 of them acked
+    // (each process counts from 0), then it is killed, usually with
+    // publishes outstanding.
+    ASSERT_TRUE(wait_status(tq.path(), bridge, [](const auto& s) { return s.acked >= 100; }))
+        << describe_bridges(tq.path()) << read_text(log_);
+    if (round == 1) {
+      // The server goes away under the running bridge and comes back; what
+      // is published after that goes through the same bridge process.
+      std::string why;
+      ASSERT_TRUE(server_.restart(&why)) << why;
+      ASSERT_TRUE(wait_status(tq.path(), bridge, [](const auto& s) { return s.reconnects >= 1; }))
+          << describe_bridges(tq.path()) << read_text(log_);
+      for (int i = 0; i < 200; ++i, ++published)
+        ASSERT_TRUE(producer.publish("m-" + std::to_string(published), std::chrono::seconds(10)).ok());
+      ASSERT_TRUE(wait_until([&] {
+        const auto g = group_stats(q, "g");
+        return g.lag == 0 && g.in_flight == 0;
+      })) << "bridge did not go on after the server restart: " << describe_bridges(tq.path()) << read_text(log_);
+    }
+    bridge.kill_and_reap();
+  }
+  // A last bridge drains what is left (the killed ones' leases come back to
+  // the group as soon as their processes are seen dead) and stops cleanly.
+  Child last = run_cli(out_args(tq.path()), log_);
+  ASSERT_TRUE(wait_status(tq.path(), last, [](const auto&) { return true; })) << describe_bridges(tq.path()) << read_text(log_);
+  ASSERT_TRUE(wait_until([&] {
+    const auto g = group_stats(q, "g");
+    return g.lag == 0 && g.in_flight == 0;
+  })) << "group not drained: " << describe_bridges(tq.path()) << read_text(log_);
+  last.kill(SIGTERM);
+  ASSERT_TRUE(last.wait_for(std::chrono::seconds(20)));
+  EXPECT_TRUE(last.exited_ok()) << last.describe() << "\n" << describe_bridges(tq.path()) << read_text(log_);
+  expect_stream_holds_each_once("m-", published);
+}
+
+TEST_F(BridgeOut, should_tell_a_recreated_queue_from_the_old_one_and_forward_both) {
+  TempQueue tq;
+  BridgeFilesCleanup cleanup(tq.path());
+  {
+    auto q = Queue::create(tq.path(), {.capacity = 256, .max_message_size = 64});
+    q.create_group("g");
+    auto p = q.producer();
+    for (int i = 0; i < 100; ++i) ASSERT_TRUE(p.publish("a-" + std::to_string(i)).ok());
+  }
+  Child bridge = run_cli(out_args(tq.path()), log_);
+  ASSERT_TRUE(wait_status(tq.path(), bridge, [](const auto& s) { return s.acked >= 100; })) << describe_bridges(tq.path()) << read_text(log_);
+  // Removed and created again: the new queue's seqs start at 0 again, so
+  // only the publish time in the Nats-Msg-Id keeps its messages from being
+  // dropped as duplicates of the old ones.
+  ASSERT_TRUE(Queue::destroy(tq.path()));
+  auto q = Queue::create(tq.path(), {.capacity = 256, .max_message_size = 64});
+  q.create_group("g");
+  auto p = q.producer();
+  for (int i = 0; i < 100; ++i) ASSERT_TRUE(p.publish("b-" + std::to_string(i)).ok());
+  ASSERT_TRUE(wait_until([&] {
+    const auto s = bridge_status_of(tq.path(), bridge.pid());
+    const auto g = group_stats(q, "g");
+    return s && s->queue_reopens >= 1 && g.lag == 0 && g.in_flight == 0;
+  })) << describe_bridges(tq.path()) << read_text(log_);
+  bridge.kill(SIGTERM);
+  ASSERT_TRUE(bridge.wait_for(std::chrono::seconds(20)));
+  EXPECT_TRUE(bridge.exited_ok()) << describe_bridges(tq.path()) << read_text(log_);
+  const auto msgs = js_->read_all("OUT");
+  std::map<std::string, int> seen;
+  for (const auto& [body, id] : msgs) ++seen[body];
+  for (int i = 0; i < 100; ++i) {
+    EXPECT_EQ(seen["a-" + std::to_string(i)], 1) << i;
+    EXPECT_EQ(seen["b-" + std::to_string(i)], 1) << i;
+  }
+  EXPECT_EQ(msgs.size(), 200u);
+}
+
+}  // namespace
+}  // namespace ackring::testing
