@@ -22,7 +22,11 @@ install(TARGETS ackring EXPORT ackringTargets
   ARCHIVE DESTINATION ${CMAKE_INSTALL_LIBDIR}
   LIBRARY DESTINATION ${CMAKE_INSTALL_LIBDIR}
   RUNTIME DESTINATION ${CMAKE_INSTALL_BINDIR})
-install(DIRECTORY include/ackring DESTINATION ${CMAKE_INSTALL_INCLUDEDIR})
+# The NATS bridge headers stay out: its library (ackring_bridge, libnats) is
+# built for the CLI and for projects that add ackring as a subdirectory, not
+# installed.
+install(DIRECTORY include/ackring DESTINATION ${CMAKE_INSTALL_INCLUDEDIR}
+  PATTERN "bridge.hpp" EXCLUDE PATTERN "bridge_status.hpp" EXCLUDE)
 install(EXPORT ackringTargets NAMESPACE ackring:: DESTINATION ${ACKRING_CMAKE_DIR})
 configure_package_config_file(cmake/ackringConfig.cmake.in ${CMAKE_CURRENT_BINARY_DIR}/ackringConfig.cmake
   INSTALL_DESTINATION ${ACKRING_CMAKE_DIR})

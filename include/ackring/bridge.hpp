@@ -21,6 +21,7 @@
 // constructor, before anything was taken from either side.
 #pragma once
 
+#include <array>
 #include <atomic>
 #include <chrono>
 #include <cstdint>
@@ -130,5 +131,11 @@ class Inbound {
 // file `queue_file` (its file name is used), published at `publish_time_ns`.
 [[nodiscard]] std::string outbound_msg_id(std::string_view queue_file_name, std::uint64_t seq,
                                           std::uint64_t publish_time_ns);
+// The Nats-Msg-Id of a message published with a key: derived from the key's
+// 128-bit fingerprint (Delivery::key_fingerprint), "ackring-key:" + 32 hex
+// digits, so the key identifies the message end to end: a second publish of
+// the key (into any queue, e.g. after ackring's own dedup window) is a
+// duplicate in the stream too, inside the stream's duplicate window.
+[[nodiscard]] std::string outbound_key_msg_id(const std::array<std::uint64_t, 2>& key_fingerprint);
 
 }  // namespace ackring::bridge

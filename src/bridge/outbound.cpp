@@ -17,6 +17,7 @@
 
 #include <algorithm>
 #include <condition_variable>
+#include <cstdio>
 #include <cstring>
 #include <deque>
 #include <mutex>
@@ -42,6 +43,13 @@ std::string outbound_msg_id(std::string_view queue_file_name, std::uint64_t seq,
   id += ':';
   id += std::to_string(publish_time_ns);
   return id;
+}
+
+std::string outbound_key_msg_id(const std::array<std::uint64_t, 2>& key_fingerprint) {
+  char hex[33];
+  std::snprintf(hex, sizeof hex, "%016llx%016llx", static_cast<unsigned long long>(key_fingerprint[1]),
+                static_cast<unsigned long long>(key_fingerprint[0]));
+  return std::string("ackring-key:") + hex;
 }
 
 namespace {
@@ -225,7 +233,8 @@ struct Outbound::Impl {
       }
       Pending p;
       p.receipt = d.receipt();
-      p.msg_id = outbound_msg_id(queue_file_name, d.seq(), d.publish_time_ns());
+      p.msg_id = d.has_key() ? outbound_key_msg_id(d.key_fingerprint())
+                             : outbound_msg_id(queue_file_name, d.seq(), d.publish_time_ns());
       p.payload.assign(payload.begin(), payload.end());
       p.publish_time_ns = d.publish_time_ns();
       p.keyed = d.has_key();

@@ -9,6 +9,8 @@
 #include <string>
 
 #include "ackring/ackring.hpp"
+#include "ackring/bridge.hpp"
+#include "dedup.hpp"
 #include "nats_fixture.hpp"
 #include "test_util.hpp"
 
@@ -149,6 +151,50 @@ TEST_F(BridgeOut, should_tell_a_recreated_queue_from_the_old_one_and_forward_bot
     EXPECT_EQ(seen["b-" + std::to_string(i)], 1) << i;
   }
   EXPECT_EQ(msgs.size(), 200u);
+}
+
+// A keyed message's Nats-Msg-Id comes from its key (the fingerprint the queue
+// keeps), not from its queue and seq: the same keys forwarded from a second
+// queue are duplicates in the stream, unkeyed messages are not.
+TEST_F(BridgeOut, should_give_a_keyed_message_an_id_from_its_key_so_a_key_is_one_message_in_the_stream) {
+  constexpr int kKeys = 40;
+  TempQueue first_queue;
+  TempQueue second_queue;
+  BridgeFilesCleanup cleanup_first(first_queue.path());
+  BridgeFilesCleanup cleanup_second(second_queue.path());
+  for (const auto* tq : {&first_queue, &second_queue}) {
+    auto q = Queue::create(tq->path(), {.capacity = 256, .max_message_size = 64});
+    q.create_group("g");
+    auto p = q.producer();
+    const std::string tag = tq == &first_queue ? "first-" : "second-";
+    for (int i = 0; i < kKeys; ++i) {
+      const std::string key = "order-" + std::to_string(i);
+      ASSERT_TRUE(p.publish(tag + key, PublishOptions{.key = key}).ok());
+      ASSERT_TRUE(p.publish(tag + "plain-" + std::to_string(i)).ok());
+    }
+  }
+  for (const auto* tq : {&first_queue, &second_queue}) {
+    Child bridge = run_cli(out_args(tq->path()), log_);
+    ASSERT_TRUE(wait_status(tq->path(), bridge, [](const auto& s) { return s.acked >= 2 * kKeys; }))
+        << describe_bridges(tq->path()) << read_text(log_);
+    bridge.kill(SIGTERM);
+    ASSERT_TRUE(bridge.wait_for(std::chrono::seconds(20)));
+    EXPECT_TRUE(bridge.exited_ok()) << read_text(log_);
+  }
+  const auto msgs = js_->read_all("OUT");
+  std::map<std::string, std::string> id_of;
+  for (const auto& [body, id] : msgs) id_of[body] = id;
+  for (int i = 0; i < kKeys; ++i) {
+    const std::string key = "order-" + std::to_string(i);
+    const auto it = id_of.find("first-" + key);
+    ASSERT_NE(it, id_of.end()) << key << " of the first queue is not in the stream";
+    const detail::Fingerprint fp = detail::fingerprint(key);
+    EXPECT_EQ(it->second, bridge::outbound_key_msg_id({fp.lo, fp.hi})) << key;
+    EXPECT_EQ(id_of.count("second-" + key), 0u) << key << " of the second queue was not taken for a duplicate";
+    EXPECT_EQ(id_of.count("first-plain-" + std::to_string(i)), 1u);
+    EXPECT_EQ(id_of.count("second-plain-" + std::to_string(i)), 1u);
+  }
+  EXPECT_EQ(msgs.size(), static_cast<std::size_t>(3 * kKeys));
 }
 
 }  // namespace
