@@ -223,8 +223,9 @@ void add_bridge_commands(CLI::App& app, Globals& globals, Action& action) {
       ->capture_default_str()
       ->check(CLI::Range(100u, 3'600'000u));
   o->footer(
-      "Headers: Nats-Msg-Id 'ackring:<queue file>:<seq>:<publish time ns>' (the same for every re-send),\n"
-      "Ackring-Queue, Ackring-Seq, Ackring-Publish-Time, Ackring-Keyed.\n"
+      "Headers: Nats-Msg-Id 'ackring:<queue file>:<seq>:<publish time ns>' (the same for every re-send;\n"
+      "a keyed message: 'ackring-key:<the key's fingerprint>'), Ackring-Queue, Ackring-Seq,\n"
+      "Ackring-Publish-Time, Ackring-Keyed.\n"
       "The stream's duplicate window must be longer than a bridge restart takes.\n"
       "Example: ackring bridge out orders -g billing --server nats://10.0.0.5:4222 --stream ORDERS "
       "--subject orders.new");
