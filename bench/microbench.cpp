@@ -86,11 +86,9 @@ void set_counters(benchmark::State& state, std::int64_t messages, std::size_t si
   state.SetBytesProcessed(messages * static_cast<std::int64_t>(size));
 }
 
-// try_publish of one message; a consumer of the same thread drains the queue
-// (paused) every kRefill publishes, so it never fills.
-void BM_TryPublish(benchmark::State& state) {
-  const auto size = static_cast<std::size_t>(state.range(0));
-  TempQueue q("publish");
+// try_publish of one message into `q`; a consumer of the same thread drains
+// the queue (paused) every kRefill publishes, so it never fills.
+void try_publish_loop(benchmark::State& state, TempQueue& q, std::size_t size) {
   auto prod = q->producer();
   auto cons = q->consumer("g", consumer_options());
   std::vector<std::byte> msg(size, std::byte{1});
@@ -110,34 +108,21 @@ void BM_TryPublish(benchmark::State& state) {
   }
   set_counters(state, state.iterations(), size);
 }
+
+void BM_TryPublish(benchmark::State& state) {
+  TempQueue q("publish");
+  try_publish_loop(state, q, static_cast<std::size_t>(state.range(0)));
+}
 BENCHMARK(BM_TryPublish)->Arg(16)->Arg(64)->Arg(1024)->Arg(4096);
 
-// try_publish of 64 B on a queue created with publish_timestamp = coarse:
-// the same path without the precise realtime clock read (compare with
-// BM_TryPublish/64 in the same run).
+// The same at 64 B on a queue created with publish_timestamp = coarse: no
+// precise realtime clock read (compare with BM_TryPublish/64 of the same run).
 void BM_TryPublishCoarseTime(benchmark::State& state) {
-  constexpr std::size_t size = 64;
   ackring::QueueOptions o;
   o.max_message_size = 4096;
   o.publish_timestamp = ackring::PublishTimestamp::coarse;
   TempQueue q("publish-coarse", o);
-  auto prod = q->producer();
-  auto cons = q->consumer("g", consumer_options());
-  std::vector<std::byte> msg(size, std::byte{1});
-  std::size_t since = 0;
-  for (auto _ : state) {
-    if (!prod.try_publish(ackring::Bytes(msg)).ok()) {
-      state.SkipWithError("try_publish failed");
-      break;
-    }
-    if (++since == kRefill) {
-      state.PauseTiming();
-      drain(cons);
-      since = 0;
-      state.ResumeTiming();
-    }
-  }
-  set_counters(state, state.iterations(), size);
+  try_publish_loop(state, q, 64);
 }
 BENCHMARK(BM_TryPublishCoarseTime);
 

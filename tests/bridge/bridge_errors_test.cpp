@@ -14,16 +14,9 @@
 namespace ackring::testing {
 namespace {
 
-class BridgeErrors : public ::testing::Test {
+class BridgeErrors : public JetStreamTest {
  protected:
-  void SetUp() override {
-    if (!server_.available()) GTEST_SKIP() << "nats-server is not installed (tools/setup.sh installs it)";
-    std::string why;
-    ASSERT_TRUE(server_.start(&why)) << why;
-    js_.emplace(server_.url());
-    ASSERT_TRUE(js_->ok());
-    log_ = server_.dir() / "bridge.log";
-  }
+  void SetUp() override { start("", ""); }
 
   // Runs the CLI to completion: (exit code, its output).
   std::pair<int, std::string> run(const std::vector<std::string>& args) {
@@ -33,10 +26,6 @@ class BridgeErrors : public ::testing::Test {
     const int code = c.reaped() && WIFEXITED(c.status()) ? WEXITSTATUS(c.status()) : -1;
     return {code, read_text(log_)};
   }
-
-  NatsServer server_;
-  std::optional<JsClient> js_;
-  std::filesystem::path log_;
 };
 
 // A loopback port nobody listens on: bound and closed again.

@@ -17,26 +17,14 @@
 namespace ackring::testing {
 namespace {
 
-class BridgeIn : public ::testing::Test {
+class BridgeIn : public JetStreamTest {
  protected:
-  void SetUp() override {
-    if (!server_.available()) GTEST_SKIP() << "nats-server is not installed (tools/setup.sh installs it)";
-    std::string why;
-    ASSERT_TRUE(server_.start(&why)) << why;
-    js_.emplace(server_.url());
-    ASSERT_TRUE(js_->ok());
-    ASSERT_TRUE(js_->add_stream("IN", "in.>"));
-    log_ = server_.dir() / "bridge.log";
-  }
+  void SetUp() override { start("IN", "in.>"); }
 
   std::vector<std::string> in_args(const std::string& queue) const {
     return {"bridge", "in", queue, "--server", server_.url(), "--stream", "IN", "--consumer", "D",
             "--batch", "64", "--nak-delay", "50", "--request-timeout", "2000"};
   }
-
-  NatsServer server_;
-  std::optional<JsClient> js_;
-  std::filesystem::path log_;
 };
 
 // Receives and acks everything in group "g" on its own thread, counting bodies.

@@ -13,17 +13,9 @@
 namespace ackring::testing {
 namespace {
 
-class BridgeOps : public ::testing::Test {
+class BridgeOps : public JetStreamTest {
  protected:
-  void SetUp() override {
-    if (!server_.available()) GTEST_SKIP() << "nats-server is not installed (tools/setup.sh installs it)";
-    std::string why;
-    ASSERT_TRUE(server_.start(&why)) << why;
-    js_.emplace(server_.url());
-    ASSERT_TRUE(js_->ok());
-    ASSERT_TRUE(js_->add_stream("OPS", "ops.>"));
-    log_ = server_.dir() / "bridge.log";
-  }
+  void SetUp() override { start("OPS", "ops.>"); }
 
   // Runs the CLI to completion and returns its stdout.
   std::string output_of(const std::vector<std::string>& args) {
@@ -33,10 +25,6 @@ class BridgeOps : public ::testing::Test {
     EXPECT_TRUE(c.exited_ok()) << c.describe() << read_text(out);
     return read_text(out);
   }
-
-  NatsServer server_;
-  std::optional<JsClient> js_;
-  std::filesystem::path log_;
 };
 
 TEST_F(BridgeOps, should_show_a_running_bridge_in_stat_metrics_and_top_and_a_killed_one_as_dead) {

@@ -17,17 +17,9 @@
 namespace ackring::testing {
 namespace {
 
-class BridgeOut : public ::testing::Test {
+class BridgeOut : public JetStreamTest {
  protected:
-  void SetUp() override {
-    if (!server_.available()) GTEST_SKIP() << "nats-server is not installed (tools/setup.sh installs it)";
-    std::string why;
-    ASSERT_TRUE(server_.start(&why)) << why;
-    js_.emplace(server_.url());
-    ASSERT_TRUE(js_->ok());
-    ASSERT_TRUE(js_->add_stream("OUT", "out.>"));
-    log_ = server_.dir() / "bridge.log";
-  }
+  void SetUp() override { start("OUT", "out.>"); }
 
   std::vector<std::string> out_args(const std::string& queue) const {
     return {"bridge", "out", queue, "--group", "g", "--server", server_.url(), "--stream", "OUT", "--subject",
@@ -60,10 +52,6 @@ class BridgeOut : public ::testing::Test {
     EXPECT_EQ(doubled, 0) << "messages in the stream more than once";
     EXPECT_EQ(msgs.size(), static_cast<std::size_t>(n)) << "stream size; bridge log:\n" << read_text(log_);
   }
-
-  NatsServer server_;
-  std::optional<JsClient> js_;
-  std::filesystem::path log_;
 };
 
 TEST_F(BridgeOut, should_put_every_message_in_the_stream_exactly_once_across_bridge_kills_and_a_server_restart) {

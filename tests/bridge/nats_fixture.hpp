@@ -380,4 +380,24 @@ class BridgeFilesCleanup {
   std::filesystem::path queue_file_;
 };
 
+// A test with its own nats-server (JetStream on) and a client of it; the
+// stream `stream` on `subjects` is created first unless `stream` is empty.
+// Skipped when nats-server is not installed.
+class JetStreamTest : public ::testing::Test {
+ protected:
+  void start(const std::string& stream, const std::string& subjects) {
+    if (!server_.available()) GTEST_SKIP() << "nats-server is not installed (tools/setup.sh installs it)";
+    std::string why;
+    ASSERT_TRUE(server_.start(&why)) << why;
+    js_.emplace(server_.url());
+    ASSERT_TRUE(js_->ok());
+    if (!stream.empty()) ASSERT_TRUE(js_->add_stream(stream, subjects));
+    log_ = server_.dir() / "bridge.log";
+  }
+
+  NatsServer server_;
+  std::optional<JsClient> js_;
+  std::filesystem::path log_;
+};
+
 }  // namespace ackring::testing

@@ -20,6 +20,7 @@
 #include <chrono>
 #include <cstdio>
 #include <map>
+#include <optional>
 #include <string>
 #include <vector>
 
@@ -418,95 +419,91 @@ TEST(DedupOrphanInFullWindow, should_keep_a_killed_publishers_committed_key_when
 // producer that reuses the slot records the key first (the slot still says
 // kSlotKeyUnrecorded and proves the publish); before, the key was enqueued
 // a second time once the slot held another message.
-TEST(DedupOrphanSlotReused, should_remember_a_killed_publishers_key_when_its_slot_is_reused) {
-  TempQueue tq;
-  QueueOptions options;
-  options.capacity = 4;
-  options.max_message_size = kMaxSize;
-  options.dedup_entries = 64;
-  auto q = Queue::create(tq.path(), options);
-  q.create_group("g");
-  Child victim = fork_child([&] {
-    auto vq = Queue::open(tq.path());
-    auto p = vq.producer();
-    fp::arm("dedup.before_entry_commit", fp::Action::die);
-    (void)p.publish("published", PublishOptions{.key = "published"}, 5s);
-    return 1;
-  });
-  ASSERT_EQ(wait_stopped_or_dead(victim, 20s), "dead");
-  ASSERT_TRUE(victim.killed_by(SIGKILL)) << victim.describe();
-  ASSERT_EQ(q.stats().tail, 1u);
-  auto c = q.consumer("g");
-  auto p = q.producer();
-  // Consume seq 0 and go round the ring once: seq 4 reuses slot 0.
-  for (std::uint64_t seq = 0; seq <= options.capacity; ++seq) {
-    if (seq != 0) ASSERT_EQ(p.publish("lap", 5s).seq, seq);
-    auto d = c.receive(5s);
-    ASSERT_TRUE(d.has_value()) << "seq " << seq;
-    ASSERT_EQ(d->seq(), seq);
-    ASSERT_EQ(d->text(), seq == 0 ? "published" : "lap");
-    ASSERT_EQ(c.ack(*d), Status::ok);
+class DedupOrphanSlotReused : public ::testing::Test {
+ protected:
+  static constexpr std::uint32_t kCapacity = 4;
+
+  void SetUp() override {
+    QueueOptions options;
+    options.capacity = kCapacity;
+    options.max_message_size = kMaxSize;
+    options.dedup_entries = 64;
+    options.claim_timeout = 20ms;
+    q_.emplace(Queue::create(tq_.path(), options));
+    q_->create_group("g");
+    // The publisher of "published" commits seq 0 and is killed before it
+    // commits the key's dedup entry.
+    Child victim = fork_child([&] {
+      auto vq = Queue::open(tq_.path());
+      auto p = vq.producer();
+      fp::arm("dedup.before_entry_commit", fp::Action::die);
+      (void)p.publish("published", PublishOptions{.key = "published"}, 5s);
+      return 1;
+    });
+    ASSERT_EQ(wait_stopped_or_dead(victim, 20s), "dead");
+    ASSERT_TRUE(victim.killed_by(SIGKILL)) << victim.describe();
+    ASSERT_EQ(q_->stats().tail, 1u);
+    consumer_.emplace(q_->consumer("g"));
+    producer_.emplace(q_->producer());
   }
-  const auto again = p.publish("published", PublishOptions{.key = "published"}, 5s);
-  ASSERT_TRUE(again.ok()) << to_string(again.status);
-  EXPECT_TRUE(again.duplicate) << "the killed publisher's key was enqueued a second time after its slot was reused";
-  EXPECT_EQ(again.seq, 0u);
-  EXPECT_EQ(q.stats().tail, options.capacity + 1);
+
+  // Receives and acks seqs [0, end), publishing "lap" for every seq after 0.
+  void consume_up_to(std::uint64_t end) {
+    for (std::uint64_t seq = 0; seq < end; ++seq) {
+      if (seq != 0) ASSERT_EQ(producer_->publish("lap", 5s).seq, seq);
+      auto d = consumer_->receive(5s);
+      ASSERT_TRUE(d.has_value() && d->seq() == seq) << "seq " << seq;
+      ASSERT_EQ(d->text(), seq == 0 ? "published" : "lap");
+      ASSERT_EQ(consumer_->ack(*d), Status::ok);
+    }
+  }
+
+  // A retry of the killed publish must find the key published at seq 0.
+  void expect_a_retry_is_a_duplicate_of_seq_0(const char* what) {
+    const auto again = producer_->publish("published", PublishOptions{.key = "published"}, 5s);
+    ASSERT_TRUE(again.ok()) << to_string(again.status);
+    EXPECT_TRUE(again.duplicate) << "the killed publisher's key was enqueued a second time " << what;
+    EXPECT_EQ(again.seq, 0u);
+  }
+
+  TempQueue tq_;
+  std::optional<Queue> q_;
+  std::optional<Consumer> consumer_;
+  std::optional<Producer> producer_;
+};
+
+TEST_F(DedupOrphanSlotReused, should_remember_a_killed_publishers_key_when_its_slot_is_reused) {
+  consume_up_to(kCapacity + 1);  // seq 4 reuses slot 0
+  expect_a_retry_is_a_duplicate_of_seq_0("after its slot was reused");
+  EXPECT_EQ(q_->stats().tail, kCapacity + 1);
 }
 
 // The same when the slot leaves the killed publisher's lap through an abort:
 // the next lap's claimer dies before marking it, a consumer aborts that
 // claim (its CAS replaces committed(0) by aborted(4)), and only later laps
 // reuse the slot. The aborting consumer records the key before its CAS.
-TEST(DedupOrphanSlotReused, should_remember_a_killed_publishers_key_when_the_next_claim_of_its_slot_is_aborted) {
-  TempQueue tq;
-  QueueOptions options;
-  options.capacity = 4;
-  options.max_message_size = kMaxSize;
-  options.dedup_entries = 64;
-  options.claim_timeout = 20ms;
-  auto q = Queue::create(tq.path(), options);
-  q.create_group("g");
-  Child victim = fork_child([&] {
-    auto vq = Queue::open(tq.path());
-    auto p = vq.producer();
-    fp::arm("dedup.before_entry_commit", fp::Action::die);
-    (void)p.publish("published", PublishOptions{.key = "published"}, 5s);
-    return 1;
-  });
-  ASSERT_EQ(wait_stopped_or_dead(victim, 20s), "dead");
-  ASSERT_TRUE(victim.killed_by(SIGKILL)) << victim.describe();
-  auto c = q.consumer("g");
-  auto p = q.producer();
-  for (std::uint64_t seq = 0; seq < options.capacity; ++seq) {
-    if (seq != 0) ASSERT_EQ(p.publish("lap", 5s).seq, seq);
-    auto d = c.receive(5s);
-    ASSERT_TRUE(d.has_value() && d->seq() == seq) << "seq " << seq;
-    ASSERT_EQ(c.ack(*d), Status::ok);
-  }
+TEST_F(DedupOrphanSlotReused, should_remember_a_killed_publishers_key_when_the_next_claim_of_its_slot_is_aborted) {
+  consume_up_to(kCapacity);
   // Seq 4 (slot 0): claimed on the tail, never marked.
   Child claimer = fork_child([&] {
-    auto cq = Queue::open(tq.path());
+    auto cq = Queue::open(tq_.path());
     auto cp = cq.producer();
     fp::arm("publish.after_tail_cas", fp::Action::die);
     (void)cp.publish("never", 5s);
     return 1;
   });
   ASSERT_EQ(wait_stopped_or_dead(claimer, 20s), "dead");
-  ASSERT_EQ(q.stats().tail, options.capacity + 1);
+  ASSERT_EQ(q_->stats().tail, kCapacity + 1);
   // The consumer finds seq 4 stuck, aborts it after claim_timeout, and the
   // publish after it (seq 5) is delivered.
-  ASSERT_EQ(p.publish("after", 5s).seq, options.capacity + 1);
-  auto d = c.receive(10s);
+  ASSERT_EQ(producer_->publish("after", 5s).seq, kCapacity + 1);
+  auto d = consumer_->receive(10s);
   ASSERT_TRUE(d.has_value()) << "the unmarked claim of seq 4 was never aborted";
-  EXPECT_EQ(d->seq(), options.capacity + 1);
-  ASSERT_EQ(c.ack(*d), Status::ok);
-  EXPECT_EQ(q.stats().aborted, 1u);
+  EXPECT_EQ(d->seq(), kCapacity + 1);
+  ASSERT_EQ(consumer_->ack(*d), Status::ok);
+  EXPECT_EQ(q_->stats().aborted, 1u);
   // Slot 0 says aborted(4) now: only the dedup entry can tell the key's fate.
-  const auto again = p.publish("published", PublishOptions{.key = "published"}, 5s);
-  ASSERT_TRUE(again.ok()) << to_string(again.status);
-  EXPECT_TRUE(again.duplicate) << "the key was enqueued a second time after the claim of its slot was aborted";
-  EXPECT_EQ(again.seq, 0u);
+  expect_a_retry_is_a_duplicate_of_seq_0("after the claim of its slot was aborted");
 }
 
 }  // namespace
