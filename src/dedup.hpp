@@ -146,7 +146,7 @@ class DedupTable {
   bool release(std::uint32_t entry) noexcept;
 
   // Slot `seq` is committed with `key` and about to leave that state for a
-  // later lap (slot_leaves_committed). Makes a reservation of `key`'s window
+  // later lap (remember_key_before_reuse). Makes a reservation of `key`'s window
   // that recorded `seq` a committed record, while the slot still proves the
   // publish: its publisher died between the slot commit and the entry commit.
   void remember_published(Fingerprint key, std::uint64_t seq, std::uint64_t now_ms) noexcept;
