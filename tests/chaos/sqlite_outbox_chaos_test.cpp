@@ -269,7 +269,7 @@ std::uint64_t seed_from_env() {
 // Each step runs alone to its end, on a stopped writer's rows, so which rows
 // are pending and which batch (16 rows) each is in is the same on every run:
 // the number of re-publishes answered "duplicate" is exact.
-TEST(SqliteOutboxChaos, should_publish_each_committed_order_once_when_the_writer_and_relay_die_at_each_named_point) {
+TEST(SqliteOutboxChaos, should_publish_each_committed_order_once_when_the_outbox_writer_and_relay_die_at_each_named_point) {
   constexpr std::int64_t kOrders = 200;
   Scenario s({.capacity = 1024, .max_message_size = 64, .claim_timeout = 200ms, .dedup_entries = 4096});
   ASSERT_NO_FATAL_FAILURE(s.prepare_databases());
@@ -320,7 +320,11 @@ TEST(SqliteOutboxChaos, should_publish_each_committed_order_once_when_the_writer
 
   Child consumer = s.consumer();
   const auto deadline = std::chrono::steady_clock::now() + 60s;
-  while (!s.inbox_caught_up() && std::chrono::steady_clock::now() < deadline) ackring::testing::sleep_ms(10);
+  while (!s.inbox_caught_up()) {
+    ASSERT_FALSE(consumer.poll()) << "the inbox consumer failed: " << consumer.describe();
+    ASSERT_LT(std::chrono::steady_clock::now(), deadline) << "the inbox consumer does not catch up";
+    ackring::testing::sleep_ms(10);
+  }
   consumer.kill_and_reap();
   s.expect_each_committed_order_exactly_once(kOrders);
 }
@@ -330,7 +334,7 @@ TEST(SqliteOutboxChaos, should_publish_each_committed_order_once_when_the_writer
 // ms and restarted, often armed to kill itself at a named point just ahead of
 // the work. Then a calm phase lets everything finish. The verdict is the same
 // content check whatever the schedule was.
-TEST(SqliteOutboxChaos, should_apply_each_committed_order_once_in_the_second_database_when_every_process_is_killed_at_random) {
+TEST(SqliteOutboxChaos, should_carry_each_committed_outbox_order_once_into_the_inbox_database_when_every_process_is_killed_at_random) {
   const std::uint64_t seed = seed_from_env();
   std::printf("ACKRING_SEED=%llu\n", static_cast<unsigned long long>(seed));
   std::mt19937_64 rng(seed);
