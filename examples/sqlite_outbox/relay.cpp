@@ -85,7 +85,8 @@ int relay(const std::string& db_path, const std::string& queue, std::int64_t bat
       throw;
     }
   }
-  std::printf("sqlite_outbox_relay: published %llu rows, %llu were in the queue already (re-published after a crash)\n",
+  std::printf("sqlite_outbox_relay: published %llu rows, %llu were in the queue already "
+              "(re-published after a crash, or by another relay)\n",
               static_cast<unsigned long long>(published), static_cast<unsigned long long>(duplicates));
   return 0;
 }

@@ -21,7 +21,9 @@
 #include <optional>
 #include <random>
 #include <sstream>
+#include <stdexcept>
 #include <string>
+#include <string_view>
 #include <vector>
 
 #include "ackring/ackring.hpp"
@@ -72,11 +74,13 @@ Child spawn(const std::vector<std::string>& args, const std::string& crash_at = 
   return Child(pid);
 }
 
-// A read connection for the checks (WAL: it never blocks the writers).
+// A connection the checks only read through (WAL: it never blocks the
+// writers). Opened read-write all the same: the first connection after a
+// crash may have to rebuild the WAL index, which a read-only one cannot.
 class ReadDb {
  public:
   explicit ReadDb(const std::string& path) {
-    if (sqlite3_open_v2(path.c_str(), &db_, SQLITE_OPEN_READONLY, nullptr) != SQLITE_OK)
+    if (sqlite3_open_v2(path.c_str(), &db_, SQLITE_OPEN_READWRITE, nullptr) != SQLITE_OK)
       throw std::runtime_error("open " + path + ": " + sqlite3_errmsg(db_));
     sqlite3_busy_timeout(db_, 30'000);
   }
@@ -223,7 +227,9 @@ class Scenario {
     for (const auto& [message, id] : committed) {
       const auto it = in_queue.find(message);
       EXPECT_TRUE(it != in_queue.end()) << "order " << id << " never reached the queue";
-      if (it != in_queue.end()) EXPECT_EQ(it->second.size(), 1u) << "order " << id << " is in the queue twice or more";
+      if (it != in_queue.end()) {
+        EXPECT_EQ(it->second.size(), 1u) << "order " << id << " is in the queue twice or more";
+      }
     }
     for (const auto& [message, seqs] : in_queue)
       EXPECT_TRUE(committed.count(message)) << "the queue holds " << explain(message) << " at seq " << seqs.front();
@@ -239,8 +245,9 @@ class Scenario {
       if (it == applied.end()) continue;
       EXPECT_EQ(it->second.size(), 1u) << "order " << id << " was applied twice or more";
       const auto q = in_queue.find(message);
-      if (q != in_queue.end())
+      if (q != in_queue.end()) {
         EXPECT_EQ(static_cast<std::uint64_t>(it->second.front()), q->second.front()) << "order " << id;
+      }
     }
     for (const auto& [key, seqs] : applied)
       EXPECT_TRUE(committed.count(key)) << "the inbox database holds " << explain(key);
