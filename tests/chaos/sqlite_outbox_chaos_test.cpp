@@ -187,6 +187,7 @@ class Scenario {
 
   [[nodiscard]] ackring::Queue& queue() { return *queue_; }
   [[nodiscard]] const std::string& source() const { return source_; }
+  [[nodiscard]] const std::string& inbox() const { return inbox_; }
 
   // True once every message published so far is acked in the inbox group.
   bool inbox_caught_up() const {
@@ -439,4 +440,39 @@ TEST(SqliteOutboxChaos, should_carry_each_committed_outbox_order_once_into_the_i
               static_cast<unsigned long long>(stats.dedup.hits), static_cast<unsigned long long>(stats.aborted),
               static_cast<unsigned long long>(stats.groups.at(0).redelivered));
   s.expect_each_committed_order_exactly_once(kOrders);
+}
+
+// The limit the example's README states: the dedup window bounds how late a
+// re-publish is still recognised. A relay that comes back after the window
+// (here 100 ms, waited out 5 times over) publishes the unmarked rows again as
+// new messages; the inbox still applies each order once.
+TEST(SqliteOutboxChaos, should_carry_an_unmarked_outbox_row_twice_but_apply_it_once_when_the_relay_returns_after_the_dedup_window) {
+  constexpr std::int64_t kOrders = 10;  // 9 committed (7 is refused)
+  Scenario s({.capacity = 64, .max_message_size = 64, .claim_timeout = 200ms, .dedup_window = 100ms});
+  ASSERT_NO_FATAL_FAILURE(s.prepare_databases());
+  Child writer = s.writer(kOrders);
+  ASSERT_NO_FATAL_FAILURE(finish(writer, "the writer"));
+  ASSERT_TRUE(writer.exited_ok()) << writer.describe();
+  Child first = s.relay("relay.after_publish:5", true);  // rows 1..5 published, none marked
+  ASSERT_NO_FATAL_FAILURE(finish(first, "the first relay"));
+  ASSERT_TRUE(first.killed_by(SIGKILL)) << "the crash point was not reached: " << first.describe();
+  ackring::testing::sleep_ms(500);
+  Child second = s.relay({}, true);
+  ASSERT_NO_FATAL_FAILURE(finish(second, "the second relay"));
+  ASSERT_TRUE(second.exited_ok()) << second.describe();
+
+  const auto stats = s.queue().stats();
+  EXPECT_EQ(stats.dedup.hits, 0u) << "a key was remembered past its window";
+  EXPECT_EQ(stats.tail, 9u + 5u) << "rows 1..5 should be in the queue twice";
+  Child consumer = s.consumer();
+  const auto deadline = std::chrono::steady_clock::now() + 60s;
+  while (!s.inbox_caught_up()) {
+    ASSERT_FALSE(consumer.poll()) << "the inbox consumer failed: " << consumer.describe();
+    ASSERT_LT(std::chrono::steady_clock::now(), deadline) << "the inbox consumer does not catch up";
+    ackring::testing::sleep_ms(10);
+  }
+  consumer.kill_and_reap();
+  ReadDb inbox(s.inbox());
+  EXPECT_EQ(inbox.scalar("SELECT count(*) FROM orders"), 9) << "an order was applied twice or is missing";
+  EXPECT_EQ(inbox.scalar("SELECT count(DISTINCT key) FROM orders"), 9);
 }
