@@ -155,6 +155,7 @@ struct ConsumerInstance {
   std::uint32_t role = 0;  // index into roles: which group and member position
   std::uint16_t id = 0;
   std::uint32_t kill_after = 0;
+  bool killed_by_parent = false;  // the parent sent it SIGKILL (Kills::parent_random)
   std::unique_ptr<RecordLog> log = std::make_unique<RecordLog>();
   Child child;
 };
@@ -253,6 +254,7 @@ void run_scenario(ScenarioOptions o) {
         if (!instances[i].child.reaped()) alive.push_back(i);
       auto& victim = instances[alive[rng() % alive.size()]];
       victim.child.kill(SIGKILL);
+      victim.killed_by_parent = true;
       ++parent_kills;
       next_parent_kill = now + 5 + rng() % 60;
     }
@@ -299,6 +301,9 @@ void run_scenario(ScenarioOptions o) {
   for (auto& inst : instances) {
     if (inst.child.reaped()) continue;
     ASSERT_TRUE(inst.child.wait_for(10s)) << "consumer instance " << inst.id << " did not leave after stop";
+    // The parent's last kill can land in the round that found every message
+    // settled: that instance was not reaped in the loop and dies of it here.
+    if (inst.killed_by_parent && inst.child.killed_by(SIGKILL)) continue;
     ASSERT_TRUE(inst.child.exited_ok()) << "consumer instance " << inst.id << " " << inst.child.describe();
   }
 
