@@ -189,6 +189,19 @@ class Scenario {
   [[nodiscard]] const std::string& source() const { return source_; }
   [[nodiscard]] const std::string& inbox() const { return inbox_; }
 
+  // Runs an inbox consumer until every message published so far is applied
+  // (the deadline only detects a hang), then stops it.
+  void drain_into_inbox() const {
+    Child consumer = this->consumer();
+    const auto deadline = std::chrono::steady_clock::now() + 60s;
+    while (!inbox_caught_up()) {
+      ASSERT_FALSE(consumer.poll()) << "the inbox consumer failed: " << consumer.describe();
+      ASSERT_LT(std::chrono::steady_clock::now(), deadline) << "the inbox consumer does not catch up";
+      ackring::testing::sleep_ms(10);
+    }
+    consumer.kill_and_reap();
+  }
+
   // True once every message published so far is acked in the inbox group.
   bool inbox_caught_up() const {
     const auto s = queue_->stats();
@@ -326,14 +339,7 @@ TEST(SqliteOutboxChaos, should_publish_each_committed_order_once_when_the_outbox
   EXPECT_EQ(stats.dedup.hits, kDuplicates) << "a re-publish after a crash was not answered as a duplicate";
   EXPECT_EQ(stats.tail, committed) << "no publish was cut short, so every seq is one committed order";
 
-  Child consumer = s.consumer();
-  const auto deadline = std::chrono::steady_clock::now() + 60s;
-  while (!s.inbox_caught_up()) {
-    ASSERT_FALSE(consumer.poll()) << "the inbox consumer failed: " << consumer.describe();
-    ASSERT_LT(std::chrono::steady_clock::now(), deadline) << "the inbox consumer does not catch up";
-    ackring::testing::sleep_ms(10);
-  }
-  consumer.kill_and_reap();
+  ASSERT_NO_FATAL_FAILURE(s.drain_into_inbox());
   s.expect_each_committed_order_exactly_once(kOrders);
 }
 
@@ -464,14 +470,7 @@ TEST(SqliteOutboxChaos, should_carry_an_unmarked_outbox_row_twice_but_apply_it_o
   const auto stats = s.queue().stats();
   EXPECT_EQ(stats.dedup.hits, 0u) << "a key was remembered past its window";
   EXPECT_EQ(stats.tail, 9u + 5u) << "rows 1..5 should be in the queue twice";
-  Child consumer = s.consumer();
-  const auto deadline = std::chrono::steady_clock::now() + 60s;
-  while (!s.inbox_caught_up()) {
-    ASSERT_FALSE(consumer.poll()) << "the inbox consumer failed: " << consumer.describe();
-    ASSERT_LT(std::chrono::steady_clock::now(), deadline) << "the inbox consumer does not catch up";
-    ackring::testing::sleep_ms(10);
-  }
-  consumer.kill_and_reap();
+  ASSERT_NO_FATAL_FAILURE(s.drain_into_inbox());
   ReadDb inbox(s.inbox());
   EXPECT_EQ(inbox.scalar("SELECT count(*) FROM orders"), 9) << "an order was applied twice or is missing";
   EXPECT_EQ(inbox.scalar("SELECT count(DISTINCT key) FROM orders"), 9);

@@ -117,6 +117,21 @@ struct Shared {
   std::atomic<int> stop_consumer{0};
 };
 
+// Forks a publisher of `payload` (keyed when `key` is not empty) armed to die
+// at failpoint `step`, and returns once it died there.
+void publish_and_die_at(const std::string& path, const char* step, const std::string& payload,
+                        const std::string& key = {}) {
+  Child publisher = fork_child([&] {
+    auto pq = Queue::open(path);
+    auto p = pq.producer();
+    fp::arm(step, fp::Action::die);
+    (void)(key.empty() ? p.publish(payload, 5s) : p.publish(payload, PublishOptions{.key = key}, 5s));
+    return 1;
+  });
+  ASSERT_EQ(wait_stopped_or_dead(publisher, 20s), "dead") << "the publisher never reached " << step;
+  ASSERT_TRUE(publisher.killed_by(SIGKILL)) << publisher.describe();
+}
+
 class DedupStep : public ::testing::TestWithParam<DedupCase> {};
 
 TEST_P(DedupStep, should_enqueue_each_key_once_and_answer_within_the_timeout_whatever_a_publisher_does_there) {
@@ -338,15 +353,7 @@ TEST(DedupOrphanInFullWindow, should_let_try_publish_of_another_key_take_a_kille
     const std::string k = "same-" + std::to_string(i);
     if ((detail::fingerprint(k).lo & mask) == base) same.push_back(k);
   }
-  Child victim = fork_child([&] {
-    auto vq = Queue::open(tq.path());
-    auto p = vq.producer();
-    fp::arm("dedup.after_validate", fp::Action::die);
-    (void)p.publish("orphan", PublishOptions{.key = "orphan"}, 5s);
-    return 1;
-  });
-  ASSERT_EQ(wait_stopped_or_dead(victim, 20s), "dead");
-  ASSERT_TRUE(victim.killed_by(SIGKILL)) << victim.describe();
+  ASSERT_NO_FATAL_FAILURE(publish_and_die_at(tq.path(), "dedup.after_validate", "orphan", "orphan"));
   // The orphan holds the first entry of the window; fill the other 15.
   auto p = q.producer();
   for (std::size_t i = 0; i + 1 < detail::kDedupProbe; ++i) {
@@ -387,15 +394,7 @@ TEST(DedupOrphanInFullWindow, should_keep_a_killed_publishers_committed_key_when
     const std::string k = "same-" + std::to_string(i);
     if ((detail::fingerprint(k).lo & mask) == base) same.push_back(k);
   }
-  Child victim = fork_child([&] {
-    auto vq = Queue::open(tq.path());
-    auto p = vq.producer();
-    fp::arm("dedup.before_entry_commit", fp::Action::die);
-    (void)p.publish("published", PublishOptions{.key = "published"}, 5s);
-    return 1;
-  });
-  ASSERT_EQ(wait_stopped_or_dead(victim, 20s), "dead");
-  ASSERT_TRUE(victim.killed_by(SIGKILL)) << victim.describe();
+  ASSERT_NO_FATAL_FAILURE(publish_and_die_at(tq.path(), "dedup.before_entry_commit", "published", "published"));
   ASSERT_EQ(q.stats().tail, 1u);
   // 16 more keys of that window: 15 fit beside the orphan, the 16th finds
   // the window full (the orphan is a published key).
@@ -433,15 +432,7 @@ class DedupOrphanSlotReused : public ::testing::Test {
     q_->create_group("g");
     // The publisher of "published" commits seq 0 and is killed before it
     // commits the key's dedup entry.
-    Child victim = fork_child([&] {
-      auto vq = Queue::open(tq_.path());
-      auto p = vq.producer();
-      fp::arm("dedup.before_entry_commit", fp::Action::die);
-      (void)p.publish("published", PublishOptions{.key = "published"}, 5s);
-      return 1;
-    });
-    ASSERT_EQ(wait_stopped_or_dead(victim, 20s), "dead");
-    ASSERT_TRUE(victim.killed_by(SIGKILL)) << victim.describe();
+    ASSERT_NO_FATAL_FAILURE(publish_and_die_at(tq_.path(), "dedup.before_entry_commit", "published", "published"));
     ASSERT_EQ(q_->stats().tail, 1u);
     consumer_.emplace(q_->consumer("g"));
     producer_.emplace(q_->producer());
@@ -485,14 +476,7 @@ TEST_F(DedupOrphanSlotReused, should_remember_a_killed_publishers_key_when_its_s
 TEST_F(DedupOrphanSlotReused, should_remember_a_killed_publishers_key_when_the_next_claim_of_its_slot_is_aborted) {
   consume_up_to(kCapacity);
   // Seq 4 (slot 0): claimed on the tail, never marked.
-  Child claimer = fork_child([&] {
-    auto cq = Queue::open(tq_.path());
-    auto cp = cq.producer();
-    fp::arm("publish.after_tail_cas", fp::Action::die);
-    (void)cp.publish("never", 5s);
-    return 1;
-  });
-  ASSERT_EQ(wait_stopped_or_dead(claimer, 20s), "dead");
+  ASSERT_NO_FATAL_FAILURE(publish_and_die_at(tq_.path(), "publish.after_tail_cas", "never"));
   ASSERT_EQ(q_->stats().tail, kCapacity + 1);
   // The consumer finds seq 4 stuck, aborts it after claim_timeout, and the
   // publish after it (seq 5) is delivered.
