@@ -283,13 +283,7 @@ std::uint64_t abort_stalled_claims(const QueueState& q, std::uint64_t seq, std::
   }
   if (!abort) return 0;
   ACKRING_FAILPOINT("abort.after_judge");
-  // A claim never marked leaves the previous lap's word: keep its key (dedup.hpp).
-  remember_key_before_reuse(q, slot, w);
-  std::uint64_t aborted = 0;
-  // acq_rel: exactly one of this CAS and the producer's claim/commit CAS wins.
-  if (slot.state.compare_exchange_strong(w, SlotWord{seq, SlotState::aborted}.encode(), std::memory_order_acq_rel,
-                                         std::memory_order_relaxed))
-    ++aborted;
+  std::uint64_t aborted = abort_claim(q, seq, w) ? 1 : 0;
   // A producer that died in a batch leaves the rest of its claim unmarked.
   // Those seqs were below the tail when this stall began, so they have been
   // claimed for at least claim_timeout too: abort them now rather than one
@@ -300,10 +294,7 @@ std::uint64_t abort_stalled_claims(const QueueState& q, std::uint64_t seq, std::
       std::uint64_t lw = later.state.load(std::memory_order_acquire);
       const SlotWord lsw = SlotWord::decode(lw);
       const bool unmarked = lsw.seq < (s & kSeqMask) || (lsw.seq == (s & kSeqMask) && lsw.state == SlotState::free);
-      if (unmarked) remember_key_before_reuse(q, later, lw);
-      if (unmarked && later.state.compare_exchange_strong(lw, SlotWord{s, SlotState::aborted}.encode(),
-                                                          std::memory_order_acq_rel, std::memory_order_relaxed))
-        ++aborted;
+      if (unmarked && abort_claim(q, s, lw)) ++aborted;
     }
   }
   if (aborted != 0) {
@@ -311,6 +302,14 @@ std::uint64_t abort_stalled_claims(const QueueState& q, std::uint64_t seq, std::
     wake_waiters(q.header().commit_futex, q.header().commit_waiters);  // other groups' members may sleep on it
   }
   return aborted;
+}
+
+bool abort_claim(const QueueState& q, std::uint64_t seq, std::uint64_t observed) noexcept {
+  SlotHeader& slot = q.slot(seq);
+  remember_key_before_reuse(q, slot, observed);
+  // acq_rel: exactly one of this CAS and the producer's mark/commit CAS wins.
+  return slot.state.compare_exchange_strong(observed, SlotWord{seq, SlotState::aborted}.encode(),
+                                            std::memory_order_acq_rel, std::memory_order_relaxed);
 }
 
 void lower_deadline_hint(const QueueState& q, std::uint32_t g, std::uint64_t deadline_ms) noexcept {

@@ -60,6 +60,13 @@ bool advance_group_floor(const QueueState& q, std::uint32_t g) noexcept;
 std::uint64_t abort_stalled_claims(const QueueState& q, std::uint64_t seq, std::uint64_t now_ms,
                                    std::uint64_t stalled_since_ms, std::uint64_t stalled_tail) noexcept;
 
+// Aborts the claim of `seq` by one CAS from `observed`, the slot state word
+// it was judged by (free, a claim, or a state of an earlier lap). The slot
+// leaves its previous lap here, so a keyed message committed there whose
+// publisher died before recording its key has the key recorded first
+// (remember_key_before_reuse, dedup.hpp). True if this CAS aborted it.
+bool abort_claim(const QueueState& q, std::uint64_t seq, std::uint64_t observed) noexcept;
+
 // Lowers the group's expired-lease hint to `deadline_ms` if it is earlier.
 void lower_deadline_hint(const QueueState& q, std::uint32_t g, std::uint64_t deadline_ms) noexcept;
 

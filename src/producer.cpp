@@ -343,11 +343,8 @@ void Producer::abort_own_claims(std::uint64_t from, std::uint64_t to) noexcept {
     std::uint64_t w = state.load(std::memory_order_acquire);
     const SlotWord sw = SlotWord::decode(w);
     if (sw.seq == (s & kSeqMask) && sw.state == SlotState::aborted) continue;  // a consumer was first
-    remember_key_before_reuse(q, q.slot(s), w);  // the slot leaves its previous lap (see write_slot)
-    // acq_rel: like a consumer's abort; we never marked these, so no commit of ours races it.
-    if (state.compare_exchange_strong(w, SlotWord{s, SlotState::aborted}.encode(), std::memory_order_acq_rel,
-                                      std::memory_order_relaxed))
-      ++aborted;
+    // Like a consumer's abort; we never marked these, so no commit of ours races it.
+    if (abort_claim(q, s, w)) ++aborted;
   }
   if (aborted != 0) q.header().aborted.fetch_add(aborted, std::memory_order_relaxed);
 }
