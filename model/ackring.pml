@@ -30,6 +30,9 @@
  *                     "Holes found", 2)
  *   -DNO_TAKEOVER_FENCE the taker does not check the floor after its takeover
  *                     CAS (nor give a later lap's lease back)
+ * Additions (must also verify): -DBACKOFF, a takeover may instead be the
+ * redelivery back-off step: CAS the expired word to leased(nobody, same
+ * deliveries), fenced the same way; a later takeover takes it from there.
  * Alternatives (must also verify): -DTAIL_LAST, the refresh reads the tail
  * after the floors and in-flight words instead of before them;
  * -DINTENT_AS_CODE, the intent handling of src/producer.cpp at 6105ec4 (stored
@@ -456,6 +459,9 @@ proctype Member(byte g; byte me; byte id) {
   byte rs[2], rd[2];            /* receipts held: (seq, deliveries) */
   bool rv[2];
   bool ok;
+#ifdef BACKOFF
+  bool backing;                 /* this takeover is the back-off step */
+#endif
 #ifdef TAKER_ONCE
   byte tries;                   /* take-new attempts of block member 0 */
 #endif
@@ -555,11 +561,24 @@ end_idle:
         READ_WORD(j);
         if
         :: ws == LEASED && wg == GEN(s) && wd < MAXD ->   /* expired (nondeterministic), or its holder died */
+#ifdef BACKOFF
+           /* A lease that ran out in a member's hands: either taken over now
+              (its back-off has passed) or first moved to leased(nobody, d)
+              until its back-off passes (src/consumer.cpp take_expired). */
+           if :: wo != NONE -> backing = true :: true -> backing = false fi;
+#endif
            /* @step takeover.before_lease_cas */
            d_step {
              if
+#ifdef BACKOFF
+             :: WORD_IS(j) && backing -> lown[j] = NONE; ls = lseq[j]; lseq[j] = s; ok = true;
+                printf("%c%d: backs off seq %d (delivery %d)\n", NAME, me, s, wd)
+             :: WORD_IS(j) && !backing -> lown[j] = me; ldel[j] = wd + 1; ls = lseq[j]; lseq[j] = s; ok = true;
+                printf("%c%d: takes over seq %d (delivery %d)\n", NAME, me, s, wd + 1)
+#else
              :: WORD_IS(j) -> lown[j] = me; ldel[j] = wd + 1; ls = lseq[j]; lseq[j] = s; ok = true;
                 printf("%c%d: takes over seq %d (delivery %d)\n", NAME, me, s, wd + 1)
+#endif
              :: else -> ok = false
              fi
            }
@@ -573,19 +592,32 @@ end_idle:
                     live lease (s's lap was settled); give it back */
                  d_step {
                    if
+#ifdef BACKOFF
+                   :: backing && lst[j] == LEASED && lgen[j] == wg && lown[j] == NONE && ldel[j] == wd && lsq[j] == 0 ->
+                      lown[j] = wo; lseq[j] = ls;
+                      printf("%c%d: gives back the lease it backed off (a later lap's)\n", NAME, me)
+#endif
                    :: lst[j] == LEASED && lgen[j] == wg && lown[j] == me && ldel[j] == wd + 1 && lsq[j] == 0 ->
                       lown[j] = wo; ldel[j] = wd; lseq[j] = ls;
                       printf("%c%d: gives back the lease it took over (a later lap's)\n", NAME, me)
                    :: else -> skip
                    fi
                  }
+#ifdef BACKOFF
+              :: else -> if :: backing -> skip :: else -> dd = wd + 1; read_payload(s, dd) fi
+#else
               :: else ->
                  dd = wd + 1;
                  read_payload(s, dd)
+#endif
               fi
+#else
+#ifdef BACKOFF
+              if :: backing -> skip :: else -> dd = wd + 1; read_payload(s, dd) fi
 #else
               dd = wd + 1;
               read_payload(s, dd)
+#endif
 #endif
            :: else -> skip
            fi
@@ -593,7 +625,10 @@ end_idle:
         fi
      :: else -> skip
      fi;
-     f = 0; x = 0; s = 0; i = 0; j = 0; ws = 0; wg = 0; wo = 0; wd = 0; wq = 0; dd = 0; ls = 0; ok = false
+     f = 0; x = 0; s = 0; i = 0; j = 0; ws = 0; wg = 0; wo = 0; wd = 0; wq = 0; dd = 0; ls = 0; ok = false;
+#ifdef BACKOFF
+     backing = false;
+#endif
 
   /* ------------------------------------------------ ack a receipt held */
   :: rv[0] || rv[1] ->

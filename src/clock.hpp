@@ -6,7 +6,21 @@
 #include <cstdint>
 #include <ctime>
 
+#if defined(ACKRING_FAILPOINTS)
+#include <atomic>
+#endif
+
 namespace ackring::detail {
+
+#if defined(ACKRING_FAILPOINTS)
+// The test build's controlled clock: while set (non-zero), the coarse
+// monotonic clock — every lease, back-off and housekeeping deadline — reads
+// this value in this process, so a test moves time on purpose instead of
+// sleeping. Defined in failpoint.cpp; absent from every other build.
+namespace test_clock {
+extern std::atomic<std::uint64_t> frozen_ms;
+}
+#endif
 
 [[nodiscard]] inline std::uint64_t monotonic_ns() noexcept {
   timespec ts{};
@@ -20,6 +34,10 @@ namespace ackring::detail {
 // coarse clock, which is several times cheaper to read (no TSC read, no
 // vDSO arithmetic). It lags the precise clock by at most one tick (1-4 ms).
 [[nodiscard]] inline std::uint64_t coarse_monotonic_ms() noexcept {
+#if defined(ACKRING_FAILPOINTS)
+  // relaxed: a test sets it between steps of one thread (or before fork).
+  if (const std::uint64_t frozen = test_clock::frozen_ms.load(std::memory_order_relaxed); frozen != 0) return frozen;
+#endif
   timespec ts{};
   clock_gettime(CLOCK_MONOTONIC_COARSE, &ts);
   return static_cast<std::uint64_t>(ts.tv_sec) * 1000ull + static_cast<std::uint64_t>(ts.tv_nsec) / 1'000'000ull;

@@ -5,6 +5,9 @@
 //               then CAS next forward (any member that sees lease[n] taken
 //               helps advance next, so a taker that dies here blocks no one).
 //   take over:  lease[s] leased and past its deadline -> CAS leased(me, d+1, ...)
+//               (with a redelivery back-off, a lease that ran out in its
+//               holder's hands is first CASed to leased(expired, d, deadline
+//               + back-off), and taken over once that passes)
 //   ack:        lease[s] leased with the receipt's delivery count -> CAS settled
 //   floor:      CAS floor over the contiguous run of settled words after it
 //
@@ -74,6 +77,9 @@ Consumer::Consumer(std::shared_ptr<QueueState> state, std::uint32_t group, std::
   lease_ms_ = options.lease.count() > 0 ? static_cast<std::uint32_t>(std::min<std::int64_t>(options.lease.count(), 1ll << 30))
                                         : q.layout.default_lease_ms;
   drop_group_ = q.group(group).overflow == static_cast<std::uint8_t>(OverflowPolicy::drop);
+  // relaxed: statistics only (stat compares the p99 ack latency with it).
+  q.member(group, member).lease_ms.store(lease_ms_, std::memory_order_relaxed);
+  jitter_state_ = monotonic_ns() ^ (std::uint64_t{member} << 48) ^ static_cast<std::uint64_t>(self_identity().pid);
   if (drop_group_ || options_.mode == DeliveryMode::at_most_once)
     copies_.resize(kCopySlots * std::size_t{q.layout.max_message_size});
 }
@@ -92,6 +98,7 @@ Consumer& Consumer::operator=(Consumer&& o) noexcept {
     lease_ms_ = o.lease_ms_;
     drop_group_ = o.drop_group_;
     next_housekeep_ms_ = o.next_housekeep_ms_;
+    jitter_state_ = o.jitter_state_;
     stalled_seq_ = o.stalled_seq_;
     stalled_since_ms_ = o.stalled_since_ms_;
     stalled_tail_ = o.stalled_tail_;
@@ -227,6 +234,8 @@ Consumer::Take Consumer::take_expired(Delivery& out, std::uint64_t now) noexcept
   // acquire: lease words below `next` were written before next moved past them.
   const std::uint64_t floor = G.floor.load(std::memory_order_acquire);
   const std::uint64_t next = G.next.load(std::memory_order_acquire);
+  // relaxed: the policy word is self-contained; any recent value will do.
+  const RedeliveryWord policy = RedeliveryWord::decode(G.redelivery.load(std::memory_order_relaxed));
   std::uint64_t earliest = ~0ull;
   for (std::uint64_t s = floor; s < next && s - floor < q.layout.capacity; ++s) {
     auto& word = q.lease(group_, s);
@@ -240,14 +249,32 @@ Consumer::Take Consumer::take_expired(Delivery& out, std::uint64_t now) noexcept
     const bool exhausted = lw.deliveries >= q.layout.max_deliveries;
     const std::uint32_t deliveries = exhausted ? lw.deliveries : lw.deliveries + 1;
     const std::uint32_t hold_ms = exhausted ? 1000 : lease_ms_;
-    const LeaseWord mine{LeaseState::leased, lw.generation, member_, deliveries,
-                         static_cast<std::uint32_t>(now + hold_ms)};
+    // A lease that ran out in its holder's hands comes back only after the
+    // group's back-off, counted from its deadline. Words given back by a
+    // nack, a death or a leave had theirs applied when they were given back.
+    std::uint64_t backoff_until = 0;
+    if (policy.enabled() && !exhausted && lw.owner < kMaxMembers) {
+      const std::uint64_t until =
+          widen_deadline(lw.deadline_ms, now) + backoff_ms(policy, lw.deliveries, splitmix64(jitter_state_));
+      if (until > now) backoff_until = until;
+    }
+    // Backing off, the word keeps its delivery count and names no member:
+    // the holder's receipt no longer matches, as after a takeover.
+    const LeaseWord mine = backoff_until != 0
+                               ? LeaseWord{LeaseState::leased, lw.generation, kExpiredOwner, lw.deliveries,
+                                           static_cast<std::uint32_t>(backoff_until)}
+                               : LeaseWord{LeaseState::leased, lw.generation, member_, deliveries,
+                                           static_cast<std::uint32_t>(now + hold_ms)};
     ACKRING_FAILPOINT("takeover.before_lease_cas");
     // acq_rel: we own this delivery now; pairs with the ack/nack CAS of the previous holder.
     if (!word.compare_exchange_strong(w, mine.encode(), std::memory_order_acq_rel, std::memory_order_acquire))
       continue;  // another member took it first
     ACKRING_FAILPOINT("takeover.after_lease_cas");
     if (took_later_lap(q, group_, s, w, mine.encode())) continue;
+    if (backoff_until != 0) {
+      earliest = std::min(earliest, backoff_until);
+      continue;
+    }
     bump(q.member(group_, member_).lease_expiries);
     if (exhausted) {
       // Held past max_deliveries: move it to the dead-letter queue. If that
@@ -256,10 +283,11 @@ Consumer::Take Consumer::take_expired(Delivery& out, std::uint64_t now) noexcept
         earliest = std::min(earliest, now + hold_ms);
       continue;
     }
-    if (!fill(out, s, deliveries)) continue;
+    if (!fill(out, s, deliveries, now)) continue;
     auto& me = q.member(group_, member_);
     bump(me.delivered);
     bump(me.redelivered);
+    bump(me.redelivered_by[static_cast<std::uint8_t>(redelivery_cause_of(lw.owner))]);
     if (options_.mode == DeliveryMode::at_most_once) {
       settle(s, mine.encode(), SettleReason::acked);
     } else {
@@ -358,7 +386,7 @@ Consumer::Take Consumer::take_new_batch(std::span<Delivery> out, std::size_t& go
     if (!word.compare_exchange_strong(w, mine.encode(), std::memory_order_acq_rel, std::memory_order_acquire)) break;
     ACKRING_FAILPOINT("receive.after_lease_cas");
     ++consumed;
-    if (!fill(out[got], s, 1)) continue;
+    if (!fill(out[got], s, 1, now)) continue;
     if (at_most_once) settle(s, mine.encode(), SettleReason::acked);
     ++got;
   }
@@ -380,7 +408,7 @@ Consumer::Take Consumer::take_new_batch(std::span<Delivery> out, std::size_t& go
   return result;
 }
 
-bool Consumer::fill(Delivery& out, std::uint64_t seq, std::uint32_t deliveries) noexcept {
+bool Consumer::fill(Delivery& out, std::uint64_t seq, std::uint32_t deliveries, std::uint64_t now) noexcept {
   const QueueState& q = *state_;
   const SlotHeader& slot = q.slot(seq);
   // We hold the lease, so the slot cannot be reused while it is valid; but a
@@ -424,6 +452,7 @@ bool Consumer::fill(Delivery& out, std::uint64_t seq, std::uint32_t deliveries) 
     if (!copies_.empty()) ++copy_cursor_;
     out.seq_ = seq;
     out.deliveries_ = deliveries;
+    out.delivered_ms_ = static_cast<std::uint32_t>(now);
     out.publish_time_ns_ = f.publish_time_ns;
     out.has_key_ = (f.flags & kSlotHasKey) != 0;
     out.replayed_ = (f.flags & kSlotReplay) != 0;
@@ -534,18 +563,34 @@ Status Consumer::settle_receipt(const Receipt& r, SettleReason reason) noexcept 
   }
 }
 
+// Counts an acked delivery in this member's delivery-to-ack histogram.
+// Receipts made up by the caller (delivered_ms 0) are not counted.
+void Consumer::record_ack_latency(const Receipt& r, std::uint64_t now) noexcept {
+  if (r.delivered_ms == 0) return;
+  const std::uint32_t ms = static_cast<std::uint32_t>(now) - r.delivered_ms;  // wraps like the deadlines
+  auto& me = state_->member(group_, member_);
+  bump(me.ack_latency[latency_bucket(ms)]);
+  bump(me.ack_latency_sum_ms, ms);
+}
+
 Status Consumer::ack(const Receipt& r) noexcept {
   const Status s = settle_receipt(r, SettleReason::acked);
   if (s != Status::ok) return s;
   auto& me = state_->member(group_, member_);
   bump(me.acked);
+  record_ack_latency(r, coarse_monotonic_ms());
   advance_floor();
   return Status::ok;
 }
 
 std::size_t Consumer::ack_batch(std::span<const Delivery> batch) noexcept {
   std::size_t acked = 0;
-  for (const Delivery& d : batch) acked += settle_receipt(d.receipt(), SettleReason::acked) == Status::ok;
+  const std::uint64_t now = coarse_monotonic_ms();
+  for (const Delivery& d : batch) {
+    if (settle_receipt(d.receipt(), SettleReason::acked) != Status::ok) continue;
+    record_ack_latency(d.receipt(), now);
+    ++acked;
+  }
   if (acked != 0) {
     bump(state_->member(group_, member_).acked, acked);
     advance_floor();
@@ -572,7 +617,14 @@ Status Consumer::modify_lease(const Receipt& r, std::uint64_t new_deadline_ms, b
 
 Status Consumer::nack(const Receipt& r, Millis delay) noexcept {
   const std::uint64_t now = coarse_monotonic_ms();
-  const auto d = static_cast<std::uint64_t>(std::clamp<std::int64_t>(delay.count(), 0, 1ll << 30));
+  auto d = static_cast<std::uint64_t>(std::clamp<std::int64_t>(delay.count(), 0, 1ll << 30));
+  if (d == 0 && r.deliveries < state_->layout.max_deliveries) {
+    // No explicit delay: the group's back-off decides (none by default). An
+    // exhausted message is not held back: its next take dead-letters it.
+    // relaxed: the policy word is self-contained.
+    const RedeliveryWord policy = RedeliveryWord::decode(state_->group(group_).redelivery.load(std::memory_order_relaxed));
+    d = backoff_ms(policy, r.deliveries, splitmix64(jitter_state_));
+  }
   const Status s = modify_lease(r, now + d, /*give_up=*/true);
   if (s != Status::ok) return s;
   bump(state_->member(group_, member_).nacked);
@@ -602,7 +654,9 @@ bool Consumer::is_processed(const Delivery& d) noexcept {
   DedupTable table(*state_);
   if (!table.enabled()) return false;
   DedupCounters counters;
-  return table.contains(processed_key_of(d), coarse_monotonic_ms(), counters);
+  if (!table.contains(processed_key_of(d), coarse_monotonic_ms(), counters)) return false;
+  bump(state_->member(group_, member_).process_once_skips);
+  return true;
 }
 
 Status Consumer::mark_processed(const Delivery& d) noexcept {

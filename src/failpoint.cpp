@@ -13,6 +13,7 @@
 #include <mutex>
 #include <string>
 
+#include "clock.hpp"
 #include "failpoint_names.hpp"
 
 namespace ackring::detail::failpoint {
@@ -132,3 +133,7 @@ void reached(std::string_view name) noexcept {
 }
 
 }  // namespace ackring::detail::failpoint
+
+namespace ackring::detail::test_clock {
+std::atomic<std::uint64_t> frozen_ms{0};  // clock.hpp: 0 = the real clock
+}  // namespace ackring::detail::test_clock

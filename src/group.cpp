@@ -34,12 +34,19 @@ std::string_view name_of(const GroupEntry& g) noexcept {
   return {g.name, strnlen(g.name, sizeof g.name)};
 }
 
-// Marks every lease of member m in group g expired now, so the next receive
-// by any member takes it over. Scans [floor, tail): a lease can sit just at
-// or past `next` if its taker died before advancing next.
-void expire_leases_of(const QueueState& q, std::uint32_t g, std::uint32_t m) noexcept {
+// Gives every lease of member m in group g back to the group, with the
+// owner that says why (kReleasedOwner: it left; kDeadOwner: it died). A
+// member that left gives its messages back at once; a dead member's come
+// back after the group's redelivery back-off. Either way the next receive by
+// any member takes them over once the deadline passes. Scans [floor, tail):
+// a lease can sit just at or past `next` if its taker died before advancing next.
+void release_leases_of(const QueueState& q, std::uint32_t g, std::uint32_t m, std::uint32_t why) noexcept {
   auto& G = q.group(g);
   const std::uint64_t now = coarse_monotonic_ms();
+  // relaxed: the policy word is self-contained; any recent value will do.
+  const RedeliveryWord policy =
+      RedeliveryWord::decode(why == kDeadOwner ? G.redelivery.load(std::memory_order_relaxed) : 0);
+  std::uint64_t jitter_state = monotonic_ns() ^ (std::uint64_t{m} << 32);
   const std::uint64_t floor = G.floor.load(std::memory_order_acquire);
   const std::uint64_t tail = q.header().tail.load(std::memory_order_acquire);
   const std::uint64_t end = std::min(tail, floor + q.layout.capacity);
@@ -50,8 +57,11 @@ void expire_leases_of(const QueueState& q, std::uint32_t g, std::uint32_t m) noe
     for (;;) {
       LeaseWord lw = LeaseWord::decode(w);
       if (lw.state != LeaseState::leased || lw.generation != q.generation(s) || lw.owner != m) break;
-      lw.owner = kNoOwner;
-      lw.deadline_ms = static_cast<std::uint32_t>(now - 1);
+      lw.owner = why;
+      const bool to_dead_letters = lw.deliveries >= q.layout.max_deliveries;  // no point waiting
+      lw.deadline_ms = policy.enabled() && !to_dead_letters
+                           ? static_cast<std::uint32_t>(now + backoff_ms(policy, lw.deliveries, splitmix64(jitter_state)))
+                           : static_cast<std::uint32_t>(now - 1);
       // acq_rel: the new owner's takeover CAS reads this value; nothing else is published.
       if (word.compare_exchange_weak(w, lw.encode(), std::memory_order_acq_rel, std::memory_order_acquire)) {
         any = true;
@@ -60,9 +70,20 @@ void expire_leases_of(const QueueState& q, std::uint32_t g, std::uint32_t m) noe
     }
   }
   if (any) {
+    // Due now (left) or after the shortest back-off (died): 0 makes the next
+    // receive scan, and the scan sets the hint to the earliest deadline.
     lower_deadline_hint(q, g, 0);
     wake_waiters(q.header().commit_futex, q.header().commit_waiters);
   }
+}
+
+void clear_member_counters(MemberEntry& e) noexcept {
+  for (auto* c : {&e.delivered, &e.acked, &e.redelivered, &e.nacked, &e.lease_expiries, &e.process_once_skips,
+                  &e.ack_latency_sum_ms})
+    c->store(0, std::memory_order_relaxed);
+  for (auto& c : e.redelivered_by) c.store(0, std::memory_order_relaxed);
+  for (auto& c : e.ack_latency) c.store(0, std::memory_order_relaxed);
+  e.lease_ms.store(0, std::memory_order_relaxed);
 }
 
 void fold_and_clear_counters(GroupEntry& G, MemberEntry& e) noexcept {
@@ -71,11 +92,13 @@ void fold_and_clear_counters(GroupEntry& G, MemberEntry& e) noexcept {
   G.retired_redelivered.fetch_add(e.redelivered.load(std::memory_order_relaxed), std::memory_order_relaxed);
   G.retired_nacked.fetch_add(e.nacked.load(std::memory_order_relaxed), std::memory_order_relaxed);
   G.retired_lease_expiries.fetch_add(e.lease_expiries.load(std::memory_order_relaxed), std::memory_order_relaxed);
-  e.delivered.store(0, std::memory_order_relaxed);
-  e.acked.store(0, std::memory_order_relaxed);
-  e.redelivered.store(0, std::memory_order_relaxed);
-  e.nacked.store(0, std::memory_order_relaxed);
-  e.lease_expiries.store(0, std::memory_order_relaxed);
+  for (std::uint32_t c = 0; c < kRedeliveryCauses; ++c)
+    G.retired_redelivered_by[c].fetch_add(e.redelivered_by[c].load(std::memory_order_relaxed), std::memory_order_relaxed);
+  G.retired_process_once_skips.fetch_add(e.process_once_skips.load(std::memory_order_relaxed), std::memory_order_relaxed);
+  G.retired_ack_latency_sum_ms.fetch_add(e.ack_latency_sum_ms.load(std::memory_order_relaxed), std::memory_order_relaxed);
+  for (std::uint32_t b = 0; b < kLatencyBuckets; ++b)
+    G.retired_ack_latency[b].fetch_add(e.ack_latency[b].load(std::memory_order_relaxed), std::memory_order_relaxed);
+  clear_member_counters(e);
 }
 
 }  // namespace
@@ -106,6 +129,7 @@ std::uint32_t create_group(const QueueState& q, std::string_view name, const Gro
   const std::string where = "create group '" + std::string(name) + "' in '" + q.path.string() + "': ";
   if (name.empty() || name.size() > kGroupNameMax)
     throw Error(ErrorCode::invalid_argument, where + "a group name has 1 to 47 bytes");
+  if (const auto why = redelivery_policy_error(options.redelivery)) throw Error(ErrorCode::invalid_argument, where + *why);
   for (const char c : name)
     if (static_cast<unsigned char>(c) < 0x21 || static_cast<unsigned char>(c) > 0x7e)
       throw Error(ErrorCode::invalid_argument, where + "a group name is printable ASCII without spaces");
@@ -131,19 +155,19 @@ std::uint32_t create_group(const QueueState& q, std::string_view name, const Gro
   std::memset(G.name, 0, sizeof G.name);
   std::memcpy(G.name, name.data(), name.size());
   G.overflow = static_cast<std::uint8_t>(options.overflow);
+  G.redelivery.store(encode_redelivery(options.redelivery), std::memory_order_relaxed);
   G.deadline_hint_ms.store(~0ull, std::memory_order_relaxed);
   for (auto* c : {&G.dead_lettered, &G.dropped, &G.aborted_skipped, &G.corrupt_skipped, &G.retired_delivered,
-                  &G.retired_acked, &G.retired_redelivered, &G.retired_nacked, &G.retired_lease_expiries})
+                  &G.retired_acked, &G.retired_redelivered, &G.retired_nacked, &G.retired_lease_expiries,
+                  &G.retired_process_once_skips, &G.retired_ack_latency_sum_ms})
     c->store(0, std::memory_order_relaxed);
+  for (auto& c : G.retired_redelivered_by) c.store(0, std::memory_order_relaxed);
+  for (auto& c : G.retired_ack_latency) c.store(0, std::memory_order_relaxed);
   for (std::uint32_t m = 0; m < q.layout.max_members; ++m) {
     auto& e = q.member(g, m);
     e.pid.store(0, std::memory_order_relaxed);
     e.start_time.store(0, std::memory_order_relaxed);
-    e.delivered.store(0, std::memory_order_relaxed);
-    e.acked.store(0, std::memory_order_relaxed);
-    e.redelivered.store(0, std::memory_order_relaxed);
-    e.nacked.store(0, std::memory_order_relaxed);
-    e.lease_expiries.store(0, std::memory_order_relaxed);
+    clear_member_counters(e);
   }
   for (std::uint64_t s = 0; s < q.layout.capacity; ++s) q.lease(g, s).store(0, std::memory_order_relaxed);
 
@@ -172,6 +196,14 @@ std::uint32_t create_group(const QueueState& q, std::string_view name, const Gro
   G.state.store(static_cast<std::uint32_t>(GroupState::active), std::memory_order_release);
   h.group_epoch.fetch_add(1, std::memory_order_relaxed);
   return g;
+}
+
+void set_group_redelivery(const QueueState& q, std::uint32_t g, const RedeliveryPolicy& policy) {
+  if (const auto why = redelivery_policy_error(policy))
+    throw Error(ErrorCode::invalid_argument,
+                "set redelivery of group '" + std::string(name_of(q.group(g))) + "' in '" + q.path.string() + "': " + *why);
+  // relaxed: members read the word when a message comes back; one word, so never a mix.
+  q.group(g).redelivery.store(encode_redelivery(policy), std::memory_order_relaxed);
 }
 
 bool remove_group(const QueueState& q, std::string_view name) {
@@ -211,9 +243,9 @@ std::uint32_t join_group(const QueueState& q, std::uint32_t g) {
                   std::to_string(q.layout.max_members) + " member slots are held by live processes");
 }
 
-void leave_group(const QueueState& q, std::uint32_t g, std::uint32_t m) noexcept {
+void leave_group(const QueueState& q, std::uint32_t g, std::uint32_t m, bool died) noexcept {
   auto& e = q.member(g, m);
-  expire_leases_of(q, g, m);
+  release_leases_of(q, g, m, died ? kDeadOwner : kReleasedOwner);
   fold_and_clear_counters(q.group(g), e);
   e.start_time.store(0, std::memory_order_relaxed);
   // release: the counter clears above are visible to the next owner (its acq_rel CAS).
@@ -237,7 +269,7 @@ std::uint32_t reclaim_dead_members(const QueueState& q, std::uint32_t g) noexcep
     }
     // acq_rel: exactly one reclaimer wins the slot (from this exact owner or reclaimer).
     if (!e.pid.compare_exchange_strong(word, me, std::memory_order_acq_rel)) continue;
-    leave_group(q, g, m);
+    leave_group(q, g, m, /*died=*/true);
     ++freed;
   }
   return freed;

@@ -41,9 +41,13 @@ bool remove_group(const QueueState& q, std::string_view name);
 // Takes a free member slot of group g for this process; reclaims slots of
 // dead processes if none is free. Throws resource_exhausted.
 std::uint32_t join_group(const QueueState& q, std::uint32_t g);
-// Releases member m's leases (they are redelivered at once), folds its
-// counters into the group's, and frees the slot.
-void leave_group(const QueueState& q, std::uint32_t g, std::uint32_t m) noexcept;
+// Releases member m's leases (they are redelivered at once if it left, after
+// the group's redelivery back-off if it died), folds its counters into the
+// group's, and frees the slot.
+void leave_group(const QueueState& q, std::uint32_t g, std::uint32_t m, bool died = false) noexcept;
+// Changes group g's redelivery policy (GroupOptions::redelivery); members
+// apply it from their next redelivery. Throws invalid_argument.
+void set_group_redelivery(const QueueState& q, std::uint32_t g, const RedeliveryPolicy& policy);
 // Frees the slots of members whose process is dead. Returns how many.
 std::uint32_t reclaim_dead_members(const QueueState& q, std::uint32_t g) noexcept;
 

@@ -5,7 +5,7 @@
 //  0          4096                                      (all regions 64-byte aligned)
 //  ┌──────────┬────────────┬──────────────────────┬──────────────────────┬─────────────┐
 //  │ header   │ producers  │ groups               │ lease words          │ slots       │
-//  │ FileHeader│ P × 64 B  │ G × (5 + M) × 64 B   │ G × capacity × 8 B   │ capacity ×  │
+//  │ FileHeader│ P × 128 B │ G × (9 + 5M) × 64 B  │ G × capacity × 8 B   │ capacity ×  │
 //  │          │            │ GroupEntry + members │ one per group & slot │ slot_size   │
 //  └──────────┴────────────┴──────────────────────┴──────────────────────┴─────────────┘
 #pragma once
@@ -13,6 +13,8 @@
 #include <atomic>
 #include <cstddef>
 #include <cstdint>
+
+#include "redelivery.hpp"
 
 namespace ackring::detail {
 
@@ -22,8 +24,11 @@ inline constexpr char kMagic[8] = {'A', 'C', 'K', 'R', 'I', 'N', 'G', '\0'};
 // words (ProducerEntry::in_flight) hold slots back from reuse, members count
 // lease expiries: a version-2 process would not honour either. 4: a settled
 // lease word carries its whole seq (settled_word): a version-3 process would
-// read it as a settled word of another lap.
-inline constexpr std::uint32_t kFormatVersion = 4;
+// read it as a settled word of another lap. 5: members and groups carry the
+// redelivery policy, the redelivery causes and the ack latency histogram,
+// producers count keyed publishes (longer entries: a version-4 process would
+// find members at the wrong offsets).
+inline constexpr std::uint32_t kFormatVersion = 5;
 // Layout::flags (format 4): publishes stamp messages with the coarse realtime clock.
 inline constexpr std::uint32_t kLayoutCoarsePublishTime = 1;
 inline constexpr std::uint32_t kLayoutKnownFlags = kLayoutCoarsePublishTime;
@@ -40,7 +45,7 @@ inline constexpr std::uint32_t kMaxMessageSize = 16u << 20;
 // an origin record to messages of up to kMaxMessageSize.
 inline constexpr std::uint32_t kMaxSlotPayload = kMaxMessageSize + 4096;
 inline constexpr std::uint32_t kMaxGroups = 1024;
-inline constexpr std::uint32_t kMaxMembers = 254;     // member index 255 means "nobody"
+inline constexpr std::uint32_t kMaxMembers = 250;     // owner values 250-255 of a lease word are not members
 inline constexpr std::uint32_t kMaxProducers = 65535;
 inline constexpr std::uint32_t kMaxDeliveries = 254;  // the delivery count has 8 bits
 inline constexpr std::uint32_t kMinDedupEntries = 16;  // one probe window
@@ -138,6 +143,7 @@ struct FileHeader {
   std::atomic<std::uint64_t> retired_published;                      // from freed producer entries
   std::atomic<std::uint32_t> group_epoch;                            // bumped on group create/remove
   std::atomic<std::uint32_t> reserved1;
+  std::atomic<std::uint64_t> retired_keyed_published;                // from freed producer entries
   // Dedup: (bloom epoch << 1) | clearing, and its rare counters.
   alignas(kCacheLine) std::atomic<std::uint64_t> bloom_epoch;
   std::atomic<std::uint64_t> dedup_evicted;       // live entries evicted (evict_oldest policy)
@@ -164,6 +170,7 @@ static_assert(offsetof(FileHeader, tail) == 256);
 static_assert(offsetof(FileHeader, floor_word) == 320);
 static_assert(offsetof(FileHeader, commit_futex) == 384);
 static_assert(offsetof(FileHeader, aborted) == 448);
+static_assert(offsetof(FileHeader, retired_keyed_published) == 472);
 static_assert(sizeof(FileHeader) <= kJournalDirOffset);
 
 // One registered producer.
@@ -186,15 +193,29 @@ struct ProducerEntry {
   // its tail CAS, cleared after its last commit. No slot at or after it is
   // reused while the producer lives, however long it stalls (protocol.md §1).
   std::atomic<std::uint64_t> in_flight;
+  // Line 1: keyed publishes attempted (hits included): the dedup hit ratio's denominator.
+  alignas(kCacheLine) std::atomic<std::uint64_t> keyed_published;  // owner only
 };
-static_assert(sizeof(ProducerEntry) == kCacheLine);
+static_assert(sizeof(ProducerEntry) == 2 * kCacheLine);
+static_assert(offsetof(ProducerEntry, keyed_published) == 64);
 static_assert(offsetof(ProducerEntry, in_flight) == 56);
 
-// One member of a group. Counters are written by the owning process only
-// (load + store, no RMW), read by anyone.
+// Why a message came back to its group (redeliveries by cause).
+enum class RedeliveryCause : std::uint8_t {
+  expiry = 0,    // its lease ran out in a live holder's hands
+  death = 1,     // its holder's process died
+  nack = 2,      // its holder nacked it
+  released = 3,  // its holder closed its Consumer without settling it
+};
+inline constexpr std::uint32_t kRedeliveryCauses = 4;
+
+// One member of a group: 5 cache lines. Counters are written by the owning
+// process only (load + store, no RMW), read by anyone.
+//   line 0: identity, lease, counters      line 1: redeliveries by cause, process-once skips
+//   lines 2-4: delivery-to-ack latency histogram (redelivery.hpp)
 struct MemberEntry {
   std::atomic<std::uint32_t> pid;               // 0 free; kReclaiming | reclaimer pid while being freed
-  std::atomic<std::uint32_t> reserved;
+  std::atomic<std::uint32_t> lease_ms;          // the member's lease (for the stat warning against p99)
   std::atomic<std::uint64_t> start_time;
   std::atomic<std::uint64_t> last_active_ms;
   std::atomic<std::uint64_t> delivered;
@@ -202,9 +223,15 @@ struct MemberEntry {
   std::atomic<std::uint64_t> redelivered;
   std::atomic<std::uint64_t> nacked;
   std::atomic<std::uint64_t> lease_expiries;    // leases this member took over after they ran out
+  alignas(kCacheLine) std::atomic<std::uint64_t> redelivered_by[kRedeliveryCauses];  // by RedeliveryCause
+  std::atomic<std::uint64_t> process_once_skips;  // is_processed answered true
+  std::atomic<std::uint64_t> ack_latency_sum_ms;  // of the acks counted in ack_latency
+  alignas(kCacheLine) std::atomic<std::uint64_t> ack_latency[kLatencyBuckets];
 };
-static_assert(sizeof(MemberEntry) == kCacheLine);
+static_assert(sizeof(MemberEntry) == 5 * kCacheLine);
 static_assert(offsetof(MemberEntry, lease_expiries) == 56);
+static_assert(offsetof(MemberEntry, redelivered_by) == 64);
+static_assert(offsetof(MemberEntry, ack_latency) == 128);
 // A member slot being freed holds kReclaiming | (pid of the reclaimer): the
 // reclaimer's identity is in the word the CAS writes, so a takeover from a
 // dead reclaimer is one CAS from that exact value (pids fit in 22 bits).
@@ -213,10 +240,12 @@ inline constexpr std::uint32_t kReclaiming = 0x80000000u;
 
 enum class GroupState : std::uint32_t { free = 0, creating = 1, active = 2 };
 
-// A consumer group: 5 cache lines, then max_members MemberEntry.
+// A consumer group: 9 cache lines, then max_members MemberEntry.
 //   line 0: state, incarnation, policy, name
 //   line 1: next (dispatch cursor)      line 2: floor (all below settled)
 //   line 3: deadline hint, retired lease expiries    line 4: group counters
+//   line 5: redelivery policy, retired redeliveries by cause and skips
+//   lines 6-8: retired ack latency histogram (of freed members)
 struct GroupEntry {
   std::atomic<std::uint32_t> state;         // GroupState
   std::atomic<std::uint32_t> incarnation;   // bumped per create: a handle of a removed group notices
@@ -242,8 +271,16 @@ struct GroupEntry {
   std::atomic<std::uint64_t> retired_acked;
   std::atomic<std::uint64_t> retired_redelivered;
   std::atomic<std::uint64_t> retired_nacked;
+  // RedeliveryWord (redelivery.hpp); 0: no back-off. Written under the admin lock, read by members.
+  alignas(kCacheLine) std::atomic<std::uint64_t> redelivery;
+  std::atomic<std::uint64_t> retired_redelivered_by[kRedeliveryCauses];
+  std::atomic<std::uint64_t> retired_process_once_skips;
+  std::atomic<std::uint64_t> retired_ack_latency_sum_ms;
+  alignas(kCacheLine) std::atomic<std::uint64_t> retired_ack_latency[kLatencyBuckets];
 };
-static_assert(sizeof(GroupEntry) == 5 * kCacheLine);
+static_assert(sizeof(GroupEntry) == 9 * kCacheLine);
+static_assert(offsetof(GroupEntry, redelivery) == 320);
+static_assert(offsetof(GroupEntry, retired_ack_latency) == 384);
 static_assert(offsetof(GroupEntry, name) == 16);
 static_assert(offsetof(GroupEntry, next) == 64);
 static_assert(offsetof(GroupEntry, floor) == 128);
@@ -383,11 +420,26 @@ enum class SettleReason : std::uint8_t {
   dropped = 4,
   not_for_group = 5,  // a replay copy for another group
 };
-inline constexpr std::uint32_t kNoOwner = 255;
-// Owner of a lease a drop push is settling (push_group_forward): not a member
-// index (those are below kMaxMembers), so no member's receipt matches it.
+// Owners of a leased word that are not members (those are below kMaxMembers),
+// so no member's receipt matches them. A word given back to the group names
+// why in its owner; it is taken over once its deadline passes.
+inline constexpr std::uint32_t kNoOwner = 255;        // nacked
+// Owner of a lease a drop push is settling (push_group_forward).
 inline constexpr std::uint32_t kDroppingOwner = 254;
-static_assert(kDroppingOwner >= kMaxMembers && kDroppingOwner != kNoOwner);
+inline constexpr std::uint32_t kReleasedOwner = 253;  // its holder closed its Consumer
+inline constexpr std::uint32_t kDeadOwner = 252;      // its holder died
+inline constexpr std::uint32_t kExpiredOwner = 251;   // its lease ran out; waiting out the back-off
+static_assert(kExpiredOwner >= kMaxMembers);
+
+// Why a word taken over came back: from its owner field.
+[[nodiscard]] constexpr RedeliveryCause redelivery_cause_of(std::uint32_t owner) noexcept {
+  switch (owner) {
+    case kNoOwner: return RedeliveryCause::nack;
+    case kReleasedOwner: return RedeliveryCause::released;
+    case kDeadOwner: return RedeliveryCause::death;
+    default: return RedeliveryCause::expiry;  // a member's own word, or kExpiredOwner
+  }
+}
 inline constexpr std::uint32_t kGenerationBits = 14;
 
 [[nodiscard]] constexpr LeaseState lease_state_of(std::uint64_t w) noexcept {

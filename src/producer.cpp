@@ -406,6 +406,7 @@ PublishResult Producer::publish_keyed(Bytes payload, std::string_view key, std::
   const Reservation r =
       table.reserve(fp, dedup_owner(index_, incarnation_), coarse_monotonic_ms(), timeout_ns, counters);
   auto& e = q.producer(index_);
+  bump(e.keyed_published, 1);
   bump(e.dedup_hits, counters.hits);
   bump(e.bloom_negatives, counters.bloom_negatives);
   bump(e.expired_reused, counters.expired_reused);

@@ -98,6 +98,7 @@ Producer Queue::producer() {
       e.in_flight.store(0, std::memory_order_relaxed);
       e.published.store(0, std::memory_order_relaxed);
       e.dedup_hits.store(0, std::memory_order_relaxed);
+      e.keyed_published.store(0, std::memory_order_relaxed);
       e.bloom_negatives.store(0, std::memory_order_relaxed);
       e.expired_reused.store(0, std::memory_order_relaxed);
       e.last_active_ms.store(coarse_monotonic_ms(), std::memory_order_relaxed);
@@ -138,6 +139,15 @@ void Queue::create_group(std::string_view group, const GroupOptions& options) {
 }
 
 bool Queue::remove_group(std::string_view group) { return detail::remove_group(*state_, group); }
+
+void Queue::set_redelivery(std::string_view group, const RedeliveryPolicy& policy) {
+  AdminLock lock(*state_);  // the group found is the group changed (no remove + create in between)
+  const std::uint32_t g = find_group(*state_, group);
+  if (g == kNoGroup)
+    throw Error(ErrorCode::not_found,
+                "set redelivery of group '" + std::string(group) + "' in '" + state_->path.string() + "': no such group");
+  set_group_redelivery(*state_, g, policy);
+}
 
 std::vector<std::string> Queue::group_names() const {
   std::vector<std::string> names;

@@ -256,7 +256,7 @@ std::shared_ptr<QueueState> create_file(const std::filesystem::path& path, const
     fail(ErrorCode::invalid_argument, path, op,
          "invalid options: capacity must be a power of two in [2, 2^30] (got " + std::to_string(o.capacity) +
              "), max_message_size in [1, 16 MiB] (got " + std::to_string(o.max_message_size) +
-             "), max_groups in [1, 1024], max_members in [1, 254], max_producers in [1, 65535], "
+             "), max_groups in [1, 1024], max_members in [1, 250], max_producers in [1, 65535], "
              "max_deliveries in [1, 254], dedup_entries a power of two in [16, 2^28]");
   }
   const auto self = self_identity();

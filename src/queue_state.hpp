@@ -68,6 +68,8 @@ inline void retire_producer_counters(const QueueState& q, ProducerEntry& e) noex
   // relaxed: statistics only.
   h.retired_published.fetch_add(e.published.exchange(0, std::memory_order_relaxed), std::memory_order_relaxed);
   h.retired_dedup_hits.fetch_add(e.dedup_hits.exchange(0, std::memory_order_relaxed), std::memory_order_relaxed);
+  h.retired_keyed_published.fetch_add(e.keyed_published.exchange(0, std::memory_order_relaxed),
+                                      std::memory_order_relaxed);
   h.retired_bloom_negatives.fetch_add(e.bloom_negatives.exchange(0, std::memory_order_relaxed),
                                       std::memory_order_relaxed);
   h.retired_expired_reused.fetch_add(e.expired_reused.exchange(0, std::memory_order_relaxed),

@@ -1,5 +1,6 @@
 // Stats: relaxed reads of counters and cursors, plus a scan of lease words
 // for in-flight counts. Never writes; takes no lock.
+#include <algorithm>
 #include <atomic>
 #include <cstring>
 
@@ -47,6 +48,47 @@ Oldest oldest_unsettled(const QueueState& q, std::uint32_t g, std::uint64_t floo
   return {};
 }
 
+// The q-quantile of a bucketed histogram (AckLatency), interpolated linearly
+// inside the bucket it falls in; the last bucket has no upper bound, so a
+// quantile there is reported as its lower bound.
+double latency_quantile(const AckLatency& h, double q) noexcept {
+  if (h.count == 0) return 0;
+  const double rank = q * static_cast<double>(h.count);
+  double below = 0;
+  for (std::size_t b = 0; b < AckLatency::kBuckets; ++b) {
+    const auto n = static_cast<double>(h.buckets[b]);
+    if (n == 0 || below + n < rank) {
+      below += n;
+      continue;
+    }
+    const auto lo = static_cast<double>(AckLatency::bucket_floor_ms(b));
+    if (b + 1 == AckLatency::kBuckets) return lo;
+    const auto hi = static_cast<double>(AckLatency::bucket_floor_ms(b + 1));
+    return lo + (hi - lo) * ((rank - below) / n);
+  }
+  return static_cast<double>(AckLatency::bucket_floor_ms(AckLatency::kBuckets - 1));
+}
+
+static_assert(AckLatency::kBuckets == kLatencyBuckets);
+static_assert(AckLatency::bucket_floor_ms(5) == latency_bucket_floor(5));
+
+void add_causes(RedeliveriesByCause& to, const std::atomic<std::uint64_t> (&from)[kRedeliveryCauses]) noexcept {
+  to.expiry += from[static_cast<std::uint8_t>(RedeliveryCause::expiry)].load(std::memory_order_relaxed);
+  to.death += from[static_cast<std::uint8_t>(RedeliveryCause::death)].load(std::memory_order_relaxed);
+  to.nack += from[static_cast<std::uint8_t>(RedeliveryCause::nack)].load(std::memory_order_relaxed);
+  to.released += from[static_cast<std::uint8_t>(RedeliveryCause::released)].load(std::memory_order_relaxed);
+}
+
+void add_latency(AckLatency& to, const std::atomic<std::uint64_t> (&from)[kLatencyBuckets],
+                 const std::atomic<std::uint64_t>& sum_ms) noexcept {
+  to.sum_ms += sum_ms.load(std::memory_order_relaxed);
+  for (std::size_t b = 0; b < AckLatency::kBuckets; ++b) {
+    const std::uint64_t n = from[b].load(std::memory_order_relaxed);
+    to.buckets[b] += n;
+    to.count += n;
+  }
+}
+
 }  // namespace
 
 QueueStats Queue::stats() const {
@@ -70,6 +112,7 @@ QueueStats Queue::stats() const {
     s.dedup.load_factor = static_cast<double>(load.live) / static_cast<double>(load.entries);
   }
   s.dedup.hits = h.retired_dedup_hits.load(std::memory_order_relaxed);
+  s.dedup.keyed_published = h.retired_keyed_published.load(std::memory_order_relaxed);
   s.dedup.bloom_negatives = h.retired_bloom_negatives.load(std::memory_order_relaxed);
   s.dedup.expired_reused = h.retired_expired_reused.load(std::memory_order_relaxed);
   s.dedup.evicted = h.dedup_evicted.load(std::memory_order_relaxed);
@@ -80,6 +123,7 @@ QueueStats Queue::stats() const {
     const std::uint64_t published = e.published.load(std::memory_order_relaxed);
     s.published += published;
     s.dedup.hits += e.dedup_hits.load(std::memory_order_relaxed);
+    s.dedup.keyed_published += e.keyed_published.load(std::memory_order_relaxed);
     s.dedup.bloom_negatives += e.bloom_negatives.load(std::memory_order_relaxed);
     s.dedup.expired_reused += e.expired_reused.load(std::memory_order_relaxed);
     if (pid == 0) continue;
@@ -88,6 +132,8 @@ QueueStats Queue::stats() const {
                            is_alive(static_cast<pid_t>(pid), e.start_time.load(std::memory_order_relaxed)),
                            published, now > last ? now - last : 0});
   }
+  if (s.dedup.keyed_published != 0)
+    s.dedup.hit_ratio = static_cast<double>(s.dedup.hits) / static_cast<double>(s.dedup.keyed_published);
   s.min_floor = scan_min_floor(q, s.tail);
   s.depth = s.tail > s.min_floor ? s.tail - s.min_floor : 0;
   if (q.layout.durability != 0) {
@@ -115,6 +161,10 @@ QueueStats Queue::stats() const {
     gs.redelivered = G.retired_redelivered.load(std::memory_order_relaxed);
     gs.nacked = G.retired_nacked.load(std::memory_order_relaxed);
     gs.lease_expiries = G.retired_lease_expiries.load(std::memory_order_relaxed);
+    gs.redelivery = decode_redelivery(G.redelivery.load(std::memory_order_relaxed));
+    add_causes(gs.redelivered_by, G.retired_redelivered_by);
+    gs.process_once_skips = G.retired_process_once_skips.load(std::memory_order_relaxed);
+    add_latency(gs.ack_latency, G.retired_ack_latency, G.retired_ack_latency_sum_ms);
     if (const Oldest o = oldest_unsettled(q, g, gs.floor, gs.next, s.tail); o.publish_ns != 0) {
       const std::uint64_t wall = realtime_ns();
       gs.oldest_unacked_seq = o.seq;
@@ -127,6 +177,7 @@ QueueStats Queue::stats() const {
       if (lw.state != LeaseState::leased || lw.generation != q.generation(seq)) continue;
       ++gs.in_flight;
       if (lw.owner < q.layout.max_members) ++held[lw.owner];
+      else if (lw.owner != kDroppingOwner && !deadline_passed(lw.deadline_ms, now)) ++gs.waiting_redelivery;
     }
     for (std::uint32_t m = 0; m < q.layout.max_members; ++m) {
       const auto& e = q.member(g, m);
@@ -142,15 +193,25 @@ QueueStats Queue::stats() const {
       gs.redelivered += ms.redelivered;
       gs.nacked += ms.nacked;
       gs.lease_expiries += ms.lease_expiries;
+      add_causes(gs.redelivered_by, e.redelivered_by);
+      gs.process_once_skips += e.process_once_skips.load(std::memory_order_relaxed);
+      add_latency(gs.ack_latency, e.ack_latency, e.ack_latency_sum_ms);
       if (pid == 0 || is_reclaiming(pid)) continue;
+      ms.lease_ms = e.lease_ms.load(std::memory_order_relaxed);
       ms.index = m;
       ms.pid = static_cast<pid_t>(pid);
       ms.alive = is_alive(ms.pid, e.start_time.load(std::memory_order_relaxed));
       ms.in_flight = held[m];
       const std::uint64_t last = e.last_active_ms.load(std::memory_order_relaxed);
       ms.idle_ms = now > last ? now - last : 0;
+      if (ms.alive && ms.lease_ms != 0)
+        gs.min_member_lease_ms = gs.min_member_lease_ms == 0 ? ms.lease_ms : std::min(gs.min_member_lease_ms, ms.lease_ms);
       gs.members.push_back(ms);
     }
+    gs.ack_latency.p50_ms = latency_quantile(gs.ack_latency, 0.50);
+    gs.ack_latency.p99_ms = latency_quantile(gs.ack_latency, 0.99);
+    gs.lease_below_p99 = gs.min_member_lease_ms != 0 && gs.ack_latency.count != 0 &&
+                         static_cast<double>(gs.min_member_lease_ms) < gs.ack_latency.p99_ms;
     s.groups.push_back(std::move(gs));
   }
   return s;

@@ -96,6 +96,8 @@ enum { ACKRING_PUBLISH_TIMESTAMP_PRECISE = 0, ACKRING_PUBLISH_TIMESTAMP_COARSE =
 enum { ACKRING_DEDUP_FULL_REFUSE = 0, ACKRING_DEDUP_FULL_EVICT_OLDEST = 1 };
 enum { ACKRING_OVERFLOW_BLOCK = 0, ACKRING_OVERFLOW_DROP = 1 };
 enum { ACKRING_START_EARLIEST = 0, ACKRING_START_LATEST = 1 };
+/* Redelivery back-off jitter (GroupOptions::redelivery in C++). */
+enum { ACKRING_JITTER_NONE = 0, ACKRING_JITTER_EQUAL = 1, ACKRING_JITTER_FULL = 2 };
 enum { ACKRING_AT_LEAST_ONCE = 0, ACKRING_AT_MOST_ONCE = 1 };
 
 /* Fixed when the queue is created (ackring::QueueOptions). */
@@ -127,6 +129,15 @@ typedef struct ackring_group_options {
   size_t size;       /* sizeof(ackring_group_options) */
   uint32_t overflow; /* ACKRING_OVERFLOW_* */
   uint32_t start;    /* ACKRING_START_* */
+  /* Redelivery back-off: a message that comes back waits
+   * min(max, initial * multiplier^(deliveries - 1)) ms, spread by jitter.
+   * initial 0 (the default): none. Defaults: multiplier 2.0, max 60000,
+   * ACKRING_JITTER_EQUAL. */
+  uint64_t redelivery_initial_ms;
+  double redelivery_multiplier;
+  uint64_t redelivery_max_ms;
+  uint32_t redelivery_jitter;
+  uint32_t reserved;
 } ackring_group_options;
 
 typedef struct ackring_consumer_options {
@@ -183,6 +194,10 @@ ACKRING_API ackring_status ackring_queue_create_group(ackring_queue* queue, cons
                                                       const ackring_group_options* options);
 /* ACKRING_E_NOT_FOUND if there was no such group. */
 ACKRING_API ackring_status ackring_queue_remove_group(ackring_queue* queue, const char* group);
+/* Sets a group's redelivery back-off from the redelivery_* fields of
+ * `options` (the others are ignored); it takes effect at once. */
+ACKRING_API ackring_status ackring_queue_set_redelivery(ackring_queue* queue, const char* group,
+                                                        const ackring_group_options* options);
 /* Settles every unsettled message of `group` (every group if NULL or "");
  * *purged (may be NULL) receives how many. */
 ACKRING_API ackring_status ackring_queue_purge(ackring_queue* queue, const char* group, uint64_t* purged);
@@ -307,6 +322,8 @@ typedef struct ackring_queue_info {
   uint64_t dedup_live;
   size_t groups;    /* ackring_stats_group index range */
   size_t producers; /* registered producer slots in the snapshot */
+  uint64_t dedup_keyed_published; /* keyed publishes, duplicates included */
+  double dedup_hit_ratio;         /* dedup_hits / dedup_keyed_published (0 when none) */
 } ackring_queue_info;
 
 typedef struct ackring_group_info {
@@ -327,6 +344,22 @@ typedef struct ackring_group_info {
   uint64_t lease_expiries;
   uint64_t oldest_unacked_seq;
   uint64_t oldest_unacked_age_ms;
+  /* The operator's signals (README, "Retries, back-off and the signals to watch"). */
+  uint64_t waiting_redelivery; /* given back, waiting out a back-off or nack delay */
+  uint64_t redelivered_expiry; /* redeliveries by why the message came back */
+  uint64_t redelivered_death;
+  uint64_t redelivered_nack;
+  uint64_t redelivered_released;
+  uint64_t process_once_skips;
+  uint64_t ack_latency_count; /* acks timed from delivery */
+  double ack_latency_p50_ms;
+  double ack_latency_p99_ms;
+  uint64_t min_member_lease_ms; /* shortest lease of a live member; 0: none */
+  int32_t lease_below_p99;      /* 1: min_member_lease_ms < ack_latency_p99_ms */
+  uint32_t redelivery_jitter;   /* the group's back-off (ACKRING_JITTER_*) */
+  uint64_t redelivery_initial_ms;
+  double redelivery_multiplier;
+  uint64_t redelivery_max_ms;
 } ackring_group_info;
 
 typedef struct ackring_member_info {

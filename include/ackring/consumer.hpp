@@ -32,6 +32,9 @@ enum class SettleReason : std::uint8_t;
 struct Receipt {
   std::uint64_t seq = 0;
   std::uint32_t deliveries = 0;
+  // Low 32 bits of the monotonic ms it was delivered at, for the
+  // delivery-to-ack latency statistics; 0: unknown (not counted).
+  std::uint32_t delivered_ms = 0;
 };
 
 // One delivered message. The payload view points into the shared mapping and
@@ -51,7 +54,7 @@ class Delivery {
   }
   // Wall-clock time of publish, nanoseconds since the Unix epoch.
   [[nodiscard]] std::uint64_t publish_time_ns() const noexcept { return publish_time_ns_; }
-  [[nodiscard]] Receipt receipt() const noexcept { return {seq_, deliveries_}; }
+  [[nodiscard]] Receipt receipt() const noexcept { return {seq_, deliveries_, delivered_ms_}; }
   // True if the message was published with an idempotency key.
   [[nodiscard]] bool has_key() const noexcept { return has_key_; }
   // What the queue keeps of the publish key (when has_key()): its 128-bit
@@ -65,6 +68,7 @@ class Delivery {
   friend class Consumer;
   std::uint64_t seq_ = 0;
   std::uint32_t deliveries_ = 0;
+  std::uint32_t delivered_ms_ = 0;  // Receipt::delivered_ms
   bool has_key_ = false;
   bool replayed_ = false;
   std::uint64_t publish_time_ns_ = 0;
@@ -97,7 +101,9 @@ class Consumer {
   // Cumulative ack of a batch: settles each and advances the floor once.
   // Returns how many were acked; the others had lost their lease.
   std::size_t ack_batch(std::span<const Delivery> batch) noexcept;
-  // Gives the message back, to be redelivered after `delay` (0: at once).
+  // Gives the message back, to be redelivered after `delay`. 0 (the
+  // default): after the group's redelivery back-off (GroupOptions::
+  // redelivery), which is none unless the group has one: at once.
   Status nack(const Receipt& receipt, Millis delay = Millis{0}) noexcept;
   // Pushes the lease deadline to now + `lease`.
   Status extend(const Receipt& receipt, Millis lease) noexcept;
@@ -145,7 +151,8 @@ class Consumer {
   enum class Take : std::uint8_t { got, nothing, retry };
   [[nodiscard]] Take take_expired(Delivery& out, std::uint64_t now_ms) noexcept;
   [[nodiscard]] Take take_new_batch(std::span<Delivery> out, std::size_t& got, std::uint64_t now_ms) noexcept;
-  [[nodiscard]] bool fill(Delivery& out, std::uint64_t seq, std::uint32_t deliveries) noexcept;
+  [[nodiscard]] bool fill(Delivery& out, std::uint64_t seq, std::uint32_t deliveries, std::uint64_t now_ms) noexcept;
+  void record_ack_latency(const Receipt& receipt, std::uint64_t now_ms) noexcept;
   bool settle(std::uint64_t seq, std::uint64_t expected_word, detail::SettleReason reason) noexcept;
   // Settles seq if we still hold the lease of this delivery.
   void settle_own(std::uint64_t seq, std::uint32_t deliveries, detail::SettleReason reason) noexcept;
@@ -169,6 +176,7 @@ class Consumer {
   std::uint32_t lease_ms_ = 0;
   bool drop_group_ = false;
   std::uint64_t next_housekeep_ms_ = 0;
+  std::uint64_t jitter_state_ = 0;        // redelivery jitter (splitmix64)
   std::uint64_t stalled_seq_ = ~0ull;     // head seq seen claimed-but-uncommitted, and since when
   std::uint64_t stalled_since_ms_ = ~0ull;  // ~0: the head is not known to be claimed
   std::uint64_t stalled_tail_ = 0;        // the tail when that stall began

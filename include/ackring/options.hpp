@@ -45,7 +45,7 @@ struct QueueOptions {
   Millis default_lease{30'000};           // lease of a receive that does not choose one
   std::uint32_t max_deliveries = 5;       // past this a message goes to <name>.dlq (1..254)
   std::uint32_t max_groups = 8;           // consumer groups (1..1024)
-  std::uint32_t max_members = 16;         // competing members per group (1..254)
+  std::uint32_t max_members = 16;         // competing members per group (1..250)
   std::uint32_t max_producers = 64;       // producer handles attached at once (1..65535)
   Millis claim_timeout{2'000};            // a claimed, uncommitted slot older than this is aborted
   mode_t mode = 0600;                     // permission bits of the queue file
@@ -95,9 +95,34 @@ enum class StartPosition : std::uint8_t {
   latest = 1,    // only messages published after the group exists
 };
 
+// How a redelivery delay is spread. Equal jitter (the default) waits
+// between half and all of the computed delay: the spread breaks up retries
+// that would otherwise come back in step, and the guaranteed half keeps the
+// back-off a back-off (full jitter may retry at once). Full jitter, anywhere
+// from 0 to the delay, spreads most, for many messages failing together.
+enum class Jitter : std::uint8_t { none = 0, equal = 1, full = 2 };
+
+// Redelivery back-off of a group. A message that comes back without an
+// explicit delay — its lease ran out, its holder died, or it was nacked with
+// delay 0 — becomes visible again only after
+//   min(max, initial × multiplier^(deliveries − 1)), spread by jitter,
+// counted from when its lease ran out (expiry) or when it was given back
+// (death, nack). nack(delay > 0) still wins; a consumer that closes gives its
+// messages back at once. initial 0 (the default): no back-off, as before.
+// Limits: initial and max up to 2^26 - 1 ms (18.6 h); multiplier 1.0 .. 25.5
+// in steps of 0.1.
+struct RedeliveryPolicy {
+  Millis initial{0};
+  double multiplier = 2.0;
+  Millis max{60'000};
+  Jitter jitter = Jitter::equal;
+  bool operator==(const RedeliveryPolicy&) const = default;
+};
+
 struct GroupOptions {
   OverflowPolicy overflow = OverflowPolicy::block;
   StartPosition start = StartPosition::earliest;
+  RedeliveryPolicy redelivery{};
 };
 
 enum class DeliveryMode : std::uint8_t {

@@ -148,6 +148,11 @@ class Queue {
   // returns false if there was no such group.
   void create_group(std::string_view group, const GroupOptions& options = {});
   bool remove_group(std::string_view group);
+  // Changes a group's redelivery back-off (GroupOptions::redelivery); its
+  // members apply it from the next message that comes back. It lives in the
+  // queue file, not in the journal: set it again after a recovery. Throws
+  // not_found for a bad group, invalid_argument for a bad policy.
+  void set_redelivery(std::string_view group, const RedeliveryPolicy& policy);
   [[nodiscard]] std::vector<std::string> group_names() const;
 
   // Replay (like a Kafka offset reset, for a queue with a journal): every

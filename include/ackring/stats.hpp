@@ -3,6 +3,7 @@
 // (each counter is exact, the set is not taken at one instant).
 #pragma once
 
+#include <array>
 #include <cstdint>
 #include <string>
 #include <sys/types.h>
@@ -23,6 +24,35 @@ struct MemberStats {
   std::uint64_t redelivered = 0;        // deliveries to it after the first
   std::uint64_t nacked = 0;
   std::uint64_t lease_expiries = 0;     // leases it took over after they ran out (another member's or its own)
+  std::uint64_t lease_ms = 0;           // the lease it takes messages with
+};
+
+// Delivery-to-ack time of acked messages (receive to ack, per delivery), in
+// power-of-two buckets: buckets[0] counts acks under 1 ms, buckets[i] those
+// in [2^(i-1), 2^i) ms, the last one everything from 2^22 ms (70 min) up.
+// Measured with the coarse monotonic clock (1-4 ms ticks).
+struct AckLatency {
+  static constexpr std::size_t kBuckets = 24;
+  std::array<std::uint64_t, kBuckets> buckets{};
+  std::uint64_t count = 0;               // acks measured
+  std::uint64_t sum_ms = 0;              // their delivery-to-ack times added up
+  // Estimated quantiles in ms (interpolated inside their bucket, so within a
+  // factor of two of the truth and usually much closer); 0 with no acks.
+  double p50_ms = 0;
+  double p99_ms = 0;
+  // Lower bound (ms) of bucket i.
+  [[nodiscard]] static constexpr std::uint64_t bucket_floor_ms(std::size_t i) noexcept {
+    return i == 0 ? 0 : std::uint64_t{1} << (i - 1);
+  }
+};
+
+// Why messages came back to the group (each redelivery counts once, when it
+// is delivered again).
+struct RedeliveriesByCause {
+  std::uint64_t expiry = 0;    // the lease ran out while its holder lived
+  std::uint64_t death = 0;     // the holder's process died
+  std::uint64_t nack = 0;      // the holder nacked it
+  std::uint64_t released = 0;  // the holder closed its Consumer without settling it
 };
 
 struct GroupStats {
@@ -41,6 +71,18 @@ struct GroupStats {
   std::uint64_t aborted_skipped = 0;    // aborted slots passed over
   std::uint64_t corrupt_skipped = 0;    // slots whose checksum or length failed
   std::uint64_t lease_expiries = 0;     // leases taken over after they ran out (members gone included)
+  RedeliveryPolicy redelivery{};        // the group's back-off (initial 0: none)
+  // Given back and not visible yet: waiting out a redelivery back-off or a
+  // nack delay.
+  std::uint64_t waiting_redelivery = 0;
+  RedeliveriesByCause redelivered_by{};
+  std::uint64_t process_once_skips = 0;  // deliveries is_processed/process_once found processed already
+  AckLatency ack_latency{};              // members gone included
+  // The shortest lease of a live member (0: no live member). When it is
+  // below ack_latency.p99_ms, more than 1% of messages outlive their lease
+  // and are delivered twice: lease_below_p99 is set and `ackring stat` warns.
+  std::uint64_t min_member_lease_ms = 0;
+  bool lease_below_p99 = false;
   // The oldest message the group has not settled yet (leased or not yet
   // dispatched), as of the snapshot: its seq, its publish time (realtime ns)
   // and its age (now - publish time, in ms). All 0 when nothing is pending.
@@ -65,6 +107,8 @@ struct DedupStats {
   std::uint64_t entries = 0;            // table size
   std::uint64_t live = 0;               // keys inside the window
   double load_factor = 0;               // live / entries
+  std::uint64_t keyed_published = 0;    // keyed publishes (duplicates included)
+  double hit_ratio = 0;                 // hits / keyed_published (0 when none)
   std::uint64_t hits = 0;               // keyed publishes answered "duplicate"
   std::uint64_t bloom_negatives = 0;    // lookups the bloom filter answered alone
   std::uint64_t expired_reused = 0;     // entries of expired keys reused

@@ -518,12 +518,40 @@ class Queue {
     return Consumer(std::move(core));
   }
 
-  void create_group(const std::string& group, const std::string& overflow, const std::string& start) {
+  void create_group(const std::string& group, const std::string& overflow, const std::string& start,
+                    const py::object& backoff) {
     ackring_group_options o;
     ackring_group_options_init(&o);
     o.overflow = overflow_of(overflow);
     o.start = start_of(start);
+    set_backoff(o, backoff);
     check(ackring_queue_create_group(get(), group.c_str(), &o));
+  }
+  void set_redelivery(const std::string& group, const py::object& backoff) {
+    ackring_group_options o;
+    ackring_group_options_init(&o);
+    set_backoff(o, backoff);
+    check(ackring_queue_set_redelivery(get(), group.c_str(), &o));
+  }
+  // backoff: None (no back-off) or a dict with initial_ms and optionally
+  // multiplier, max_ms, jitter ("none", "equal", "full").
+  static void set_backoff(ackring_group_options& o, const py::object& backoff) {
+    if (backoff.is_none()) return;
+    const auto d = backoff.cast<py::dict>();
+    for (const auto& [key, value] : d) {
+      const auto k = key.cast<std::string>();
+      if (k == "initial_ms") o.redelivery_initial_ms = value.cast<std::uint64_t>();
+      else if (k == "multiplier") o.redelivery_multiplier = value.cast<double>();
+      else if (k == "max_ms") o.redelivery_max_ms = value.cast<std::uint64_t>();
+      else if (k == "jitter") o.redelivery_jitter = jitter_of(value.cast<std::string>());
+      else throw py::value_error("backoff has no key '" + k + "' (initial_ms, multiplier, max_ms, jitter)");
+    }
+  }
+  static std::uint32_t jitter_of(const std::string& s) {
+    if (s == "none") return ACKRING_JITTER_NONE;
+    if (s == "equal") return ACKRING_JITTER_EQUAL;
+    if (s == "full") return ACKRING_JITTER_FULL;
+    throw py::value_error("jitter must be 'none', 'equal' or 'full'");
   }
   bool remove_group(const std::string& group) {
     const ackring_status s = ackring_queue_remove_group(get(), group.c_str());
@@ -556,6 +584,8 @@ class Queue {
     out["durable_seq"] = q.durable_seq;
     out["dedup_hits"] = q.dedup_hits;
     out["dedup_live"] = q.dedup_live;
+    out["dedup_keyed_published"] = q.dedup_keyed_published;
+    out["dedup_hit_ratio"] = q.dedup_hit_ratio;
     out["producers"] = q.producers;
     py::list groups;
     for (std::size_t i = 0; i < q.groups; ++i) {
@@ -578,6 +608,28 @@ class Queue {
       d["lease_expiries"] = g.lease_expiries;
       d["oldest_unacked_seq"] = g.oldest_unacked_seq;
       d["oldest_unacked_age_ms"] = g.oldest_unacked_age_ms;
+      d["waiting_redelivery"] = g.waiting_redelivery;
+      py::dict by;
+      by["expiry"] = g.redelivered_expiry;
+      by["death"] = g.redelivered_death;
+      by["nack"] = g.redelivered_nack;
+      by["released"] = g.redelivered_released;
+      d["redelivered_by"] = by;
+      d["process_once_skips"] = g.process_once_skips;
+      py::dict latency;
+      latency["count"] = g.ack_latency_count;
+      latency["p50_ms"] = g.ack_latency_p50_ms;
+      latency["p99_ms"] = g.ack_latency_p99_ms;
+      d["ack_latency"] = latency;
+      d["min_member_lease_ms"] = g.min_member_lease_ms;
+      d["lease_below_p99"] = g.lease_below_p99 != 0;
+      py::dict backoff;
+      backoff["initial_ms"] = g.redelivery_initial_ms;
+      backoff["multiplier"] = g.redelivery_multiplier;
+      backoff["max_ms"] = g.redelivery_max_ms;
+      backoff["jitter"] = g.redelivery_jitter == ACKRING_JITTER_FULL ? "full"
+                          : g.redelivery_jitter == ACKRING_JITTER_NONE ? "none" : "equal";
+      d["redelivery"] = backoff;
       py::list members;
       for (std::size_t j = 0; j < g.members; ++j) {
         ackring_member_info m{};
@@ -730,7 +782,8 @@ PYBIND11_MODULE(_ackring, m) {
            py::arg("mode") = "at_least_once", py::arg("create_group") = true, py::arg("overflow") = "block",
            py::arg("start") = "earliest", py::arg("spin_us") = 50)
       .def("create_group", &Queue::create_group, py::arg("group"), py::arg("overflow") = "block",
-           py::arg("start") = "earliest")
+           py::arg("start") = "earliest", py::arg("backoff") = py::none())
+      .def("set_redelivery", &Queue::set_redelivery, py::arg("group"), py::arg("backoff"))
       .def("remove_group", &Queue::remove_group, py::arg("group"))
       .def("purge", &Queue::purge, py::arg("group") = py::none())
       .def("group_names", &Queue::group_names)

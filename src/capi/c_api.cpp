@@ -13,6 +13,7 @@
 
 #include <cstdarg>
 #include <cstdio>
+#include <cstddef>
 #include <cstring>
 #include <exception>
 #include <new>
@@ -82,6 +83,14 @@ ackring_status guard(const char* function, F&& body) noexcept {
 // published version of each struct.
 template <class T>
 constexpr std::size_t kMinSize = sizeof(T);
+// Grown since their first version (the redelivery back-off and its signals):
+// a caller built against the older header passes the older size.
+template <>
+constexpr std::size_t kMinSize<ackring_group_options> = offsetof(ackring_group_options, redelivery_initial_ms);
+template <>
+constexpr std::size_t kMinSize<ackring_queue_info> = offsetof(ackring_queue_info, dedup_keyed_published);
+template <>
+constexpr std::size_t kMinSize<ackring_group_info> = offsetof(ackring_group_info, waiting_redelivery);
 
 template <class T>
 ackring_status read_sized(const char* function, const char* what, const T* in, T& out) noexcept {
@@ -157,6 +166,21 @@ ackring_status check_group_policy(const char* function, std::uint32_t overflow, 
   if (start > ACKRING_START_LATEST)
     return fail(ACKRING_E_INVALID_ARGUMENT, "%s: start %u is not a ACKRING_START_* value", function, start);
   return ACKRING_OK;
+}
+
+ackring_status check_jitter(const char* function, std::uint32_t jitter) noexcept {
+  if (jitter > ACKRING_JITTER_FULL)
+    return fail(ACKRING_E_INVALID_ARGUMENT, "%s: redelivery_jitter %u is not a ACKRING_JITTER_* value", function,
+                jitter);
+  return ACKRING_OK;
+}
+
+// The C++ policy of checked C options; out-of-range times are passed on
+// (clamped to the int64 range) for Queue to refuse with its message.
+RedeliveryPolicy redelivery_of(const ackring_group_options& o) noexcept {
+  auto ms = [](std::uint64_t v) { return Millis{static_cast<std::int64_t>(std::min<std::uint64_t>(v, INT64_MAX))}; };
+  return {ms(o.redelivery_initial_ms), o.redelivery_multiplier, ms(o.redelivery_max_ms),
+          static_cast<Jitter>(o.redelivery_jitter)};
 }
 
 // What a message's `internal` words hold: who received it and the C++
@@ -314,7 +338,8 @@ void ackring_queue_options_init(ackring_queue_options* options) {
 
 void ackring_group_options_init(ackring_group_options* options) {
   if (options == nullptr) return;
-  *options = ackring_group_options{sizeof *options, ACKRING_OVERFLOW_BLOCK, ACKRING_START_EARLIEST};
+  *options = ackring_group_options{sizeof *options, ACKRING_OVERFLOW_BLOCK, ACKRING_START_EARLIEST, 0, 2.0, 60'000,
+                                   ACKRING_JITTER_EQUAL, 0};
 }
 
 void ackring_consumer_options_init(ackring_consumer_options* options) {
@@ -407,9 +432,26 @@ ackring_status ackring_queue_create_group(ackring_queue* queue, const char* grou
   ackring_group_options_init(&o);
   if (auto s = read_sized(__func__, "options", options, o); s != ACKRING_OK) return s;
   if (auto s = check_group_policy(__func__, o.overflow, o.start); s != ACKRING_OK) return s;
+  if (auto s = check_jitter(__func__, o.redelivery_jitter); s != ACKRING_OK) return s;
   return guard(__func__, [&] {
     queue->queue.create_group(group, {.overflow = static_cast<OverflowPolicy>(o.overflow),
-                                      .start = static_cast<StartPosition>(o.start)});
+                                      .start = static_cast<StartPosition>(o.start),
+                                      .redelivery = redelivery_of(o)});
+    return ACKRING_OK;
+  });
+}
+
+ackring_status ackring_queue_set_redelivery(ackring_queue* queue, const char* group,
+                                            const ackring_group_options* options) {
+  ACKRING_CHECK_HANDLE(queue, "queue", kQueueMagic);
+  ACKRING_CHECK_ARG(group != nullptr, "group is NULL");
+  ACKRING_CHECK_ARG(options != nullptr, "options is NULL");
+  ackring_group_options o;
+  ackring_group_options_init(&o);
+  if (auto s = read_sized(__func__, "options", options, o); s != ACKRING_OK) return s;
+  if (auto s = check_jitter(__func__, o.redelivery_jitter); s != ACKRING_OK) return s;
+  return guard(__func__, [&] {
+    queue->queue.set_redelivery(group, redelivery_of(o));
     return ACKRING_OK;
   });
 }
@@ -676,6 +718,8 @@ ackring_status ackring_stats_queue(const ackring_stats* stats, ackring_queue_inf
   full.durable_seq = q.durable_seq;
   full.dedup_hits = q.dedup.hits;
   full.dedup_live = q.dedup.live;
+  full.dedup_keyed_published = q.dedup.keyed_published;
+  full.dedup_hit_ratio = q.dedup.hit_ratio;
   full.groups = q.groups.size();
   full.producers = q.producers.size();
   write_sized(out, full);
@@ -706,6 +750,21 @@ ackring_status ackring_stats_group(const ackring_stats* stats, size_t group, ack
   full.lease_expiries = g.lease_expiries;
   full.oldest_unacked_seq = g.oldest_unacked_seq;
   full.oldest_unacked_age_ms = g.oldest_unacked_age_ms;
+  full.waiting_redelivery = g.waiting_redelivery;
+  full.redelivered_expiry = g.redelivered_by.expiry;
+  full.redelivered_death = g.redelivered_by.death;
+  full.redelivered_nack = g.redelivered_by.nack;
+  full.redelivered_released = g.redelivered_by.released;
+  full.process_once_skips = g.process_once_skips;
+  full.ack_latency_count = g.ack_latency.count;
+  full.ack_latency_p50_ms = g.ack_latency.p50_ms;
+  full.ack_latency_p99_ms = g.ack_latency.p99_ms;
+  full.min_member_lease_ms = g.min_member_lease_ms;
+  full.lease_below_p99 = g.lease_below_p99 ? 1 : 0;
+  full.redelivery_jitter = static_cast<std::uint32_t>(g.redelivery.jitter);
+  full.redelivery_initial_ms = static_cast<std::uint64_t>(g.redelivery.initial.count());
+  full.redelivery_multiplier = g.redelivery.multiplier;
+  full.redelivery_max_ms = static_cast<std::uint64_t>(g.redelivery.max.count());
   write_sized(out, full);
   return ACKRING_OK;
 }

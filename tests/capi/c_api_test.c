@@ -7,6 +7,7 @@
 #define _GNU_SOURCE
 #include <ackring/ackring.h>
 
+#include <stddef.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -165,6 +166,8 @@ static void test_publish_receive_settle(void) {
   ackring_group_options go;
   ackring_group_options_init(&go);
   CHECK(go.size == sizeof go && go.overflow == ACKRING_OVERFLOW_BLOCK && go.start == ACKRING_START_EARLIEST);
+  CHECK(go.redelivery_initial_ms == 0 && go.redelivery_multiplier == 2.0 && go.redelivery_max_ms == 60000 &&
+        go.redelivery_jitter == ACKRING_JITTER_EQUAL);
   EXPECT(ackring_queue_create_group(NULL, "g", NULL), ACKRING_E_INVALID_ARGUMENT);
   EXPECT(ackring_queue_create_group(q, NULL, NULL), ACKRING_E_INVALID_ARGUMENT);
   go.size = 1;
@@ -176,7 +179,27 @@ static void test_publish_receive_settle(void) {
   go.start = 5;
   EXPECT(ackring_queue_create_group(q, "g", &go), ACKRING_E_INVALID_ARGUMENT);
   ackring_group_options_init(&go);
+  go.redelivery_jitter = 9;
+  EXPECT(ackring_queue_create_group(q, "g", &go), ACKRING_E_INVALID_ARGUMENT);
+  ackring_group_options_init(&go);
+  go.redelivery_initial_ms = 100;
+  go.redelivery_max_ms = 10; /* below initial */
+  EXPECT(ackring_queue_create_group(q, "g", &go), ACKRING_E_INVALID_ARGUMENT);
+  /* A caller built against the first header (no redelivery fields) still works. */
+  ackring_group_options_init(&go);
+  go.size = offsetof(ackring_group_options, redelivery_initial_ms);
+  EXPECT(ackring_queue_create_group(q, "old_header", &go), ACKRING_OK);
+  EXPECT(ackring_queue_remove_group(q, "old_header"), ACKRING_OK);
+  ackring_group_options_init(&go);
   EXPECT(ackring_queue_create_group(q, "work", &go), ACKRING_OK);
+  go.redelivery_initial_ms = 250;
+  go.redelivery_max_ms = 1000;
+  go.redelivery_jitter = ACKRING_JITTER_FULL;
+  EXPECT(ackring_queue_set_redelivery(q, "work", &go), ACKRING_OK);
+  EXPECT(ackring_queue_set_redelivery(q, "nope", &go), ACKRING_E_NOT_FOUND);
+  EXPECT(ackring_queue_set_redelivery(q, "work", NULL), ACKRING_E_INVALID_ARGUMENT);
+  go.redelivery_initial_ms = 0; /* off again: the rest of this test expects nacks back at once */
+  EXPECT(ackring_queue_set_redelivery(q, "work", &go), ACKRING_OK);
   EXPECT(ackring_queue_create_group(q, "work", NULL), ACKRING_E_ALREADY_EXISTS);
   EXPECT(ackring_queue_create_group(q_again, "spare", NULL), ACKRING_OK);
   EXPECT(ackring_queue_remove_group(q, "spare"), ACKRING_OK);
@@ -414,6 +437,9 @@ static void test_publish_receive_settle(void) {
   EXPECT(ackring_stats_group(s, 0, &gi), ACKRING_OK);
   CHECK(strcmp(gi.name, "work") == 0 && gi.floor == 108 && gi.in_flight == 0 && gi.members == 2);
   CHECK(gi.nacked == 2 && gi.dead_lettered == 1);
+  CHECK(gi.redelivered_nack == 2 && gi.redelivery_initial_ms == 0);
+  CHECK(gi.ack_latency_count > 0 && gi.ack_latency_p99_ms >= gi.ack_latency_p50_ms);
+  CHECK(qi.dedup_keyed_published >= qi.dedup_hits && qi.dedup_hit_ratio > 0);
   ackring_member_info mi;
   memset(&mi, 0, sizeof mi);
   mi.size = sizeof mi;

@@ -178,6 +178,36 @@ def test_stats_are_dicts(queue):
     assert member["pid"] == os.getpid() and member["alive"] and member["in_flight"] == 1
 
 
+def test_redelivery_back_off_and_its_signals(queue):
+    # A back-off far longer than the test: a nacked message stays away.
+    queue.create_group("g", backoff={"initial_ms": 3_600_000, "max_ms": 3_600_000, "jitter": "none"})
+    p = queue.producer()
+    p.publish(b"poison")
+    p.publish(b"k1", key="k")
+    assert p.publish(b"k1 again", key="k").duplicate
+    c = queue.consumer("g")
+    m = c.receive(1.0)
+    assert m.bytes() == b"poison"
+    m.nack()  # no delay: the group's back-off decides
+    s = queue.stats()
+    assert s["dedup_keyed_published"] == 2 and s["dedup_hit_ratio"] == 0.5
+    (g,) = s["groups"]
+    assert g["redelivery"] == {"initial_ms": 3_600_000, "multiplier": 2.0, "max_ms": 3_600_000, "jitter": "none"}
+    assert g["waiting_redelivery"] == 1
+    assert c.receive(0).bytes() == b"k1"  # the next message, not the one backing off
+    assert set(g["redelivered_by"]) == {"expiry", "death", "nack", "released"}
+    assert set(g["ack_latency"]) == {"count", "p50_ms", "p99_ms"}
+    # Off again: the nacked message comes back at once on its next nack.
+    queue.set_redelivery("g", None)
+    assert queue.stats()["groups"][0]["redelivery"]["initial_ms"] == 0
+    with pytest.raises(ValueError):
+        queue.set_redelivery("g", {"initial_ms": 10, "jitter": "sideways"})
+    with pytest.raises(ackring.InvalidArgument):
+        queue.set_redelivery("g", {"initial_ms": 10, "max_ms": 5})
+    with pytest.raises(ackring.NotFound):
+        queue.set_redelivery("nope", {"initial_ms": 10})
+
+
 def test_group_management_and_purge(queue):
     queue.create_group("g")
     with pytest.raises(ackring.AlreadyExists):

@@ -44,6 +44,46 @@ TEST(CliGroups, add_ls_rm_should_manage_groups) {
   EXPECT_NE(gone.err.find("group 'new' not found in queue 'q'"), std::string::npos) << gone.err;
 }
 
+TEST(CliGroups, redelivery_should_set_a_groups_back_off_and_stat_should_show_it_with_the_signals) {
+  Cli cli;
+  cli.ok({"create", "q"});
+  const std::string added = cli.ok({"group", "add", "q", "g", "--backoff-initial", "250", "--backoff-jitter", "none"});
+  EXPECT_NE(added.find("none jitter"), std::string::npos) << added;
+  auto j = cli.json({"stat", "q", "--json"})["groups"][0];
+  EXPECT_EQ(j["redelivery"]["initial_ms"], 250);
+  EXPECT_EQ(j["redelivery"]["jitter"], "none");
+
+  cli.ok({"group", "redelivery", "q", "g", "--backoff-initial", "500", "--backoff-multiplier", "1.5",
+          "--backoff-max", "8000", "--backoff-jitter", "full"});
+  j = cli.json({"stat", "q", "--json"})["groups"][0];
+  EXPECT_EQ(j["redelivery"]["initial_ms"], 500);
+  EXPECT_EQ(j["redelivery"]["max_ms"], 8000);
+  EXPECT_DOUBLE_EQ(j["redelivery"]["multiplier"].get<double>(), 1.5);
+  EXPECT_EQ(j["redelivery"]["jitter"], "full");
+  for (const char* key : {"waiting_redelivery", "redelivered_by", "process_once_skips", "ack_latency",
+                          "min_member_lease_ms", "lease_below_p99", "warnings"})
+    EXPECT_TRUE(j.contains(key)) << key;
+  EXPECT_TRUE(cli.json({"stat", "q", "--json"})["dedup"].contains("hit_ratio"));
+  const std::string text = cli.ok({"stat", "q"});
+  for (const char* line : {"redelivery back-off: ", "full jitter", "redelivered by cause: expiry 0, death 0, nack 0",
+                           "delivery to ack: no acks timed yet"})
+    EXPECT_NE(text.find(line), std::string::npos) << line << "\n" << text;
+
+  // Bad policies and unknown groups are refused with a reason.
+  const Result low_max = cli.run({"group", "redelivery", "q", "g", "--backoff-initial", "500", "--backoff-max", "100"});
+  EXPECT_EQ(low_max.code, 1);
+  EXPECT_NE(low_max.err.find("max delay"), std::string::npos) << low_max.err;
+  const Result bad_jitter = cli.run({"group", "redelivery", "q", "g", "--backoff-jitter", "some"});
+  EXPECT_EQ(bad_jitter.code, 1);
+  const Result missing = cli.run({"group", "redelivery", "q", "nope", "--backoff-initial", "10"});
+  EXPECT_EQ(missing.code, 2);
+  EXPECT_NE(missing.err.find("group 'nope' not found"), std::string::npos) << missing.err;
+  // Off again.
+  cli.ok({"group", "redelivery", "q", "g", "--backoff-initial", "0"});
+  EXPECT_EQ(cli.json({"stat", "q", "--json"})["groups"][0]["redelivery"]["initial_ms"], 0);
+  EXPECT_NE(cli.ok({"stat", "q"}).find("redelivery back-off: none"), std::string::npos);
+}
+
 TEST(CliGroups, rm_should_refuse_a_group_with_live_members_unless_forced) {
   Cli cli;
   cli.ok({"create", "q", "--group", "g"});

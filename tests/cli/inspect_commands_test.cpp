@@ -88,7 +88,7 @@ TEST(CliMetrics, should_print_every_counter_in_the_prometheus_text_format) {
   const std::regex sample(
       R"(^([a-zA-Z_:][a-zA-Z0-9_:]*)(\{([a-zA-Z_][a-zA-Z0-9_]*="([^"\\]|\\.)*",?)*\})? -?[0-9.eE+]+$)");
   const std::regex help(R"(^# HELP ([a-zA-Z_:][a-zA-Z0-9_:]*) .+$)");
-  const std::regex type(R"(^# TYPE ([a-zA-Z_:][a-zA-Z0-9_:]*) (counter|gauge)$)");
+  const std::regex type(R"(^# TYPE ([a-zA-Z_:][a-zA-Z0-9_:]*) (counter|gauge|histogram)$)");
   std::map<std::string, std::string> types;
   std::string current;
   std::istringstream in(out);
@@ -105,7 +105,13 @@ TEST(CliMetrics, should_print_every_counter_in_the_prometheus_text_format) {
       if (m[2] == "counter") EXPECT_TRUE(std::string(m[1]).ends_with("_total")) << m[1];
     } else {
       ASSERT_TRUE(std::regex_match(line, m, sample)) << "not a sample line: " << line;
-      EXPECT_EQ(m[1], current) << "sample outside its family: " << line;
+      if (types[current] == "histogram") {
+        const std::string name = m[1];
+        EXPECT_TRUE(name == current + "_bucket" || name == current + "_sum" || name == current + "_count")
+            << "histogram sample outside its family: " << line;
+      } else {
+        EXPECT_EQ(m[1], current) << "sample outside its family: " << line;
+      }
       ++samples;
     }
   }
@@ -115,10 +121,15 @@ TEST(CliMetrics, should_print_every_counter_in_the_prometheus_text_format) {
         "ackring_depth{queue=\"q\"} 3\n", "ackring_group_acked_total{queue=\"q\",group=\"a\"} 3\n",
         "ackring_group_lag{queue=\"q\",group=\"b\"} 3\n", "ackring_group_lag{queue=\"q\",group=\"a\"} 0\n",
         "ackring_group_delivered_total{queue=\"q\",group=\"a\"} 3\n",
-        "ackring_group_dead_lettered_total{queue=\"q\",group=\"b\"} 0\n"})
+        "ackring_group_dead_lettered_total{queue=\"q\",group=\"b\"} 0\n",
+        "ackring_group_ack_latency_seconds_count{queue=\"q\",group=\"a\"} 3\n",
+        "ackring_group_ack_latency_seconds_bucket{queue=\"q\",group=\"a\",le=\"+Inf\"} 3\n",
+        "ackring_group_redelivered_by_cause_total{queue=\"q\",group=\"a\",cause=\"expiry\"} 0\n",
+        "ackring_group_redelivery_waiting{queue=\"q\",group=\"a\"} 0\n"})
     EXPECT_NE(out.find(expected), std::string::npos) << expected << "\n" << out;
   EXPECT_EQ(types["ackring_group_lag"], "gauge");
   EXPECT_EQ(types["ackring_published_total"], "counter");
+  EXPECT_EQ(types["ackring_group_ack_latency_seconds"], "histogram");
 }
 
 TEST(CliMetrics, should_label_members_and_report_a_missing_queue_as_down) {

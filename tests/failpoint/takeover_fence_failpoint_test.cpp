@@ -9,6 +9,10 @@
 // lease (it discarded the read: the slot held another seq) and the holder's
 // ack answered lease_lost.
 //
+// With a redelivery back-off the taker's first CAS is the back-off step
+// (the expired word to leased(expired, same count)) at the same failpoint,
+// fenced the same way: the second test runs the scenario through it.
+//
 // The situation is made on purpose: the taker stops itself at the failpoint
 // (`takeover.before_lease_cas`), the parent drives every lap while it is
 // stopped and resumes it only then. No verdict depends on timing.
@@ -34,13 +38,13 @@ struct Shared {
   std::atomic<int> resumed{0};
 };
 
-TEST(TakeoverFence, should_give_back_a_later_laps_lease_that_a_stalled_taker_took_over) {
+void stalled_taker_lands_on_a_later_lap(const RedeliveryPolicy& redelivery) {
   TempQueue tq;
   QueueOptions options;
   options.capacity = kCapacity;
   options.max_message_size = 64;
   auto q = Queue::create(tq.path(), options);
-  q.create_group("g");
+  q.create_group("g", GroupOptions{.redelivery = redelivery});
   auto holder = q.consumer("g", {.lease = 100ms});
   auto producer = q.producer();
   ASSERT_TRUE(producer.publish("seq 0", 1s).ok());
@@ -108,6 +112,15 @@ TEST(TakeoverFence, should_give_back_a_later_laps_lease_that_a_stalled_taker_too
       << "the lease of seq " << kLaterLap << " is not its holder's any more";
   EXPECT_EQ(holder.ack(*later), Status::ok) << "a stale takeover took the later lap's lease";
   EXPECT_EQ(q.stats().groups.at(0).floor, kLaterLap + 1);
+}
+
+TEST(TakeoverFence, should_give_back_a_later_laps_lease_that_a_stalled_taker_took_over) {
+  stalled_taker_lands_on_a_later_lap(RedeliveryPolicy{});
+}
+
+TEST(TakeoverFence, should_give_back_a_later_laps_lease_that_a_stalled_back_off_step_took) {
+  // A back-off far longer than the test: the taker's CAS is always the back-off step.
+  stalled_taker_lands_on_a_later_lap(RedeliveryPolicy{.initial = Millis{3'600'000}, .max = Millis{3'600'000}});
 }
 
 }  // namespace

@@ -25,7 +25,32 @@ struct GroupOptionsCli {
   std::string overflow = "block";
   bool force = false;
   bool json = false;
+  // Redelivery back-off (GroupOptions::redelivery); initial 0: none.
+  std::uint32_t backoff_initial_ms = 0;
+  double backoff_multiplier = 2.0;
+  std::uint32_t backoff_max_ms = 60'000;
+  std::string backoff_jitter = "equal";
+
+  [[nodiscard]] RedeliveryPolicy redelivery() const {
+    const Jitter jitter = backoff_jitter == "none" ? Jitter::none : backoff_jitter == "full" ? Jitter::full : Jitter::equal;
+    return {Millis{backoff_initial_ms}, backoff_multiplier, Millis{backoff_max_ms}, jitter};
+  }
 };
+
+void add_backoff_options(CLI::App& cmd, GroupOptionsCli& o) {
+  cmd.add_option("--backoff-initial", o.backoff_initial_ms,
+                 "Redelivery back-off after the first failed delivery, in ms (0: none, redelivered at once)")
+      ->type_name("MS")
+      ->capture_default_str();
+  cmd.add_option("--backoff-multiplier", o.backoff_multiplier, "Each further failure multiplies the back-off (1.0-25.5)")
+      ->type_name("X")
+      ->capture_default_str();
+  cmd.add_option("--backoff-max", o.backoff_max_ms, "Longest back-off, in ms")->type_name("MS")->capture_default_str();
+  cmd.add_option("--backoff-jitter", o.backoff_jitter,
+                 "equal: wait between half and all of the back-off; full: between 0 and all; none: exactly it")
+      ->check(CLI::IsMember({"none", "equal", "full"}))
+      ->capture_default_str();
+}
 
 const GroupStats* find(const QueueStats& s, const std::string& group) {
   for (const auto& g : s.groups)
@@ -38,6 +63,7 @@ int run_add(const GroupOptionsCli& o) {
   GroupOptions go;
   go.start = o.start == "latest" ? StartPosition::latest : StartPosition::earliest;
   go.overflow = o.overflow == "drop" ? OverflowPolicy::drop : OverflowPolicy::block;
+  go.redelivery = o.redelivery();
   try {
     q.create_group(o.group, go);
   } catch (const Error& e) {
@@ -53,7 +79,20 @@ int run_add(const GroupOptionsCli& o) {
   const GroupStats* g = find(s, o.group);
   std::cout << "added group " << o.group << " to '" << o.name << "' (start " << o.start << ", overflow " << o.overflow;
   if (g) std::cout << ", first seq " << g->floor;
-  std::cout << ")\n";
+  std::cout << ", redelivery back-off " << describe(go.redelivery) << ")\n";
+  return 0;
+}
+
+int run_redelivery(const GroupOptionsCli& o) {
+  Queue q = open_queue(o.name);
+  try {
+    q.set_redelivery(o.group, o.redelivery());
+  } catch (const Error& e) {
+    if (e.code() == ErrorCode::not_found) throw group_not_found(o.name, o.group);
+    throw Failure(exit_code_of(e.code()), e.what());
+  }
+  std::cout << "group " << o.group << " of '" << o.name << "': redelivery back-off " << describe(o.redelivery())
+            << '\n';
   return 0;
 }
 
@@ -183,7 +222,7 @@ int run_rewind(const RewindOptionsCli& o) {
 }  // namespace
 
 void add_group_commands(CLI::App& app, Globals& globals, Action& action) {
-  auto* group = app.add_subcommand("group", "Manage consumer groups: add, rm, ls, rewind");
+  auto* group = app.add_subcommand("group", "Manage consumer groups: add, rm, ls, redelivery, rewind");
   group->require_subcommand(1);
   {
     auto o = std::make_shared<GroupOptionsCli>();
@@ -197,8 +236,26 @@ void add_group_commands(CLI::App& app, Globals& globals, Action& action) {
                     "block: producers wait for the group; drop: the group misses what it falls a ring behind on")
         ->check(CLI::IsMember({"block", "drop"}))
         ->capture_default_str();
+    add_backoff_options(*cmd, *o);
+    cmd->footer(
+        "With --backoff-initial, a message that comes back (its lease ran out, its holder died, or it was\n"
+        "nacked without a delay) is visible again only after min(max, initial x multiplier^(deliveries-1)),\n"
+        "spread by the jitter. A consumer that closes gives its messages back at once.");
     add_common_options(*cmd, globals);
     cmd->callback([o, &action] { set_action(action, [o] { return run_add(*o); }); });
+  }
+  {
+    auto o = std::make_shared<GroupOptionsCli>();
+    auto* cmd = group->add_subcommand("redelivery", "Set a group's redelivery back-off (takes effect at once)");
+    cmd->add_option("NAME", o->name, "Queue name or path")->required();
+    cmd->add_option("GROUP", o->group, "Group name")->required();
+    add_backoff_options(*cmd, *o);
+    cmd->footer(
+        "Example: ackring group redelivery orders billing --backoff-initial 500 --backoff-max 60000\n"
+        "--backoff-initial 0 turns the back-off off. The policy lives in the queue file, not in the\n"
+        "journal: after 'ackring recover', set it again.");
+    add_common_options(*cmd, globals);
+    cmd->callback([o, &action] { set_action(action, [o] { return run_redelivery(*o); }); });
   }
   {
     auto o = std::make_shared<GroupOptionsCli>();

@@ -39,8 +39,13 @@ class Exposition {
 
   void add(const std::string& name, const char* type, const char* help, const Labels& labels,
            const std::string& value) {
-    auto [it, fresh] = index_.try_emplace(name, families_.size());
-    if (fresh) families_.push_back({name, type, help, {}});
+    add_sample(name, type, help, name, labels, value);
+  }
+  // A sample named differently from its family: a histogram's _bucket, _sum and _count.
+  void add_sample(const std::string& family, const char* type, const char* help, const std::string& name,
+                  const Labels& labels, const std::string& value) {
+    auto [it, fresh] = index_.try_emplace(family, families_.size());
+    if (fresh) families_.push_back({family, type, help, {}});
     std::string line = name;
     if (!labels.empty()) {
       line += '{';
@@ -91,6 +96,26 @@ void add_journal_metrics(Exposition& m, const std::string& queue, const JournalV
   m.add("ackring_journal_flushes_total", "counter", "Journal write + fdatasync rounds.", q, d(j.flushes));
 }
 
+// The group's delivery-to-ack times as a Prometheus histogram (cumulative
+// buckets, upper bounds in seconds), so histogram_quantile(0.99, ...) works.
+void add_ack_latency(Exposition& m, const std::string& queue, const GroupStats& g) {
+  static const char* const kFamily = "ackring_group_ack_latency_seconds";
+  static const char* const kHelp = "Time from delivery to ack of acked messages (coarse clock, 1-4 ms ticks).";
+  std::uint64_t cumulative = 0;
+  for (std::size_t b = 0; b + 1 < AckLatency::kBuckets; ++b) {
+    cumulative += g.ack_latency.buckets[b];
+    m.add_sample(kFamily, "histogram", kHelp, std::string(kFamily) + "_bucket",
+                 {{"queue", queue}, {"group", g.name}, {"le", seconds(AckLatency::bucket_floor_ms(b + 1))}},
+                 std::to_string(cumulative));
+  }
+  m.add_sample(kFamily, "histogram", kHelp, std::string(kFamily) + "_bucket",
+               {{"queue", queue}, {"group", g.name}, {"le", "+Inf"}}, std::to_string(g.ack_latency.count));
+  m.add_sample(kFamily, "histogram", kHelp, std::string(kFamily) + "_sum", {{"queue", queue}, {"group", g.name}},
+               seconds(g.ack_latency.sum_ms));
+  m.add_sample(kFamily, "histogram", kHelp, std::string(kFamily) + "_count", {{"queue", queue}, {"group", g.name}},
+               std::to_string(g.ack_latency.count));
+}
+
 void add_queue_metrics(Exposition& m, const std::string& queue, const QueueStats& s) {
   const Exposition::Labels q{{"queue", queue}};
   auto d = [](std::uint64_t v) { return std::to_string(v); };
@@ -108,6 +133,8 @@ void add_queue_metrics(Exposition& m, const std::string& queue, const QueueStats
     m.add("ackring_dedup_load_factor", "gauge", "Live keys / entries.", q, load);
     m.add("ackring_dedup_window_seconds", "gauge", "How long a key is remembered.", q, seconds(s.dedup.window_ms));
     m.add("ackring_dedup_hits_total", "counter", "Keyed publishes answered duplicate.", q, d(s.dedup.hits));
+    m.add("ackring_dedup_keyed_published_total", "counter",
+          "Keyed publishes, duplicates included (hits / this = the hit ratio).", q, d(s.dedup.keyed_published));
     m.add("ackring_dedup_bloom_negatives_total", "counter", "Lookups the bloom filter answered alone.", q,
           d(s.dedup.bloom_negatives));
     m.add("ackring_dedup_expired_reused_total", "counter", "Entries of expired keys reused.", q,
@@ -144,6 +171,21 @@ void add_queue_metrics(Exposition& m, const std::string& queue, const QueueStats
     m.add("ackring_group_lease_expiries_total", "counter",
           "Leases taken over by a member after they ran out (their holder was slow, stuck or gone).", gl,
           d(g.lease_expiries));
+    m.add("ackring_group_redelivery_waiting", "gauge",
+          "Messages given back and not visible yet: waiting out the redelivery back-off or a nack delay.", gl,
+          d(g.waiting_redelivery));
+    for (const auto& [cause, n] : {std::pair{"expiry", g.redelivered_by.expiry}, std::pair{"death", g.redelivered_by.death},
+                                   std::pair{"nack", g.redelivered_by.nack}, std::pair{"released", g.redelivered_by.released}})
+      m.add("ackring_group_redelivered_by_cause_total", "counter",
+            "Redeliveries by why the message came back: its lease ran out (expiry), its holder died (death), "
+            "was nacked (nack) or closed its consumer (released).",
+            {{"queue", queue}, {"group", g.name}, {"cause", cause}}, d(n));
+    m.add("ackring_group_process_once_skips_total", "counter",
+          "Deliveries that process_once (or is_processed) found processed already.", gl, d(g.process_once_skips));
+    add_ack_latency(m, queue, g);
+    m.add("ackring_group_min_member_lease_seconds", "gauge",
+          "The shortest lease of a live member; compare with the p99 of the ack latency histogram.", gl,
+          seconds(g.min_member_lease_ms));
     m.add("ackring_group_oldest_unacked_age_seconds", "gauge",
           "Age (now - publish time) of the oldest message the group has not settled; 0 when none is pending.", gl,
           seconds(g.oldest_unacked_age_ms));

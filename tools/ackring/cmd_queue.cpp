@@ -380,7 +380,7 @@ void add_queue_commands(CLI::App& app, Globals& globals, Action& action) {
                     "Deliveries before a message goes to the dead-letter queue NAME.dlq (1..254)")
         ->capture_default_str();
     cmd->add_option("--max-groups", o->queue.max_groups, "Consumer groups (1..1024)")->capture_default_str();
-    cmd->add_option("--max-members", o->queue.max_members, "Competing members per group (1..254)")
+    cmd->add_option("--max-members", o->queue.max_members, "Competing members per group (1..250)")
         ->capture_default_str();
     cmd->add_option("--max-producers", o->queue.max_producers, "Producers attached at once (1..65535)")
         ->capture_default_str();

@@ -39,7 +39,15 @@ std::string render_group(const GroupStats& g) {
               : "seq " + std::to_string(g.oldest_unacked_seq) + ", published " + format_duration(g.oldest_unacked_age_ms) +
                     " ago")
       << '\n'
+      << "  redelivery back-off: " << describe(g.redelivery) << "; waiting " << g.waiting_redelivery << '\n'
+      << "  redelivered by cause: expiry " << g.redelivered_by.expiry << ", death " << g.redelivered_by.death
+      << ", nack " << g.redelivered_by.nack << ", released " << g.redelivered_by.released
+      << "  process-once skips " << g.process_once_skips << '\n'
+      << "  delivery to ack: " << describe(g.ack_latency)
+      << (g.min_member_lease_ms != 0 ? "; shortest lease " + format_duration(g.min_member_lease_ms) : std::string())
+      << '\n'
       << "  members: " << l.alive << " alive, " << l.dead << " dead\n";
+  for (const auto& w : warnings_of(g)) out << "  warning: " << w << '\n';
   if (!g.members.empty()) {
     Table t{{"MEMBER", true},    {"PID", true},   {"STATE"}, {"IN FLIGHT", true},
             {"DELIVERED", true}, {"ACKED", true}, {"IDLE"}};
@@ -56,7 +64,8 @@ std::string describe_dedup(const DedupStats& d) {
   char load[32];
   std::snprintf(load, sizeof load, "%.1f%%", d.load_factor * 100.0);
   return "dedup: window " + format_duration(d.window_ms) + ", " + std::to_string(d.live) + " live keys of " +
-         std::to_string(d.entries) + " (" + load + "), duplicates " + std::to_string(d.hits) + ", evicted " +
+         std::to_string(d.entries) + " (" + load + "), keyed publishes " + std::to_string(d.keyed_published) +
+         ", duplicates " + std::to_string(d.hits) + " (" + format_percent(d.hit_ratio) + "), evicted " +
          std::to_string(d.evicted) + ", refused (full) " + std::to_string(d.full);
 }
 

@@ -78,6 +78,11 @@ std::string render(const TopOptions& o, const Sample& now, const std::optional<S
         << "   flushes " << j.flushes << "  "
         << format_rate(r(j.flushes, before ? before->journal.flushes : 0)) << '\n';
   }
+  if (s.dedup.enabled) {
+    out << "dedup: keyed " << s.dedup.keyed_published << "  duplicates " << s.dedup.hits << " ("
+        << format_percent(s.dedup.hit_ratio) << ")  " << format_rate(r(s.dedup.hits, before ? before->stats.dedup.hits : 0))
+        << "   live keys " << s.dedup.live << '/' << s.dedup.entries << "   refused (full) " << s.dedup.full << '\n';
+  }
   out << '\n';
   if (s.groups.empty()) {
     out << "no consumer groups\n";
@@ -92,6 +97,11 @@ std::string render(const TopOptions& o, const Sample& now, const std::optional<S
                {"DEAD-LETTERED", true},
                {"DROPPED", true},
                {"MEMBERS"}};
+  // Are leases, retries and dedup healthy? One row per group.
+  Table health{{"GROUP"},          {"BACKING OFF", true}, {"REDELIVERED expiry/death/nack/left"},
+               {"DLQ/S", true},    {"SKIPS", true},       {"ACK P99"},
+               {"LEASE"},          {"OLDEST UNACKED"}};
+  std::vector<std::string> warnings;
   Table members{{"GROUP"},           {"MEMBER", true},  {"PID", true}, {"STATE"},
                 {"IN FLIGHT", true}, {"ACKED/S", true}, {"IDLE"}};
   for (const GroupStats* g : groups_by_lag(s)) {
@@ -102,6 +112,16 @@ std::string render(const TopOptions& o, const Sample& now, const std::optional<S
                 format_rate(old ? rate(g->delivered, old->delivered, dt) : -1), std::to_string(g->redelivered),
                 std::to_string(g->dead_lettered), std::to_string(g->dropped),
                 std::to_string(l.alive) + " alive, " + std::to_string(l.dead) + " dead"});
+    const auto& by = g->redelivered_by;
+    health.add({g->name, std::to_string(g->waiting_redelivery),
+                std::to_string(by.expiry) + '/' + std::to_string(by.death) + '/' + std::to_string(by.nack) + '/' +
+                    std::to_string(by.released),
+                format_rate(old ? rate(g->dead_lettered, old->dead_lettered, dt) : -1),
+                std::to_string(g->process_once_skips),
+                g->ack_latency.count == 0 ? std::string("-") : format_latency_ms(g->ack_latency.p99_ms),
+                g->min_member_lease_ms != 0 ? format_duration(g->min_member_lease_ms) : std::string("-"),
+                g->oldest_unacked_publish_ns != 0 ? format_duration(g->oldest_unacked_age_ms) : std::string("-")});
+    for (const auto& w : warnings_of(*g)) warnings.push_back(g->name + ": " + w);
     for (const auto& m : g->members) {
       double acked_rate = -1;
       if (old)
@@ -113,6 +133,8 @@ std::string render(const TopOptions& o, const Sample& now, const std::optional<S
   }
   out << groups.render();
   if (const auto slow = slowest(s); slow && slow->lag > 0) out << "slowest: " << describe(*slow) << '\n';
+  out << '\n' << health.render();
+  for (const auto& w : warnings) out << "warning: " << w << '\n';
   if (!members.empty()) out << '\n' << members.render();
   if (!now.bridges.empty())
     out << '\n' << render_bridges(now.bridges, before ? &before->bridges : nullptr, dt);

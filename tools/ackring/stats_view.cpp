@@ -50,6 +50,63 @@ std::string describe(const Slowest& s) {
   return out + ", lag " + std::to_string(s.lag);
 }
 
+std::string_view to_string(Jitter j) noexcept {
+  switch (j) {
+    case Jitter::equal: return "equal";
+    case Jitter::full: return "full";
+    case Jitter::none: break;
+  }
+  return "none";
+}
+
+std::string describe(const RedeliveryPolicy& p) {
+  if (p.initial.count() == 0) return "none (redelivered at once)";
+  char multiplier[16];
+  std::snprintf(multiplier, sizeof multiplier, "%.1f", p.multiplier);
+  return format_duration(static_cast<std::uint64_t>(p.initial.count())) + " x" + multiplier + " up to " +
+         format_duration(static_cast<std::uint64_t>(p.max.count())) + ", " + std::string(to_string(p.jitter)) +
+         " jitter";
+}
+
+std::string format_latency_ms(double ms) {
+  char buf[32];
+  if (ms < 10)
+    std::snprintf(buf, sizeof buf, "%.1f ms", ms);
+  else if (ms < 10'000)
+    std::snprintf(buf, sizeof buf, "%.0f ms", ms);
+  else
+    std::snprintf(buf, sizeof buf, "%.1f s", ms / 1000.0);
+  return buf;
+}
+
+std::string describe(const AckLatency& l) {
+  if (l.count == 0) return "no acks timed yet";
+  return "p50 " + format_latency_ms(l.p50_ms) + ", p99 " + format_latency_ms(l.p99_ms) + " over " + std::to_string(l.count) + " acks";
+}
+
+std::string format_percent(double ratio) {
+  char buf[32];
+  std::snprintf(buf, sizeof buf, "%.1f%%", ratio * 100.0);
+  return buf;
+}
+
+std::vector<std::string> warnings_of(const GroupStats& g) {
+  std::vector<std::string> out;
+  if (g.lease_below_p99)
+    out.push_back("the shortest member lease (" + format_latency_ms(static_cast<double>(g.min_member_lease_ms)) +
+                  ") is below the p99 delivery-to-ack time (" + format_latency_ms(g.ack_latency.p99_ms) +
+                  "): over 1% of messages outlive their lease and are delivered twice; set the lease above "
+                  "the p99 processing time (ConsumerOptions::lease, or the queue's --lease)");
+  return out;
+}
+
+Json to_json(const AckLatency& l) {
+  Json buckets = Json::array();
+  for (std::size_t b = 0; b < AckLatency::kBuckets; ++b)
+    buckets.push_back({{"ge_ms", AckLatency::bucket_floor_ms(b)}, {"count", l.buckets[b]}});
+  return {{"count", l.count}, {"sum_ms", l.sum_ms}, {"p50_ms", l.p50_ms}, {"p99_ms", l.p99_ms}, {"buckets", std::move(buckets)}};
+}
+
 Json to_json(const GroupStats& g) {
   Json members = Json::array();
   for (const auto& m : g.members)
@@ -63,7 +120,8 @@ Json to_json(const GroupStats& g) {
                        {"idle_ms", m.idle_ms},
                        {"redelivered", m.redelivered},
                        {"nacked", m.nacked},
-                       {"lease_expiries", m.lease_expiries}});
+                       {"lease_expiries", m.lease_expiries},
+                       {"lease_ms", m.lease_ms}});
   return {{"name", g.name},
           {"overflow", to_string(g.overflow)},
           {"floor", g.floor},
@@ -81,6 +139,22 @@ Json to_json(const GroupStats& g) {
           {"lease_expiries", g.lease_expiries},
           {"oldest_unacked_seq", g.oldest_unacked_publish_ns != 0 ? Json(g.oldest_unacked_seq) : Json(nullptr)},
           {"oldest_unacked_age_ms", g.oldest_unacked_age_ms},
+          {"redelivery",
+           {{"initial_ms", g.redelivery.initial.count()},
+            {"multiplier", g.redelivery.multiplier},
+            {"max_ms", g.redelivery.max.count()},
+            {"jitter", to_string(g.redelivery.jitter)}}},
+          {"waiting_redelivery", g.waiting_redelivery},
+          {"redelivered_by",
+           {{"expiry", g.redelivered_by.expiry},
+            {"death", g.redelivered_by.death},
+            {"nack", g.redelivered_by.nack},
+            {"released", g.redelivered_by.released}}},
+          {"process_once_skips", g.process_once_skips},
+          {"ack_latency", to_json(g.ack_latency)},
+          {"min_member_lease_ms", g.min_member_lease_ms},
+          {"lease_below_p99", g.lease_below_p99},
+          {"warnings", warnings_of(g)},
           {"members", std::move(members)}};
 }
 
@@ -91,6 +165,8 @@ Json to_json(const DedupStats& d) {
           {"live", d.live},
           {"load_factor", d.load_factor},
           {"hits", d.hits},
+          {"keyed_published", d.keyed_published},
+          {"hit_ratio", d.hit_ratio},
           {"bloom_negatives", d.bloom_negatives},
           {"expired_reused", d.expired_reused},
           {"evicted", d.evicted},

@@ -40,6 +40,19 @@ template <typename Stats>
   return s.alive ? "alive" : active_elsewhere(s) ? "dead?" : "dead";
 }
 
+// "none", "equal", "full".
+[[nodiscard]] std::string_view to_string(Jitter j) noexcept;
+// "none (at once)" or "100 ms x2.0 up to 1m, equal jitter".
+[[nodiscard]] std::string describe(const RedeliveryPolicy& p);
+// "4.2 ms", "300 ms", "12.5 s".
+[[nodiscard]] std::string format_latency_ms(double ms);
+// "p50 12 ms, p99 300 ms over 1234 acks", or "no acks timed yet".
+[[nodiscard]] std::string describe(const AckLatency& l);
+// The lines an operator should act on for this group (empty: healthy).
+[[nodiscard]] std::vector<std::string> warnings_of(const GroupStats& g);
+// Whole-number percent with one decimal: "33.3%".
+[[nodiscard]] std::string format_percent(double ratio);
+
 // Groups, most lagging first (ties by name).
 [[nodiscard]] std::vector<const GroupStats*> groups_by_lag(const QueueStats& stats);
 
