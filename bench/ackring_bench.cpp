@@ -48,13 +48,6 @@
 namespace ackring_bench {
 namespace {
 
-[[nodiscard]] std::string read_first_line(const std::string& path) {
-  std::ifstream in(path);
-  std::string line;
-  std::getline(in, line);
-  return line;
-}
-
 [[nodiscard]] long system_mq_msg_max() {
   const std::string s = read_first_line("/proc/sys/fs/mqueue/msg_max");
   return s.empty() ? 10 : std::stol(s);

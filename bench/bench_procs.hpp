@@ -7,8 +7,6 @@
 #include <functional>
 #include <vector>
 
-#include <sys/mman.h>
-
 #include "bench_types.hpp"
 
 namespace ackring_bench {
@@ -23,29 +21,6 @@ struct ProcSync {
   std::atomic<int> cpu_seen[kMaxProcs]{-1, -1, -1};
   std::atomic<int> capped{0};  // a producer (or the pinger) stopped at --max-run-seconds
   char error[kMaxProcs][512]{};
-};
-
-// A zeroed control block of type T in a shared anonymous mapping: the
-// children write their reports into it, the parent reads them after reaping.
-template <class T>
-class Shared {
- public:
-  Shared() {
-    void* p = ::mmap(nullptr, sizeof(T), PROT_READ | PROT_WRITE, MAP_SHARED | MAP_ANONYMOUS, -1, 0);
-    if (p == MAP_FAILED) throw_errno("mmap control block");
-    block_ = new (p) T;
-  }
-  ~Shared() {
-    block_->~T();
-    ::munmap(block_, sizeof(T));
-  }
-  Shared(const Shared&) = delete;
-  Shared& operator=(const Shared&) = delete;
-  T* operator->() const noexcept { return block_; }
-  T* get() const noexcept { return block_; }
-
- private:
-  T* block_;
 };
 
 // Every child waits here until the parent sees all ready; set-up (open, map,

@@ -248,14 +248,19 @@ void print_sweep(const Sweep& s, const std::vector<std::vector<PointResult>>& ru
   }
   std::printf("\n== sweep %s: 1 producer -> consumers, 64 B, at-least-once (%s); median of %d, %.0f ms windows\n",
               s.name.c_str(), s.fixed.c_str(), cfg.repeat, cfg.sweep_window_s * 1e3);
-  std::printf("%12s %11s %11s %13s %10s  %s\n", s.what.c_str(), "publish/s", "msgs/s", "deliveries/s", "ns/deliv",
-              "msgs/s (bar: fastest point = full width)");
+  std::printf("%12s %11s %11s %15s %13s %10s  %s\n", s.what.c_str(), "publish/s", "msgs/s", "(min - max)", "deliveries/s",
+              "ns/deliv", "msgs/s (bar: fastest point = full width)");
   double lo = 1e300, hi = 0;
   for (std::size_t i = 0; i < med.size(); ++i) {
     const auto& m = med[i];
     const int bar = top > 0 ? static_cast<int>(kBar * m.msgs_per_s / top + 0.5) : 0;
-    std::printf("%12u %11s %11s %13s %10.1f  %s\n", s.values[i], rate(m.publish_per_s).c_str(), rate(m.msgs_per_s).c_str(),
-                rate(m.deliveries_per_s).c_str(), m.deliveries_per_s > 0 ? 1e9 / m.deliveries_per_s : 0.0,
+    const auto [mn, mx] = std::minmax_element(runs[i].begin(), runs[i].end(), [](const auto& a, const auto& b) {
+      return a.msgs_per_s < b.msgs_per_s;
+    });
+    char spread[40];
+    std::snprintf(spread, sizeof spread, "(%.2f - %.2f)", mn->msgs_per_s / 1e6, mx->msgs_per_s / 1e6);
+    std::printf("%12u %11s %11s %15s %13s %10.1f  %s\n", s.values[i], rate(m.publish_per_s).c_str(), rate(m.msgs_per_s).c_str(),
+                spread, rate(m.deliveries_per_s).c_str(), m.deliveries_per_s > 0 ? 1e9 / m.deliveries_per_s : 0.0,
                 std::string(static_cast<std::size_t>(bar), '#').c_str());
     lo = std::min(lo, m.msgs_per_s), hi = std::max(hi, m.msgs_per_s);
   }

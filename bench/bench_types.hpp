@@ -110,7 +110,6 @@ void kill_children_from_signal_handler() noexcept;
 [[nodiscard]] json run_sweeps(const Config& cfg, const std::string& tag);
 
 // bench_report.cpp
-[[nodiscard]] double read_load1();
 [[nodiscard]] std::string placement(const Config& cfg, const Variant& v);
 void print_tables(const Config& cfg, const std::vector<Variant>& all);
 [[nodiscard]] json results_json(const Config& cfg, const std::vector<Variant>& all);
