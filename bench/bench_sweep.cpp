@@ -142,6 +142,9 @@ void consume(const Config& cfg, SweepCtrl* c, const std::string& path, const Poi
   barrier(c);
   const Window w = window_after_release(cfg);
   while (groups_left != 0) {
+    // One clock read per turn over every member, not per member: the
+    // sweep over groups would otherwise time its own clock reads.
+    std::size_t turn = 0;
     for (auto& m : members) {
       const std::uint32_t g = m.group();
       bool stop = false;
@@ -156,9 +159,10 @@ void consume(const Config& cfg, SweepCtrl* c, const std::string& path, const Poi
             ++c->got[g];
           },
           stop);
-      if (n != 0 && w.holds(now_ns())) c->delivered += n;
+      turn += n;
       if (stop && !stopped[g]) stopped[g] = true, --groups_left;
     }
+    if (turn != 0 && w.holds(now_ns())) c->delivered += turn;
   }
 }
 
