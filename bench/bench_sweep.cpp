@@ -46,6 +46,7 @@ struct SweepCtrl : ProcSync {
   std::uint64_t got[kMaxGroups]{};       // data messages per group
   std::uint64_t bad = 0;                 // out of order (one-member groups) or mangled
   std::uint64_t fold = 0;                // fold_payload of every message: the payload was read
+  double local_publish_ns = 0, local_receive_ns = 0;  // local_cost
 };
 
 struct Window {
@@ -166,10 +167,54 @@ void consume(const Config& cfg, SweepCtrl* c, const std::string& path, const Poi
   }
 }
 
+// The same point in one thread on one cpu: blocks of `publish` timed alone,
+// then the members receive and ack them (holding pt.inflight leases each),
+// timed alone. No cache line crosses cores and no scheduler gap lands in a
+// block, so these figures show the cost of each call against the swept
+// parameter, which the two-process rates mix with both.
+void local_cost(const Config& cfg, SweepCtrl* c, const std::string& path, const Point& pt) {
+  auto q = ackring::Queue::open(path);
+  auto p = q.producer();
+  std::vector<Member> members;
+  members.reserve(std::size_t{pt.groups} * pt.members);
+  for (std::uint32_t g = 0; g < pt.groups; ++g)
+    for (std::uint32_t m = 0; m < pt.members; ++m) members.emplace_back(q, g, pt.inflight);
+  const std::uint64_t block = std::min<std::uint64_t>(pt.capacity / 2, 8192);
+  std::vector<std::byte> buf(kSize, std::byte{0x5a});
+  // Per block, and the median block reported: a preemption lands in a few
+  // blocks, not in the figure.
+  std::vector<double> publish, receive;
+  std::uint64_t spent = 0, sink = 0;
+  const std::uint64_t budget = static_cast<std::uint64_t>(cfg.sweep_window_s * 1e9 / 4);
+  barrier(c);
+  // The first blocks fill the members' held leases: warm-up, not measured.
+  for (std::uint64_t i = 0, done = 0; spent < budget || publish.size() < 5; done += block) {
+    const std::uint64_t t0 = now_ns();
+    for (std::uint64_t k = 0; k < block; ++k, ++i) {
+      stamp(buf.data(), i);
+      if (const auto r = p.try_publish(ackring::Bytes(buf.data(), kSize)); !r.ok())
+        throw std::runtime_error("try_publish: " + std::string(ackring::to_string(r.status)));
+    }
+    const std::uint64_t t1 = now_ns();
+    bool stop = false;
+    for (std::uint64_t got = 0; got < block * pt.groups;)
+      for (auto& m : members) got += m.turn([&](ackring::Bytes b) { sink ^= fold_payload(b.data(), b.size()); }, stop);
+    const std::uint64_t t2 = now_ns();
+    spent += t2 - t0;
+    if (done < pt.inflight + block) continue;
+    publish.push_back(static_cast<double>(t1 - t0) / static_cast<double>(block));
+    receive.push_back(static_cast<double>(t2 - t1) / static_cast<double>(block * pt.groups));
+  }
+  c->fold = sink;
+  c->local_publish_ns = median(publish);
+  c->local_receive_ns = median(receive);
+}
+
 struct PointResult {
   double publish_per_s = 0;   // producer: publishes per second
   double msgs_per_s = 0;      // consumer: messages per second delivered to every group
   double deliveries_per_s = 0;
+  double local_publish_ns = 0, local_receive_ns = 0;  // one thread: per publish, per delivery (receive + ack)
 };
 
 PointResult run_point(const Config& cfg, const Point& pt, const std::string& tag) {
@@ -195,6 +240,11 @@ PointResult run_point(const Config& cfg, const Point& pt, const std::string& tag
         throw std::runtime_error("group " + std::to_string(g) + " got " + std::to_string(c->got[g]) + " of " +
                                  std::to_string(c->sent) + " messages");
     if (c->bad != 0) throw std::runtime_error(std::to_string(c->bad) + " messages out of order or mangled");
+    // On the same queue, whose groups the run above left settled.
+    Shared<SweepCtrl> local;
+    run_procs(cfg, local.get(), {{cfg.cpu_a, [&] { local_cost(cfg, local.get(), path, pt); }}});
+    r.local_publish_ns = local->local_publish_ns;
+    r.local_receive_ns = local->local_receive_ns;
   } catch (...) {
     Cleanup::remove(Cleanup::Kind::file, ackring::dead_letter_queue_of(path));
     Cleanup::remove(Cleanup::Kind::file, path);
@@ -245,15 +295,18 @@ void print_sweep(const Sweep& s, const std::vector<std::vector<PointResult>>& ru
   std::vector<PointResult> med(runs.size());
   double top = 0;
   for (std::size_t i = 0; i < runs.size(); ++i) {
-    std::vector<double> pub, msg, del;
-    for (const auto& r : runs[i]) pub.push_back(r.publish_per_s), msg.push_back(r.msgs_per_s), del.push_back(r.deliveries_per_s);
-    med[i] = {median(pub), median(msg), median(del)};
+    std::vector<double> pub, msg, del, lp, lr;
+    for (const auto& r : runs[i]) {
+      pub.push_back(r.publish_per_s), msg.push_back(r.msgs_per_s), del.push_back(r.deliveries_per_s);
+      lp.push_back(r.local_publish_ns), lr.push_back(r.local_receive_ns);
+    }
+    med[i] = {median(pub), median(msg), median(del), median(lp), median(lr)};
     top = std::max(top, med[i].msgs_per_s);
   }
   std::printf("\n== sweep %s: 1 producer -> consumers, 64 B, at-least-once (%s); median of %d, %.0f ms windows\n",
               s.name.c_str(), s.fixed.c_str(), cfg.repeat, cfg.sweep_window_s * 1e3);
-  std::printf("%12s %11s %11s %15s %13s %10s  %s\n", s.what.c_str(), "publish/s", "msgs/s", "(min - max)", "deliveries/s",
-              "ns/deliv", "msgs/s (bar: fastest point = full width)");
+  std::printf("%12s %11s %11s %15s %13s %10s %8s %8s  %s\n", s.what.c_str(), "publish/s", "msgs/s", "(min - max)",
+              "deliveries/s", "ns/deliv", "1t pub", "1t recv", "msgs/s (bar: fastest point = full width)");
   double lo = 1e300, hi = 0;
   for (std::size_t i = 0; i < med.size(); ++i) {
     const auto& m = med[i];
@@ -263,12 +316,15 @@ void print_sweep(const Sweep& s, const std::vector<std::vector<PointResult>>& ru
     });
     char spread[40];
     std::snprintf(spread, sizeof spread, "(%.2f - %.2f)", mn->msgs_per_s / 1e6, mx->msgs_per_s / 1e6);
-    std::printf("%12u %11s %11s %15s %13s %10.1f  %s\n", s.values[i], rate(m.publish_per_s).c_str(), rate(m.msgs_per_s).c_str(),
-                spread, rate(m.deliveries_per_s).c_str(), m.deliveries_per_s > 0 ? 1e9 / m.deliveries_per_s : 0.0,
+    std::printf("%12u %11s %11s %15s %13s %10.1f %8.1f %8.1f  %s\n", s.values[i], rate(m.publish_per_s).c_str(),
+                rate(m.msgs_per_s).c_str(), spread, rate(m.deliveries_per_s).c_str(),
+                m.deliveries_per_s > 0 ? 1e9 / m.deliveries_per_s : 0.0, m.local_publish_ns, m.local_receive_ns,
                 std::string(static_cast<std::size_t>(bar), '#').c_str());
     lo = std::min(lo, m.msgs_per_s), hi = std::max(hi, m.msgs_per_s);
   }
   if (lo > 0) std::printf("   fastest / slowest msgs/s: %.2fx\n", hi / lo);
+  std::printf("   1t pub / 1t recv: ns per publish and per delivery (receive + ack) in one thread on cpu A,\n"
+              "   the same point with no second core (median)\n");
   std::fflush(stdout);
 }
 
@@ -291,7 +347,11 @@ json run_sweeps(const Config& cfg, const std::string& tag) {
     for (std::size_t i = 0; i < s.values.size(); ++i) {
       json rs = json::array();
       for (const auto& r : runs[i])
-        rs.push_back({{"publish_per_s", r.publish_per_s}, {"msgs_per_s", r.msgs_per_s}, {"deliveries_per_s", r.deliveries_per_s}});
+        rs.push_back({{"publish_per_s", r.publish_per_s},
+                      {"msgs_per_s", r.msgs_per_s},
+                      {"deliveries_per_s", r.deliveries_per_s},
+                      {"one_thread_publish_ns", r.local_publish_ns},
+                      {"one_thread_receive_ack_ns", r.local_receive_ns}});
       points.push_back({{"value", s.values[i]}, {"runs", rs}});
     }
     out.push_back({{"sweep", s.name}, {"fixed", s.fixed}, {"points", points}});
