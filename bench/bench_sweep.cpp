@@ -167,11 +167,11 @@ void consume(const Config& cfg, SweepCtrl* c, const std::string& path, const Poi
   }
 }
 
-// The same point in one thread on one cpu: blocks of `publish` timed alone,
-// then the members receive and ack them (holding pt.inflight leases each),
-// timed alone. No cache line crosses cores and no scheduler gap lands in a
-// block, so these figures show the cost of each call against the swept
-// parameter, which the two-process rates mix with both.
+// The same point in one thread on one cpu: blocks of `try_publish` timed
+// alone, then the members receive and ack them (holding pt.inflight leases
+// each), timed alone. No cache line crosses cores and a scheduler gap spoils
+// only the block it lands in, so these figures show the cost of each call
+// against the swept parameter, which the two-process rates mix with both.
 void local_cost(const Config& cfg, SweepCtrl* c, const std::string& path, const Point& pt) {
   auto q = ackring::Queue::open(path);
   auto p = q.producer();
