@@ -10,6 +10,8 @@
 //   latency     one-way, at a steady --rate, busy-polling consumer, into an
 //               HDR-style histogram
 //   rtt         ping-pong, busy-poll and blocking receivers
+// --sweep (bench_sweep.cpp) runs instead the cost-growth sweeps: 1 producer
+// -> consumers against groups, members, capacity and leases held.
 // Each scenario runs --repeat times (interleaved: one pass over all scenarios,
 // then the next pass, so a burst of noise hits every transport alike) and the
 // median is reported. The default run covers every size at 1->1 and every
@@ -45,13 +47,6 @@
 
 namespace ackring_bench {
 namespace {
-
-[[nodiscard]] std::string read_first_line(const std::string& path) {
-  std::ifstream in(path);
-  std::string line;
-  std::getline(in, line);
-  return line;
-}
 
 [[nodiscard]] long system_mq_msg_max() {
   const std::string s = read_first_line("/proc/sys/fs/mqueue/msg_max");
@@ -224,7 +219,18 @@ void usage() {
       "  --no-git          do not ask git for the commit (use the one recorded at configure time)\n"
       "  --max-run-seconds S  producers stop sending after S s, keeping what was measured (default 3; 0: never)\n"
       "  --timeout S       abort a scenario run after S seconds (default 300)\n"
-      "  --quick           the full matrix with tiny counts, one run: the smoke test\n");
+      "  --quick           the full matrix with tiny counts, one run: the smoke test\n"
+      "  --sweep LIST      instead of the scenarios, cost growth: throughput of 1 producer ->\n"
+      "                    consumers, 64 B, at-least-once, against any of\n"
+      "                      groups    consumer groups 1,2,4,8,16 (one member each)\n"
+      "                      members   members of one group 1,2,4,8\n"
+      "                      capacity  ring slots 2^10 .. 2^20\n"
+      "                      inflight  leases each member holds unacked 0,64,1024,16384\n"
+      "                      all       every one of them\n"
+      "                    one consumer process polls every member; each point is a\n"
+      "                    --sweep-ms window (default 300) after 50 ms, median of --repeat;\n"
+      "                    a table and a bar per point (about 1 minute with --repeat 3)\n"
+      "  --sweep-ms MS     measured window of one sweep point (default 300)\n");
 }
 
 std::vector<std::string> split(const std::string& s) {
@@ -265,6 +271,8 @@ Config parse(int argc, char** argv) {
     else if (a == "--timeout") c.timeout_s = std::stoi(val());
     else if (a == "--max-run-seconds") c.max_run_s = std::stod(val());
     else if (a == "--only") c.only = split(val());
+    else if (a == "--sweep") c.sweep = split(val());
+    else if (a == "--sweep-ms") c.sweep_window_s = std::stod(val()) / 1e3;
     else if (a == "--matrix-size") c.matrix_size = static_cast<std::uint32_t>(std::stoul(val())), matrix_size_set = true;
     else if (a == "--size") {
       c.sizes.clear();
@@ -286,6 +294,7 @@ Config parse(int argc, char** argv) {
       c.quick = c.full = true;
       c.count = 10'000, c.warmup = 1'000, c.sync_count = 20, c.rtt_samples = 2'000, c.rtt_warmup = 200;
       c.lat_samples = 5'000, c.lat_warmup = 500, c.repeat = 1, c.max_run_s = 2;
+      c.sweep_window_s = 0.02, c.sweep_warmup_s = 0.005;
     } else if (a == "-h" || a == "--help") {
       usage();
       std::exit(0);
@@ -306,9 +315,45 @@ Config parse(int argc, char** argv) {
   for (const auto& t : c.only)
     if (t != "ackring" && t != "spsc" && t != "uds" && t != "pipe" && t != "mq" && t != "boost")
       throw std::invalid_argument("--only: unknown transport " + t);
+  for (const auto& s : c.sweep)
+    if (s != "groups" && s != "members" && s != "capacity" && s != "inflight" && s != "all")
+      throw std::invalid_argument("--sweep: unknown sweep " + s + " (groups, members, capacity, inflight, all)");
+  if (!(c.sweep_window_s > 0)) throw std::invalid_argument("--sweep-ms: positive");
   if (c.mq_maxmsg == 0) c.mq_maxmsg = system_mq_msg_max();
   c.journal_root = std::filesystem::path(journal_dir) / ("ackring-bench." + std::to_string(::getpid()));
   return c;
+}
+
+int run_sweep_mode(const Config& cfg, const std::string& tag, json machine, const json& git) {
+  std::printf("placement: producer on cpu %s, consumer process on cpu %s\n",
+              cfg.cpu_a < 0 ? "any" : std::to_string(cfg.cpu_a).c_str(),
+              cfg.cpu_b < 0 ? "any" : std::to_string(cfg.cpu_b).c_str());
+  const auto t0 = std::chrono::steady_clock::now();
+  const double c2c = core_to_core_rtt_ns(cfg);
+  json sweeps = run_sweeps(cfg, tag);
+  const double secs = std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
+  machine["loadavg_end"] = read_first_line("/proc/loadavg");
+  std::printf("\n   core-to-core cache-line RTT (p50) before the sweeps: %.0f ns\n", c2c);
+  std::printf("   loadavg start: %s   end: %s   wall time %.0f s\n", machine["loadavg_start"].get<std::string>().c_str(),
+              machine["loadavg_end"].get<std::string>().c_str(), secs);
+  if (!cfg.json_path.empty()) {
+    json j = {{"schema", "ackring-bench-sweep/1"},
+              {"machine", std::move(machine)},
+              {"git", git},
+              {"config", {{"repeat", cfg.repeat},
+                          {"window_s", cfg.sweep_window_s},
+                          {"warmup_s", cfg.sweep_warmup_s},
+                          {"cpus", cfg.cpu_a < 0 ? json(nullptr) : json::array({cfg.cpu_a, cfg.cpu_b})}}},
+              {"core_to_core_rtt_ns", c2c},
+              {"wall_seconds", secs},
+              {"sweeps", std::move(sweeps)}};
+    std::ofstream out(cfg.json_path);
+    out << j.dump(2) << '\n';
+    if (!out) throw std::runtime_error("cannot write " + cfg.json_path);
+    std::printf("   results written to %s\n", cfg.json_path.c_str());
+  }
+  Cleanup::remove_all();
+  return 0;
 }
 
 int main_impl(int argc, char** argv) {
@@ -334,6 +379,7 @@ int main_impl(int argc, char** argv) {
   std::fflush(stdout);
   const bool progress = ::isatty(2) != 0;
   const std::string tag = "ackring-bench." + std::to_string(::getpid());
+  if (!cfg.sweep.empty()) return run_sweep_mode(cfg, tag, std::move(machine), git);
   std::vector<Variant> all = build_variants(cfg, tag);
   const auto t0 = std::chrono::steady_clock::now();
   json passes = json::array();

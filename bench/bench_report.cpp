@@ -121,13 +121,6 @@ std::string rate_text(double per_s) {
 
 }  // namespace
 
-double read_load1() {
-  std::ifstream in("/proc/loadavg");
-  double l = 0;
-  in >> l;
-  return l;
-}
-
 std::string placement(const Config& cfg, const Variant& v) {
   const bool rtt = v.scenario == "rtt";
   const int np = v.topology.producers, nc = v.topology.consumers;

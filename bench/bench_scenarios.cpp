@@ -25,12 +25,11 @@
 #include <stdexcept>
 #include <thread>
 
+#include "bench_procs.hpp"
 #include "bench_types.hpp"
 
 namespace ackring_bench {
 namespace {
-
-constexpr int kMaxProcs = 3;  // 2 producers + 1 consumer, or 1 + 2
 
 // A message's first 8 bytes: [stop:1][producer:7][counter:56]. Producer and
 // counter let every consumer check per-producer order and completeness; the
@@ -40,12 +39,8 @@ constexpr std::uint64_t kStopBit = 1ull << 63;
 constexpr unsigned kProducerShift = 56;
 constexpr std::uint64_t kCounterMask = (1ull << kProducerShift) - 1;
 
-// The control block the parent maps (shared, anonymous) before each fork.
-struct Ctrl {
-  std::atomic<int> ready{0};
-  std::atomic<int> go{0};
-  std::atomic<int> cpu_seen[kMaxProcs]{-1, -1, -1};
-  std::atomic<int> capped{0};             // a producer (or the pinger) stopped at --max-run-seconds
+// The control block of a throughput, rtt or latency run.
+struct Ctrl : ProcSync {
   std::atomic<int> producers_done{0};
   std::atomic<int> stops_seen{0};         // stop marks taken by all consumers together
   std::uint64_t sent[2]{};                // data messages per producer
@@ -60,136 +55,8 @@ struct Ctrl {
   std::uint64_t late_sends = 0;
   Percentiles rtt;
   LatencyHistogram hist;
-  char error[kMaxProcs][512]{};
 };
-
-std::atomic<pid_t> g_children[kMaxProcs]{0, 0, 0};
-
-class SharedCtrl {
- public:
-  SharedCtrl() {
-    void* p = ::mmap(nullptr, sizeof(Ctrl), PROT_READ | PROT_WRITE, MAP_SHARED | MAP_ANONYMOUS, -1, 0);
-    if (p == MAP_FAILED) throw_errno("mmap control block");
-    ctrl_ = new (p) Ctrl;
-  }
-  ~SharedCtrl() { ::munmap(ctrl_, sizeof(Ctrl)); }
-  SharedCtrl(const SharedCtrl&) = delete;
-  SharedCtrl& operator=(const SharedCtrl&) = delete;
-  Ctrl* operator->() const noexcept { return ctrl_; }
-  Ctrl* get() const noexcept { return ctrl_; }
-
- private:
-  Ctrl* ctrl_;
-};
-
-// Every child waits here until the parent sees all ready; setup (open, map,
-// join, pin) is thus outside every timed region.
-void barrier(Ctrl* c) {
-  c->ready.fetch_add(1, std::memory_order_acq_rel);
-  while (c->go.load(std::memory_order_acquire) == 0) ::usleep(50);
-}
-
-struct Proc {
-  int cpu = -1;
-  std::function<void()> body;
-};
-
-// SIGCHLD, blocked in the parent for its whole life so that run_procs can
-// wait for it with sigtimedwait (a pending SIGCHLD is never lost).
-const sigset_t& chld_set() {
-  static const sigset_t set = [] {
-    sigset_t s;
-    sigemptyset(&s);
-    sigaddset(&s, SIGCHLD);
-    ::sigprocmask(SIG_BLOCK, &s, nullptr);
-    return s;
-  }();
-  return set;
-}
-
-pid_t spawn(Ctrl* c, int role, const Proc& proc) {
-  std::fflush(nullptr);
-  (void)chld_set();  // blocked before the first fork: no SIGCHLD can slip by
-  const pid_t pid = ::fork();
-  if (pid < 0) throw_errno("fork");
-  if (pid == 0) {
-    ::sigprocmask(SIG_UNBLOCK, &chld_set(), nullptr);  // the child's library code sees a normal mask
-    ::signal(SIGINT, SIG_DFL);
-    ::signal(SIGTERM, SIG_DFL);
-    int rc = 0;
-    try {
-      pin_to(proc.cpu);
-      proc.body();
-      c->cpu_seen[role].store(::sched_getcpu());
-    } catch (const std::exception& e) {
-      std::snprintf(c->error[role], sizeof c->error[role], "%s", e.what());
-      rc = 2;
-    }
-    ::_exit(rc);  // no destructors of the parent's objects: the parent owns the files
-  }
-  g_children[role].store(pid);
-  return pid;
-}
-
-// Starts the processes, releases them together, waits for them; throws with
-// the children's errors. If process `primary` (>= 0) ends after stopping at
-// --max-run-seconds, the others may be blocked (a ponger waiting for a ping)
-// and are killed once it has reported.
-void run_procs(const Config& cfg, Ctrl* c, const std::vector<Proc>& procs, int primary = -1) {
-  const int n = static_cast<int>(procs.size());
-  std::vector<pid_t> pids(n);
-  std::vector<int> status(n, 0);
-  std::vector<bool> done(n, false);
-  for (int i = n - 1; i >= 0; --i) pids[i] = spawn(c, i, procs[i]);  // consumers first: they wait longest
-  const auto deadline = std::chrono::steady_clock::now() + std::chrono::seconds(cfg.timeout_s);
-  bool released = false;
-  const auto kill_rest = [&] {
-    for (int i = 0; i < n; ++i)
-      if (!done[i]) ::kill(pids[i], SIGKILL), ::waitpid(pids[i], nullptr, 0), done[i] = true;
-  };
-  for (;;) {
-    bool all = true, failed = false;
-    for (int i = 0; i < n; ++i) {
-      if (!done[i] && ::waitpid(pids[i], &status[i], WNOHANG) == pids[i]) done[i] = true;
-      all = all && done[i];
-      failed = failed || (done[i] && status[i] != 0);
-    }
-    if (all && !failed) break;
-    if (!released && c->ready.load() == n) {
-      c->go.store(1, std::memory_order_release);
-      released = true;
-    }
-    if (primary >= 0 && done[primary] && status[primary] == 0 && c->capped.load() != 0) {
-      kill_rest();
-      break;
-    }
-    if (failed || std::chrono::steady_clock::now() > deadline) {
-      kill_rest();
-      for (auto& p : g_children) p = 0;
-      std::string why = failed ? "child failed" : "timed out after " + std::to_string(cfg.timeout_s) + " s";
-      for (int i = 0; i < n; ++i)
-        if (c->error[i][0]) why += "; process " + std::to_string(i) + ": " + c->error[i];
-      throw std::runtime_error(why);
-    }
-    if (!released) {
-      ::usleep(100);  // set-up: release the children as soon as all are ready
-    } else {
-      // Measuring: sleep until a child ends (SIGCHLD, blocked so it queues)
-      // or 500 ms pass (the timeout check). The parent is not pinned, so a
-      // 2 ms polling loop here landed on the consumer's cpu ~500 times a
-      // second and showed up as 0.2-1.5 ms one-way latency tails.
-      const timespec wait{0, 500'000'000};
-      ::sigtimedwait(&chld_set(), nullptr, &wait);
-    }
-  }
-  for (auto& p : g_children) p = 0;
-}
-
-std::vector<int> cpus_seen(const Ctrl* c, int n) {
-  std::vector<int> out;
-  for (int i = 0; i < n; ++i) out.push_back(c->cpu_seen[i].load());
-  return out;
-}
+using SharedCtrl = Shared<Ctrl>;
 
 // ----------------------------------------------------------- throughput --
 template <class T>
@@ -478,11 +345,6 @@ std::string not_applicable(const std::string& transport, const Topology& topo, s
 
 std::vector<Topology> all_topologies() {
   return {{"1->1", 1, 1, false}, {"2->1", 2, 1, false}, {"1->2 competing", 1, 2, false}, {"1->2 groups", 1, 2, true}};
-}
-
-void kill_children_from_signal_handler() noexcept {
-  for (auto& c : g_children)
-    if (const pid_t p = c.load(); p > 0) ::kill(p, SIGKILL);
 }
 
 std::vector<Variant> build_variants(const Config& cfg, const std::string& tag) {

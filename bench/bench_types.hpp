@@ -1,7 +1,9 @@
 // What the parts of ackring-bench share: the configuration, the scenario
 // matrix (topologies, delivery and durability modes), and one row of results.
 //   ackring_bench.cpp    command line, machine info, the pass loop
-//   bench_scenarios.cpp  the forked processes and what each scenario measures
+//   bench_scenarios.cpp  what each scenario measures
+//   bench_procs.cpp      the forked processes: fork, pin, release together, reap
+//   bench_sweep.cpp      --sweep: throughput against groups, members, capacity, leases held
 //   bench_report.cpp     terminal tables, JSON, gnuplot plots
 #pragma once
 
@@ -49,6 +51,9 @@ struct Config {
   std::filesystem::path journal_root; // durability async/sync: journals under here (a real disk)
   int timeout_s = 300;                // per scenario run
   double max_run_s = 3;               // producers stop sending after this long (0: never)
+  std::vector<std::string> sweep;     // --sweep: groups, members, capacity, inflight, all
+  double sweep_window_s = 0.3;        // measured window of one sweep point
+  double sweep_warmup_s = 0.05;       // before it
 };
 
 // Who sends to whom. Producers are pinned to cpu A, consumers to cpu B.
@@ -97,10 +102,14 @@ struct Variant {
 // bench_scenarios.cpp
 [[nodiscard]] std::vector<Variant> build_variants(const Config& cfg, const std::string& tag);
 [[nodiscard]] double core_to_core_rtt_ns(const Config& cfg);
+
+// bench_procs.cpp
 void kill_children_from_signal_handler() noexcept;
 
+// bench_sweep.cpp: prints each sweep's table and bars; returns every run.
+[[nodiscard]] json run_sweeps(const Config& cfg, const std::string& tag);
+
 // bench_report.cpp
-[[nodiscard]] double read_load1();
 [[nodiscard]] std::string placement(const Config& cfg, const Variant& v);
 void print_tables(const Config& cfg, const std::vector<Variant>& all);
 [[nodiscard]] json results_json(const Config& cfg, const std::vector<Variant>& all);

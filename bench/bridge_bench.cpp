@@ -1,4 +1,4 @@
-// bridge_bench: messages per second through the NATS JetStream bridges, next
+// ackring-bridge-bench: messages per second through the NATS JetStream bridges, next
 // to plain libnats loops against the same server in the same run.
 //
 // For bodies of 64 B and 1 KiB it measures:
@@ -18,7 +18,7 @@
 // usual. Each case runs R rounds, interleaved so a drifting disk or a busy
 // neighbour affects all alike; the table gives the median and the range.
 //
-//   bridge_bench [--messages N] [--rounds R] [--dir DIR] [--quick]
+//   ackring-bridge-bench [--messages N] [--rounds R] [--dir DIR] [--quick]
 //
 // DIR defaults to /var/tmp/ackring-bridge-bench (created and removed).
 #include <nats/nats.h>
@@ -51,7 +51,7 @@ using Clock = std::chrono::steady_clock;
 namespace fs = std::filesystem;
 
 [[noreturn]] void die(const std::string& what) {
-  std::fprintf(stderr, "bridge_bench: %s\n", what.c_str());
+  std::fprintf(stderr, "ackring-bridge-bench: %s\n", what.c_str());
   std::exit(1);
 }
 
@@ -255,7 +255,7 @@ int main(int argc, char** argv) {
     else if (a == "--dir") dir = next();
     else if (a == "--quick") n = 500, rounds = 1;
     else if (a == "-h" || a == "--help") {
-      std::puts("usage: bridge_bench [--messages N] [--rounds R] [--dir DIR] [--quick]");
+      std::puts("usage: ackring-bridge-bench [--messages N] [--rounds R] [--dir DIR] [--quick]");
       return 0;
     } else {
       die("unknown argument '" + a + "'; see --help");
@@ -289,7 +289,7 @@ int main(int argc, char** argv) {
   fs::remove(dir.parent_path(), ec);  // only if no other run is using it (not empty: kept)
   utsname u{};
   ::uname(&u);
-  std::printf("bridge_bench: %d messages per case, %d rounds (median, [min - max]); %s %s, %u cpus; store %s\n", n,
+  std::printf("ackring-bridge-bench: %d messages per case, %d rounds (median, [min - max]); %s %s, %u cpus; store %s\n", n,
               rounds, u.sysname, u.release, std::thread::hardware_concurrency(), dir.parent_path().c_str());
   std::printf("%-12s %6s %14s %24s\n", "case", "bytes", "msgs/s", "range");
   for (const char* name : {"js publish", "bridge out", "js pull", "bridge in"})

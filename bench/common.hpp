@@ -1,5 +1,6 @@
-// Shared helpers of the multi-process benchmark: clock, CPU pinning,
-// percentiles, and the registry of files to remove on exit or on SIGINT.
+// Shared helpers of the benchmark programs: clock, CPU pinning, percentiles,
+// /proc readings, a shared control block for forked children, and the
+// registry of files to remove on exit or on SIGINT.
 #pragma once
 
 #include <mqueue.h>
@@ -13,10 +14,14 @@
 #include <cstdint>
 #include <cstring>
 #include <ctime>
+#include <fstream>
+#include <new>
 #include <stdexcept>
 #include <string>
 #include <system_error>
 #include <vector>
+
+#include "cpu_relax.hpp"  // src/: the library's spin-wait hint
 
 namespace ackring_bench {
 
@@ -26,12 +31,13 @@ namespace ackring_bench {
   return static_cast<std::uint64_t>(ts.tv_sec) * 1'000'000'000ull + static_cast<std::uint64_t>(ts.tv_nsec);
 }
 
-inline void cpu_relax() noexcept {
-#if defined(__x86_64__) || defined(__i386__)
-  __builtin_ia32_pause();
-#elif defined(__aarch64__)
-  asm volatile("yield" ::: "memory");
-#endif
+using ackring::detail::cpu_relax;
+
+// Sleeps until CLOCK_MONOTONIC reaches t (now_ns() time), through signals.
+inline void sleep_until_ns(std::uint64_t t) noexcept {
+  const timespec ts{static_cast<time_t>(t / 1'000'000'000ull), static_cast<long>(t % 1'000'000'000ull)};
+  while (clock_nanosleep(CLOCK_MONOTONIC, TIMER_ABSTIME, &ts, nullptr) == EINTR) {
+  }
 }
 
 [[noreturn]] inline void throw_errno(const std::string& what) {
@@ -46,6 +52,45 @@ inline void pin_to(int cpu) {
   CPU_SET(cpu, &set);
   if (sched_setaffinity(0, sizeof set, &set) != 0) throw_errno("sched_setaffinity(cpu " + std::to_string(cpu) + ")");
 }
+
+[[nodiscard]] inline std::string read_first_line(const std::string& path) {
+  std::ifstream in(path);
+  std::string line;
+  std::getline(in, line);
+  return line;
+}
+
+// The 1-minute load average, recorded beside every figure.
+[[nodiscard]] inline double read_load1() {
+  std::ifstream in("/proc/loadavg");
+  double l = 0;
+  in >> l;
+  return l;
+}
+
+// A zeroed control block of type T in a shared anonymous mapping, made
+// before a fork: the children write their reports into it, the parent reads
+// them after reaping. A fresh one per run, so no report leaks into the next.
+template <class T>
+class Shared {
+ public:
+  Shared() {
+    void* p = ::mmap(nullptr, sizeof(T), PROT_READ | PROT_WRITE, MAP_SHARED | MAP_ANONYMOUS, -1, 0);
+    if (p == MAP_FAILED) throw_errno("mmap control block");
+    block_ = new (p) T();
+  }
+  ~Shared() {
+    block_->~T();
+    ::munmap(block_, sizeof(T));
+  }
+  Shared(const Shared&) = delete;
+  Shared& operator=(const Shared&) = delete;
+  T* operator->() const noexcept { return block_; }
+  T* get() const noexcept { return block_; }
+
+ private:
+  T* block_;
+};
 
 // Message payloads carry their index in the first 8 bytes so every receiver
 // checks order and completeness (a benchmark that loses messages is no

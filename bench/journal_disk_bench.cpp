@@ -1,4 +1,4 @@
-// journal_disk_bench: how close the journal writer gets to the disk's limit.
+// ackring-journal-disk-bench: how close the journal writer gets to the disk's limit.
 //
 // For message bodies of 64 B and 1 KiB and batches of 1, 8, 64 and 512
 // records it measures, on the file system of the journal directory:
@@ -14,7 +14,7 @@
 // The three paths of a case run in 8 interleaved rounds, so that the drift of
 // a shared disk affects them alike.
 //
-//   journal_disk_bench [--dir DIR] [--seconds S] [--cpu N] [--quick]
+//   ackring-journal-disk-bench [--dir DIR] [--seconds S] [--cpu N] [--quick]
 //
 // DIR defaults to /var/tmp/ackring-journal-bench (a real disk; /tmp or
 // /dev/shm may be tmpfs, where fdatasync costs nothing). It is created and
@@ -54,7 +54,7 @@ std::uint64_t now_ns() {
 }
 
 [[noreturn]] void die(const std::string& what) {
-  std::fprintf(stderr, "journal_disk_bench: %s: %s\n", what.c_str(), std::strerror(errno));
+  std::fprintf(stderr, "ackring-journal-disk-bench: %s: %s\n", what.c_str(), std::strerror(errno));
   std::exit(1);
 }
 
@@ -217,7 +217,7 @@ int main(int argc, char** argv) {
   fs::create_directories(c.dir);
   utsname u{};
   ::uname(&u);
-  std::printf("journal_disk_bench: dir %s (%s), kernel %s, %ld CPUs, compiler %s, %.1f s per case\n",
+  std::printf("ackring-journal-disk-bench: dir %s (%s), kernel %s, %ld CPUs, compiler %s, %.1f s per case\n",
               c.dir.c_str(), fs_name(c.dir).c_str(), u.release, sysconf(_SC_NPROCESSORS_ONLN), __VERSION__,
               c.seconds);
   std::printf("%-8s %6s %6s %12s %10s %10s %10s %10s %8s\n", "path", "body", "batch", "records/s", "MB/s",
@@ -263,7 +263,7 @@ int main(int argc, char** argv) {
       }
     }
   } catch (const std::exception& e) {
-    std::fprintf(stderr, "journal_disk_bench: %s\n", e.what());
+    std::fprintf(stderr, "ackring-journal-disk-bench: %s\n", e.what());
     rc = 1;
   }
   std::error_code ec;

@@ -1,4 +1,4 @@
-// ackring_microbench: single-process costs of the hot-path calls (Google
+// ackring-microbench: single-process costs of the hot-path calls (Google
 // Benchmark). Producer and consumer live in one thread, so these figures are
 // the instructions and cache-resident atomics of each call, without the
 // cross-core transfers the multi-process ackring-bench measures.

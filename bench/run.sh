@@ -13,7 +13,7 @@
 #   bench/run.sh                   # default: pinned to cpus 0,1, median of 3, ~3 minutes
 #   bench/run.sh --full            # the whole matrix (sizes x topologies x modes)
 #   bench/run.sh --rate 200000     # one-way latency at another publish rate
-#   ACKRING_BENCH_MICRO=1 bench/run.sh   # also ackring_microbench (JSON beside)
+#   ACKRING_BENCH_MICRO=1 bench/run.sh   # also ackring-microbench (JSON beside)
 #
 # Any argument is passed to ackring-bench (see `ackring-bench --help`).
 # Environment: BUILD_DIR (default <repo>/build-bench), JOBS (default 2),
@@ -31,7 +31,7 @@ if [ ! -f "$build/CMakeCache.txt" ] && command -v ninja >/dev/null; then generat
 cmake -S "$root" -B "$build" "${generator[@]}" -DCMAKE_BUILD_TYPE=Release \
   -DACKRING_BUILD_TESTS=OFF -DACKRING_BUILD_TOOLS=OFF -DACKRING_BUILD_BENCH=ON >/dev/null
 targets=(ackring-bench)
-[ "${ACKRING_BENCH_MICRO:-0}" = "1" ] && targets+=(ackring_microbench)
+[ "${ACKRING_BENCH_MICRO:-0}" = "1" ] && targets+=(ackring-microbench)
 cmake --build "$build" -j "$jobs" --target "${targets[@]}"
 
 bench_args=()
@@ -74,7 +74,7 @@ echo "run.sh: $(uptime)"
 if [ "${ACKRING_BENCH_MICRO:-0}" = "1" ]; then
   pin=()
   command -v taskset >/dev/null && [ "$ncpu" -ge 2 ] && pin=(taskset -c 1)
-  "${pin[@]}" "$build/bench/ackring_microbench" \
+  "${pin[@]}" "$build/bench/ackring-microbench" \
     --benchmark_out="$results/micro-$stamp-$commit.json" --benchmark_out_format=json
 fi
 

@@ -20,6 +20,7 @@
 #include <cstring>
 
 #include "clock.hpp"
+#include "cpu_relax.hpp"
 #include "dead_letter_codec.hpp"
 #include "dedup.hpp"
 #include "durability.hpp"

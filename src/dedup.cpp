@@ -9,6 +9,7 @@
 #include <cstring>
 
 #include "clock.hpp"
+#include "cpu_relax.hpp"
 #include "failpoint.hpp"
 #include "liveness.hpp"
 #include "xxhash_inline.hpp"

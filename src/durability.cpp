@@ -23,6 +23,7 @@
 
 #include "ackring/error.hpp"
 #include "clock.hpp"
+#include "cpu_relax.hpp"
 #include "group.hpp"
 #include "journal_meta.hpp"
 #include "journal_writer.hpp"

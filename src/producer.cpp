@@ -8,6 +8,7 @@
 #include <cstring>
 
 #include "clock.hpp"
+#include "cpu_relax.hpp"
 #include "dedup.hpp"
 #include "failpoint.hpp"
 #include "durability.hpp"

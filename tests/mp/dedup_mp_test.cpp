@@ -25,6 +25,7 @@
 
 #include "ackring/ackring.hpp"
 #include "clock.hpp"
+#include "cpu_relax.hpp"
 #include "dedup.hpp"
 #include "mp_util.hpp"
 #include "process_util.hpp"
