@@ -22,6 +22,7 @@
 #include "ackring/queue.hpp"
 #include "journal_reader.hpp"
 #include "journal_writer.hpp"
+#include "test_util.hpp"
 
 namespace ackring::testing {
 
@@ -43,23 +44,15 @@ inline constexpr std::uint64_t kTestQueueId = 0x5eed'0000'0000'0001ull;
 // journal itself lives in <dir>/q, as <journal_dir>/<queue name> would.
 class TempJournalDir {
  public:
-  TempJournalDir() {
-    const char* root = std::getenv("ACKRING_TEST_JOURNAL_ROOT");
-    std::string tmpl = std::string(root != nullptr && *root != '\0' ? root : "/var/tmp") + "/ackring-journal-test.XXXXXX";
-    if (::mkdtemp(tmpl.data()) == nullptr) throw std::runtime_error("mkdtemp " + tmpl + " failed");
-    root_ = tmpl;
-  }
-  ~TempJournalDir() {
-    std::error_code ec;
-    std::filesystem::remove_all(root_, ec);
-  }
-  TempJournalDir(const TempJournalDir&) = delete;
-  TempJournalDir& operator=(const TempJournalDir&) = delete;
-  [[nodiscard]] std::filesystem::path dir() const { return root_ / "q"; }
-  [[nodiscard]] const std::filesystem::path& root() const { return root_; }
+  [[nodiscard]] std::filesystem::path dir() const { return root_.dir() / "q"; }
+  [[nodiscard]] const std::filesystem::path& root() const { return root_.dir(); }
 
  private:
-  std::filesystem::path root_;
+  static std::string parent() {
+    const char* root = std::getenv("ACKRING_TEST_JOURNAL_ROOT");
+    return root != nullptr && *root != '\0' ? root : "/var/tmp";
+  }
+  TempDir root_{parent(), "ackring-journal-test"};
 };
 
 // Small segments so that a few hundred records span several of them.

@@ -1,30 +1,19 @@
 #include <gtest/gtest.h>
-#include <unistd.h>
-
-#include <filesystem>
 
 #include "ackring/ackring.hpp"
+#include "journal_test_util.hpp"
 #include "test_util.hpp"
 
 using namespace std::chrono_literals;
 
-namespace {
-
-struct TempDir {
-  std::filesystem::path path =
-      std::filesystem::temp_directory_path() / ("ackring-sync-test-" + std::to_string(::getpid()));
-  TempDir() { std::filesystem::create_directories(path); }
-  ~TempDir() { std::filesystem::remove_all(path); }
-};
-
-}  // namespace
+using ackring::testing::TempJournalDir;
 
 TEST(SyncDurability, should_return_from_publish_only_after_the_record_is_durable) {
   ackring::testing::TempQueue tq;
-  TempDir journal;
+  TempJournalDir journal;
   auto q = ackring::Queue::create(tq.path(), {.capacity = 64, .max_message_size = 64,
                                               .durability = ackring::Durability::sync,
-                                              .journal_dir = journal.path.string()});
+                                              .journal_dir = journal.root().string()});
   q.create_group("g");
   auto p = q.producer();
   for (int i = 0; i < 20; ++i) {
@@ -39,10 +28,10 @@ TEST(SyncDurability, should_return_from_publish_only_after_the_record_is_durable
 
 TEST(SyncDurability, should_hand_consumers_only_durable_messages) {
   ackring::testing::TempQueue tq;
-  TempDir journal;
+  TempJournalDir journal;
   auto q = ackring::Queue::create(tq.path(), {.capacity = 64, .max_message_size = 64,
                                               .durability = ackring::Durability::sync,
-                                              .journal_dir = journal.path.string()});
+                                              .journal_dir = journal.root().string()});
   auto c = q.consumer("g");
   auto p = q.producer();
   for (int i = 0; i < 10; ++i) {

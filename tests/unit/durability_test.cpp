@@ -59,9 +59,11 @@ std::vector<std::pair<std::uint64_t, std::string>> journal_messages(const std::f
   return out;
 }
 
-TEST(Durability, DefaultIsNoneAndHooksAreOpen) {
-  TempQueue tq;
-  auto q = Queue::create(tq.path(), testing::small_options());
+// Each test runs on a fresh queue path and opens what it needs (QueueTest).
+using DurableQueue = testing::QueueTest;
+
+TEST_F(DurableQueue, DefaultIsNoneAndHooksAreOpen) {
+  auto& q = create(testing::small_options());
   EXPECT_EQ(q.options().durability, Durability::none);
   auto st = detail::open_file(tq.path());
   EXPECT_EQ(detail::durable_bound(*st), ~0ull);
@@ -71,9 +73,8 @@ TEST(Durability, DefaultIsNoneAndHooksAreOpen) {
   EXPECT_EQ(q.stats().durable_seq, 1u);
 }
 
-TEST(Durability, SyncJournalFollowsTheRingInOrder) {
+TEST_F(DurableQueue, SyncJournalFollowsTheRingInOrder) {
   TempJournalDir jd;
-  TempQueue tq;
   auto q = Queue::create(tq.path(), durable_options(Durability::sync, jd.root(), 16));
   EXPECT_EQ(q.options().durability, Durability::sync);
   EXPECT_EQ(q.options().journal_dir, jd.root().string());
@@ -116,7 +117,7 @@ TEST(Durability, SyncJournalFollowsTheRingInOrder) {
   }
 }
 
-TEST(Durability, SlotIsNotReusedBeforeItsRecordIsDurable) {
+TEST_F(DurableQueue, SlotIsNotReusedBeforeItsRecordIsDurable) {
   // No journal thread in this process: the ring fills and stays full until
   // durable_seq moves, even though no group holds it back. (Async mode: in
   // sync mode publish itself would wait for the missing journal writer.)
@@ -134,9 +135,8 @@ TEST(Durability, SlotIsNotReusedBeforeItsRecordIsDurable) {
   EXPECT_EQ(p.try_publish("w").status, Status::queue_full);
 }
 
-TEST(Durability, JournalThreadAbortsAStuckClaimWithoutConsumers) {
+TEST_F(DurableQueue, JournalThreadAbortsAStuckClaimWithoutConsumers) {
   TempJournalDir jd;
-  TempQueue tq;
   auto o = durable_options(Durability::sync, jd.root(), 16);
   o.claim_timeout = Millis(100);
   auto q = Queue::create(tq.path(), o);
@@ -154,9 +154,8 @@ TEST(Durability, JournalThreadAbortsAStuckClaimWithoutConsumers) {
   EXPECT_EQ(msgs[0].first, 1u);
 }
 
-TEST(Durability, AsyncLagIsBoundedByTheInterval) {
+TEST_F(DurableQueue, AsyncLagIsBoundedByTheInterval) {
   TempJournalDir jd;
-  TempQueue tq;
   auto q = Queue::create(tq.path(), durable_options(Durability::async, jd.root(), 64));
   EXPECT_EQ(q.options().async_flush_interval, Millis(20));
   auto p = q.producer();
@@ -171,9 +170,8 @@ TEST(Durability, AsyncLagIsBoundedByTheInterval) {
   EXPECT_EQ(detail::durable_bound(*st), ~0ull);
 }
 
-TEST(Durability, CreateRefusesAnExistingJournal) {
+TEST_F(DurableQueue, CreateRefusesAnExistingJournal) {
   TempJournalDir jd;
-  TempQueue tq;
   {
     auto q = Queue::create(tq.path(), durable_options(Durability::sync, jd.root()));
     auto p = q.producer();
@@ -185,9 +183,8 @@ TEST(Durability, CreateRefusesAnExistingJournal) {
                                     ErrorCode::already_exists));
 }
 
-TEST(Durability, CreateFailsAtOnceWhenTheJournalDirectoryCannotBeMade) {
+TEST_F(DurableQueue, CreateFailsAtOnceWhenTheJournalDirectoryCannotBeMade) {
   TempJournalDir jd;
-  TempQueue tq;
   // A regular file where the journal directory should go.
   const auto blocker = jd.root() / "file";
   { std::ofstream(blocker.string()) << "x"; }
@@ -196,9 +193,8 @@ TEST(Durability, CreateFailsAtOnceWhenTheJournalDirectoryCannotBeMade) {
   EXPECT_FALSE(std::filesystem::exists(tq.path()));
 }
 
-TEST(Durability, RecoverRestoresGroupsFloorsSeqsAndPayloads) {
+TEST_F(DurableQueue, RecoverRestoresGroupsFloorsSeqsAndPayloads) {
   TempJournalDir jd;
-  TempQueue tq;
   const auto opts = durable_options(Durability::sync, jd.root(), 64);
   constexpr std::uint64_t n = 50;
   {
@@ -256,9 +252,8 @@ TEST(Durability, RecoverRestoresGroupsFloorsSeqsAndPayloads) {
   EXPECT_TRUE(wait_durable_seq(q, n + 1));
 }
 
-TEST(Durability, RecoverRefusesWhatDoesNotFit) {
+TEST_F(DurableQueue, RecoverRefusesWhatDoesNotFit) {
   TempJournalDir jd;
-  TempQueue tq;
   const auto opts = durable_options(Durability::sync, jd.root(), 64);
   {
     auto q = Queue::create(tq.path(), opts);
@@ -281,9 +276,8 @@ TEST(Durability, RecoverRefusesWhatDoesNotFit) {
   EXPECT_EQ(q.stats().tail, 40u);
 }
 
-TEST(Durability, RecoverFromATornTailYieldsAConsistentQueue) {
+TEST_F(DurableQueue, RecoverFromATornTailYieldsAConsistentQueue) {
   TempJournalDir jd;
-  TempQueue tq;
   const auto opts = durable_options(Durability::sync, jd.root(), 64);
   constexpr std::uint64_t n = 30;
   {

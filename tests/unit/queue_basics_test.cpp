@@ -5,9 +5,11 @@
 
 using namespace std::chrono_literals;
 
-TEST(Queue, should_deliver_a_published_message_and_accept_its_ack) {
-  ackring::testing::TempQueue tq;
-  auto q = ackring::Queue::create(tq.path(), {.capacity = 8, .max_message_size = 64});
+// Each test runs on a fresh queue path and opens what it needs (QueueTest).
+using QueueBasics = ackring::testing::QueueTest;
+
+TEST_F(QueueBasics, should_deliver_a_published_message_and_accept_its_ack) {
+  auto& q = create({.capacity = 8, .max_message_size = 64});
   auto prod = q.producer();
   auto cons = q.consumer("g");
   auto r = prod.try_publish("hello");
