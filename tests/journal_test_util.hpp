@@ -39,22 +39,6 @@ namespace ackring::testing {
 
 inline constexpr std::uint64_t kTestQueueId = 0x5eed'0000'0000'0001ull;
 
-// A fresh directory under $ACKRING_TEST_JOURNAL_ROOT (default /var/tmp: a
-// real file system, like a production journal), removed afterwards. The
-// journal itself lives in <dir>/q, as <journal_dir>/<queue name> would.
-class TempJournalDir {
- public:
-  [[nodiscard]] std::filesystem::path dir() const { return root_.dir() / "q"; }
-  [[nodiscard]] const std::filesystem::path& root() const { return root_.dir(); }
-
- private:
-  static std::string parent() {
-    const char* root = std::getenv("ACKRING_TEST_JOURNAL_ROOT");
-    return root != nullptr && *root != '\0' ? root : "/var/tmp";
-  }
-  TempDir root_{parent(), "ackring-journal-test"};
-};
-
 // Small segments so that a few hundred records span several of them.
 inline detail::JournalOptions small_journal(std::uint64_t segment_size = 8192) {
   detail::JournalOptions o;

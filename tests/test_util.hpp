@@ -76,6 +76,22 @@ class TempDir {
   std::filesystem::path dir_;
 };
 
+// A fresh directory under $ACKRING_TEST_JOURNAL_ROOT (default /var/tmp: a
+// real file system, like a production journal), removed afterwards. The
+// journal itself lives in <dir>/q, as <journal_dir>/<queue name> would.
+class TempJournalDir {
+ public:
+  [[nodiscard]] std::filesystem::path dir() const { return root_.dir() / "q"; }
+  [[nodiscard]] const std::filesystem::path& root() const { return root_.dir(); }
+
+ private:
+  static std::string parent() {
+    const char* root = std::getenv("ACKRING_TEST_JOURNAL_ROOT");
+    return root != nullptr && *root != '\0' ? root : "/var/tmp";
+  }
+  TempDir root_{parent(), "ackring-journal-test"};
+};
+
 // Points $ACKRING_SHM_DIR at a fresh private directory for the lifetime of
 // the object (so name-based tests neither see nor leave files in /dev/shm),
 // then restores the variable and removes the directory.
@@ -170,9 +186,17 @@ class QueueTest : public ::testing::Test {
     return queue_.emplace(Queue::create(tq.path(), options));
   }
 
+  // A journal directory for a durable queue, made on first use; it outlives
+  // the queue, whose last records go there as it closes.
+  [[nodiscard]] const TempJournalDir& journal() {
+    if (!journal_) journal_.emplace();
+    return *journal_;
+  }
+
   TempQueue tq;
 
  private:
+  std::optional<TempJournalDir> journal_;
   std::optional<Queue> queue_;
   std::optional<OpenQueue> open_;
 };

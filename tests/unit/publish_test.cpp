@@ -294,18 +294,6 @@ TEST_F(Publish, should_keep_each_producers_order_when_two_threads_publish_at_onc
   EXPECT_EQ(q.stats().published, 2u * kPerProducer);
 }
 
-TEST_F(Publish, should_wrap_around_the_ring_many_times_without_losing_or_mixing_messages) {
-  auto& [q, cons, prod] = open(small_options(4, 16));
-  for (int i = 0; i < 100; ++i) {
-    ASSERT_TRUE(prod.try_publish("n" + std::to_string(i)).ok()) << i;
-    auto d = cons.try_receive();
-    ASSERT_TRUE(d) << i;
-    EXPECT_EQ(d->seq(), static_cast<std::uint64_t>(i));
-    EXPECT_EQ(d->text(), "n" + std::to_string(i));
-    ASSERT_EQ(cons.ack(*d), Status::ok);
-  }
-}
-
 TEST_F(Publish, should_refuse_a_producer_when_all_producer_slots_are_held_and_free_the_slot_on_destruction) {
   auto o = small_options();
   o.max_producers = 1;
