@@ -116,20 +116,6 @@ inline ::testing::AssertionResult messages_are_contiguous(const std::vector<Read
   return ::testing::AssertionSuccess();
 }
 
-inline std::vector<std::byte> file_bytes(const std::filesystem::path& p) {
-  std::ifstream f(p, std::ios::binary);
-  const std::vector<char> c{std::istreambuf_iterator<char>(f), std::istreambuf_iterator<char>()};
-  std::vector<std::byte> out(c.size());
-  std::memcpy(out.data(), c.data(), c.size());
-  return out;
-}
-
-inline void write_file(const std::filesystem::path& p, const std::vector<std::byte>& bytes) {
-  std::ofstream f(p, std::ios::binary | std::ios::trunc);
-  f.write(reinterpret_cast<const char*>(bytes.data()), static_cast<std::streamsize>(bytes.size()));
-  if (!f.good()) throw std::runtime_error("write " + p.string() + " failed");
-}
-
 // The segment files of a journal, in order.
 inline std::vector<std::filesystem::path> segment_paths(const std::filesystem::path& dir) {
   std::vector<std::filesystem::path> out;

@@ -3,7 +3,9 @@
 #pragma once
 
 #include <gtest/gtest.h>
+#include <fcntl.h>
 #include <stdlib.h>
+#include <sys/stat.h>
 #include <unistd.h>
 
 #include <atomic>
@@ -113,6 +115,38 @@ class ScopedShmDir {
   TempDir dir_{"/dev/shm", "ackring-testdir"};
   std::optional<std::string> old_;
 };
+
+// The bytes of a file, and a file written whole (created 0600 or truncated):
+// for tests that read or damage files behind the library's back.
+inline std::vector<std::byte> file_bytes(const std::filesystem::path& path) {
+  const int fd = ::open(path.c_str(), O_RDONLY | O_CLOEXEC);
+  if (fd < 0) throw std::runtime_error("open " + path.string());
+  struct stat st {};
+  ::fstat(fd, &st);
+  std::vector<std::byte> out(static_cast<std::size_t>(st.st_size));
+  std::size_t done = 0;
+  while (done < out.size()) {
+    const ssize_t n = ::pread(fd, out.data() + done, out.size() - done, static_cast<off_t>(done));
+    if (n <= 0) break;
+    done += static_cast<std::size_t>(n);
+  }
+  ::close(fd);
+  return out;
+}
+
+inline void write_file(const std::filesystem::path& path, const void* data, std::size_t size) {
+  const int fd = ::open(path.c_str(), O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0600);
+  if (fd < 0) throw std::runtime_error("create " + path.string());
+  if (size != 0 && ::write(fd, data, size) != static_cast<ssize_t>(size)) {
+    ::close(fd);
+    throw std::runtime_error("write " + path.string());
+  }
+  ::close(fd);
+}
+
+inline void write_file(const std::filesystem::path& path, const std::vector<std::byte>& bytes) {
+  write_file(path, bytes.data(), bytes.size());
+}
 
 // Succeeds if `f` throws ackring::Error with `code`.
 template <class F>

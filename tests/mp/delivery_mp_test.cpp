@@ -429,13 +429,13 @@ void run_scenario(ScenarioOptions o) {
     }
 }
 
-TEST(MultiProcessDelivery, every_message_is_acked_exactly_once_in_every_group_when_no_process_dies) {
+TEST(MultiProcessDelivery, should_ack_every_message_exactly_once_in_every_group_when_no_process_dies) {
   ScenarioOptions o;
   o.messages_per_producer = 6000;
   run_scenario(o);
 }
 
-TEST(MultiProcessDelivery, consumers_killed_after_receive_before_ack_lose_nothing_and_their_leases_come_back_at_once) {
+TEST(MultiProcessDelivery, should_lose_nothing_and_give_back_the_leases_at_once_when_consumers_are_killed_after_receive_before_ack) {
   ScenarioOptions o;
   o.messages_per_producer = 6000;
   o.kills = Kills::self_after_receive;
@@ -444,7 +444,7 @@ TEST(MultiProcessDelivery, consumers_killed_after_receive_before_ack_lose_nothin
   run_scenario(o);
 }
 
-TEST(MultiProcessDelivery, consumers_killed_at_random_times_lose_nothing_and_leave_no_ghost_members) {
+TEST(MultiProcessDelivery, should_lose_nothing_and_leave_no_ghost_members_when_consumers_are_killed_at_random_times) {
   ScenarioOptions o;
   o.messages_per_producer = 40000;
   o.kills = Kills::parent_random;

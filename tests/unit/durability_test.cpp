@@ -62,7 +62,7 @@ std::vector<std::pair<std::uint64_t, std::string>> journal_messages(const std::f
 // Each test runs on a fresh queue path and opens what it needs (QueueTest).
 using DurableQueue = testing::QueueTest;
 
-TEST_F(DurableQueue, DefaultIsNoneAndHooksAreOpen) {
+TEST_F(DurableQueue, should_default_to_no_durability_with_the_hooks_open) {
   auto& q = create(testing::small_options());
   EXPECT_EQ(q.options().durability, Durability::none);
   auto st = detail::open_file(tq.path());
@@ -73,7 +73,7 @@ TEST_F(DurableQueue, DefaultIsNoneAndHooksAreOpen) {
   EXPECT_EQ(q.stats().durable_seq, 1u);
 }
 
-TEST_F(DurableQueue, SyncJournalFollowsTheRingInOrder) {
+TEST_F(DurableQueue, should_journal_every_message_in_ring_order_in_sync_mode) {
   TempJournalDir jd;
   auto q = Queue::create(tq.path(), durable_options(Durability::sync, jd.root(), 16));
   EXPECT_EQ(q.options().durability, Durability::sync);
@@ -117,7 +117,7 @@ TEST_F(DurableQueue, SyncJournalFollowsTheRingInOrder) {
   }
 }
 
-TEST_F(DurableQueue, SlotIsNotReusedBeforeItsRecordIsDurable) {
+TEST_F(DurableQueue, should_not_reuse_a_slot_before_its_record_is_durable) {
   // No journal thread in this process: the ring fills and stays full until
   // durable_seq moves, even though no group holds it back. (Async mode: in
   // sync mode publish itself would wait for the missing journal writer.)
@@ -135,7 +135,7 @@ TEST_F(DurableQueue, SlotIsNotReusedBeforeItsRecordIsDurable) {
   EXPECT_EQ(p.try_publish("w").status, Status::queue_full);
 }
 
-TEST_F(DurableQueue, JournalThreadAbortsAStuckClaimWithoutConsumers) {
+TEST_F(DurableQueue, should_let_the_journal_thread_abort_a_stuck_claim_without_consumers) {
   TempJournalDir jd;
   auto o = durable_options(Durability::sync, jd.root(), 16);
   o.claim_timeout = Millis(100);
@@ -154,7 +154,7 @@ TEST_F(DurableQueue, JournalThreadAbortsAStuckClaimWithoutConsumers) {
   EXPECT_EQ(msgs[0].first, 1u);
 }
 
-TEST_F(DurableQueue, AsyncLagIsBoundedByTheInterval) {
+TEST_F(DurableQueue, should_bound_the_async_lag_by_the_flush_interval) {
   TempJournalDir jd;
   auto q = Queue::create(tq.path(), durable_options(Durability::async, jd.root(), 64));
   EXPECT_EQ(q.options().async_flush_interval, Millis(20));
@@ -170,7 +170,7 @@ TEST_F(DurableQueue, AsyncLagIsBoundedByTheInterval) {
   EXPECT_EQ(detail::durable_bound(*st), ~0ull);
 }
 
-TEST_F(DurableQueue, CreateRefusesAnExistingJournal) {
+TEST_F(DurableQueue, should_refuse_to_create_over_an_existing_journal) {
   TempJournalDir jd;
   {
     auto q = Queue::create(tq.path(), durable_options(Durability::sync, jd.root()));
@@ -183,7 +183,7 @@ TEST_F(DurableQueue, CreateRefusesAnExistingJournal) {
                                     ErrorCode::already_exists));
 }
 
-TEST_F(DurableQueue, CreateFailsAtOnceWhenTheJournalDirectoryCannotBeMade) {
+TEST_F(DurableQueue, should_fail_create_at_once_when_the_journal_directory_cannot_be_made) {
   TempJournalDir jd;
   // A regular file where the journal directory should go.
   const auto blocker = jd.root() / "file";
@@ -193,7 +193,7 @@ TEST_F(DurableQueue, CreateFailsAtOnceWhenTheJournalDirectoryCannotBeMade) {
   EXPECT_FALSE(std::filesystem::exists(tq.path()));
 }
 
-TEST_F(DurableQueue, RecoverRestoresGroupsFloorsSeqsAndPayloads) {
+TEST_F(DurableQueue, should_recover_groups_floors_seqs_and_payloads) {
   TempJournalDir jd;
   const auto opts = durable_options(Durability::sync, jd.root(), 64);
   constexpr std::uint64_t n = 50;
@@ -252,7 +252,7 @@ TEST_F(DurableQueue, RecoverRestoresGroupsFloorsSeqsAndPayloads) {
   EXPECT_TRUE(wait_durable_seq(q, n + 1));
 }
 
-TEST_F(DurableQueue, RecoverRefusesWhatDoesNotFit) {
+TEST_F(DurableQueue, should_refuse_to_recover_what_does_not_fit) {
   TempJournalDir jd;
   const auto opts = durable_options(Durability::sync, jd.root(), 64);
   {
@@ -276,7 +276,7 @@ TEST_F(DurableQueue, RecoverRefusesWhatDoesNotFit) {
   EXPECT_EQ(q.stats().tail, 40u);
 }
 
-TEST_F(DurableQueue, RecoverFromATornTailYieldsAConsistentQueue) {
+TEST_F(DurableQueue, should_recover_a_consistent_queue_from_a_torn_tail) {
   TempJournalDir jd;
   const auto opts = durable_options(Durability::sync, jd.root(), 64);
   constexpr std::uint64_t n = 30;
