@@ -12,20 +12,15 @@
 #include "test_util.hpp"
 
 using namespace std::chrono_literals;
-using ackring::Consumer;
-using ackring::Delivery;
-using ackring::Queue;
-using ackring::Status;
-using ackring::testing::group_stats;
-using ackring::testing::receive_n;
-using ackring::testing::small_options;
+
+namespace ackring::testing {
 
 namespace {
 using Clock = std::chrono::steady_clock;
 }  // namespace
 
 // Each test runs on a fresh queue path and opens what it needs (QueueTest).
-using ConsumerHandle = ackring::testing::QueueTest;
+using ConsumerHandle = QueueTest;
 
 TEST_F(ConsumerHandle, should_return_up_to_n_messages_from_a_batch_receive) {
   auto& [q, cons, prod] = open(small_options(16));
@@ -204,3 +199,5 @@ TEST_F(ConsumerHandle, should_free_its_member_slot_when_destroyed) {
   }
   EXPECT_TRUE(group_stats(q, "g").members.empty());
 }
+
+}  // namespace ackring::testing

@@ -14,16 +14,8 @@
 #include "test_util.hpp"
 
 using namespace std::chrono_literals;
-using ackring::Bytes;
-using ackring::DeadLetterReason;
-using ackring::parse_dead_letter;
-using ackring::Queue;
-using ackring::Status;
-using ackring::testing::group_stats;
-using ackring::testing::ScopedShmDir;
-using ackring::testing::small_options;
-using ackring::testing::TempQueue;
-using ackring::testing::text_of;
+
+namespace ackring::testing {
 
 namespace {
 
@@ -52,7 +44,7 @@ std::vector<std::byte> encode(std::string_view queue, std::string_view group, st
 }  // namespace
 
 // Each test runs on a fresh queue path and opens what it needs (QueueTest).
-using DeadLetter = ackring::testing::QueueTest;
+using DeadLetter = QueueTest;
 
 TEST_F(DeadLetter, should_move_a_message_to_the_dlq_after_max_deliveries_expiries) {
   auto o = small_options();
@@ -356,3 +348,5 @@ TEST_F(DeadLetter, should_name_the_reasons) {
   EXPECT_EQ(ackring::to_string(DeadLetterReason::max_deliveries), "max deliveries exceeded");
   EXPECT_EQ(ackring::to_string(DeadLetterReason::rejected), "rejected");
 }
+
+}  // namespace ackring::testing

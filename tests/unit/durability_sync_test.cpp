@@ -6,7 +6,7 @@
 
 using namespace std::chrono_literals;
 
-using ackring::testing::TempJournalDir;
+namespace ackring::testing {
 
 TEST(SyncDurability, should_return_from_publish_only_after_the_record_is_durable) {
   ackring::testing::TempQueue tq;
@@ -42,3 +42,5 @@ TEST(SyncDurability, should_hand_consumers_only_durable_messages) {
     EXPECT_EQ(c.ack(*d), ackring::Status::ok);
   }
 }
+
+}  // namespace ackring::testing

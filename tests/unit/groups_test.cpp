@@ -13,20 +13,11 @@
 #include "test_util.hpp"
 
 using namespace std::chrono_literals;
-using ackring::ConsumerOptions;
-using ackring::ErrorCode;
-using ackring::GroupOptions;
-using ackring::OverflowPolicy;
-using ackring::Queue;
-using ackring::StartPosition;
-using ackring::Status;
-using ackring::testing::group_stats;
-using ackring::testing::receive_n;
-using ackring::testing::small_options;
-using ackring::testing::throws_error;
+
+namespace ackring::testing {
 
 // Each test runs on a fresh queue path and opens what it needs (QueueTest).
-using Groups = ackring::testing::QueueTest;
+using Groups = QueueTest;
 
 TEST_F(Groups, should_deliver_every_message_to_every_group) {
   auto& q = create(small_options(16));
@@ -332,3 +323,5 @@ TEST_F(Groups, should_create_a_group_from_consumer_with_the_group_options_it_was
   EXPECT_EQ(group_stats(q, "dropper").overflow, OverflowPolicy::drop);
   EXPECT_EQ(group_stats(q, "blocker").overflow, OverflowPolicy::block);
 }
+
+}  // namespace ackring::testing

@@ -14,21 +14,9 @@
 #include "journal_scan.hpp"
 #include "journal_test_util.hpp"
 
+namespace ackring::testing {
+
 using namespace ackring::detail;
-using ackring::Error;
-using ackring::ErrorCode;
-using ackring::testing::body_for;
-using ackring::testing::copy_record;
-using ackring::testing::file_bytes;
-using ackring::testing::kTestQueueId;
-using ackring::testing::messages_are_contiguous;
-using ackring::testing::read_journal;
-using ackring::testing::ReadRecord;
-using ackring::testing::segment_paths;
-using ackring::testing::small_journal;
-using ackring::testing::TempJournalDir;
-using ackring::testing::time_for;
-using ackring::testing::write_file;
 
 namespace {
 
@@ -550,3 +538,5 @@ TEST(JournalRecovery, should_zero_a_torn_tail_on_repair_and_only_when_no_writer_
   EXPECT_TRUE(messages_are_contiguous(rb.records, 0, 30));
   EXPECT_EQ(std::filesystem::file_size(path), 1u << 16) << "repair zeroes, it does not truncate";
 }
+
+}  // namespace ackring::testing

@@ -9,14 +9,9 @@
 
 #include "journal_test_util.hpp"
 
+namespace ackring::testing {
+
 using namespace ackring::detail;
-using ackring::testing::body_for;
-using ackring::testing::messages_are_contiguous;
-using ackring::testing::read_journal;
-using ackring::testing::segment_paths;
-using ackring::testing::small_journal;
-using ackring::testing::TempJournalDir;
-using ackring::testing::time_for;
 
 namespace {
 
@@ -106,3 +101,5 @@ TEST(JournalRetention, should_keep_settled_segments_younger_than_keep_age) {
   EXPECT_EQ(w->delete_below(UINT64_MAX), 0u);
   EXPECT_EQ(segment_paths(d.dir()).size(), n);
 }
+
+}  // namespace ackring::testing

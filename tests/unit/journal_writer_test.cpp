@@ -10,18 +10,9 @@
 
 #include "journal_test_util.hpp"
 
+namespace ackring::testing {
+
 using namespace ackring::detail;
-using ackring::Error;
-using ackring::ErrorCode;
-using ackring::testing::body_for;
-using ackring::testing::file_bytes;
-using ackring::testing::kTestQueueId;
-using ackring::testing::messages_are_contiguous;
-using ackring::testing::read_journal;
-using ackring::testing::segment_paths;
-using ackring::testing::small_journal;
-using ackring::testing::TempJournalDir;
-using ackring::testing::time_for;
 
 namespace {
 
@@ -345,3 +336,5 @@ TEST(JournalWriter, should_refuse_calls_after_close) {
   EXPECT_TRUE(throws_code([&] { (void)w->append_message(body_for(0), 0); }, ErrorCode::invalid_argument, "closed"));
   EXPECT_NE(JournalWriter::try_acquire(d.dir(), small_journal()), nullptr) << "close releases the lock";
 }
+
+}  // namespace ackring::testing

@@ -11,20 +11,15 @@
 #include "test_util.hpp"
 
 using namespace std::chrono_literals;
-using ackring::ConsumerOptions;
-using ackring::Queue;
-using ackring::Receipt;
-using ackring::Status;
-using ackring::testing::group_stats;
-using ackring::testing::receive_n;
-using ackring::testing::small_options;
+
+namespace ackring::testing {
 
 namespace {
 using Clock = std::chrono::steady_clock;
 }  // namespace
 
 // Each test runs on a fresh queue path and opens what it needs (QueueTest).
-using Lease = ackring::testing::QueueTest;
+using Lease = QueueTest;
 
 TEST_F(Lease, should_answer_lease_lost_to_an_ack_with_a_stale_receipt) {
   auto& [q, cons, prod] = open(small_options());
@@ -280,3 +275,5 @@ TEST_F(Lease, should_count_deliveries_up_across_repeated_expiries) {
     EXPECT_EQ(d->deliveries(), n);
   }
 }
+
+}  // namespace ackring::testing

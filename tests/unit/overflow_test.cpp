@@ -9,14 +9,8 @@
 #include "test_util.hpp"
 
 using namespace std::chrono_literals;
-using ackring::ConsumerOptions;
-using ackring::DeliveryMode;
-using ackring::OverflowPolicy;
-using ackring::Queue;
-using ackring::Status;
-using ackring::testing::group_stats;
-using ackring::testing::receive_n;
-using ackring::testing::small_options;
+
+namespace ackring::testing {
 
 namespace {
 const ConsumerOptions kDrop{.group = {.overflow = OverflowPolicy::drop}};
@@ -26,9 +20,9 @@ const ConsumerOptions kAtMostOnce{.mode = DeliveryMode::at_most_once, .lease = 3
 // ------------------------------------------------------------------ space --
 
 // Each test runs on a fresh queue path and opens what it needs (QueueTest).
-using Space = ackring::testing::QueueTest;
-using Drop = ackring::testing::QueueTest;
-using AtMostOnce = ackring::testing::QueueTest;
+using Space = QueueTest;
+using Drop = QueueTest;
+using AtMostOnce = QueueTest;
 
 TEST_F(Space, should_not_reuse_a_slot_before_the_group_acked_it) {
   auto& [q, cons, prod] = open(small_options(4));
@@ -233,3 +227,5 @@ TEST_F(AtMostOnce, should_settle_every_message_of_a_batch_on_receive) {
   EXPECT_EQ(group_stats(q, "g").floor, 5u);
   EXPECT_EQ(group_stats(q, "g").in_flight, 0u);
 }
+
+}  // namespace ackring::testing

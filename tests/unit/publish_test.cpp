@@ -15,12 +15,8 @@
 #include "test_util.hpp"
 
 using namespace std::chrono_literals;
-using ackring::Bytes;
-using ackring::Queue;
-using ackring::Status;
-using ackring::testing::receive_n;
-using ackring::testing::small_options;
-using ackring::testing::text_of;
+
+namespace ackring::testing {
 
 namespace {
 
@@ -35,7 +31,7 @@ std::vector<Bytes> as_byte_spans(const std::vector<std::string>& texts) {
 }  // namespace
 
 // Each test runs on a fresh queue path and opens what it needs (QueueTest).
-using Publish = ackring::testing::QueueTest;
+using Publish = QueueTest;
 
 TEST_F(Publish, should_deliver_messages_to_a_single_consumer_in_publish_order_with_consecutive_seqs) {
   auto& [q, cons, prod] = open(small_options(16));
@@ -315,3 +311,5 @@ TEST_F(Publish, should_still_count_messages_of_a_producer_that_is_gone) {
   ASSERT_TRUE(prod.try_publish("y").ok());
   EXPECT_EQ(q.stats().published, 4u);
 }
+
+}  // namespace ackring::testing

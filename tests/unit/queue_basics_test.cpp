@@ -9,13 +9,8 @@
 #include "test_util.hpp"
 
 using namespace std::chrono_literals;
-using ackring::ConsumerOptions;
-using ackring::DeliveryMode;
-using ackring::Durability;
-using ackring::OverflowPolicy;
-using ackring::QueueOptions;
-using ackring::Status;
-using ackring::testing::small_options;
+
+namespace ackring::testing {
 
 namespace {
 
@@ -88,3 +83,5 @@ INSTANTIATE_TEST_SUITE_P(Queue, EverySetting,
 INSTANTIATE_TEST_SUITE_P(Queue, EveryWrappingSetting,
                          ::testing::Combine(kModes, kOverflows, ::testing::Values(Durability::none, Durability::sync)),
                          setting_name);
+
+}  // namespace ackring::testing

@@ -14,13 +14,8 @@
 #include "test_util.hpp"
 
 using namespace std::chrono_literals;
-using ackring::ErrorCode;
-using ackring::Queue;
-using ackring::QueueOptions;
-using ackring::testing::ScopedShmDir;
-using ackring::testing::small_options;
-using ackring::testing::TempQueue;
-using ackring::testing::throws_error;
+
+namespace ackring::testing {
 
 namespace {
 
@@ -52,7 +47,7 @@ class UmaskGuard {
 // ---------------------------------------------------------------- by name --
 
 // Each test runs on a fresh queue path and opens what it needs (QueueTest).
-using QueueFile = ackring::testing::QueueTest;
+using QueueFile = QueueTest;
 
 TEST_F(QueueFile, should_create_a_named_queue_under_ACKRING_SHM_DIR_and_open_it_by_the_same_name) {
   ScopedShmDir dir;
@@ -415,3 +410,5 @@ TEST_F(QueueFile, should_keep_a_queue_usable_through_a_moved_handle) {
   ASSERT_TRUE(d);
   EXPECT_EQ(d->text(), "moved");
 }
+
+}  // namespace ackring::testing

@@ -11,15 +11,11 @@
 #include "test_util.hpp"
 
 using namespace std::chrono_literals;
-using ackring::OverflowPolicy;
-using ackring::Queue;
-using ackring::Status;
-using ackring::testing::group_stats;
-using ackring::testing::receive_n;
-using ackring::testing::small_options;
+
+namespace ackring::testing {
 
 // Each test runs on a fresh queue path and opens what it needs (QueueTest).
-using Stats = ackring::testing::QueueTest;
+using Stats = QueueTest;
 
 TEST_F(Stats, should_report_the_path_capacity_and_max_message_size) {
   auto& q = create(small_options(32, 100));
@@ -235,3 +231,5 @@ TEST_F(Stats, should_read_the_same_figures_through_another_handle) {
   EXPECT_EQ(other.groups[0].in_flight, 1u);
   EXPECT_EQ(other.groups[0].delivered, 1u);
 }
+
+}  // namespace ackring::testing
