@@ -1,19 +1,24 @@
 #include <gtest/gtest.h>
 
 #include "ackring/ackring.hpp"
-#include "journal_test_util.hpp"
 #include "test_util.hpp"
 
 using namespace std::chrono_literals;
 
 namespace ackring::testing {
 
-TEST(SyncDurability, should_return_from_publish_only_after_the_record_is_durable) {
-  ackring::testing::TempQueue tq;
-  TempJournalDir journal;
-  auto q = ackring::Queue::create(tq.path(), {.capacity = 64, .max_message_size = 64,
-                                              .durability = ackring::Durability::sync,
-                                              .journal_dir = journal.root().string()});
+// A queue whose publishes return once their records are on disk; its
+// journal is in journal().
+class SyncDurability : public QueueTest {
+ protected:
+  [[nodiscard]] QueueOptions sync_options() {
+    return {.capacity = 64, .max_message_size = 64, .durability = Durability::sync,
+            .journal_dir = journal().root().string()};
+  }
+};
+
+TEST_F(SyncDurability, should_return_from_publish_only_after_the_record_is_durable) {
+  auto& q = create(sync_options());
   q.create_group("g");
   auto p = q.producer();
   for (int i = 0; i < 20; ++i) {
@@ -26,14 +31,8 @@ TEST(SyncDurability, should_return_from_publish_only_after_the_record_is_durable
   EXPECT_GT(q.stats().durable_seq, t.seq);
 }
 
-TEST(SyncDurability, should_hand_consumers_only_durable_messages) {
-  ackring::testing::TempQueue tq;
-  TempJournalDir journal;
-  auto q = ackring::Queue::create(tq.path(), {.capacity = 64, .max_message_size = 64,
-                                              .durability = ackring::Durability::sync,
-                                              .journal_dir = journal.root().string()});
-  auto c = q.consumer("g");
-  auto p = q.producer();
+TEST_F(SyncDurability, should_hand_consumers_only_durable_messages) {
+  auto& [q, c, p] = open(sync_options());
   for (int i = 0; i < 10; ++i) {
     ASSERT_TRUE(p.publish("m", 5s).ok());
     auto d = c.receive(2s);

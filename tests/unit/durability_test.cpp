@@ -74,8 +74,8 @@ TEST_F(DurableQueue, should_default_to_no_durability_with_the_hooks_open) {
 }
 
 TEST_F(DurableQueue, should_journal_every_message_in_ring_order_in_sync_mode) {
-  TempJournalDir jd;
-  auto q = Queue::create(tq.path(), durable_options(Durability::sync, jd.root(), 16));
+  const TempJournalDir& jd = journal();
+  auto& q = create(durable_options(Durability::sync, jd.root(), 16));
   EXPECT_EQ(q.options().durability, Durability::sync);
   EXPECT_EQ(q.options().journal_dir, jd.root().string());
   auto c = q.consumer("g");
@@ -121,10 +121,9 @@ TEST_F(DurableQueue, should_not_reuse_a_slot_before_its_record_is_durable) {
   // No journal thread in this process: the ring fills and stays full until
   // durable_seq moves, even though no group holds it back. (Async mode: in
   // sync mode publish itself would wait for the missing journal writer.)
-  TempJournalDir jd;
-  TempQueue tq;
+  const TempJournalDir& jd = journal();
   detail::set_durability_threads_enabled(false);
-  auto q = Queue::create(tq.path(), durable_options(Durability::async, jd.root(), 8));
+  auto& q = create(durable_options(Durability::async, jd.root(), 8));
   detail::set_durability_threads_enabled(true);
   auto p = q.producer();
   for (int i = 0; i < 8; ++i) ASSERT_TRUE(p.try_publish("x").ok());
@@ -136,10 +135,10 @@ TEST_F(DurableQueue, should_not_reuse_a_slot_before_its_record_is_durable) {
 }
 
 TEST_F(DurableQueue, should_let_the_journal_thread_abort_a_stuck_claim_without_consumers) {
-  TempJournalDir jd;
+  const TempJournalDir& jd = journal();
   auto o = durable_options(Durability::sync, jd.root(), 16);
   o.claim_timeout = Millis(100);
-  auto q = Queue::create(tq.path(), o);
+  auto& q = create(o);
   // A producer that died right after its tail CAS: seq 0 claimed, never marked.
   auto st = detail::open_file(tq.path());
   st->header().tail.fetch_add(1);
@@ -155,8 +154,8 @@ TEST_F(DurableQueue, should_let_the_journal_thread_abort_a_stuck_claim_without_c
 }
 
 TEST_F(DurableQueue, should_bound_the_async_lag_by_the_flush_interval) {
-  TempJournalDir jd;
-  auto q = Queue::create(tq.path(), durable_options(Durability::async, jd.root(), 64));
+  const TempJournalDir& jd = journal();
+  auto& q = create(durable_options(Durability::async, jd.root(), 64));
   EXPECT_EQ(q.options().async_flush_interval, Millis(20));
   auto p = q.producer();
   for (int round = 0; round < 5; ++round) {
@@ -171,7 +170,7 @@ TEST_F(DurableQueue, should_bound_the_async_lag_by_the_flush_interval) {
 }
 
 TEST_F(DurableQueue, should_refuse_to_create_over_an_existing_journal) {
-  TempJournalDir jd;
+  const TempJournalDir& jd = journal();
   {
     auto q = Queue::create(tq.path(), durable_options(Durability::sync, jd.root()));
     auto p = q.producer();
@@ -184,7 +183,7 @@ TEST_F(DurableQueue, should_refuse_to_create_over_an_existing_journal) {
 }
 
 TEST_F(DurableQueue, should_fail_create_at_once_when_the_journal_directory_cannot_be_made) {
-  TempJournalDir jd;
+  const TempJournalDir& jd = journal();
   // A regular file where the journal directory should go.
   const auto blocker = jd.root() / "file";
   { std::ofstream(blocker.string()) << "x"; }
@@ -194,7 +193,7 @@ TEST_F(DurableQueue, should_fail_create_at_once_when_the_journal_directory_canno
 }
 
 TEST_F(DurableQueue, should_recover_groups_floors_seqs_and_payloads) {
-  TempJournalDir jd;
+  const TempJournalDir& jd = journal();
   const auto opts = durable_options(Durability::sync, jd.root(), 64);
   constexpr std::uint64_t n = 50;
   {
@@ -253,7 +252,7 @@ TEST_F(DurableQueue, should_recover_groups_floors_seqs_and_payloads) {
 }
 
 TEST_F(DurableQueue, should_refuse_to_recover_what_does_not_fit) {
-  TempJournalDir jd;
+  const TempJournalDir& jd = journal();
   const auto opts = durable_options(Durability::sync, jd.root(), 64);
   {
     auto q = Queue::create(tq.path(), opts);
@@ -277,7 +276,7 @@ TEST_F(DurableQueue, should_refuse_to_recover_what_does_not_fit) {
 }
 
 TEST_F(DurableQueue, should_recover_a_consistent_queue_from_a_torn_tail) {
-  TempJournalDir jd;
+  const TempJournalDir& jd = journal();
   const auto opts = durable_options(Durability::sync, jd.root(), 64);
   constexpr std::uint64_t n = 30;
   {

@@ -68,7 +68,7 @@ using DedupAfterRecovery = testing::QueueTest;
 using DurableDeadLetters = testing::QueueTest;
 
 TEST_F(QueueFileOfJournal, should_let_recover_rebuild_with_the_options_of_creation) {
-  TempJournalDir jd;
+  const TempJournalDir& jd = journal();
   auto opts = durable(Durability::async, jd, 128);
   opts.max_deliveries = 7;
   opts.max_groups = 5;
@@ -98,7 +98,7 @@ TEST_F(QueueFileOfJournal, should_let_recover_rebuild_with_the_options_of_creati
 }
 
 TEST_F(QueueFileOfJournal, should_refuse_recovery_without_options_when_the_queue_file_is_damaged) {
-  TempJournalDir jd;
+  const TempJournalDir& jd = journal();
   {
     auto q = Queue::create(tq.path(), durable(Durability::sync, jd));
     auto p = q.producer();
@@ -124,7 +124,7 @@ TEST_F(QueueFileOfJournal, should_refuse_recovery_without_options_when_the_queue
 }
 
 TEST_F(DedupAfterRecovery, should_answer_a_retried_key_as_duplicate_after_a_reboot) {
-  TempJournalDir jd;
+  const TempJournalDir& jd = journal();
   std::uint64_t first_seq = 0;
   {
     auto q = Queue::create(tq.path(), durable(Durability::sync, jd));
@@ -152,7 +152,7 @@ TEST_F(DedupAfterRecovery, should_answer_a_retried_key_as_duplicate_after_a_rebo
 }
 
 TEST_F(DurableDeadLetters, should_journal_dead_letters_and_recover_them_with_the_queue) {
-  TempJournalDir jd;
+  const TempJournalDir& jd = journal();
   {
     auto q = Queue::create(tq.path(), durable(Durability::sync, jd));
     auto p = q.producer();
@@ -179,8 +179,8 @@ TEST_F(DurableDeadLetters, should_journal_dead_letters_and_recover_them_with_the
 }
 
 TEST_F(Rewind, should_replay_to_one_group_only_in_order_with_the_replayed_mark) {
-  TempJournalDir jd;
-  auto q = Queue::create(tq.path(), durable(Durability::sync, jd));
+  const TempJournalDir& jd = journal();
+  auto& q = create(durable(Durability::sync, jd));
   auto a = q.consumer("a");
   auto b = q.consumer("b");
   auto p = q.producer();
@@ -204,8 +204,8 @@ TEST_F(Rewind, should_replay_to_one_group_only_in_order_with_the_replayed_mark) 
 }
 
 TEST_F(Rewind, should_find_the_start_by_publish_time) {
-  TempJournalDir jd;
-  auto q = Queue::create(tq.path(), durable(Durability::sync, jd));
+  const TempJournalDir& jd = journal();
+  auto& q = create(durable(Durability::sync, jd));
   auto a = q.consumer("a");
   auto p = q.producer();
   publish_numbered(p, 0, 3);
@@ -222,8 +222,8 @@ TEST_F(Rewind, should_find_the_start_by_publish_time) {
 }
 
 TEST_F(Rewind, should_skip_a_copy_whose_key_was_processed_with_process_once) {
-  TempJournalDir jd;
-  auto q = Queue::create(tq.path(), durable(Durability::async, jd));
+  const TempJournalDir& jd = journal();
+  auto& q = create(durable(Durability::async, jd));
   auto a = q.consumer("a");
   auto p = q.producer();
   ASSERT_TRUE(p.publish("keyed", PublishOptions{.key = "k1"}, 5s).ok());
@@ -248,12 +248,12 @@ TEST_F(Rewind, should_skip_a_copy_whose_key_was_processed_with_process_once) {
 }
 
 TEST_F(Rewind, should_refuse_what_cannot_be_replayed) {
-  TempJournalDir jd;
+  const TempJournalDir& jd = journal();
   TempQueue plain;
   auto none = Queue::create(plain.path(), testing::small_options(16, 64));
   none.create_group("a");
   EXPECT_TRUE(testing::throws_error([&] { (void)none.rewind_group("a", 0); }, ErrorCode::invalid_argument));
-  auto q = Queue::create(tq.path(), durable(Durability::sync, jd));
+  auto& q = create(durable(Durability::sync, jd));
   q.create_group("a");
   EXPECT_TRUE(testing::throws_error([&] { (void)q.rewind_group("nope", 0); }, ErrorCode::not_found));
   EXPECT_TRUE(testing::throws_error([&] { (void)q.rewind_group("a", 1); }, ErrorCode::invalid_argument));
@@ -261,7 +261,7 @@ TEST_F(Rewind, should_refuse_what_cannot_be_replayed) {
 }
 
 TEST_F(Rewind, should_keep_copies_for_their_group_across_a_recovery) {
-  TempJournalDir jd;
+  const TempJournalDir& jd = journal();
   {
     auto q = Queue::create(tq.path(), durable(Durability::sync, jd));
     auto a = q.consumer("a");
@@ -284,11 +284,11 @@ TEST_F(Rewind, should_keep_copies_for_their_group_across_a_recovery) {
 }
 
 TEST_F(Rewind, should_replay_settled_segments_kept_by_retention) {
-  TempJournalDir jd;
+  const TempJournalDir& jd = journal();
   auto opts = durable(Durability::async, jd, 64);
   opts.max_message_size = 1024;
   opts.journal_retain_bytes = 64ull << 20;
-  auto q = Queue::create(tq.path(), opts);
+  auto& q = create(opts);
   auto a = q.consumer("a");
   auto p = q.producer();
   // ~3 MiB of records: several 1 MiB segments, all settled by the only group.
@@ -325,8 +325,8 @@ TEST_F(Rewind, should_replay_settled_segments_kept_by_retention) {
 }
 
 TEST_F(JournalReading, should_hand_out_every_record_decoded_and_stop_when_asked) {
-  TempJournalDir jd;
-  auto q = Queue::create(tq.path(), durable(Durability::sync, jd));
+  const TempJournalDir& jd = journal();
+  auto& q = create(durable(Durability::sync, jd));
   q.create_group("g");
   auto p = q.producer();
   ASSERT_TRUE(p.publish("one", 5s).ok());
@@ -359,8 +359,8 @@ TEST_F(JournalReading, should_hand_out_every_record_decoded_and_stop_when_asked)
 }
 
 TEST_F(JournalReading, should_make_verify_report_a_damaged_journal) {
-  TempJournalDir jd;
-  auto q = Queue::create(tq.path(), durable(Durability::sync, jd));
+  const TempJournalDir& jd = journal();
+  auto& q = create(durable(Durability::sync, jd));
   auto p = q.producer();
   for (int i = 0; i < 20; ++i) ASSERT_TRUE(p.publish("message " + std::to_string(i), 5s).ok());
   auto v = q.verify();
