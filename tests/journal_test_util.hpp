@@ -39,6 +39,13 @@ namespace ackring::testing {
 
 inline constexpr std::uint64_t kTestQueueId = 0x5eed'0000'0000'0001ull;
 
+// The fixture of the journal tests: a fresh journal directory, the journal
+// itself in d.dir(), removed after the test.
+class JournalTest : public ::testing::Test {
+ protected:
+  TempJournalDir d;
+};
+
 // Small segments so that a few hundred records span several of them.
 inline detail::JournalOptions small_journal(std::uint64_t segment_size = 8192) {
   detail::JournalOptions o;
