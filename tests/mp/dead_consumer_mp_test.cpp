@@ -115,11 +115,7 @@ TEST(DeadConsumer, should_count_a_killed_consumer_that_is_not_yet_reaped_as_dead
 // later message was already acked: the ring looks full forever.
 TEST(DeadConsumer, should_not_block_producers_when_a_consumer_is_killed_between_settling_its_ack_and_advancing_the_floor) {
   TempQueue tq;
-  QueueOptions qo;
-  qo.capacity = 4;
-  qo.max_message_size = kMaxMessageSize;
-  qo.default_lease = 30s;
-  auto q = Queue::create(tq.path(), qo);
+  auto q = Queue::create(tq.path(), {.capacity = 4, .max_message_size = kMaxMessageSize, .default_lease = 30s});
   q.create_group("g");
   publish_in_child(tq.path(), 0, 4);  // the ring is full
 
@@ -206,12 +202,8 @@ TEST(DeadConsumer, should_not_block_producers_when_a_consumer_is_killed_between_
 // in `reserved` whatever pid an earlier reclaim of that slot wrote.
 TEST(DeadConsumer, should_not_strand_the_dead_members_leases_when_a_reclaimer_is_killed_before_recording_itself) {
   TempQueue tq;
-  QueueOptions qo;
-  qo.capacity = 16;
-  qo.max_message_size = kMaxMessageSize;
-  qo.max_members = 4;
-  qo.default_lease = 30s;
-  auto q = Queue::create(tq.path(), qo);
+  auto q = Queue::create(tq.path(), {.capacity = 16, .max_message_size = kMaxMessageSize, .default_lease = 30s,
+                                     .max_members = 4});
   q.create_group("g");
 
   // 1. C0 joins (slot 0) and dies; A joins (slot 1), reclaims slot 0 (so

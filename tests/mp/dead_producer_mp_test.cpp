@@ -169,11 +169,7 @@ TEST(DeadProducer, should_skip_a_slot_claimed_by_a_producer_that_died_without_wa
 
 TEST(DeadProducer, should_abort_a_claim_that_was_never_marked_after_the_claim_timeout_and_not_before) {
   TempQueue tq;
-  QueueOptions qo;
-  qo.capacity = 64;
-  qo.max_message_size = kMaxMessageSize;
-  qo.claim_timeout = 200ms;
-  auto q = Queue::create(tq.path(), qo);
+  auto q = Queue::create(tq.path(), {.capacity = 64, .max_message_size = kMaxMessageSize, .claim_timeout = 200ms});
   q.create_group("a");
   q.create_group("b");
 
@@ -221,11 +217,7 @@ TEST(DeadProducer, should_abort_a_claim_that_was_never_marked_after_the_claim_ti
 // the one it was writing unmarked; they must not cost one timeout each.
 TEST(DeadProducer, should_hold_consumers_back_for_one_claim_timeout_not_one_per_slot_of_a_dead_batch_claim) {
   TempQueue tq;
-  QueueOptions qo;
-  qo.capacity = 64;
-  qo.max_message_size = kMaxMessageSize;
-  qo.claim_timeout = 250ms;
-  auto q = Queue::create(tq.path(), qo);
+  auto q = Queue::create(tq.path(), {.capacity = 64, .max_message_size = kMaxMessageSize, .claim_timeout = 250ms});
   q.create_group("a");
 
   publish_in_child(tq.path(), 0, 0, 2);

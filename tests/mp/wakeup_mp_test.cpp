@@ -61,10 +61,7 @@ std::vector<double> latencies(const Rounds& r) {
 
 TEST(CrossProcessWakeup, should_wake_a_publish_blocked_on_a_full_queue_by_an_ack_in_another_process) {
   TempQueue tq;
-  QueueOptions qo;
-  qo.capacity = 4;
-  qo.max_message_size = kMaxMessageSize;
-  auto q = Queue::create(tq.path(), qo);
+  auto q = Queue::create(tq.path(), {.capacity = 4, .max_message_size = kMaxMessageSize});
   q.create_group("g");
   SharedBlock<Rounds> rounds;
 
@@ -117,10 +114,7 @@ TEST(CrossProcessWakeup, should_wake_a_publish_blocked_on_a_full_queue_by_an_ack
 
 TEST(CrossProcessWakeup, should_wake_a_receive_asleep_on_an_empty_queue_by_a_publish_in_another_process) {
   TempQueue tq;
-  QueueOptions qo;
-  qo.capacity = 16;
-  qo.max_message_size = kMaxMessageSize;
-  auto q = Queue::create(tq.path(), qo);
+  auto q = Queue::create(tq.path(), {.capacity = 16, .max_message_size = kMaxMessageSize});
   q.create_group("g");
   SharedBlock<Rounds> rounds;
 
