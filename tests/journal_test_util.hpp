@@ -22,6 +22,7 @@
 #include "ackring/queue.hpp"
 #include "journal_reader.hpp"
 #include "journal_writer.hpp"
+#include "test_util.hpp"
 
 namespace ackring::testing {
 
@@ -38,28 +39,11 @@ namespace ackring::testing {
 
 inline constexpr std::uint64_t kTestQueueId = 0x5eed'0000'0000'0001ull;
 
-// A fresh directory under $ACKRING_TEST_JOURNAL_ROOT (default /var/tmp: a
-// real file system, like a production journal), removed afterwards. The
-// journal itself lives in <dir>/q, as <journal_dir>/<queue name> would.
-class TempJournalDir {
- public:
-  TempJournalDir() {
-    const char* root = std::getenv("ACKRING_TEST_JOURNAL_ROOT");
-    std::string tmpl = std::string(root != nullptr && *root != '\0' ? root : "/var/tmp") + "/ackring-journal-test.XXXXXX";
-    if (::mkdtemp(tmpl.data()) == nullptr) throw std::runtime_error("mkdtemp " + tmpl + " failed");
-    root_ = tmpl;
-  }
-  ~TempJournalDir() {
-    std::error_code ec;
-    std::filesystem::remove_all(root_, ec);
-  }
-  TempJournalDir(const TempJournalDir&) = delete;
-  TempJournalDir& operator=(const TempJournalDir&) = delete;
-  [[nodiscard]] std::filesystem::path dir() const { return root_ / "q"; }
-  [[nodiscard]] const std::filesystem::path& root() const { return root_; }
-
- private:
-  std::filesystem::path root_;
+// The fixture of the journal tests: a fresh journal directory, the journal
+// itself in d.dir(), removed after the test.
+class JournalTest : public ::testing::Test {
+ protected:
+  TempJournalDir d;
 };
 
 // Small segments so that a few hundred records span several of them.
@@ -137,20 +121,6 @@ inline ::testing::AssertionResult messages_are_contiguous(const std::vector<Read
   }
   if (expect != end) return ::testing::AssertionFailure() << "messages end before seq " << expect << ", not " << end;
   return ::testing::AssertionSuccess();
-}
-
-inline std::vector<std::byte> file_bytes(const std::filesystem::path& p) {
-  std::ifstream f(p, std::ios::binary);
-  const std::vector<char> c{std::istreambuf_iterator<char>(f), std::istreambuf_iterator<char>()};
-  std::vector<std::byte> out(c.size());
-  std::memcpy(out.data(), c.data(), c.size());
-  return out;
-}
-
-inline void write_file(const std::filesystem::path& p, const std::vector<std::byte>& bytes) {
-  std::ofstream f(p, std::ios::binary | std::ios::trunc);
-  f.write(reinterpret_cast<const char*>(bytes.data()), static_cast<std::streamsize>(bytes.size()));
-  if (!f.good()) throw std::runtime_error("write " + p.string() + " failed");
 }
 
 // The segment files of a journal, in order.

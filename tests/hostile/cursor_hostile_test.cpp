@@ -45,6 +45,19 @@ std::set<std::string> publish(Queue& q, std::uint64_t n) {
   return sent;
 }
 
+// A fresh queue with group "g" (its member c) and n messages published, and
+// its layout to find things in the file by: where most of the damage below
+// starts. Tests take it apart: auto& [tq, q, c, sent, l] = published;
+struct PublishedQueue {
+  explicit PublishedQueue(std::uint64_t n, const ConsumerOptions& co = {})
+      : q(Queue::create(tq.path(), small_options())), c(q.consumer("g", co)), sent(publish(q, n)), l(read_layout(tq.path())) {}
+  TempQueue tq;
+  Queue q;
+  Consumer c;
+  std::set<std::string> sent;
+  Layout l;
+};
+
 // Exercises a consumer for a bounded number of steps with a mix of acks,
 // nacks, extends, rejects and stale receipts; checks that every delivery is
 // one of the published messages, byte for byte.
@@ -126,11 +139,8 @@ bool mentions(const VerifyReport& r, const std::string& word) {
 TEST(HostileCursors, should_deliver_nothing_and_not_crash_when_next_is_far_beyond_the_tail) {
   for (const std::uint64_t next : std::initializer_list<std::uint64_t>{17, std::uint64_t{1} << 40, detail::kSeqMask, ~0ull - 2}) {
     SCOPED_TRACE("next = " + std::to_string(next));
-    TempQueue tq;
-    auto q = Queue::create(tq.path(), small_options());
-    auto c = q.consumer("g");
-    auto sent = publish(q, 5);
-    const Layout l = read_layout(tq.path());
+    PublishedQueue published(5);
+    auto& [tq, q, c, sent, l] = published;
     const std::uint32_t g = group_index(tq.path(), l, "g");
     ASSERT_NE(g, ~0u);
     poke<std::uint64_t>(tq.path(), next_offset(l, g), next);
@@ -150,11 +160,8 @@ TEST(HostileCursors, should_deliver_nothing_and_not_crash_when_next_is_far_beyon
 TEST(HostileCursors, should_not_crash_when_the_floor_is_above_next) {
   for (const std::uint64_t floor : std::initializer_list<std::uint64_t>{4, 100, detail::kSeqMask, ~0ull}) {
     SCOPED_TRACE("floor = " + std::to_string(floor));
-    TempQueue tq;
-    auto q = Queue::create(tq.path(), small_options());
-    auto c = q.consumer("g");
-    auto sent = publish(q, 6);
-    const Layout l = read_layout(tq.path());
+    PublishedQueue published(6);
+    auto& [tq, q, c, sent, l] = published;
     const std::uint32_t g = group_index(tq.path(), l, "g");
     poke<std::uint64_t>(tq.path(), floor_offset(l, g), floor);
     std::mt19937_64 rng(kSeed + 21);
@@ -168,11 +175,8 @@ TEST(HostileCursors, should_not_crash_when_the_floor_is_above_next) {
 }
 
 TEST(HostileCursors, should_scan_at_most_one_ring_when_next_is_far_above_the_floor) {
-  TempQueue tq;
-  auto q = Queue::create(tq.path(), small_options());
-  auto c = q.consumer("g", {.lease = Millis{1}});
-  auto sent = publish(q, 6);
-  const Layout l = read_layout(tq.path());
+  PublishedQueue published(6, {.lease = Millis{1}});
+  auto& [tq, q, c, sent, l] = published;
   const std::uint32_t g = group_index(tq.path(), l, "g");
   poke<std::uint64_t>(tq.path(), floor_offset(l, g), 0);
   poke<std::uint64_t>(tq.path(), next_offset(l, g), std::uint64_t{1} << 50);
@@ -259,10 +263,8 @@ TEST(HostileCursors, should_not_crash_when_group_and_member_entries_hold_random_
 TEST(HostileCursors, should_not_crash_when_the_tail_is_garbage) {
   for (const std::uint64_t tail : std::initializer_list<std::uint64_t>{0, 3, std::uint64_t{1} << 40, ~0ull}) {
     SCOPED_TRACE("tail = " + std::to_string(tail));
-    TempQueue tq;
-    auto q = Queue::create(tq.path(), small_options());
-    auto c = q.consumer("g", {.lease = Millis{1}});
-    auto sent = publish(q, 6);
+    PublishedQueue published(6, {.lease = Millis{1}});
+    auto& [tq, q, c, sent, l] = published;
     poke<std::uint64_t>(tq.path(), tail_offset(), tail);
     std::mt19937_64 rng(kSeed + 25);
     exercise(c, sent, rng);
@@ -333,11 +335,8 @@ TEST(HostileCursors, should_not_crash_a_producer_when_slot_markers_and_floors_ar
   std::mt19937_64 rng(kSeed + 26);
   for (int round = 0; round < 20; ++round) {
     SCOPED_TRACE("seed " + std::to_string(kSeed + 26) + " round " + std::to_string(round));
-    TempQueue tq;
-    auto q = Queue::create(tq.path(), small_options());
-    auto c = q.consumer("g", {.lease = Millis{1}});
-    auto sent = publish(q, 8);
-    const Layout l = read_layout(tq.path());
+    PublishedQueue published(8, {.lease = Millis{1}});
+    auto& [tq, q, c, sent, l] = published;
     for (std::uint64_t s = 0; s < kCapacity; ++s)
       if (rng() % 2) poke<std::uint64_t>(tq.path(), slot_offset(l, s), rng() & ~(0xffull << 56));
     const std::uint32_t g = group_index(tq.path(), l, "g");

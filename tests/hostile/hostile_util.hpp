@@ -21,6 +21,7 @@
 
 #include "ackring/ackring.hpp"
 #include "layout.hpp"
+#include "test_util.hpp"
 
 namespace ackring::hostile {
 
@@ -30,36 +31,8 @@ using detail::Layout;
 // Seed of every randomised hostile test; printed on failure via SCOPED_TRACE.
 inline constexpr std::uint64_t kSeed = 0x5eed'ac4b'1e55'0001ull;
 
-inline std::vector<std::byte> read_file(const std::string& path) {
-  std::vector<std::byte> out;
-  const int fd = ::open(path.c_str(), O_RDONLY | O_CLOEXEC);
-  if (fd < 0) throw std::runtime_error("open " + path);
-  struct stat st {};
-  ::fstat(fd, &st);
-  out.resize(static_cast<std::size_t>(st.st_size));
-  std::size_t done = 0;
-  while (done < out.size()) {
-    const ssize_t n = ::pread(fd, out.data() + done, out.size() - done, static_cast<off_t>(done));
-    if (n <= 0) break;
-    done += static_cast<std::size_t>(n);
-  }
-  ::close(fd);
-  return out;
-}
-
-inline void write_file(const std::string& path, const void* data, std::size_t size) {
-  const int fd = ::open(path.c_str(), O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0600);
-  if (fd < 0) throw std::runtime_error("create " + path);
-  if (size != 0 && ::write(fd, data, size) != static_cast<ssize_t>(size)) {
-    ::close(fd);
-    throw std::runtime_error("write " + path);
-  }
-  ::close(fd);
-}
-
-inline void write_file(const std::string& path, const std::vector<std::byte>& bytes) {
-  write_file(path, bytes.data(), bytes.size());
-}
+using testing::file_bytes;
+using testing::write_file;
 
 inline void patch(const std::string& path, std::uint64_t offset, const void* data, std::size_t size) {
   const int fd = ::open(path.c_str(), O_WRONLY | O_CLOEXEC);

@@ -27,14 +27,20 @@ std::vector<std::byte> make_queue_file(const std::string& path) {
     auto p = q.producer();
     for (const char* m : {"one", "two", "three"}) EXPECT_TRUE(p.try_publish(m).ok());
   }
-  return read_file(path);
+  return file_bytes(path);
 }
 
 bool contains(const std::string& s, const std::string& part) { return s.find(part) != std::string::npos; }
 
-TEST(HostileOpen, should_refuse_a_truncated_file_as_corrupt_naming_the_file_and_the_reason) {
+// Each test starts from a valid queue file at tq.path() (three messages
+// published, the handles closed) whose bytes are `good`, and damages it.
+class HostileOpen : public ::testing::Test {
+ protected:
   TempQueue tq;
-  const auto good = make_queue_file(tq.path());
+  const std::vector<std::byte> good = make_queue_file(tq.path());
+};
+
+TEST_F(HostileOpen, should_refuse_a_truncated_file_as_corrupt_naming_the_file_and_the_reason) {
   const Layout l = read_layout(tq.path());
   ASSERT_EQ(l.file_size, good.size());
   // 0, a few bytes, just short of the header region, then header intact but
@@ -52,9 +58,8 @@ TEST(HostileOpen, should_refuse_a_truncated_file_as_corrupt_naming_the_file_and_
   }
 }
 
-TEST(HostileOpen, should_refuse_a_file_longer_than_its_header_says_as_corrupt) {
-  TempQueue tq;
-  auto bytes = make_queue_file(tq.path());
+TEST_F(HostileOpen, should_refuse_a_file_longer_than_its_header_says_as_corrupt) {
+  auto bytes = good;
   bytes.resize(bytes.size() + 4096);
   write_file(tq.path(), bytes);
   const Thrown t = catch_error([&] { (void)Queue::open(tq.path()); });
@@ -64,9 +69,7 @@ TEST(HostileOpen, should_refuse_a_file_longer_than_its_header_says_as_corrupt) {
   EXPECT_TRUE(contains(t.what, std::to_string(bytes.size()))) << t.what;
 }
 
-TEST(HostileOpen, should_refuse_another_format_version_saying_which_was_found_and_which_is_supported) {
-  TempQueue tq;
-  (void)make_queue_file(tq.path());
+TEST_F(HostileOpen, should_refuse_another_format_version_saying_which_was_found_and_which_is_supported) {
   // 1: the format before the durability fields; kFormatVersion + 1: a newer build.
   for (const std::uint32_t version : {0u, 1u, detail::kFormatVersion + 1, 7u, 0xffffffffu}) {
     SCOPED_TRACE("version " + std::to_string(version));
@@ -82,9 +85,7 @@ TEST(HostileOpen, should_refuse_another_format_version_saying_which_was_found_an
   }
 }
 
-TEST(HostileOpen, should_refuse_another_format_version_even_when_its_checksum_is_valid) {
-  TempQueue tq;
-  (void)make_queue_file(tq.path());
+TEST_F(HostileOpen, should_refuse_another_format_version_even_when_its_checksum_is_valid) {
   Layout l = read_layout(tq.path());
   l.version = detail::kFormatVersion + 1;
   write_sealed_layout(tq.path(), l);
@@ -94,9 +95,7 @@ TEST(HostileOpen, should_refuse_another_format_version_even_when_its_checksum_is
   EXPECT_TRUE(contains(t.what, "version " + std::to_string(detail::kFormatVersion + 1))) << t.what;
 }
 
-TEST(HostileOpen, should_refuse_header_flags_it_does_not_know_even_when_the_checksum_is_valid) {
-  TempQueue tq;
-  (void)make_queue_file(tq.path());
+TEST_F(HostileOpen, should_refuse_header_flags_it_does_not_know_even_when_the_checksum_is_valid) {
   Layout l = read_layout(tq.path());
   l.flags = 1u << 31;  // a feature of a later build
   write_sealed_layout(tq.path(), l);
@@ -106,9 +105,7 @@ TEST(HostileOpen, should_refuse_header_flags_it_does_not_know_even_when_the_chec
   EXPECT_TRUE(contains(t.what, "flags")) << t.what;
 }
 
-TEST(HostileOpen, should_refuse_a_wrong_magic_as_incompatible) {
-  TempQueue tq;
-  (void)make_queue_file(tq.path());
+TEST_F(HostileOpen, should_refuse_a_wrong_magic_as_incompatible) {
   for (const char* magic : {"ACKRINH", "\0\0\0\0\0\0\0", "ackring", "ZIP\x03\x04\0\0"}) {
     SCOPED_TRACE(std::string("magic ") + magic);
     patch(tq.path(), 0, magic, 8);
@@ -120,8 +117,7 @@ TEST(HostileOpen, should_refuse_a_wrong_magic_as_incompatible) {
   }
 }
 
-TEST(HostileOpen, should_refuse_a_file_of_random_bytes) {
-  TempQueue tq;
+TEST_F(HostileOpen, should_refuse_a_file_of_random_bytes) {
   std::mt19937_64 rng(kSeed);
   for (int i = 0; i < 20; ++i) {
     const std::size_t size = std::size_t{4096} << (i % 3);
@@ -132,9 +128,7 @@ TEST(HostileOpen, should_refuse_a_file_of_random_bytes) {
   }
 }
 
-TEST(HostileOpen, should_refuse_a_header_with_any_single_byte_of_its_layout_or_checksum_flipped) {
-  TempQueue tq;
-  const auto good = make_queue_file(tq.path());
+TEST_F(HostileOpen, should_refuse_a_header_with_any_single_byte_of_its_layout_or_checksum_flipped) {
   const std::size_t covered = offsetof(FileHeader, header_checksum) + sizeof(std::uint64_t);
   for (std::size_t i = 0; i < covered; ++i) {
     for (const unsigned char mask : {0x01, 0x80, 0xff}) {
@@ -153,9 +147,7 @@ TEST(HostileOpen, should_refuse_a_header_with_any_single_byte_of_its_layout_or_c
   }
 }
 
-TEST(HostileOpen, should_refuse_a_header_whose_layout_holds_random_bytes) {
-  TempQueue tq;
-  const auto good = make_queue_file(tq.path());
+TEST_F(HostileOpen, should_refuse_a_header_whose_layout_holds_random_bytes) {
   std::mt19937_64 rng(kSeed + 1);
   for (int round = 0; round < 500; ++round) {
     auto bytes = good;
@@ -211,9 +203,7 @@ const Lie kLies[] = {
     {"file_size 2^63", [](Layout& l) { l.file_size = 1ull << 63; }},
 };
 
-TEST(HostileOpen, should_refuse_a_resealed_header_whose_layout_does_not_follow_from_its_parameters) {
-  TempQueue tq;
-  const auto good = make_queue_file(tq.path());
+TEST_F(HostileOpen, should_refuse_a_resealed_header_whose_layout_does_not_follow_from_its_parameters) {
   const Layout original = read_layout(tq.path());
   for (const Lie& lie : kLies) {
     SCOPED_TRACE(lie.what);
@@ -230,9 +220,7 @@ TEST(HostileOpen, should_refuse_a_resealed_header_whose_layout_does_not_follow_f
   }
 }
 
-TEST(HostileOpen, should_refuse_a_consistent_resealed_layout_that_does_not_match_the_file_size) {
-  TempQueue tq;
-  (void)make_queue_file(tq.path());
+TEST_F(HostileOpen, should_refuse_a_consistent_resealed_layout_that_does_not_match_the_file_size) {
   const Layout original = read_layout(tq.path());
   Layout l = original;
   l.capacity *= 64;
@@ -248,9 +236,7 @@ TEST(HostileOpen, should_refuse_a_consistent_resealed_layout_that_does_not_match
 // A header that was re-sealed consistently *and* a file grown to match is a
 // well-formed queue whose regions hold whatever the old layout left there.
 // Everything must stay in bounds and no message may be handed out unverified.
-TEST(HostileOpen, should_stay_in_bounds_on_a_consistently_relaid_file_whose_regions_hold_old_data) {
-  TempQueue tq;
-  const auto good = make_queue_file(tq.path());
+TEST_F(HostileOpen, should_stay_in_bounds_on_a_consistently_relaid_file_whose_regions_hold_old_data) {
   const Layout original = read_layout(tq.path());
   struct Change {
     const char* what;

@@ -51,7 +51,7 @@ struct Held {
   std::atomic<std::uint32_t> go{0};
 };
 
-TEST(DeadConsumer, a_killed_consumer_that_is_not_yet_reaped_counts_as_dead_and_its_leases_come_back) {
+TEST(DeadConsumer, should_count_a_killed_consumer_that_is_not_yet_reaped_as_dead_and_give_back_its_leases) {
   TempQueue tq;
   QueueOptions qo;
   qo.capacity = 16;
@@ -113,13 +113,9 @@ TEST(DeadConsumer, a_killed_consumer_that_is_not_yet_reaped_counts_as_dead_and_i
 // ack = settle the lease word, then advance the floor. A member killed
 // between the two leaves a settled word below a floor nobody moves if every
 // later message was already acked: the ring looks full forever.
-TEST(DeadConsumer, a_consumer_killed_between_settling_its_ack_and_advancing_the_floor_does_not_block_producers) {
+TEST(DeadConsumer, should_not_block_producers_when_a_consumer_is_killed_between_settling_its_ack_and_advancing_the_floor) {
   TempQueue tq;
-  QueueOptions qo;
-  qo.capacity = 4;
-  qo.max_message_size = kMaxMessageSize;
-  qo.default_lease = 30s;
-  auto q = Queue::create(tq.path(), qo);
+  auto q = Queue::create(tq.path(), {.capacity = 4, .max_message_size = kMaxMessageSize, .default_lease = 30s});
   q.create_group("g");
   publish_in_child(tq.path(), 0, 4);  // the ring is full
 
@@ -204,14 +200,10 @@ TEST(DeadConsumer, a_consumer_killed_between_settling_its_ack_and_advancing_the_
 // records its own pid in `reserved`, so that a reclaimer that dies half-way
 // is noticed and its job finished. Killed between the two steps, it leaves
 // in `reserved` whatever pid an earlier reclaim of that slot wrote.
-TEST(DeadConsumer, a_reclaimer_killed_before_recording_itself_does_not_strand_the_dead_members_leases) {
+TEST(DeadConsumer, should_not_strand_the_dead_members_leases_when_a_reclaimer_is_killed_before_recording_itself) {
   TempQueue tq;
-  QueueOptions qo;
-  qo.capacity = 16;
-  qo.max_message_size = kMaxMessageSize;
-  qo.max_members = 4;
-  qo.default_lease = 30s;
-  auto q = Queue::create(tq.path(), qo);
+  auto q = Queue::create(tq.path(), {.capacity = 16, .max_message_size = kMaxMessageSize, .default_lease = 30s,
+                                     .max_members = 4});
   q.create_group("g");
 
   // 1. C0 joins (slot 0) and dies; A joins (slot 1), reclaims slot 0 (so

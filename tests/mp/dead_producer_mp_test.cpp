@@ -110,7 +110,7 @@ Child consume_in_child(const std::string& path, const std::string& group, std::u
   });
 }
 
-TEST(DeadProducer, a_slot_claimed_by_a_producer_that_died_is_skipped_without_waiting_for_the_claim_timeout) {
+TEST(DeadProducer, should_skip_a_slot_claimed_by_a_producer_that_died_without_waiting_for_the_claim_timeout) {
   TempQueue tq;
   QueueOptions qo;
   qo.capacity = 64;
@@ -167,13 +167,9 @@ TEST(DeadProducer, a_slot_claimed_by_a_producer_that_died_is_skipped_without_wai
   EXPECT_EQ(process_state(zombie_claimer.pid()), 'Z');
 }
 
-TEST(DeadProducer, a_claim_that_was_never_marked_is_aborted_after_the_claim_timeout_and_not_before) {
+TEST(DeadProducer, should_abort_a_claim_that_was_never_marked_after_the_claim_timeout_and_not_before) {
   TempQueue tq;
-  QueueOptions qo;
-  qo.capacity = 64;
-  qo.max_message_size = kMaxMessageSize;
-  qo.claim_timeout = 200ms;
-  auto q = Queue::create(tq.path(), qo);
+  auto q = Queue::create(tq.path(), {.capacity = 64, .max_message_size = kMaxMessageSize, .claim_timeout = 200ms});
   q.create_group("a");
   q.create_group("b");
 
@@ -219,13 +215,9 @@ TEST(DeadProducer, a_claim_that_was_never_marked_is_aborted_after_the_claim_time
 // Invariant 4 says a producer's death stops the others for at most its claim
 // timeout. A producer that dies inside publish_batch leaves every slot after
 // the one it was writing unmarked; they must not cost one timeout each.
-TEST(DeadProducer, a_dead_batch_claim_holds_consumers_back_for_one_claim_timeout_not_one_per_slot) {
+TEST(DeadProducer, should_hold_consumers_back_for_one_claim_timeout_not_one_per_slot_of_a_dead_batch_claim) {
   TempQueue tq;
-  QueueOptions qo;
-  qo.capacity = 64;
-  qo.max_message_size = kMaxMessageSize;
-  qo.claim_timeout = 250ms;
-  auto q = Queue::create(tq.path(), qo);
+  auto q = Queue::create(tq.path(), {.capacity = 64, .max_message_size = kMaxMessageSize, .claim_timeout = 250ms});
   q.create_group("a");
 
   publish_in_child(tq.path(), 0, 0, 2);
@@ -260,7 +252,7 @@ struct Attempt {
   std::uint32_t round = 0;
 };
 
-TEST(DeadProducer, a_producer_killed_at_a_random_moment_loses_nothing_whose_publish_returned_ok) {
+TEST(DeadProducer, should_lose_nothing_whose_publish_returned_ok_when_a_producer_is_killed_at_a_random_moment) {
   TempQueue tq;
   QueueOptions qo;
   qo.capacity = 32;  // small: producers also die while waiting for room

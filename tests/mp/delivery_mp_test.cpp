@@ -15,6 +15,7 @@
 #include <cstdlib>
 #include <map>
 #include <memory>
+#include <optional>
 #include <random>
 #include <span>
 #include <string>
@@ -168,127 +169,162 @@ struct LoggedReceipt {
   bool acked = false;
 };
 
-// Runs the scenario and checks everything; failures are gtest failures.
-void run_scenario(ScenarioOptions o) {
-  // ACKRING_SEED=<n> varies the scenario (kill points, batch sizes).
-  if (const char* env = std::getenv("ACKRING_SEED"); env != nullptr && *env != '\0')
-    o.seed ^= static_cast<std::uint32_t>(std::strtoul(env, nullptr, 0));
-  TempQueue tq;
-  QueueOptions qo;
-  qo.capacity = o.capacity;
-  qo.max_message_size = kMaxMessageSize;
-  qo.max_members = o.max_members;
-  qo.default_lease = kLongLease;
-  auto q = Queue::create(tq.path(), qo);
-  for (const auto& [name, members] : o.groups) q.create_group(name);
-  SharedBlock<Control> control;
-  std::mt19937 rng(o.seed);
-  std::printf("scenario seed %u (vary with ACKRING_SEED)\n", o.seed);
+// What the logs say about how the deliveries of a group went.
+struct DeliveryTally {
+  std::uint64_t max_return_ns = 0;   // longest time from a dead holder's receipt to the redelivery
+  std::uint64_t redelivered = 0;
+  std::uint64_t unlogged_prior = 0;  // first logged deliveries that were redeliveries
+};
 
+// One run of a scenario: the queue, the processes and their logs, and the
+// checks made of them once every message is settled. Failures are gtest
+// failures; a fatal one ends the run (run() stops at the step that had it).
+class Scenario {
+ public:
+  explicit Scenario(ScenarioOptions options) : o_(with_env_seed(std::move(options))), rng_(o_.seed), producer_logs_(o_.producers) {
+    QueueOptions qo;
+    qo.capacity = o_.capacity;
+    qo.max_message_size = kMaxMessageSize;
+    qo.max_members = o_.max_members;
+    qo.default_lease = kLongLease;
+    q_.emplace(Queue::create(tq_.path(), qo));
+    for (const auto& [name, members] : o_.groups) q_->create_group(name);
+    std::printf("scenario seed %u (vary with ACKRING_SEED)\n", o_.seed);
+    for (std::size_t g = 0; g < o_.groups.size(); ++g)
+      for (std::uint32_t m = 0; m < o_.groups[g].second; ++m)
+        roles_.push_back({o_.groups[g].first, static_cast<std::uint8_t>(g)});
+  }
+
+  void run() {
+    start_processes();
+    if (!supervise_until_settled()) return;
+    expect_no_ghost_members();
+    stop_consumers();
+    if (::testing::Test::HasFatalFailure()) return;
+    expect_stats_after_everyone_left();
+    read_published();
+    if (::testing::Test::HasFatalFailure()) return;
+    DeliveryTally tally;
+    for (std::size_t g = 0; g < o_.groups.size(); ++g) {
+      check_group_log(g, tally);
+      if (::testing::Test::HasFatalFailure()) return;
+    }
+    expect_leases_came_back_from_deaths(tally);
+    check_member_slots_are_free();
+  }
+
+ private:
   struct Role {
     std::string group;
     std::uint8_t group_index;
   };
-  std::vector<Role> roles;
-  for (std::size_t g = 0; g < o.groups.size(); ++g)
-    for (std::uint32_t m = 0; m < o.groups[g].second; ++m) roles.push_back({o.groups[g].first, static_cast<std::uint8_t>(g)});
 
-  std::vector<ConsumerInstance> instances;
-  std::uint32_t planned_kills = 0;
-  auto spawn_consumer = [&](std::uint32_t role) {
+  // ACKRING_SEED=<n> varies the scenario (kill points, batch sizes).
+  static ScenarioOptions with_env_seed(ScenarioOptions o) {
+    if (const char* env = std::getenv("ACKRING_SEED"); env != nullptr && *env != '\0')
+      o.seed ^= static_cast<std::uint32_t>(std::strtoul(env, nullptr, 0));
+    return o;
+  }
+
+  [[nodiscard]] std::uint64_t total() const { return std::uint64_t{o_.producers} * o_.messages_per_producer; }
+
+  void spawn_consumer(std::uint32_t role) {
     ConsumerInstance inst;
     inst.role = role;
-    inst.id = static_cast<std::uint16_t>(instances.size());
-    if (o.kills == Kills::self_after_receive && planned_kills < o.max_kills) {
-      inst.kill_after = 20 + rng() % 900;
-      ++planned_kills;
+    inst.id = static_cast<std::uint16_t>(instances_.size());
+    if (o_.kills == Kills::self_after_receive && planned_kills_ < o_.max_kills) {
+      inst.kill_after = 20 + rng_() % 900;
+      ++planned_kills_;
     }
     const RecordLog& log = *inst.log;
-    const Role r = roles[role];
+    const Role r = roles_[role];
     const std::uint16_t id = inst.id;
     const std::uint32_t kill_after = inst.kill_after;
     inst.child = fork_child([&, r, id, kill_after] {
-      return consumer_main(tq.path(), r.group, r.group_index, id, kill_after, o, log, *control);
+      return consumer_main(tq_.path(), r.group, r.group_index, id, kill_after, o_, log, *control_);
     });
-    instances.push_back(std::move(inst));
-  };
-  for (std::uint32_t r = 0; r < roles.size(); ++r) spawn_consumer(r);
-
-  std::vector<RecordLog> producer_logs(o.producers);
-  std::vector<Child> producers;
-  for (std::uint32_t p = 0; p < o.producers; ++p) {
-    const RecordLog& log = producer_logs[p];
-    producers.push_back(fork_child([&, p] { return producer_main(tq.path(), p, o, log); }));
+    instances_.push_back(std::move(inst));
   }
 
-  const std::uint64_t total = std::uint64_t{o.producers} * o.messages_per_producer;
-  const std::uint64_t start = now_ms();
-  std::uint64_t next_parent_kill = start + 20 + rng() % 60;
-  std::uint32_t parent_kills = 0;
-  std::uint32_t deaths = 0;
-  bool complete = false;
-  while (!complete) {
-    const std::uint64_t now = now_ms();
-    if (now - start > o.budget_ms) break;
-    for (auto& p : producers) {
-      if (p.poll() && !p.exited_ok()) {
-        ADD_FAILURE() << "producer " << p.describe();
-        return;
-      }
+  void start_processes() {
+    for (std::uint32_t r = 0; r < roles_.size(); ++r) spawn_consumer(r);
+    for (std::uint32_t p = 0; p < o_.producers; ++p) {
+      const RecordLog& log = producer_logs_[p];
+      producers_.push_back(fork_child([&, p] { return producer_main(tq_.path(), p, o_, log); }));
     }
-    const std::size_t live_instances = instances.size();
-    for (std::size_t i = 0; i < live_instances; ++i) {
-      auto& inst = instances[i];
-      if (inst.child.reaped() || !inst.child.poll()) continue;
-      if (!inst.child.killed_by(SIGKILL)) {
-        ADD_FAILURE() << "consumer instance " << inst.id << " (" << roles[inst.role].group << ") "
-                      << inst.child.describe() << " before the stop signal";
-        return;
-      }
-      ++deaths;
-      spawn_consumer(inst.role);  // may reallocate `instances`: `inst` is not used below
-    }
-    if (o.kills == Kills::parent_random && parent_kills < o.max_kills && now >= next_parent_kill) {
-      std::vector<std::size_t> alive;
-      for (std::size_t i = 0; i < instances.size(); ++i)
-        if (!instances[i].child.reaped()) alive.push_back(i);
-      auto& victim = instances[alive[rng() % alive.size()]];
-      victim.child.kill(SIGKILL);
-      victim.killed_by_parent = true;
-      ++parent_kills;
-      next_parent_kill = now + 5 + rng() % 60;
-    }
-    bool producers_done = true;
-    for (auto& p : producers) producers_done = producers_done && p.reaped();
-    if (producers_done) {
-      const QueueStats s = q.stats();
-      complete = s.tail == total && s.groups.size() == o.groups.size();
-      for (const auto& g : s.groups) complete = complete && g.floor == s.tail;
-    }
-    if (!complete) sleep_ms(2);
   }
-  const std::uint64_t elapsed_ms = now_ms() - start;
-  if (!complete) {
-    const QueueStats s = q.stats();
-    std::string where;
-    for (const auto& g : s.groups)
-      where += " group " + g.name + ": floor " + std::to_string(g.floor) + " next " + std::to_string(g.next) +
-               " in flight " + std::to_string(g.in_flight) + ";";
-    FAIL() << "not every message was settled in every group within " << o.budget_ms << " ms: tail " << s.tail
-           << " of " << total << ";" << where;
+
+  // Respawns the consumers that died, kills some (Kills::parent_random), and
+  // returns once every group's floor reached the tail; false after a failure.
+  bool supervise_until_settled() {
+    const std::uint64_t start = now_ms();
+    std::uint64_t next_parent_kill = start + 20 + rng_() % 60;
+    bool complete = false;
+    while (!complete) {
+      const std::uint64_t now = now_ms();
+      if (now - start > o_.budget_ms) break;
+      for (auto& p : producers_) {
+        if (p.poll() && !p.exited_ok()) {
+          ADD_FAILURE() << "producer " << p.describe();
+          return false;
+        }
+      }
+      const std::size_t live_instances = instances_.size();
+      for (std::size_t i = 0; i < live_instances; ++i) {
+        auto& inst = instances_[i];
+        if (inst.child.reaped() || !inst.child.poll()) continue;
+        if (!inst.child.killed_by(SIGKILL)) {
+          ADD_FAILURE() << "consumer instance " << inst.id << " (" << roles_[inst.role].group << ") "
+                        << inst.child.describe() << " before the stop signal";
+          return false;
+        }
+        ++deaths_;
+        spawn_consumer(inst.role);  // may reallocate `instances_`: `inst` is not used below
+      }
+      if (o_.kills == Kills::parent_random && parent_kills_ < o_.max_kills && now >= next_parent_kill) {
+        std::vector<std::size_t> alive;
+        for (std::size_t i = 0; i < instances_.size(); ++i)
+          if (!instances_[i].child.reaped()) alive.push_back(i);
+        auto& victim = instances_[alive[rng_() % alive.size()]];
+        victim.child.kill(SIGKILL);
+        victim.killed_by_parent = true;
+        ++parent_kills_;
+        next_parent_kill = now + 5 + rng_() % 60;
+      }
+      bool producers_done = true;
+      for (auto& p : producers_) producers_done = producers_done && p.reaped();
+      if (producers_done) {
+        const QueueStats s = q_->stats();
+        complete = s.tail == total() && s.groups.size() == o_.groups.size();
+        for (const auto& g : s.groups) complete = complete && g.floor == s.tail;
+      }
+      if (!complete) sleep_ms(2);
+    }
+    const std::uint64_t elapsed_ms = now_ms() - start;
+    if (!complete) {
+      const QueueStats s = q_->stats();
+      std::string where;
+      for (const auto& g : s.groups)
+        where += " group " + g.name + ": floor " + std::to_string(g.floor) + " next " + std::to_string(g.next) +
+                 " in flight " + std::to_string(g.in_flight) + ";";
+      ADD_FAILURE() << "not every message was settled in every group within " << o_.budget_ms << " ms: tail " << s.tail
+                    << " of " << total() << ";" << where;
+      return false;
+    }
+    std::printf("all %" PRIu64 " messages settled in every group after %" PRIu64 " ms, %u consumer deaths\n", total(),
+                elapsed_ms, deaths_);
+    return true;
   }
-  std::printf("all %" PRIu64 " messages settled in every group after %" PRIu64 " ms, %u consumer deaths\n", total,
-              elapsed_ms, deaths);
 
   // Dead members must have been reclaimed by the live ones: no ghost
   // (dead but registered) member may remain. Housekeeping runs every 50 ms
   // when idle, so give it a moment.
-  {
+  void expect_no_ghost_members() {
     const std::uint64_t deadline = now_ms() + 3000;
     std::string ghosts;
     for (;;) {
       ghosts.clear();
-      for (const auto& g : q.stats().groups)
+      for (const auto& g : q_->stats().groups)
         for (const auto& m : g.members)
           if (!m.alive) ghosts += " " + g.name + "[" + std::to_string(m.index) + "] pid " + std::to_string(m.pid);
       if (ghosts.empty() || now_ms() > deadline) break;
@@ -297,56 +333,51 @@ void run_scenario(ScenarioOptions o) {
     EXPECT_TRUE(ghosts.empty()) << "dead members still registered:" << ghosts;
   }
 
-  control->stop.store(1, std::memory_order_release);
-  for (auto& inst : instances) {
-    if (inst.child.reaped()) continue;
-    ASSERT_TRUE(inst.child.wait_for(10s)) << "consumer instance " << inst.id << " did not leave after stop";
-    // The parent's last kill can land in the round that found every message
-    // settled: that instance was not reaped in the loop and dies of it here.
-    if (inst.killed_by_parent && inst.child.killed_by(SIGKILL)) continue;
-    ASSERT_TRUE(inst.child.exited_ok()) << "consumer instance " << inst.id << " " << inst.child.describe();
-  }
-
-  // ---- stats after everyone left ----
-  const QueueStats s = q.stats();
-  EXPECT_EQ(s.tail, total);
-  EXPECT_EQ(s.published, total);
-  EXPECT_EQ(s.aborted, 0u);
-  for (const auto& g : s.groups) {
-    EXPECT_EQ(g.floor, total) << g.name;
-    EXPECT_EQ(g.in_flight, 0u) << g.name;
-    EXPECT_EQ(g.aborted_skipped, 0u) << g.name;
-    EXPECT_EQ(g.corrupt_skipped, 0u) << g.name;
-    EXPECT_EQ(g.dead_lettered, 0u) << g.name;
-    EXPECT_TRUE(g.members.empty()) << g.name << " still lists " << g.members.size() << " members after all left";
-  }
-
-  // ---- the logs ----
-  std::map<std::uint64_t, std::uint64_t> published;  // key -> seq
-  for (const auto& log : producer_logs)
-    for (const Event& e : log.read_all<Event>()) {
-      ASSERT_EQ(e.kind, EventKind::published);
-      ASSERT_TRUE(published.emplace(key_of(e.id), e.seq).second) << "message published twice";
+  void stop_consumers() {
+    control_->stop.store(1, std::memory_order_release);
+    for (auto& inst : instances_) {
+      if (inst.child.reaped()) continue;
+      ASSERT_TRUE(inst.child.wait_for(10s)) << "consumer instance " << inst.id << " did not leave after stop";
+      // The parent's last kill can land in the round that found every message
+      // settled: that instance was not reaped in the loop and dies of it here.
+      if (inst.killed_by_parent && inst.child.killed_by(SIGKILL)) continue;
+      ASSERT_TRUE(inst.child.exited_ok()) << "consumer instance " << inst.id << " " << inst.child.describe();
     }
-  ASSERT_EQ(published.size(), total);
-  {
+  }
+
+  void expect_stats_after_everyone_left() {
+    const QueueStats s = q_->stats();
+    EXPECT_EQ(s.tail, total());
+    EXPECT_EQ(s.published, total());
+    EXPECT_EQ(s.aborted, 0u);
+    for (const auto& g : s.groups) {
+      EXPECT_EQ(g.floor, total()) << g.name;
+      EXPECT_EQ(g.in_flight, 0u) << g.name;
+      EXPECT_EQ(g.aborted_skipped, 0u) << g.name;
+      EXPECT_EQ(g.corrupt_skipped, 0u) << g.name;
+      EXPECT_EQ(g.dead_lettered, 0u) << g.name;
+      EXPECT_TRUE(g.members.empty()) << g.name << " still lists " << g.members.size() << " members after all left";
+    }
+  }
+
+  // The producers' logs: every message published once, each at its own seq.
+  void read_published() {
+    for (const auto& log : producer_logs_)
+      for (const Event& e : log.read_all<Event>()) {
+        ASSERT_EQ(e.kind, EventKind::published);
+        ASSERT_TRUE(published_.emplace(key_of(e.id), e.seq).second) << "message published twice";
+      }
+    ASSERT_EQ(published_.size(), total());
     std::vector<std::uint64_t> seqs;
-    for (const auto& [key, seq] : published) seqs.push_back(seq);
+    for (const auto& [key, seq] : published_) seqs.push_back(seq);
     std::sort(seqs.begin(), seqs.end());
     ASSERT_TRUE(std::adjacent_find(seqs.begin(), seqs.end()) == seqs.end()) << "two publishes reported one seq";
   }
 
-  std::vector<bool> killed(instances.size());
-  for (const auto& inst : instances) killed[inst.id] = inst.child.killed_by(SIGKILL);
-
-  std::uint64_t max_return_ns = 0;
-  std::uint64_t redelivered = 0;
-  std::uint64_t unlogged_prior = 0;
-  for (std::size_t g = 0; g < o.groups.size(); ++g) {
-    const std::string& gname = o.groups[g].first;
-    std::map<std::uint64_t, std::vector<LoggedReceipt>> receipts;
-    for (const auto& inst : instances) {
-      if (roles[inst.role].group_index != g) continue;
+  // The receipts the members of group `g` logged, by message key.
+  void collect_receipts(std::size_t g, std::map<std::uint64_t, std::vector<LoggedReceipt>>& receipts) const {
+    for (const auto& inst : instances_) {
+      if (roles_[inst.role].group_index != g) continue;
       for (const Event& e : inst.log->read_all<Event>()) {
         ASSERT_NE(e.kind, EventKind::lease_lost) << "a live member lost a 30 s lease: seq " << e.seq;
         auto& rs = receipts[key_of(e.id)];
@@ -361,9 +392,20 @@ void run_scenario(ScenarioOptions o) {
         }
       }
     }
+  }
+
+  // Group `g` got every published message, at its seq, acked once; a message
+  // was delivered again only after its holder died.
+  void check_group_log(std::size_t g, DeliveryTally& tally) const {
+    const std::string& gname = o_.groups[g].first;
+    std::vector<bool> killed(instances_.size());
+    for (const auto& inst : instances_) killed[inst.id] = inst.child.killed_by(SIGKILL);
+    std::map<std::uint64_t, std::vector<LoggedReceipt>> receipts;
+    collect_receipts(g, receipts);
+    if (::testing::Test::HasFatalFailure()) return;
     for (const auto& [key, rs] : receipts)
-      ASSERT_TRUE(published.count(key)) << gname << ": received a message nobody published (key " << key << ")";
-    for (const auto& [key, seq] : published) {
+      ASSERT_TRUE(published_.count(key)) << gname << ": received a message nobody published (key " << key << ")";
+    for (const auto& [key, seq] : published_) {
       auto it = receipts.find(key);
       ASSERT_TRUE(it != receipts.end() && !it->second.empty())
           << gname << ": message " << (key >> 32) << "/" << (key & 0xffffffff) << " (seq " << seq << ") was lost";
@@ -384,20 +426,20 @@ void run_scenario(ScenarioOptions o) {
           ASSERT_TRUE(killed[r.instance] && !r.acked)
               << gname << ": seq " << seq << " was delivered again although instance " << r.instance
               << " (delivery " << r.deliveries << ") " << (r.acked ? "acked it" : "did not die");
-          ++redelivered;
+          ++tally.redelivered;
           const std::uint64_t back = rs[i + 1].time_ns - r.time_ns;
-          max_return_ns = std::max(max_return_ns, back);
+          tally.max_return_ns = std::max(tally.max_return_ns, back);
         }
       }
       EXPECT_LE(acks, 1u) << gname << ": seq " << seq << " acked " << acks << " times";
       const LoggedReceipt& last = rs.back();
-      if (o.kills == Kills::parent_random) {
+      if (o_.kills == Kills::parent_random) {
         // The parent may kill between ack and its log record: then the last
         // holder is dead and the ack did or did not happen (the floor says it did).
         EXPECT_TRUE(last.acked || killed[last.instance]) << gname << ": seq " << seq << " never acked";
         // The first logged delivery may be a redelivery when the first holder
         // died before it could log it.
-        if (rs.front().deliveries != 1) ++unlogged_prior;
+        if (rs.front().deliveries != 1) ++tally.unlogged_prior;
       } else {
         EXPECT_TRUE(last.acked) << gname << ": seq " << seq << " never acked";
         EXPECT_EQ(rs.front().deliveries, 1u) << gname << ": seq " << seq;
@@ -405,37 +447,59 @@ void run_scenario(ScenarioOptions o) {
       }
     }
   }
-  std::printf("%" PRIu64 " redeliveries after deaths; slowest came back %.1f ms after the dead holder got it; "
-              "%" PRIu64 " first deliveries unlogged\n",
-              redelivered, static_cast<double>(max_return_ns) / 1e6, unlogged_prior);
-  // Leases are 30 s: a lease that came back within 5 s came back because its
-  // holder was seen dead, not because it expired.
-  EXPECT_LT(max_return_ns, 5'000'000'000ull) << "a dead member's lease came back only after "
-                                              << max_return_ns / 1'000'000 << " ms";
-  if (o.kills == Kills::parent_random) {
-    EXPECT_LE(unlogged_prior, std::uint64_t{parent_kills} * o.consumer_batch_max);
-  }
-  if (o.kills != Kills::none) {
-    EXPECT_GE(deaths, 3u) << "the scenario did not kill enough consumers to mean much";
+
+  void expect_leases_came_back_from_deaths(const DeliveryTally& tally) const {
+    std::printf("%" PRIu64 " redeliveries after deaths; slowest came back %.1f ms after the dead holder got it; "
+                "%" PRIu64 " first deliveries unlogged\n",
+                tally.redelivered, static_cast<double>(tally.max_return_ns) / 1e6, tally.unlogged_prior);
+    // Leases are 30 s: a lease that came back within 5 s came back because its
+    // holder was seen dead, not because it expired.
+    EXPECT_LT(tally.max_return_ns, 5'000'000'000ull) << "a dead member's lease came back only after "
+                                                     << tally.max_return_ns / 1'000'000 << " ms";
+    if (o_.kills == Kills::parent_random) {
+      EXPECT_LE(tally.unlogged_prior, std::uint64_t{parent_kills_} * o_.consumer_batch_max);
+    }
+    if (o_.kills != Kills::none) {
+      EXPECT_GE(deaths_, 3u) << "the scenario did not kill enough consumers to mean much";
+    }
   }
 
   // Member slots were all freed: every group takes max_members new members.
-  std::vector<Consumer> members;
-  for (const auto& [name, n] : o.groups)
-    for (std::uint32_t m = 0; m < o.max_members; ++m) {
-      ConsumerOptions co;
-      co.create_group = false;
-      ASSERT_NO_THROW(members.push_back(q.consumer(name, co))) << name << " member " << m;
-    }
-}
+  void check_member_slots_are_free() {
+    std::vector<Consumer> members;
+    for (const auto& [name, n] : o_.groups)
+      for (std::uint32_t m = 0; m < o_.max_members; ++m) {
+        ConsumerOptions co;
+        co.create_group = false;
+        ASSERT_NO_THROW(members.push_back(q_->consumer(name, co))) << name << " member " << m;
+      }
+  }
 
-TEST(MultiProcessDelivery, every_message_is_acked_exactly_once_in_every_group_when_no_process_dies) {
+  const ScenarioOptions o_;
+  TempQueue tq_;
+  std::optional<Queue> q_;
+  SharedBlock<Control> control_;
+  std::mt19937 rng_;
+  std::vector<Role> roles_;
+  std::vector<ConsumerInstance> instances_;
+  std::vector<RecordLog> producer_logs_;
+  std::vector<Child> producers_;
+  std::map<std::uint64_t, std::uint64_t> published_;  // key -> seq
+  std::uint32_t planned_kills_ = 0;
+  std::uint32_t parent_kills_ = 0;
+  std::uint32_t deaths_ = 0;
+};
+
+// Runs the scenario and checks everything; failures are gtest failures.
+void run_scenario(ScenarioOptions o) { Scenario(std::move(o)).run(); }
+
+TEST(MultiProcessDelivery, should_ack_every_message_exactly_once_in_every_group_when_no_process_dies) {
   ScenarioOptions o;
   o.messages_per_producer = 6000;
   run_scenario(o);
 }
 
-TEST(MultiProcessDelivery, consumers_killed_after_receive_before_ack_lose_nothing_and_their_leases_come_back_at_once) {
+TEST(MultiProcessDelivery, should_lose_nothing_and_give_back_the_leases_at_once_when_consumers_are_killed_after_receive_before_ack) {
   ScenarioOptions o;
   o.messages_per_producer = 6000;
   o.kills = Kills::self_after_receive;
@@ -444,7 +508,7 @@ TEST(MultiProcessDelivery, consumers_killed_after_receive_before_ack_lose_nothin
   run_scenario(o);
 }
 
-TEST(MultiProcessDelivery, consumers_killed_at_random_times_lose_nothing_and_leave_no_ghost_members) {
+TEST(MultiProcessDelivery, should_lose_nothing_and_leave_no_ghost_members_when_consumers_are_killed_at_random_times) {
   ScenarioOptions o;
   o.messages_per_producer = 40000;
   o.kills = Kills::parent_random;

@@ -41,7 +41,7 @@ bool wait_until(const std::function<bool()>& f, std::chrono::milliseconds timeou
   return false;
 }
 
-TEST(DurabilityMp, WriterKilledMidRunAnotherTakesOverWithoutGap) {
+TEST(DurabilityMp, should_let_another_process_take_over_the_journal_without_a_gap_when_the_writer_is_killed) {
   NoThreadsInParent guard;
   TempJournalDir jd;
   TempQueue tq;
@@ -114,7 +114,7 @@ TEST(DurabilityMp, WriterKilledMidRunAnotherTakesOverWithoutGap) {
   EXPECT_NE(res.end, detail::JournalEnd::corrupt) << res.message;
 }
 
-TEST(DurabilityMp, CrashedProcessQueueIsRecoveredFromTheJournal) {
+TEST(DurabilityMp, should_recover_the_queue_of_a_crashed_process_from_the_journal) {
   NoThreadsInParent guard;
   TempJournalDir jd;
   TempQueue tq;

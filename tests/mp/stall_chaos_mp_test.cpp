@@ -117,7 +117,7 @@ struct Process {
   std::uint64_t resume_at_ms = 0;
 };
 
-TEST(StallChaos, no_acknowledged_publish_is_lost_or_altered_when_processes_are_stopped_past_every_timeout_and_killed) {
+TEST(StallChaos, should_neither_lose_nor_alter_an_acknowledged_publish_when_processes_are_stopped_past_every_timeout_and_killed) {
   std::uint32_t seed = 1;
   if (const char* env = std::getenv("ACKRING_SEED"); env != nullptr && *env != '\0')
     seed = static_cast<std::uint32_t>(std::strtoul(env, nullptr, 0));

@@ -59,12 +59,9 @@ std::vector<double> latencies(const Rounds& r) {
   return out;
 }
 
-TEST(CrossProcessWakeup, a_publish_blocked_on_a_full_queue_is_woken_by_an_ack_in_another_process) {
+TEST(CrossProcessWakeup, should_wake_a_publish_blocked_on_a_full_queue_by_an_ack_in_another_process) {
   TempQueue tq;
-  QueueOptions qo;
-  qo.capacity = 4;
-  qo.max_message_size = kMaxMessageSize;
-  auto q = Queue::create(tq.path(), qo);
+  auto q = Queue::create(tq.path(), {.capacity = 4, .max_message_size = kMaxMessageSize});
   q.create_group("g");
   SharedBlock<Rounds> rounds;
 
@@ -115,12 +112,9 @@ TEST(CrossProcessWakeup, a_publish_blocked_on_a_full_queue_is_woken_by_an_ack_in
   EXPECT_LT(med, 2.0) << "a blocked publish was not woken by the ack (it found room on its own re-check)";
 }
 
-TEST(CrossProcessWakeup, a_receive_asleep_on_an_empty_queue_is_woken_by_a_publish_in_another_process) {
+TEST(CrossProcessWakeup, should_wake_a_receive_asleep_on_an_empty_queue_by_a_publish_in_another_process) {
   TempQueue tq;
-  QueueOptions qo;
-  qo.capacity = 16;
-  qo.max_message_size = kMaxMessageSize;
-  auto q = Queue::create(tq.path(), qo);
+  auto q = Queue::create(tq.path(), {.capacity = 16, .max_message_size = kMaxMessageSize});
   q.create_group("g");
   SharedBlock<Rounds> rounds;
 

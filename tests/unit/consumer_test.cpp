@@ -12,24 +12,18 @@
 #include "test_util.hpp"
 
 using namespace std::chrono_literals;
-using ackring::Consumer;
-using ackring::Delivery;
-using ackring::Queue;
-using ackring::Status;
-using ackring::testing::group_stats;
-using ackring::testing::receive_n;
-using ackring::testing::small_options;
-using ackring::testing::TempQueue;
+
+namespace ackring::testing {
 
 namespace {
 using Clock = std::chrono::steady_clock;
 }  // namespace
 
-TEST(Consumer, should_return_up_to_n_messages_from_a_batch_receive) {
-  TempQueue tq;
-  auto q = Queue::create(tq.path(), small_options(16));
-  auto cons = q.consumer("g");
-  auto prod = q.producer();
+// Each test runs on a fresh queue path and opens what it needs (QueueTest).
+using ConsumerHandle = QueueTest;
+
+TEST_F(ConsumerHandle, should_return_up_to_n_messages_from_a_batch_receive) {
+  auto& [q, cons, prod] = open(small_options(16));
   for (int i = 0; i < 10; ++i) ASSERT_TRUE(prod.try_publish("m" + std::to_string(i)).ok());
   std::vector<Delivery> batch(4);
   std::uint64_t expected = 0;
@@ -45,11 +39,8 @@ TEST(Consumer, should_return_up_to_n_messages_from_a_batch_receive) {
   EXPECT_EQ(cons.receive_batch(batch, 30ms), 0u);
 }
 
-TEST(Consumer, should_return_what_is_there_from_a_batch_receive_without_waiting_for_a_full_batch) {
-  TempQueue tq;
-  auto q = Queue::create(tq.path(), small_options(16));
-  auto cons = q.consumer("g");
-  auto prod = q.producer();
+TEST_F(ConsumerHandle, should_return_what_is_there_from_a_batch_receive_without_waiting_for_a_full_batch) {
+  auto& [q, cons, prod] = open(small_options(16));
   for (int i = 0; i < 3; ++i) ASSERT_TRUE(prod.try_publish("m").ok());
   std::vector<Delivery> batch(8);
   const auto start = Clock::now();
@@ -57,9 +48,8 @@ TEST(Consumer, should_return_what_is_there_from_a_batch_receive_without_waiting_
   EXPECT_LT(Clock::now() - start, 10s);
 }
 
-TEST(Consumer, should_wait_in_a_batch_receive_until_a_message_arrives) {
-  TempQueue tq;
-  auto q = Queue::create(tq.path(), small_options(16));
+TEST_F(ConsumerHandle, should_wait_in_a_batch_receive_until_a_message_arrives) {
+  auto& q = create(small_options(16));
   auto cons = q.consumer("g", {.spin = std::chrono::microseconds(0)});
   std::thread producer([&] {
     auto prod = q.producer();
@@ -73,11 +63,8 @@ TEST(Consumer, should_wait_in_a_batch_receive_until_a_message_arrives) {
   EXPECT_EQ(batch[0].text(), "late");
 }
 
-TEST(Consumer, should_return_nothing_into_an_empty_batch) {
-  TempQueue tq;
-  auto q = Queue::create(tq.path(), small_options());
-  auto cons = q.consumer("g");
-  auto prod = q.producer();
+TEST_F(ConsumerHandle, should_return_nothing_into_an_empty_batch) {
+  auto& [q, cons, prod] = open(small_options());
   ASSERT_TRUE(prod.try_publish("m").ok());
   std::vector<Delivery> none;
   EXPECT_EQ(cons.try_receive_batch(none), 0u);
@@ -86,11 +73,8 @@ TEST(Consumer, should_return_nothing_into_an_empty_batch) {
   EXPECT_EQ(d->deliveries(), 1u);
 }
 
-TEST(Consumer, should_ack_a_batch_cumulatively_and_advance_the_floor) {
-  TempQueue tq;
-  auto q = Queue::create(tq.path(), small_options(8));
-  auto cons = q.consumer("g");
-  auto prod = q.producer();
+TEST_F(ConsumerHandle, should_ack_a_batch_cumulatively_and_advance_the_floor) {
+  auto& [q, cons, prod] = open(small_options(8));
   for (int i = 0; i < 4; ++i) ASSERT_TRUE(prod.try_publish("m").ok());
   std::vector<Delivery> batch(4);
   ASSERT_EQ(cons.try_receive_batch(batch), 4u);
@@ -103,11 +87,8 @@ TEST(Consumer, should_ack_a_batch_cumulatively_and_advance_the_floor) {
   EXPECT_EQ(cons.ack_batch(batch), 0u);
 }
 
-TEST(Consumer, should_count_only_still_leased_messages_in_a_batch_ack) {
-  TempQueue tq;
-  auto q = Queue::create(tq.path(), small_options(8));
-  auto cons = q.consumer("g");
-  auto prod = q.producer();
+TEST_F(ConsumerHandle, should_count_only_still_leased_messages_in_a_batch_ack) {
+  auto& [q, cons, prod] = open(small_options(8));
   for (int i = 0; i < 4; ++i) ASSERT_TRUE(prod.try_publish("m").ok());
   std::vector<Delivery> batch(4);
   ASSERT_EQ(cons.try_receive_batch(batch), 4u);
@@ -117,11 +98,8 @@ TEST(Consumer, should_count_only_still_leased_messages_in_a_batch_ack) {
   EXPECT_EQ(group_stats(q, "g").acked, 4u);
 }
 
-TEST(Consumer, should_leave_unacked_the_messages_left_out_of_a_batch_ack) {
-  TempQueue tq;
-  auto q = Queue::create(tq.path(), small_options(8));
-  auto cons = q.consumer("g");
-  auto prod = q.producer();
+TEST_F(ConsumerHandle, should_leave_unacked_the_messages_left_out_of_a_batch_ack) {
+  auto& [q, cons, prod] = open(small_options(8));
   for (int i = 0; i < 4; ++i) ASSERT_TRUE(prod.try_publish("m").ok());
   std::vector<Delivery> batch(4);
   ASSERT_EQ(cons.try_receive_batch(batch), 4u);
@@ -134,11 +112,8 @@ TEST(Consumer, should_leave_unacked_the_messages_left_out_of_a_batch_ack) {
   EXPECT_EQ(group_stats(q, "g").floor, 4u);
 }
 
-TEST(Consumer, should_fill_a_batch_with_a_redelivery_and_new_messages) {
-  TempQueue tq;
-  auto q = Queue::create(tq.path(), small_options(8));
-  auto cons = q.consumer("g");
-  auto prod = q.producer();
+TEST_F(ConsumerHandle, should_fill_a_batch_with_a_redelivery_and_new_messages) {
+  auto& [q, cons, prod] = open(small_options(8));
   ASSERT_TRUE(prod.try_publish("again").ok());
   auto d = cons.try_receive();
   ASSERT_TRUE(d);
@@ -156,11 +131,8 @@ TEST(Consumer, should_fill_a_batch_with_a_redelivery_and_new_messages) {
   EXPECT_EQ(texts, (std::set<std::string>{"again", "new1", "new2"}));
 }
 
-TEST(Consumer, should_hand_out_a_receipt_naming_the_seq_and_delivery_count) {
-  TempQueue tq;
-  auto q = Queue::create(tq.path(), small_options());
-  auto cons = q.consumer("g");
-  auto prod = q.producer();
+TEST_F(ConsumerHandle, should_hand_out_a_receipt_naming_the_seq_and_delivery_count) {
+  auto& [q, cons, prod] = open(small_options());
   ASSERT_TRUE(prod.try_publish("a").ok());
   ASSERT_TRUE(prod.try_publish("b").ok());
   (void)cons.try_receive();
@@ -174,9 +146,8 @@ TEST(Consumer, should_hand_out_a_receipt_naming_the_seq_and_delivery_count) {
   EXPECT_TRUE(empty.payload().empty());
 }
 
-TEST(Consumer, should_report_its_group_and_member_index) {
-  TempQueue tq;
-  auto q = Queue::create(tq.path(), small_options());
+TEST_F(ConsumerHandle, should_report_its_group_and_member_index) {
+  auto& q = create(small_options());
   auto a = q.consumer("orders");
   auto b = q.consumer("orders");
   EXPECT_EQ(a.group(), "orders");
@@ -187,9 +158,8 @@ TEST(Consumer, should_report_its_group_and_member_index) {
   EXPECT_EQ(indices, (std::set<std::uint32_t>{a.member_index(), b.member_index()}));
 }
 
-TEST(Consumer, should_keep_working_after_being_moved) {
-  TempQueue tq;
-  auto q = Queue::create(tq.path(), small_options());
+TEST_F(ConsumerHandle, should_keep_working_after_being_moved) {
+  auto& q = create(small_options());
   auto prod = q.producer();
   ASSERT_TRUE(prod.try_publish("m").ok());
   Consumer a = q.consumer("g");
@@ -202,9 +172,8 @@ TEST(Consumer, should_keep_working_after_being_moved) {
   EXPECT_EQ(group_stats(q, "g").floor, 1u);
 }
 
-TEST(Consumer, should_release_the_old_member_when_move_assigned_over) {
-  TempQueue tq;
-  auto q = Queue::create(tq.path(), small_options());
+TEST_F(ConsumerHandle, should_release_the_old_member_when_move_assigned_over) {
+  auto& q = create(small_options());
   auto prod = q.producer();
   ASSERT_TRUE(prod.try_publish("m").ok());
   Consumer target = q.consumer("g");
@@ -220,14 +189,15 @@ TEST(Consumer, should_release_the_old_member_when_move_assigned_over) {
   EXPECT_EQ(again->deliveries(), 2u);
 }
 
-TEST(Consumer, should_free_its_member_slot_when_destroyed) {
-  TempQueue tq;
+TEST_F(ConsumerHandle, should_free_its_member_slot_when_destroyed) {
   auto o = small_options();
   o.max_members = 1;
-  auto q = Queue::create(tq.path(), o);
+  auto& q = create(o);
   for (int i = 0; i < 5; ++i) {
     auto cons = q.consumer("g");
     EXPECT_EQ(group_stats(q, "g").members.size(), 1u);
   }
   EXPECT_TRUE(group_stats(q, "g").members.empty());
 }
+
+}  // namespace ackring::testing

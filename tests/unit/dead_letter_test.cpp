@@ -14,16 +14,8 @@
 #include "test_util.hpp"
 
 using namespace std::chrono_literals;
-using ackring::Bytes;
-using ackring::DeadLetterReason;
-using ackring::parse_dead_letter;
-using ackring::Queue;
-using ackring::Status;
-using ackring::testing::group_stats;
-using ackring::testing::ScopedShmDir;
-using ackring::testing::small_options;
-using ackring::testing::TempQueue;
-using ackring::testing::text_of;
+
+namespace ackring::testing {
 
 namespace {
 
@@ -51,13 +43,13 @@ std::vector<std::byte> encode(std::string_view queue, std::string_view group, st
 
 }  // namespace
 
-TEST(DeadLetter, should_move_a_message_to_the_dlq_after_max_deliveries_expiries) {
-  TempQueue tq;
+// Each test runs on a fresh queue path and opens what it needs (QueueTest).
+using DeadLetter = QueueTest;
+
+TEST_F(DeadLetter, should_move_a_message_to_the_dlq_after_max_deliveries_expiries) {
   auto o = small_options();
   o.max_deliveries = 2;
-  auto q = Queue::create(tq.path(), o);
-  auto cons = q.consumer("g", {.lease = 30ms});
-  auto prod = q.producer();
+  auto& [q, cons, prod] = open(o, {.lease = 30ms});
   ASSERT_TRUE(prod.try_publish("poison").ok());
   auto d1 = cons.try_receive();
   ASSERT_TRUE(d1);
@@ -95,13 +87,10 @@ TEST(DeadLetter, should_move_a_message_to_the_dlq_after_max_deliveries_expiries)
   EXPECT_EQ(next->deliveries(), 1u);
 }
 
-TEST(DeadLetter, should_dead_letter_a_message_nacked_max_deliveries_times) {
-  TempQueue tq;
+TEST_F(DeadLetter, should_dead_letter_a_message_nacked_max_deliveries_times) {
   auto o = small_options();
   o.max_deliveries = 3;
-  auto q = Queue::create(tq.path(), o);
-  auto cons = q.consumer("g");
-  auto prod = q.producer();
+  auto& [q, cons, prod] = open(o);
   ASSERT_TRUE(prod.try_publish("flaky").ok());
   for (std::uint32_t n = 1; n <= 3; ++n) {
     auto d = cons.try_receive();
@@ -121,9 +110,8 @@ TEST(DeadLetter, should_dead_letter_a_message_nacked_max_deliveries_times) {
   EXPECT_EQ(text_of(letter->body), "flaky");
 }
 
-TEST(DeadLetter, should_dead_letter_a_rejected_message_at_once_with_reason_rejected) {
-  TempQueue tq;
-  auto q = Queue::create(tq.path(), small_options());
+TEST_F(DeadLetter, should_dead_letter_a_rejected_message_at_once_with_reason_rejected) {
+  auto& q = create(small_options());
   auto cons = q.consumer("billing");
   auto prod = q.producer();
   ASSERT_TRUE(prod.try_publish("bad order").ok());
@@ -151,11 +139,8 @@ TEST(DeadLetter, should_dead_letter_a_rejected_message_at_once_with_reason_rejec
   EXPECT_EQ(text_of(letter->body), "bad order");
 }
 
-TEST(DeadLetter, should_not_dead_letter_anything_on_a_reject_with_a_stale_receipt) {
-  TempQueue tq;
-  auto q = Queue::create(tq.path(), small_options());
-  auto cons = q.consumer("g");
-  auto prod = q.producer();
+TEST_F(DeadLetter, should_not_dead_letter_anything_on_a_reject_with_a_stale_receipt) {
+  auto& [q, cons, prod] = open(small_options());
   ASSERT_TRUE(prod.try_publish("m").ok());
   auto d = cons.try_receive();
   ASSERT_TRUE(d);
@@ -166,11 +151,8 @@ TEST(DeadLetter, should_not_dead_letter_anything_on_a_reject_with_a_stale_receip
   if (std::filesystem::exists(tq.dlq_path())) EXPECT_TRUE(drain_dlq(tq.dlq_path()).empty());
 }
 
-TEST(DeadLetter, should_keep_a_rejected_message_leased_when_the_dead_letter_queue_is_full) {
-  TempQueue tq;
-  auto q = Queue::create(tq.path(), small_options(2));  // the DLQ gets the same capacity
-  auto cons = q.consumer("g");
-  auto prod = q.producer();
+TEST_F(DeadLetter, should_keep_a_rejected_message_leased_when_the_dead_letter_queue_is_full) {
+  auto& [q, cons, prod] = open(small_options(2));  // the DLQ gets the same capacity
   for (const char* t : {"d0", "d1"}) ASSERT_TRUE(prod.try_publish(t).ok());
   for (int i = 0; i < 2; ++i) {
     auto d = cons.try_receive();
@@ -193,9 +175,8 @@ TEST(DeadLetter, should_keep_a_rejected_message_leased_when_the_dead_letter_queu
   EXPECT_EQ(text_of(parse_dead_letter(Bytes(letters[1]))->body), "d1");
 }
 
-TEST(DeadLetter, should_keep_a_full_size_body_and_a_long_group_name_intact) {
-  TempQueue tq;
-  auto q = Queue::create(tq.path(), small_options(8, 64));
+TEST_F(DeadLetter, should_keep_a_full_size_body_and_a_long_group_name_intact) {
+  auto& q = create(small_options(8, 64));
   const std::string group(47, 'G');
   auto cons = q.consumer(group);
   auto prod = q.producer();
@@ -213,11 +194,8 @@ TEST(DeadLetter, should_keep_a_full_size_body_and_a_long_group_name_intact) {
   EXPECT_EQ(text_of(letter->body), body);
 }
 
-TEST(DeadLetter, should_redrive_dead_letters_back_into_the_original_queue) {
-  TempQueue tq;
-  auto q = Queue::create(tq.path(), small_options());
-  auto cons = q.consumer("g");
-  auto prod = q.producer();
+TEST_F(DeadLetter, should_redrive_dead_letters_back_into_the_original_queue) {
+  auto& [q, cons, prod] = open(small_options());
   for (const char* t : {"r1", "ok", "r2"}) ASSERT_TRUE(prod.try_publish(t).ok());
   for (int i = 0; i < 3; ++i) {
     auto d = cons.try_receive();
@@ -245,7 +223,7 @@ TEST(DeadLetter, should_redrive_dead_letters_back_into_the_original_queue) {
   EXPECT_FALSE(cons.try_receive());
 }
 
-TEST(DeadLetter, should_use_a_dlq_named_after_a_named_queue_and_redrive_it_by_name) {
+TEST_F(DeadLetter, should_use_a_dlq_named_after_a_named_queue_and_redrive_it_by_name) {
   ScopedShmDir dir;
   auto q = Queue::create("orders", small_options());
   auto cons = q.consumer("g");
@@ -266,7 +244,7 @@ TEST(DeadLetter, should_use_a_dlq_named_after_a_named_queue_and_redrive_it_by_na
   EXPECT_EQ(back->text(), "o1");
 }
 
-TEST(DeadLetter, should_name_the_dead_letter_queue_by_appending_dot_dlq) {
+TEST_F(DeadLetter, should_name_the_dead_letter_queue_by_appending_dot_dlq) {
   EXPECT_EQ(ackring::dead_letter_queue_of("orders"), "orders.dlq");
   EXPECT_EQ(ackring::dead_letter_queue_of("/var/q/orders"), "/var/q/orders.dlq");
 }
@@ -274,7 +252,7 @@ TEST(DeadLetter, should_name_the_dead_letter_queue_by_appending_dot_dlq) {
 // dead_letter.hpp: dead_letter_queue_of gives "the name or path of the
 // dead-letter queue" -- for the longest valid name that must still be a name
 // Queue::open accepts.
-TEST(DeadLetter, should_give_a_dead_letter_queue_name_that_opens_for_the_longest_valid_queue_name) {
+TEST_F(DeadLetter, should_give_a_dead_letter_queue_name_that_opens_for_the_longest_valid_queue_name) {
   ScopedShmDir dir;
   const std::string name(200, 'q');
   auto q = Queue::create(name, small_options());
@@ -290,15 +268,14 @@ TEST(DeadLetter, should_give_a_dead_letter_queue_name_that_opens_for_the_longest
   });
 }
 
-TEST(DeadLetter, should_throw_when_redriving_a_queue_without_a_dead_letter_queue) {
-  TempQueue tq;
+TEST_F(DeadLetter, should_throw_when_redriving_a_queue_without_a_dead_letter_queue) {
   (void)Queue::create(tq.path(), small_options());
   EXPECT_THROW((void)ackring::redrive_dead_letters(tq.path()), ackring::Error);
 }
 
 // ------------------------------------------------------------------ parse --
 
-TEST(DeadLetter, should_parse_every_field_of_an_encoded_dead_letter) {
+TEST_F(DeadLetter, should_parse_every_field_of_an_encoded_dead_letter) {
   const std::string body("bin\0ary", 7);
   const auto raw = encode("/dev/shm/ackring.orders", "billing", 42, 3, 2, 1'700'000'000'123'456'789ull, body);
   const auto letter = parse_dead_letter(Bytes(raw));
@@ -314,7 +291,7 @@ TEST(DeadLetter, should_parse_every_field_of_an_encoded_dead_letter) {
   EXPECT_EQ(letter->body.data() + letter->body.size(), raw.data() + raw.size());
 }
 
-TEST(DeadLetter, should_parse_a_dead_letter_with_an_empty_body) {
+TEST_F(DeadLetter, should_parse_a_dead_letter_with_an_empty_body) {
   const auto raw = encode("q", "g", 0, 1, 1, 0, "");
   const auto letter = parse_dead_letter(Bytes(raw));
   ASSERT_TRUE(letter);
@@ -322,7 +299,7 @@ TEST(DeadLetter, should_parse_a_dead_letter_with_an_empty_body) {
   EXPECT_EQ(letter->reason, DeadLetterReason::max_deliveries);
 }
 
-TEST(DeadLetter, should_refuse_to_parse_garbage) {
+TEST_F(DeadLetter, should_refuse_to_parse_garbage) {
   EXPECT_FALSE(parse_dead_letter(Bytes{}));
   EXPECT_FALSE(parse_dead_letter(ackring::as_bytes("hello, I am not a dead letter")));
   const std::vector<std::byte> zeros(200, std::byte{0});
@@ -335,7 +312,7 @@ TEST(DeadLetter, should_refuse_to_parse_garbage) {
   }
 }
 
-TEST(DeadLetter, should_refuse_to_parse_a_truncated_or_overlong_dead_letter) {
+TEST_F(DeadLetter, should_refuse_to_parse_a_truncated_or_overlong_dead_letter) {
   const auto raw = encode("/q", "grp", 7, 2, 1, 99, "the body");
   ASSERT_TRUE(parse_dead_letter(Bytes(raw)));
   for (std::size_t n = 0; n < raw.size(); ++n)
@@ -345,14 +322,14 @@ TEST(DeadLetter, should_refuse_to_parse_a_truncated_or_overlong_dead_letter) {
   EXPECT_FALSE(parse_dead_letter(Bytes(longer)));
 }
 
-TEST(DeadLetter, should_refuse_to_parse_a_dead_letter_with_an_unknown_reason) {
+TEST_F(DeadLetter, should_refuse_to_parse_a_dead_letter_with_an_unknown_reason) {
   for (const std::uint8_t reason : {0, 3, 255}) {
     const auto raw = encode("/q", "g", 1, 1, reason, 0, "b");
     EXPECT_FALSE(parse_dead_letter(Bytes(raw))) << int(reason);
   }
 }
 
-TEST(DeadLetter, should_refuse_to_parse_a_dead_letter_whose_lengths_do_not_add_up) {
+TEST_F(DeadLetter, should_refuse_to_parse_a_dead_letter_whose_lengths_do_not_add_up) {
   const auto raw = encode("/q", "g", 1, 1, 1, 0, "body");
   for (const std::size_t offset : {offsetof(ackring::detail::DeadLetterHeader, queue_len),
                                    offsetof(ackring::detail::DeadLetterHeader, group_len)}) {
@@ -367,7 +344,9 @@ TEST(DeadLetter, should_refuse_to_parse_a_dead_letter_whose_lengths_do_not_add_u
   EXPECT_FALSE(parse_dead_letter(Bytes(bad)));
 }
 
-TEST(DeadLetter, should_name_the_reasons) {
+TEST_F(DeadLetter, should_name_the_reasons) {
   EXPECT_EQ(ackring::to_string(DeadLetterReason::max_deliveries), "max deliveries exceeded");
   EXPECT_EQ(ackring::to_string(DeadLetterReason::rejected), "rejected");
 }
+
+}  // namespace ackring::testing

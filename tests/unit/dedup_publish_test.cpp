@@ -7,9 +7,12 @@
 
 using namespace std::chrono_literals;
 
-TEST(DedupPublish, should_enqueue_a_keyed_message_once_and_answer_the_retry_with_its_seq) {
-  ackring::testing::TempQueue tq;
-  auto q = ackring::Queue::create(tq.path(), {.capacity = 64, .max_message_size = 64});
+// Each test runs on a fresh queue path and opens what it needs (QueueTest).
+using DedupPublish = ackring::testing::QueueTest;
+using ProcessOnce = ackring::testing::QueueTest;
+
+TEST_F(DedupPublish, should_enqueue_a_keyed_message_once_and_answer_the_retry_with_its_seq) {
+  auto& q = create({.capacity = 64, .max_message_size = 64});
   q.create_group("g");
   auto p = q.producer();
   const auto first = p.publish("payload", {.key = "order-42"});
@@ -23,11 +26,8 @@ TEST(DedupPublish, should_enqueue_a_keyed_message_once_and_answer_the_retry_with
   EXPECT_EQ(q.stats().dedup.hits, 1u);
 }
 
-TEST(DedupPublish, should_still_answer_duplicate_after_the_first_message_was_acked) {
-  ackring::testing::TempQueue tq;
-  auto q = ackring::Queue::create(tq.path(), {.capacity = 8, .max_message_size = 64});
-  auto c = q.consumer("g");
-  auto p = q.producer();
+TEST_F(DedupPublish, should_still_answer_duplicate_after_the_first_message_was_acked) {
+  auto& [q, c, p] = open({.capacity = 8, .max_message_size = 64});
   const auto first = p.publish("x", {.key = "k"});
   auto d = c.receive(100ms);
   ASSERT_TRUE(d);
@@ -44,9 +44,8 @@ TEST(DedupPublish, should_still_answer_duplicate_after_the_first_message_was_ack
   EXPECT_EQ(again.seq, first.seq);
 }
 
-TEST(DedupPublish, should_publish_again_once_the_window_has_passed) {
-  ackring::testing::TempQueue tq;
-  auto q = ackring::Queue::create(tq.path(), {.capacity = 64, .max_message_size = 64, .dedup_window = 50ms});
+TEST_F(DedupPublish, should_publish_again_once_the_window_has_passed) {
+  auto& q = create({.capacity = 64, .max_message_size = 64, .dedup_window = 50ms});
   auto p = q.producer();
   ASSERT_FALSE(p.publish("x", {.key = "k"}).duplicate);
   std::this_thread::sleep_for(120ms);
@@ -55,9 +54,8 @@ TEST(DedupPublish, should_publish_again_once_the_window_has_passed) {
   EXPECT_FALSE(again.duplicate);
 }
 
-TEST(DedupPublish, should_let_exactly_one_of_racing_threads_publish_a_key) {
-  ackring::testing::TempQueue tq;
-  auto q = ackring::Queue::create(tq.path(), {.capacity = 1024, .max_message_size = 64});
+TEST_F(DedupPublish, should_let_exactly_one_of_racing_threads_publish_a_key) {
+  auto& q = create({.capacity = 1024, .max_message_size = 64});
   q.create_group("g");
   constexpr int kThreads = 4;
   constexpr int kKeys = 300;
@@ -78,9 +76,8 @@ TEST(DedupPublish, should_let_exactly_one_of_racing_threads_publish_a_key) {
   EXPECT_EQ(q.stats().tail, static_cast<std::uint64_t>(kKeys));
 }
 
-TEST(DedupPublish, should_refuse_with_dedup_full_when_every_entry_of_the_window_is_live) {
-  ackring::testing::TempQueue tq;
-  auto q = ackring::Queue::create(tq.path(), {.capacity = 256, .max_message_size = 16, .dedup_entries = 16});
+TEST_F(DedupPublish, should_refuse_with_dedup_full_when_every_entry_of_the_window_is_live) {
+  auto& q = create({.capacity = 256, .max_message_size = 16, .dedup_entries = 16});
   auto p = q.producer();
   int refused = 0;
   for (int k = 0; k < 17; ++k)
@@ -89,10 +86,9 @@ TEST(DedupPublish, should_refuse_with_dedup_full_when_every_entry_of_the_window_
   EXPECT_EQ(q.stats().dedup.full, 1u);
 }
 
-TEST(DedupPublish, should_evict_the_oldest_key_when_asked_to) {
-  ackring::testing::TempQueue tq;
-  auto q = ackring::Queue::create(tq.path(), {.capacity = 256, .max_message_size = 16, .dedup_entries = 16,
-                                              .dedup_full_policy = ackring::DedupFullPolicy::evict_oldest});
+TEST_F(DedupPublish, should_evict_the_oldest_key_when_asked_to) {
+  auto& q = create({.capacity = 256, .max_message_size = 16, .dedup_entries = 16,
+                   .dedup_full_policy = ackring::DedupFullPolicy::evict_oldest});
   auto p = q.producer();
   ASSERT_TRUE(p.publish("x", {.key = "k0"}).ok());
   std::this_thread::sleep_for(12ms);  // entries keep coarse-clock ms (ticks up to 4 ms): make k0 strictly the oldest
@@ -103,11 +99,8 @@ TEST(DedupPublish, should_evict_the_oldest_key_when_asked_to) {
   EXPECT_EQ(q.stats().tail, 18u);
 }
 
-TEST(ProcessOnce, should_skip_a_redelivered_message_that_was_processed) {
-  ackring::testing::TempQueue tq;
-  auto q = ackring::Queue::create(tq.path(), {.capacity = 64, .max_message_size = 64});
-  auto c = q.consumer("g", {.lease = 30ms});
-  auto p = q.producer();
+TEST_F(ProcessOnce, should_skip_a_redelivered_message_that_was_processed) {
+  auto& [q, c, p] = open({.capacity = 64, .max_message_size = 64}, {.lease = 30ms});
   ASSERT_TRUE(p.publish("job", {.key = "job-1"}).ok());
   auto d = c.receive(100ms);
   ASSERT_TRUE(d);
@@ -123,9 +116,8 @@ TEST(ProcessOnce, should_skip_a_redelivered_message_that_was_processed) {
   EXPECT_FALSE(c.receive(50ms));  // acked by process_once
 }
 
-TEST(ProcessOnce, should_keep_records_of_different_groups_apart) {
-  ackring::testing::TempQueue tq;
-  auto q = ackring::Queue::create(tq.path(), {.capacity = 64, .max_message_size = 64});
+TEST_F(ProcessOnce, should_keep_records_of_different_groups_apart) {
+  auto& q = create({.capacity = 64, .max_message_size = 64});
   auto a = q.consumer("a");
   auto b = q.consumer("b");
   auto p = q.producer();

@@ -238,8 +238,8 @@ TEST(DedupBloom, should_open_a_queue_without_a_filter_and_refuse_lying_filter_la
   (void)Queue::create(off_path.path(), table_options(4096, Millis{300'000}, DedupFullPolicy::refuse, false));
   (void)Queue::create(on_path.path(), table_options(4096));
   EXPECT_FALSE(Queue::open(off_path.path()).options().dedup_bloom);
-  const auto off_bytes = hostile::read_file(off_path.path());
-  const auto on_bytes = hostile::read_file(on_path.path());
+  const auto off_bytes = hostile::file_bytes(off_path.path());
+  const auto on_bytes = hostile::file_bytes(on_path.path());
   const detail::Layout off = hostile::read_layout(off_path.path());
   const detail::Layout on = hostile::read_layout(on_path.path());
   struct Lie {

@@ -1,30 +1,24 @@
 #include <gtest/gtest.h>
-#include <unistd.h>
-
-#include <filesystem>
 
 #include "ackring/ackring.hpp"
 #include "test_util.hpp"
 
 using namespace std::chrono_literals;
 
-namespace {
+namespace ackring::testing {
 
-struct TempDir {
-  std::filesystem::path path =
-      std::filesystem::temp_directory_path() / ("ackring-sync-test-" + std::to_string(::getpid()));
-  TempDir() { std::filesystem::create_directories(path); }
-  ~TempDir() { std::filesystem::remove_all(path); }
+// A queue whose publishes return once their records are on disk; its
+// journal is in journal().
+class SyncDurability : public QueueTest {
+ protected:
+  [[nodiscard]] QueueOptions sync_options() {
+    return {.capacity = 64, .max_message_size = 64, .durability = Durability::sync,
+            .journal_dir = journal().root().string()};
+  }
 };
 
-}  // namespace
-
-TEST(SyncDurability, should_return_from_publish_only_after_the_record_is_durable) {
-  ackring::testing::TempQueue tq;
-  TempDir journal;
-  auto q = ackring::Queue::create(tq.path(), {.capacity = 64, .max_message_size = 64,
-                                              .durability = ackring::Durability::sync,
-                                              .journal_dir = journal.path.string()});
+TEST_F(SyncDurability, should_return_from_publish_only_after_the_record_is_durable) {
+  auto& q = create(sync_options());
   q.create_group("g");
   auto p = q.producer();
   for (int i = 0; i < 20; ++i) {
@@ -37,14 +31,8 @@ TEST(SyncDurability, should_return_from_publish_only_after_the_record_is_durable
   EXPECT_GT(q.stats().durable_seq, t.seq);
 }
 
-TEST(SyncDurability, should_hand_consumers_only_durable_messages) {
-  ackring::testing::TempQueue tq;
-  TempDir journal;
-  auto q = ackring::Queue::create(tq.path(), {.capacity = 64, .max_message_size = 64,
-                                              .durability = ackring::Durability::sync,
-                                              .journal_dir = journal.path.string()});
-  auto c = q.consumer("g");
-  auto p = q.producer();
+TEST_F(SyncDurability, should_hand_consumers_only_durable_messages) {
+  auto& [q, c, p] = open(sync_options());
   for (int i = 0; i < 10; ++i) {
     ASSERT_TRUE(p.publish("m", 5s).ok());
     auto d = c.receive(2s);
@@ -53,3 +41,5 @@ TEST(SyncDurability, should_hand_consumers_only_durable_messages) {
     EXPECT_EQ(c.ack(*d), ackring::Status::ok);
   }
 }
+
+}  // namespace ackring::testing

@@ -59,9 +59,11 @@ std::vector<std::pair<std::uint64_t, std::string>> journal_messages(const std::f
   return out;
 }
 
-TEST(Durability, DefaultIsNoneAndHooksAreOpen) {
-  TempQueue tq;
-  auto q = Queue::create(tq.path(), testing::small_options());
+// Each test runs on a fresh queue path and opens what it needs (QueueTest).
+using DurableQueue = testing::QueueTest;
+
+TEST_F(DurableQueue, should_default_to_no_durability_with_the_hooks_open) {
+  auto& q = create(testing::small_options());
   EXPECT_EQ(q.options().durability, Durability::none);
   auto st = detail::open_file(tq.path());
   EXPECT_EQ(detail::durable_bound(*st), ~0ull);
@@ -71,10 +73,9 @@ TEST(Durability, DefaultIsNoneAndHooksAreOpen) {
   EXPECT_EQ(q.stats().durable_seq, 1u);
 }
 
-TEST(Durability, SyncJournalFollowsTheRingInOrder) {
-  TempJournalDir jd;
-  TempQueue tq;
-  auto q = Queue::create(tq.path(), durable_options(Durability::sync, jd.root(), 16));
+TEST_F(DurableQueue, should_journal_every_message_in_ring_order_in_sync_mode) {
+  const TempJournalDir& jd = journal();
+  auto& q = create(durable_options(Durability::sync, jd.root(), 16));
   EXPECT_EQ(q.options().durability, Durability::sync);
   EXPECT_EQ(q.options().journal_dir, jd.root().string());
   auto c = q.consumer("g");
@@ -116,14 +117,13 @@ TEST(Durability, SyncJournalFollowsTheRingInOrder) {
   }
 }
 
-TEST(Durability, SlotIsNotReusedBeforeItsRecordIsDurable) {
+TEST_F(DurableQueue, should_not_reuse_a_slot_before_its_record_is_durable) {
   // No journal thread in this process: the ring fills and stays full until
   // durable_seq moves, even though no group holds it back. (Async mode: in
   // sync mode publish itself would wait for the missing journal writer.)
-  TempJournalDir jd;
-  TempQueue tq;
+  const TempJournalDir& jd = journal();
   detail::set_durability_threads_enabled(false);
-  auto q = Queue::create(tq.path(), durable_options(Durability::async, jd.root(), 8));
+  auto& q = create(durable_options(Durability::async, jd.root(), 8));
   detail::set_durability_threads_enabled(true);
   auto p = q.producer();
   for (int i = 0; i < 8; ++i) ASSERT_TRUE(p.try_publish("x").ok());
@@ -134,12 +134,11 @@ TEST(Durability, SlotIsNotReusedBeforeItsRecordIsDurable) {
   EXPECT_EQ(p.try_publish("w").status, Status::queue_full);
 }
 
-TEST(Durability, JournalThreadAbortsAStuckClaimWithoutConsumers) {
-  TempJournalDir jd;
-  TempQueue tq;
+TEST_F(DurableQueue, should_let_the_journal_thread_abort_a_stuck_claim_without_consumers) {
+  const TempJournalDir& jd = journal();
   auto o = durable_options(Durability::sync, jd.root(), 16);
   o.claim_timeout = Millis(100);
-  auto q = Queue::create(tq.path(), o);
+  auto& q = create(o);
   // A producer that died right after its tail CAS: seq 0 claimed, never marked.
   auto st = detail::open_file(tq.path());
   st->header().tail.fetch_add(1);
@@ -154,10 +153,9 @@ TEST(Durability, JournalThreadAbortsAStuckClaimWithoutConsumers) {
   EXPECT_EQ(msgs[0].first, 1u);
 }
 
-TEST(Durability, AsyncLagIsBoundedByTheInterval) {
-  TempJournalDir jd;
-  TempQueue tq;
-  auto q = Queue::create(tq.path(), durable_options(Durability::async, jd.root(), 64));
+TEST_F(DurableQueue, should_bound_the_async_lag_by_the_flush_interval) {
+  const TempJournalDir& jd = journal();
+  auto& q = create(durable_options(Durability::async, jd.root(), 64));
   EXPECT_EQ(q.options().async_flush_interval, Millis(20));
   auto p = q.producer();
   for (int round = 0; round < 5; ++round) {
@@ -171,9 +169,8 @@ TEST(Durability, AsyncLagIsBoundedByTheInterval) {
   EXPECT_EQ(detail::durable_bound(*st), ~0ull);
 }
 
-TEST(Durability, CreateRefusesAnExistingJournal) {
-  TempJournalDir jd;
-  TempQueue tq;
+TEST_F(DurableQueue, should_refuse_to_create_over_an_existing_journal) {
+  const TempJournalDir& jd = journal();
   {
     auto q = Queue::create(tq.path(), durable_options(Durability::sync, jd.root()));
     auto p = q.producer();
@@ -185,9 +182,8 @@ TEST(Durability, CreateRefusesAnExistingJournal) {
                                     ErrorCode::already_exists));
 }
 
-TEST(Durability, CreateFailsAtOnceWhenTheJournalDirectoryCannotBeMade) {
-  TempJournalDir jd;
-  TempQueue tq;
+TEST_F(DurableQueue, should_fail_create_at_once_when_the_journal_directory_cannot_be_made) {
+  const TempJournalDir& jd = journal();
   // A regular file where the journal directory should go.
   const auto blocker = jd.root() / "file";
   { std::ofstream(blocker.string()) << "x"; }
@@ -196,9 +192,8 @@ TEST(Durability, CreateFailsAtOnceWhenTheJournalDirectoryCannotBeMade) {
   EXPECT_FALSE(std::filesystem::exists(tq.path()));
 }
 
-TEST(Durability, RecoverRestoresGroupsFloorsSeqsAndPayloads) {
-  TempJournalDir jd;
-  TempQueue tq;
+TEST_F(DurableQueue, should_recover_groups_floors_seqs_and_payloads) {
+  const TempJournalDir& jd = journal();
   const auto opts = durable_options(Durability::sync, jd.root(), 64);
   constexpr std::uint64_t n = 50;
   {
@@ -256,9 +251,8 @@ TEST(Durability, RecoverRestoresGroupsFloorsSeqsAndPayloads) {
   EXPECT_TRUE(wait_durable_seq(q, n + 1));
 }
 
-TEST(Durability, RecoverRefusesWhatDoesNotFit) {
-  TempJournalDir jd;
-  TempQueue tq;
+TEST_F(DurableQueue, should_refuse_to_recover_what_does_not_fit) {
+  const TempJournalDir& jd = journal();
   const auto opts = durable_options(Durability::sync, jd.root(), 64);
   {
     auto q = Queue::create(tq.path(), opts);
@@ -281,9 +275,8 @@ TEST(Durability, RecoverRefusesWhatDoesNotFit) {
   EXPECT_EQ(q.stats().tail, 40u);
 }
 
-TEST(Durability, RecoverFromATornTailYieldsAConsistentQueue) {
-  TempJournalDir jd;
-  TempQueue tq;
+TEST_F(DurableQueue, should_recover_a_consistent_queue_from_a_torn_tail) {
+  const TempJournalDir& jd = journal();
   const auto opts = durable_options(Durability::sync, jd.root(), 64);
   constexpr std::uint64_t n = 30;
   {

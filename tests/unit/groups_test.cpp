@@ -13,22 +13,14 @@
 #include "test_util.hpp"
 
 using namespace std::chrono_literals;
-using ackring::ConsumerOptions;
-using ackring::ErrorCode;
-using ackring::GroupOptions;
-using ackring::OverflowPolicy;
-using ackring::Queue;
-using ackring::StartPosition;
-using ackring::Status;
-using ackring::testing::group_stats;
-using ackring::testing::receive_n;
-using ackring::testing::small_options;
-using ackring::testing::TempQueue;
-using ackring::testing::throws_error;
 
-TEST(Groups, should_deliver_every_message_to_every_group) {
-  TempQueue tq;
-  auto q = Queue::create(tq.path(), small_options(16));
+namespace ackring::testing {
+
+// Each test runs on a fresh queue path and opens what it needs (QueueTest).
+using Groups = QueueTest;
+
+TEST_F(Groups, should_deliver_every_message_to_every_group) {
+  auto& q = create(small_options(16));
   auto a = q.consumer("a");
   auto b = q.consumer("b");
   auto c = q.consumer("c");
@@ -46,9 +38,8 @@ TEST(Groups, should_deliver_every_message_to_every_group) {
   }
 }
 
-TEST(Groups, should_not_let_an_ack_in_one_group_settle_the_message_in_another) {
-  TempQueue tq;
-  auto q = Queue::create(tq.path(), small_options());
+TEST_F(Groups, should_not_let_an_ack_in_one_group_settle_the_message_in_another) {
+  auto& q = create(small_options());
   auto a = q.consumer("a", {.lease = 40ms});
   auto b = q.consumer("b", {.lease = 40ms});
   auto prod = q.producer();
@@ -67,9 +58,8 @@ TEST(Groups, should_not_let_an_ack_in_one_group_settle_the_message_in_another) {
   EXPECT_FALSE(a.try_receive());
 }
 
-TEST(Groups, should_give_competing_members_of_one_group_distinct_messages) {
-  TempQueue tq;
-  auto q = Queue::create(tq.path(), small_options(16));
+TEST_F(Groups, should_give_competing_members_of_one_group_distinct_messages) {
+  auto& q = create(small_options(16));
   auto m1 = q.consumer("work");
   auto m2 = q.consumer("work");
   EXPECT_NE(m1.member_index(), m2.member_index());
@@ -94,10 +84,9 @@ TEST(Groups, should_give_competing_members_of_one_group_distinct_messages) {
   EXPECT_EQ(*all.rbegin(), 9u);
 }
 
-TEST(Groups, should_split_messages_between_members_receiving_on_two_threads_without_duplicates) {
-  TempQueue tq;
+TEST_F(Groups, should_split_messages_between_members_receiving_on_two_threads_without_duplicates) {
   constexpr int kMessages = 400;
-  auto q = Queue::create(tq.path(), small_options(512, 16));
+  auto& q = create(small_options(512, 16));
   q.create_group("work");
   auto prod = q.producer();
   for (int i = 0; i < kMessages; ++i) ASSERT_TRUE(prod.try_publish(std::to_string(i)).ok());
@@ -125,9 +114,8 @@ TEST(Groups, should_split_messages_between_members_receiving_on_two_threads_with
   EXPECT_EQ(group_stats(q, "work").floor, static_cast<std::uint64_t>(kMessages));
 }
 
-TEST(Groups, should_start_an_earliest_group_at_the_oldest_retained_message) {
-  TempQueue tq;
-  auto q = Queue::create(tq.path(), small_options(8));
+TEST_F(Groups, should_start_an_earliest_group_at_the_oldest_retained_message) {
+  auto& q = create(small_options(8));
   auto prod = q.producer();
   for (int i = 0; i < 3; ++i) ASSERT_TRUE(prod.try_publish("old" + std::to_string(i)).ok());
   auto cons = q.consumer("late", {.group = {.start = StartPosition::earliest}});
@@ -136,9 +124,8 @@ TEST(Groups, should_start_an_earliest_group_at_the_oldest_retained_message) {
   for (int i = 0; i < 3; ++i) EXPECT_EQ(got[i].text(), "old" + std::to_string(i));
 }
 
-TEST(Groups, should_start_a_default_group_at_the_oldest_retained_message) {
-  TempQueue tq;
-  auto q = Queue::create(tq.path(), small_options(8));
+TEST_F(Groups, should_start_a_default_group_at_the_oldest_retained_message) {
+  auto& q = create(small_options(8));
   auto prod = q.producer();
   ASSERT_TRUE(prod.try_publish("before").ok());
   q.create_group("g");
@@ -148,9 +135,8 @@ TEST(Groups, should_start_a_default_group_at_the_oldest_retained_message) {
   EXPECT_EQ(d->text(), "before");
 }
 
-TEST(Groups, should_start_a_latest_group_after_the_messages_already_published) {
-  TempQueue tq;
-  auto q = Queue::create(tq.path(), small_options(8));
+TEST_F(Groups, should_start_a_latest_group_after_the_messages_already_published) {
+  auto& q = create(small_options(8));
   auto prod = q.producer();
   for (int i = 0; i < 3; ++i) ASSERT_TRUE(prod.try_publish("old").ok());
   q.create_group("tail", {.start = StartPosition::latest});
@@ -165,9 +151,8 @@ TEST(Groups, should_start_a_latest_group_after_the_messages_already_published) {
   EXPECT_FALSE(cons.try_receive());
 }
 
-TEST(Groups, should_start_an_earliest_group_only_at_messages_the_ring_still_holds) {
-  TempQueue tq;
-  auto q = Queue::create(tq.path(), small_options(4));
+TEST_F(Groups, should_start_an_earliest_group_only_at_messages_the_ring_still_holds) {
+  auto& q = create(small_options(4));
   auto anchor = q.consumer("anchor");
   auto prod = q.producer();
   std::vector<std::string> published;
@@ -194,9 +179,8 @@ TEST(Groups, should_start_an_earliest_group_only_at_messages_the_ring_still_hold
   EXPECT_EQ(got.back().seq(), 5u);
 }
 
-TEST(Groups, should_stop_blocking_producers_once_the_lagging_group_is_removed) {
-  TempQueue tq;
-  auto q = Queue::create(tq.path(), small_options(4));
+TEST_F(Groups, should_stop_blocking_producers_once_the_lagging_group_is_removed) {
+  auto& q = create(small_options(4));
   q.create_group("lagging");
   auto prod = q.producer();
   for (int i = 0; i < 4; ++i) ASSERT_TRUE(prod.try_publish("x").ok());
@@ -205,9 +189,8 @@ TEST(Groups, should_stop_blocking_producers_once_the_lagging_group_is_removed) {
   for (int i = 0; i < 8; ++i) EXPECT_TRUE(prod.try_publish("y").ok()) << i;
 }
 
-TEST(Groups, should_wake_a_waiting_publish_when_the_lagging_group_is_removed) {
-  TempQueue tq;
-  auto q = Queue::create(tq.path(), small_options(4));
+TEST_F(Groups, should_wake_a_waiting_publish_when_the_lagging_group_is_removed) {
+  auto& q = create(small_options(4));
   q.create_group("lagging");
   auto prod = q.producer();
   for (int i = 0; i < 4; ++i) ASSERT_TRUE(prod.try_publish("x").ok());
@@ -220,11 +203,8 @@ TEST(Groups, should_wake_a_waiting_publish_when_the_lagging_group_is_removed) {
   EXPECT_TRUE(r.ok()) << ackring::to_string(r.status);
 }
 
-TEST(Groups, should_answer_no_such_group_to_a_consumer_whose_group_was_removed) {
-  TempQueue tq;
-  auto q = Queue::create(tq.path(), small_options());
-  auto cons = q.consumer("g");
-  auto prod = q.producer();
+TEST_F(Groups, should_answer_no_such_group_to_a_consumer_whose_group_was_removed) {
+  auto& [q, cons, prod] = open(small_options());
   ASSERT_TRUE(prod.try_publish("a").ok());
   ASSERT_TRUE(prod.try_publish("b").ok());
   auto d = cons.try_receive();
@@ -240,11 +220,8 @@ TEST(Groups, should_answer_no_such_group_to_a_consumer_whose_group_was_removed) 
   EXPECT_EQ(cons.ack_batch(batch), 0u);
 }
 
-TEST(Groups, should_keep_an_old_handle_out_of_a_group_recreated_under_the_same_name) {
-  TempQueue tq;
-  auto q = Queue::create(tq.path(), small_options());
-  auto old = q.consumer("g");
-  auto prod = q.producer();
+TEST_F(Groups, should_keep_an_old_handle_out_of_a_group_recreated_under_the_same_name) {
+  auto& [q, old, prod] = open(small_options());
   ASSERT_TRUE(prod.try_publish("a").ok());
   auto d = old.try_receive();
   ASSERT_TRUE(d);
@@ -259,18 +236,16 @@ TEST(Groups, should_keep_an_old_handle_out_of_a_group_recreated_under_the_same_n
   EXPECT_EQ(fresh.ack(*e), Status::ok);
 }
 
-TEST(Groups, should_return_false_when_removing_a_missing_group) {
-  TempQueue tq;
-  auto q = Queue::create(tq.path(), small_options());
+TEST_F(Groups, should_return_false_when_removing_a_missing_group) {
+  auto& q = create(small_options());
   EXPECT_FALSE(q.remove_group("ghost"));
   q.create_group("g");
   EXPECT_TRUE(q.remove_group("g"));
   EXPECT_FALSE(q.remove_group("g"));
 }
 
-TEST(Groups, should_list_the_names_of_the_groups_that_exist) {
-  TempQueue tq;
-  auto q = Queue::create(tq.path(), small_options());
+TEST_F(Groups, should_list_the_names_of_the_groups_that_exist) {
+  auto& q = create(small_options());
   EXPECT_TRUE(q.group_names().empty());
   q.create_group("alpha");
   q.create_group("beta");
@@ -284,9 +259,8 @@ TEST(Groups, should_list_the_names_of_the_groups_that_exist) {
   EXPECT_EQ(names, (std::vector<std::string>{"alpha", "gamma"}));
 }
 
-TEST(Groups, should_throw_already_exists_when_creating_a_duplicate_group) {
-  TempQueue tq;
-  auto q = Queue::create(tq.path(), small_options());
+TEST_F(Groups, should_throw_already_exists_when_creating_a_duplicate_group) {
+  auto& q = create(small_options());
   q.create_group("g");
   EXPECT_TRUE(throws_error([&] { q.create_group("g"); }, ErrorCode::already_exists));
   EXPECT_EQ(q.group_names().size(), 1u);
@@ -294,11 +268,10 @@ TEST(Groups, should_throw_already_exists_when_creating_a_duplicate_group) {
   EXPECT_NO_THROW((void)q.consumer("g"));
 }
 
-TEST(Groups, should_throw_resource_exhausted_when_every_group_slot_is_used) {
-  TempQueue tq;
+TEST_F(Groups, should_throw_resource_exhausted_when_every_group_slot_is_used) {
   auto o = small_options();
   o.max_groups = 2;
-  auto q = Queue::create(tq.path(), o);
+  auto& q = create(o);
   q.create_group("a");
   (void)q.consumer("b");
   EXPECT_TRUE(throws_error([&] { q.create_group("c"); }, ErrorCode::resource_exhausted));
@@ -308,11 +281,10 @@ TEST(Groups, should_throw_resource_exhausted_when_every_group_slot_is_used) {
   EXPECT_NO_THROW(q.create_group("c"));
 }
 
-TEST(Groups, should_throw_resource_exhausted_when_every_member_slot_is_held) {
-  TempQueue tq;
+TEST_F(Groups, should_throw_resource_exhausted_when_every_member_slot_is_held) {
   auto o = small_options();
   o.max_members = 2;
-  auto q = Queue::create(tq.path(), o);
+  auto& q = create(o);
   auto m1 = q.consumer("g");
   std::optional<ackring::Consumer> m2(q.consumer("g"));
   EXPECT_TRUE(throws_error([&] { (void)q.consumer("g"); }, ErrorCode::resource_exhausted));
@@ -323,18 +295,16 @@ TEST(Groups, should_throw_resource_exhausted_when_every_member_slot_is_held) {
   EXPECT_NO_THROW((void)q.consumer("g"));
 }
 
-TEST(Groups, should_throw_not_found_when_joining_a_missing_group_without_create_group) {
-  TempQueue tq;
-  auto q = Queue::create(tq.path(), small_options());
+TEST_F(Groups, should_throw_not_found_when_joining_a_missing_group_without_create_group) {
+  auto& q = create(small_options());
   EXPECT_TRUE(throws_error([&] { (void)q.consumer("missing", {.create_group = false}); }, ErrorCode::not_found));
   EXPECT_TRUE(q.group_names().empty());
   q.create_group("present");
   EXPECT_NO_THROW((void)q.consumer("present", {.create_group = false}));
 }
 
-TEST(Groups, should_reject_invalid_group_names_as_invalid_argument) {
-  TempQueue tq;
-  auto q = Queue::create(tq.path(), small_options());
+TEST_F(Groups, should_reject_invalid_group_names_as_invalid_argument) {
+  auto& q = create(small_options());
   for (const std::string& name :
        std::vector<std::string>{"", "with space", std::string(48, 'g'), "tab\t", "caf\xc3\xa9", std::string("n\0l", 3)}) {
     SCOPED_TRACE(name);
@@ -346,11 +316,12 @@ TEST(Groups, should_reject_invalid_group_names_as_invalid_argument) {
   EXPECT_EQ(q.group_names(), std::vector<std::string>{std::string(47, 'g')});
 }
 
-TEST(Groups, should_create_a_group_from_consumer_with_the_group_options_it_was_given) {
-  TempQueue tq;
-  auto q = Queue::create(tq.path(), small_options());
+TEST_F(Groups, should_create_a_group_from_consumer_with_the_group_options_it_was_given) {
+  auto& q = create(small_options());
   (void)q.consumer("dropper", {.group = {.overflow = OverflowPolicy::drop}});
   (void)q.consumer("blocker");
   EXPECT_EQ(group_stats(q, "dropper").overflow, OverflowPolicy::drop);
   EXPECT_EQ(group_stats(q, "blocker").overflow, OverflowPolicy::block);
 }
+
+}  // namespace ackring::testing

@@ -14,21 +14,9 @@
 #include "journal_scan.hpp"
 #include "journal_test_util.hpp"
 
+namespace ackring::testing {
+
 using namespace ackring::detail;
-using ackring::Error;
-using ackring::ErrorCode;
-using ackring::testing::body_for;
-using ackring::testing::copy_record;
-using ackring::testing::file_bytes;
-using ackring::testing::kTestQueueId;
-using ackring::testing::messages_are_contiguous;
-using ackring::testing::read_journal;
-using ackring::testing::ReadRecord;
-using ackring::testing::segment_paths;
-using ackring::testing::small_journal;
-using ackring::testing::TempJournalDir;
-using ackring::testing::time_for;
-using ackring::testing::write_file;
 
 namespace {
 
@@ -111,8 +99,10 @@ void patch_header(const std::filesystem::path& path, F&& f) {
 
 // ------------------------------------------------------------ truncation --
 
-TEST(JournalRecovery, should_return_exactly_the_complete_record_prefix_when_truncated_at_every_byte_offset) {
-  TempJournalDir d;
+// Each test has a fresh journal directory d (JournalTest).
+using JournalRecovery = JournalTest;
+
+TEST_F(JournalRecovery, should_return_exactly_the_complete_record_prefix_when_truncated_at_every_byte_offset) {
   build(d.dir(), 60, 3);
   const Images full = load_images(d.dir());
   ASSERT_GE(full.names.size(), 2u) << "the test needs a segment before the last one";
@@ -169,8 +159,7 @@ TEST(JournalRecovery, should_return_exactly_the_complete_record_prefix_when_trun
   }
 }
 
-TEST(JournalRecovery, should_read_a_cut_file_through_the_reader_the_same_way_as_from_memory) {
-  TempJournalDir d;
+TEST_F(JournalRecovery, should_read_a_cut_file_through_the_reader_the_same_way_as_from_memory) {
   build(d.dir(), 30, 4, 8192);
   const auto path = segment_paths(d.dir()).back();
   const auto orig = read_journal(d.dir());
@@ -190,8 +179,7 @@ TEST(JournalRecovery, should_read_a_cut_file_through_the_reader_the_same_way_as_
 
 // --------------------------------------------------------------- damage --
 
-TEST(JournalRecovery, should_never_return_a_bad_record_nor_crash_when_random_bytes_are_flipped) {
-  TempJournalDir d;
+TEST_F(JournalRecovery, should_never_return_a_bad_record_nor_crash_when_random_bytes_are_flipped) {
   build(d.dir(), 80, 5);
   const Images full = load_images(d.dir());
   ASSERT_GE(full.names.size(), 3u);
@@ -250,8 +238,7 @@ TEST(JournalRecovery, should_never_return_a_bad_record_nor_crash_when_random_byt
   EXPECT_GT(torn, 0);
 }
 
-TEST(JournalRecovery, should_stop_at_a_bad_record_in_a_middle_segment_and_say_which_segment_and_offset) {
-  TempJournalDir d;
+TEST_F(JournalRecovery, should_stop_at_a_bad_record_in_a_middle_segment_and_say_which_segment_and_offset) {
   build(d.dir(), 80, 5);
   const auto paths = segment_paths(d.dir());
   ASSERT_GE(paths.size(), 3u);
@@ -286,8 +273,7 @@ TEST(JournalRecovery, should_stop_at_a_bad_record_in_a_middle_segment_and_say_wh
   }
 }
 
-TEST(JournalRecovery, should_report_a_missing_middle_segment) {
-  TempJournalDir d;
+TEST_F(JournalRecovery, should_report_a_missing_middle_segment) {
   build(d.dir(), 80, 5);
   const auto paths = segment_paths(d.dir());
   ASSERT_GE(paths.size(), 3u);
@@ -298,8 +284,7 @@ TEST(JournalRecovery, should_report_a_missing_middle_segment) {
   ASSERT_EQ(rb.result.segments.size(), 1u);
 }
 
-TEST(JournalRecovery, should_report_a_damaged_header_of_a_middle_segment_as_corruption) {
-  TempJournalDir d;
+TEST_F(JournalRecovery, should_report_a_damaged_header_of_a_middle_segment_as_corruption) {
   build(d.dir(), 80, 5);
   const auto paths = segment_paths(d.dir());
   ASSERT_GE(paths.size(), 3u);
@@ -312,8 +297,7 @@ TEST(JournalRecovery, should_report_a_damaged_header_of_a_middle_segment_as_corr
   EXPECT_NE(rb.result.message.find(paths[1].filename().string()), std::string::npos) << rb.result.message;
 }
 
-TEST(JournalRecovery, should_call_damage_followed_by_a_later_batch_corruption_and_damage_in_the_last_batch_a_torn_tail) {
-  TempJournalDir d;
+TEST_F(JournalRecovery, should_call_damage_followed_by_a_later_batch_corruption_and_damage_in_the_last_batch_a_torn_tail) {
   {
     auto w = JournalWriter::try_acquire(d.dir(), small_journal(1 << 16));
     for (std::uint64_t seq = 0; seq < 30; ++seq) {
@@ -363,8 +347,7 @@ TEST(JournalRecovery, should_call_damage_followed_by_a_later_batch_corruption_an
   EXPECT_EQ(rb.result.discarded_records, 6u);  // 24..29
 }
 
-TEST(JournalRecovery, should_read_a_zero_filled_preallocated_tail_as_the_end_of_the_log) {
-  TempJournalDir d;
+TEST_F(JournalRecovery, should_read_a_zero_filled_preallocated_tail_as_the_end_of_the_log) {
   auto o = small_journal(64 * 1024);
   o.zero_fill = true;
   {
@@ -381,8 +364,7 @@ TEST(JournalRecovery, should_read_a_zero_filled_preallocated_tail_as_the_end_of_
   EXPECT_EQ(nonzero_end(b, rb.result.segments.back().end_offset, b.size()), 0u) << "the tail is zeros";
 }
 
-TEST(JournalRecovery, should_report_zeros_in_the_middle_of_a_bounded_segment_as_corruption) {
-  TempJournalDir d;
+TEST_F(JournalRecovery, should_report_zeros_in_the_middle_of_a_bounded_segment_as_corruption) {
   build(d.dir(), 80, 5);
   const auto paths = segment_paths(d.dir());
   const auto orig = read_journal(d.dir());
@@ -402,8 +384,7 @@ TEST(JournalRecovery, should_report_zeros_in_the_middle_of_a_bounded_segment_as_
 
 // ------------------------------------------------- identity and version --
 
-TEST(JournalRecovery, should_refuse_a_segment_with_the_wrong_magic) {
-  TempJournalDir d;
+TEST_F(JournalRecovery, should_refuse_a_segment_with_the_wrong_magic) {
   build(d.dir(), 10, 5);
   const auto path = segment_paths(d.dir()).front();
   auto b = file_bytes(path);
@@ -419,8 +400,7 @@ TEST(JournalRecovery, should_refuse_a_segment_with_the_wrong_magic) {
   }
 }
 
-TEST(JournalRecovery, should_refuse_a_segment_of_another_format_version) {
-  TempJournalDir d;
+TEST_F(JournalRecovery, should_refuse_a_segment_of_another_format_version) {
   build(d.dir(), 10, 5);
   patch_header(segment_paths(d.dir()).front(), [](JournalSegmentHeader& h) { h.version = 2; });
   try {
@@ -432,8 +412,7 @@ TEST(JournalRecovery, should_refuse_a_segment_of_another_format_version) {
   }
 }
 
-TEST(JournalRecovery, should_refuse_the_journal_of_another_queue_and_a_mix_of_two_queues) {
-  TempJournalDir d;
+TEST_F(JournalRecovery, should_refuse_the_journal_of_another_queue_and_a_mix_of_two_queues) {
   build(d.dir(), 80, 5);
   EXPECT_NO_THROW((void)read_journal(d.dir(), {.queue_id = kTestQueueId}));
   try {
@@ -455,8 +434,7 @@ TEST(JournalRecovery, should_refuse_the_journal_of_another_queue_and_a_mix_of_tw
   EXPECT_EQ(visited, 0) << "headers are checked before any record is handed out";
 }
 
-TEST(JournalRecovery, should_say_so_when_the_journal_directory_does_not_exist) {
-  TempJournalDir d;
+TEST_F(JournalRecovery, should_say_so_when_the_journal_directory_does_not_exist) {
   try {
     (void)read_journal(d.dir() / "nope");
     ADD_FAILURE();
@@ -468,8 +446,7 @@ TEST(JournalRecovery, should_say_so_when_the_journal_directory_does_not_exist) {
 
 // ------------------------------------------------ takeover and repair --
 
-TEST(JournalRecovery, should_continue_after_a_torn_tail_in_a_new_segment_that_supersedes_it) {
-  TempJournalDir d;
+TEST_F(JournalRecovery, should_continue_after_a_torn_tail_in_a_new_segment_that_supersedes_it) {
   build(d.dir(), 30, 10, 1 << 16);
   const auto path = segment_paths(d.dir()).back();
   const auto orig = read_journal(d.dir());
@@ -495,8 +472,7 @@ TEST(JournalRecovery, should_continue_after_a_torn_tail_in_a_new_segment_that_su
   EXPECT_EQ(file_bytes(path), b) << "the torn bytes were superseded, not rewritten";
 }
 
-TEST(JournalRecovery, should_ignore_a_last_segment_whose_header_was_never_written) {
-  TempJournalDir d;
+TEST_F(JournalRecovery, should_ignore_a_last_segment_whose_header_was_never_written) {
   build(d.dir(), 20, 5);
   const auto paths = segment_paths(d.dir());
   const auto rb0 = read_journal(d.dir());
@@ -521,8 +497,7 @@ TEST(JournalRecovery, should_ignore_a_last_segment_whose_header_was_never_writte
   EXPECT_TRUE(messages_are_contiguous(rb.records, 0, 21));
 }
 
-TEST(JournalRecovery, should_zero_a_torn_tail_on_repair_and_only_when_no_writer_holds_the_lock) {
-  TempJournalDir d;
+TEST_F(JournalRecovery, should_zero_a_torn_tail_on_repair_and_only_when_no_writer_holds_the_lock) {
   build(d.dir(), 30, 10, 1 << 16);
   const auto path = segment_paths(d.dir()).back();
   const auto orig = read_journal(d.dir());
@@ -550,3 +525,5 @@ TEST(JournalRecovery, should_zero_a_torn_tail_on_repair_and_only_when_no_writer_
   EXPECT_TRUE(messages_are_contiguous(rb.records, 0, 30));
   EXPECT_EQ(std::filesystem::file_size(path), 1u << 16) << "repair zeroes, it does not truncate";
 }
+
+}  // namespace ackring::testing

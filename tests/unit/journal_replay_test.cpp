@@ -60,9 +60,15 @@ void publish_numbered(Producer& p, int from, int to) {
   for (int i = from; i < to; ++i) ASSERT_TRUE(p.publish("m" + std::to_string(i), 5s).ok()) << i;
 }
 
-TEST(QueueFileOfJournal, should_let_recover_rebuild_with_the_options_of_creation) {
-  TempJournalDir jd;
-  TempQueue tq;
+// Each test runs on a fresh queue path and opens what it needs (QueueTest).
+using QueueFileOfJournal = testing::QueueTest;
+using JournalReading = testing::QueueTest;
+using Rewind = testing::QueueTest;
+using DedupAfterRecovery = testing::QueueTest;
+using DurableDeadLetters = testing::QueueTest;
+
+TEST_F(QueueFileOfJournal, should_let_recover_rebuild_with_the_options_of_creation) {
+  const TempJournalDir& jd = journal();
   auto opts = durable(Durability::async, jd, 128);
   opts.max_deliveries = 7;
   opts.max_groups = 5;
@@ -91,9 +97,8 @@ TEST(QueueFileOfJournal, should_let_recover_rebuild_with_the_options_of_creation
   EXPECT_EQ(o.publish_timestamp, PublishTimestamp::coarse);
 }
 
-TEST(QueueFileOfJournal, should_refuse_recovery_without_options_when_the_queue_file_is_damaged) {
-  TempJournalDir jd;
-  TempQueue tq;
+TEST_F(QueueFileOfJournal, should_refuse_recovery_without_options_when_the_queue_file_is_damaged) {
+  const TempJournalDir& jd = journal();
   {
     auto q = Queue::create(tq.path(), durable(Durability::sync, jd));
     auto p = q.producer();
@@ -118,9 +123,8 @@ TEST(QueueFileOfJournal, should_refuse_recovery_without_options_when_the_queue_f
   EXPECT_EQ(q.stats().tail, 1u);
 }
 
-TEST(DedupAfterRecovery, should_answer_a_retried_key_as_duplicate_after_a_reboot) {
-  TempJournalDir jd;
-  TempQueue tq;
+TEST_F(DedupAfterRecovery, should_answer_a_retried_key_as_duplicate_after_a_reboot) {
+  const TempJournalDir& jd = journal();
   std::uint64_t first_seq = 0;
   {
     auto q = Queue::create(tq.path(), durable(Durability::sync, jd));
@@ -147,9 +151,8 @@ TEST(DedupAfterRecovery, should_answer_a_retried_key_as_duplicate_after_a_reboot
   EXPECT_FALSE(fresh.duplicate);
 }
 
-TEST(DurableDeadLetters, should_journal_dead_letters_and_recover_them_with_the_queue) {
-  TempJournalDir jd;
-  TempQueue tq;
+TEST_F(DurableDeadLetters, should_journal_dead_letters_and_recover_them_with_the_queue) {
+  const TempJournalDir& jd = journal();
   {
     auto q = Queue::create(tq.path(), durable(Durability::sync, jd));
     auto p = q.producer();
@@ -175,10 +178,9 @@ TEST(DurableDeadLetters, should_journal_dead_letters_and_recover_them_with_the_q
   EXPECT_EQ(letter->reason, DeadLetterReason::rejected);
 }
 
-TEST(Rewind, should_replay_to_one_group_only_in_order_with_the_replayed_mark) {
-  TempJournalDir jd;
-  TempQueue tq;
-  auto q = Queue::create(tq.path(), durable(Durability::sync, jd));
+TEST_F(Rewind, should_replay_to_one_group_only_in_order_with_the_replayed_mark) {
+  const TempJournalDir& jd = journal();
+  auto& q = create(durable(Durability::sync, jd));
   auto a = q.consumer("a");
   auto b = q.consumer("b");
   auto p = q.producer();
@@ -201,10 +203,9 @@ TEST(Rewind, should_replay_to_one_group_only_in_order_with_the_replayed_mark) {
   EXPECT_TRUE(q.verify().healthy());
 }
 
-TEST(Rewind, should_find_the_start_by_publish_time) {
-  TempJournalDir jd;
-  TempQueue tq;
-  auto q = Queue::create(tq.path(), durable(Durability::sync, jd));
+TEST_F(Rewind, should_find_the_start_by_publish_time) {
+  const TempJournalDir& jd = journal();
+  auto& q = create(durable(Durability::sync, jd));
   auto a = q.consumer("a");
   auto p = q.producer();
   publish_numbered(p, 0, 3);
@@ -220,10 +221,9 @@ TEST(Rewind, should_find_the_start_by_publish_time) {
   EXPECT_EQ(q.rewind_group("a", std::chrono::system_clock::now() + 1h).replayed, 0u);
 }
 
-TEST(Rewind, should_skip_a_copy_whose_key_was_processed_with_process_once) {
-  TempJournalDir jd;
-  TempQueue tq;
-  auto q = Queue::create(tq.path(), durable(Durability::async, jd));
+TEST_F(Rewind, should_skip_a_copy_whose_key_was_processed_with_process_once) {
+  const TempJournalDir& jd = journal();
+  auto& q = create(durable(Durability::async, jd));
   auto a = q.consumer("a");
   auto p = q.producer();
   ASSERT_TRUE(p.publish("keyed", PublishOptions{.key = "k1"}, 5s).ok());
@@ -247,23 +247,21 @@ TEST(Rewind, should_skip_a_copy_whose_key_was_processed_with_process_once) {
   EXPECT_EQ(effects, 2);
 }
 
-TEST(Rewind, should_refuse_what_cannot_be_replayed) {
-  TempJournalDir jd;
-  TempQueue tq;
+TEST_F(Rewind, should_refuse_what_cannot_be_replayed) {
+  const TempJournalDir& jd = journal();
   TempQueue plain;
   auto none = Queue::create(plain.path(), testing::small_options(16, 64));
   none.create_group("a");
   EXPECT_TRUE(testing::throws_error([&] { (void)none.rewind_group("a", 0); }, ErrorCode::invalid_argument));
-  auto q = Queue::create(tq.path(), durable(Durability::sync, jd));
+  auto& q = create(durable(Durability::sync, jd));
   q.create_group("a");
   EXPECT_TRUE(testing::throws_error([&] { (void)q.rewind_group("nope", 0); }, ErrorCode::not_found));
   EXPECT_TRUE(testing::throws_error([&] { (void)q.rewind_group("a", 1); }, ErrorCode::invalid_argument));
   EXPECT_EQ(q.rewind_group("a", 0).replayed, 0u);
 }
 
-TEST(Rewind, should_keep_copies_for_their_group_across_a_recovery) {
-  TempJournalDir jd;
-  TempQueue tq;
+TEST_F(Rewind, should_keep_copies_for_their_group_across_a_recovery) {
+  const TempJournalDir& jd = journal();
   {
     auto q = Queue::create(tq.path(), durable(Durability::sync, jd));
     auto a = q.consumer("a");
@@ -285,13 +283,12 @@ TEST(Rewind, should_keep_copies_for_their_group_across_a_recovery) {
   EXPECT_TRUE(drain(b).empty());
 }
 
-TEST(Rewind, should_replay_settled_segments_kept_by_retention) {
-  TempJournalDir jd;
-  TempQueue tq;
+TEST_F(Rewind, should_replay_settled_segments_kept_by_retention) {
+  const TempJournalDir& jd = journal();
   auto opts = durable(Durability::async, jd, 64);
   opts.max_message_size = 1024;
   opts.journal_retain_bytes = 64ull << 20;
-  auto q = Queue::create(tq.path(), opts);
+  auto& q = create(opts);
   auto a = q.consumer("a");
   auto p = q.producer();
   // ~3 MiB of records: several 1 MiB segments, all settled by the only group.
@@ -327,10 +324,9 @@ TEST(Rewind, should_replay_settled_segments_kept_by_retention) {
   EXPECT_EQ(rep.replayed, static_cast<std::uint64_t>(n));
 }
 
-TEST(JournalReading, should_hand_out_every_record_decoded_and_stop_when_asked) {
-  TempJournalDir jd;
-  TempQueue tq;
-  auto q = Queue::create(tq.path(), durable(Durability::sync, jd));
+TEST_F(JournalReading, should_hand_out_every_record_decoded_and_stop_when_asked) {
+  const TempJournalDir& jd = journal();
+  auto& q = create(durable(Durability::sync, jd));
   q.create_group("g");
   auto p = q.producer();
   ASSERT_TRUE(p.publish("one", 5s).ok());
@@ -362,10 +358,9 @@ TEST(JournalReading, should_hand_out_every_record_decoded_and_stop_when_asked) {
                                     ErrorCode::not_found));
 }
 
-TEST(JournalReading, should_make_verify_report_a_damaged_journal) {
-  TempJournalDir jd;
-  TempQueue tq;
-  auto q = Queue::create(tq.path(), durable(Durability::sync, jd));
+TEST_F(JournalReading, should_make_verify_report_a_damaged_journal) {
+  const TempJournalDir& jd = journal();
+  auto& q = create(durable(Durability::sync, jd));
   auto p = q.producer();
   for (int i = 0; i < 20; ++i) ASSERT_TRUE(p.publish("message " + std::to_string(i), 5s).ok());
   auto v = q.verify();

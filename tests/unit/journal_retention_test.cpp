@@ -9,14 +9,9 @@
 
 #include "journal_test_util.hpp"
 
+namespace ackring::testing {
+
 using namespace ackring::detail;
-using ackring::testing::body_for;
-using ackring::testing::messages_are_contiguous;
-using ackring::testing::read_journal;
-using ackring::testing::segment_paths;
-using ackring::testing::small_journal;
-using ackring::testing::TempJournalDir;
-using ackring::testing::time_for;
 
 namespace {
 
@@ -35,8 +30,10 @@ std::unique_ptr<JournalWriter> writer_with_segments(const std::filesystem::path&
 
 }  // namespace
 
-TEST(JournalRetention, should_delete_only_segments_whose_records_are_all_below_the_seq) {
-  TempJournalDir d;
+// Each test has a fresh journal directory d (JournalTest).
+using JournalRetention = JournalTest;
+
+TEST_F(JournalRetention, should_delete_only_segments_whose_records_are_all_below_the_seq) {
   auto w = writer_with_segments(d.dir(), small_journal(4096), 250);
   const auto before = read_journal(d.dir()).result.segments;
   ASSERT_GE(before.size(), 5u);
@@ -68,8 +65,7 @@ TEST(JournalRetention, should_delete_only_segments_whose_records_are_all_below_t
   EXPECT_EQ(table.groups()[0].name, "g");
 }
 
-TEST(JournalRetention, should_never_delete_the_segment_being_written) {
-  TempJournalDir d;
+TEST_F(JournalRetention, should_never_delete_the_segment_being_written) {
   auto w = writer_with_segments(d.dir(), small_journal(4096), 250);
   const auto n = segment_paths(d.dir()).size();
   EXPECT_EQ(w->delete_below(UINT64_MAX), n - 1);
@@ -85,8 +81,7 @@ TEST(JournalRetention, should_never_delete_the_segment_being_written) {
   ASSERT_EQ(again->groups().size(), 1u);
 }
 
-TEST(JournalRetention, should_keep_the_newest_settled_segments_within_keep_bytes) {
-  TempJournalDir d;
+TEST_F(JournalRetention, should_keep_the_newest_settled_segments_within_keep_bytes) {
   auto o = small_journal(4096);
   o.keep_bytes = 2 * 4096;
   auto w = writer_with_segments(d.dir(), o, 250);
@@ -97,8 +92,7 @@ TEST(JournalRetention, should_keep_the_newest_settled_segments_within_keep_bytes
   EXPECT_EQ(segment_paths(d.dir()).size(), 3u);
 }
 
-TEST(JournalRetention, should_keep_settled_segments_younger_than_keep_age) {
-  TempJournalDir d;
+TEST_F(JournalRetention, should_keep_settled_segments_younger_than_keep_age) {
   auto o = small_journal(4096);
   o.keep_age = std::chrono::hours(1);
   auto w = writer_with_segments(d.dir(), o, 250);
@@ -106,3 +100,5 @@ TEST(JournalRetention, should_keep_settled_segments_younger_than_keep_age) {
   EXPECT_EQ(w->delete_below(UINT64_MAX), 0u);
   EXPECT_EQ(segment_paths(d.dir()).size(), n);
 }
+
+}  // namespace ackring::testing

@@ -10,18 +10,9 @@
 
 #include "journal_test_util.hpp"
 
+namespace ackring::testing {
+
 using namespace ackring::detail;
-using ackring::Error;
-using ackring::ErrorCode;
-using ackring::testing::body_for;
-using ackring::testing::file_bytes;
-using ackring::testing::kTestQueueId;
-using ackring::testing::messages_are_contiguous;
-using ackring::testing::read_journal;
-using ackring::testing::segment_paths;
-using ackring::testing::small_journal;
-using ackring::testing::TempJournalDir;
-using ackring::testing::time_for;
 
 namespace {
 
@@ -52,8 +43,10 @@ template <class F>
 
 }  // namespace
 
-TEST(JournalWriter, should_round_trip_many_records_across_several_segments) {
-  TempJournalDir d;
+// Each test has a fresh journal directory d (JournalTest).
+using JournalWriting = JournalTest;
+
+TEST_F(JournalWriting, should_round_trip_many_records_across_several_segments) {
   std::vector<JournalGroupState> groups = {{"billing", 0, 0, 0, 0}, {"audit", 0, 0, 1, 1}};
   {
     auto w = JournalWriter::try_acquire(d.dir(), small_journal(8192));
@@ -111,8 +104,7 @@ TEST(JournalWriter, should_round_trip_many_records_across_several_segments) {
   EXPECT_EQ(table.groups()[0].name, "billing");
 }
 
-TEST(JournalWriter, should_make_appended_records_durable_only_at_flush_and_return_the_durable_end) {
-  TempJournalDir d;
+TEST_F(JournalWriting, should_make_appended_records_durable_only_at_flush_and_return_the_durable_end) {
   auto w = JournalWriter::try_acquire(d.dir(), small_journal());
   ASSERT_NE(w, nullptr);
   EXPECT_EQ(w->durable_end(), 0u);
@@ -134,8 +126,7 @@ TEST(JournalWriter, should_make_appended_records_durable_only_at_flush_and_retur
   EXPECT_TRUE(messages_are_contiguous(rb.records, 0, 2));
 }
 
-TEST(JournalWriter, should_continue_after_reopening_without_gap_or_duplicate) {
-  TempJournalDir d;
+TEST_F(JournalWriting, should_continue_after_reopening_without_gap_or_duplicate) {
   for (int round = 0; round < 4; ++round) {
     auto w = JournalWriter::try_acquire(d.dir(), small_journal(8192));
     ASSERT_NE(w, nullptr);
@@ -150,8 +141,7 @@ TEST(JournalWriter, should_continue_after_reopening_without_gap_or_duplicate) {
   EXPECT_GE(rb.result.segments.size(), 4u) << "each writer starts a segment of its own";
 }
 
-TEST(JournalWriter, should_discard_staged_records_when_destroyed_without_flush) {
-  TempJournalDir d;
+TEST_F(JournalWriting, should_discard_staged_records_when_destroyed_without_flush) {
   {
     auto w = JournalWriter::try_acquire(d.dir(), small_journal());
     append_messages(*w, 10, 100);
@@ -162,8 +152,7 @@ TEST(JournalWriter, should_discard_staged_records_when_destroyed_without_flush) 
   EXPECT_EQ(w->next_seq(), 10u);
 }
 
-TEST(JournalWriter, should_refuse_a_second_writer_while_the_first_holds_the_lock_and_allow_one_after) {
-  TempJournalDir d;
+TEST_F(JournalWriting, should_refuse_a_second_writer_while_the_first_holds_the_lock_and_allow_one_after) {
   auto first = JournalWriter::try_acquire(d.dir(), small_journal());
   ASSERT_NE(first, nullptr);
   EXPECT_EQ(JournalWriter::try_acquire(d.dir(), small_journal()), nullptr);
@@ -172,7 +161,7 @@ TEST(JournalWriter, should_refuse_a_second_writer_while_the_first_holds_the_lock
   EXPECT_NE(second, nullptr);
 }
 
-TEST(JournalWriter, should_write_the_same_bytes_through_io_uring_and_through_the_pwrite_fallback) {
+TEST_F(JournalWriting, should_write_the_same_bytes_through_io_uring_and_through_the_pwrite_fallback) {
   TempJournalDir a, b;
   auto oa = small_journal();
   auto ob = small_journal();
@@ -200,8 +189,7 @@ TEST(JournalWriter, should_write_the_same_bytes_through_io_uring_and_through_the
   }
 }
 
-TEST(JournalWriter, should_flush_by_itself_when_the_staging_buffer_is_full) {
-  TempJournalDir d;
+TEST_F(JournalWriting, should_flush_by_itself_when_the_staging_buffer_is_full) {
   auto o = small_journal(1 << 20);
   o.staging_size = 4096;
   auto w = JournalWriter::try_acquire(d.dir(), o);
@@ -215,8 +203,7 @@ TEST(JournalWriter, should_flush_by_itself_when_the_staging_buffer_is_full) {
   EXPECT_TRUE(messages_are_contiguous(rb.records, 0, 200));
 }
 
-TEST(JournalWriter, should_stage_a_record_larger_than_the_staging_buffer) {
-  TempJournalDir d;
+TEST_F(JournalWriting, should_stage_a_record_larger_than_the_staging_buffer) {
   auto o = small_journal(1 << 20);
   o.staging_size = 4096;
   auto w = JournalWriter::try_acquire(d.dir(), o);
@@ -230,8 +217,7 @@ TEST(JournalWriter, should_stage_a_record_larger_than_the_staging_buffer) {
   EXPECT_EQ(m.body.size(), big.size());
 }
 
-TEST(JournalWriter, should_refuse_a_record_that_cannot_fit_a_segment_and_stay_usable) {
-  TempJournalDir d;
+TEST_F(JournalWriting, should_refuse_a_record_that_cannot_fit_a_segment_and_stay_usable) {
   auto w = JournalWriter::try_acquire(d.dir(), small_journal(4096));
   const std::vector<std::byte> big(5000);
   EXPECT_TRUE(throws_code([&] { (void)w->append_message(big, 1); }, ErrorCode::invalid_argument, "does not fit"));
@@ -239,8 +225,7 @@ TEST(JournalWriter, should_refuse_a_record_that_cannot_fit_a_segment_and_stay_us
   EXPECT_EQ(w->flush(), 1u);
 }
 
-TEST(JournalWriter, should_refuse_invalid_options_and_bad_groups) {
-  TempJournalDir d;
+TEST_F(JournalWriting, should_refuse_invalid_options_and_bad_groups) {
   auto o = small_journal();
   o.queue_id = 0;
   EXPECT_TRUE(throws_code([&] { (void)JournalWriter::try_acquire(d.dir(), o); }, ErrorCode::invalid_argument,
@@ -259,8 +244,7 @@ TEST(JournalWriter, should_refuse_invalid_options_and_bad_groups) {
   EXPECT_EQ(w->flush(), 0u);
 }
 
-TEST(JournalWriter, should_refuse_the_journal_of_another_queue) {
-  TempJournalDir d;
+TEST_F(JournalWriting, should_refuse_the_journal_of_another_queue) {
   auto w = JournalWriter::try_acquire(d.dir(), small_journal());
   append_messages(*w, 3, 10);
   w->close();
@@ -271,8 +255,7 @@ TEST(JournalWriter, should_refuse_the_journal_of_another_queue) {
                           "belongs to queue id"));
 }
 
-TEST(JournalWriter, should_start_a_new_journal_at_the_first_seq_it_is_given) {
-  TempJournalDir d;
+TEST_F(JournalWriting, should_start_a_new_journal_at_the_first_seq_it_is_given) {
   auto o = small_journal();
   o.first_seq = 1000;
   auto w = JournalWriter::try_acquire(d.dir(), o);
@@ -286,31 +269,30 @@ TEST(JournalWriter, should_start_a_new_journal_at_the_first_seq_it_is_given) {
   EXPECT_TRUE(std::filesystem::exists(d.dir() / "LOCK"));
 }
 
-TEST(JournalWriter, should_roll_over_with_and_without_the_helper_thread_and_with_zero_filled_segments) {
+TEST_F(JournalWriting, should_roll_over_with_and_without_the_helper_thread_and_with_zero_filled_segments) {
   for (const bool ahead : {true, false}) {
     for (const bool zero_fill : {false, true}) {
       SCOPED_TRACE(std::string("prepare_ahead=") + (ahead ? "1" : "0") + " zero_fill=" + (zero_fill ? "1" : "0"));
-      TempJournalDir d;
+      TempJournalDir fresh;  // one journal per combination
       auto o = small_journal(4096);
       o.prepare_ahead = ahead;
       o.zero_fill = zero_fill;
-      auto w = JournalWriter::try_acquire(d.dir(), o);
+      auto w = JournalWriter::try_acquire(fresh.dir(), o);
       append_messages(*w, 200, 20);
       EXPECT_GE(w->stats().segments_created, 3u);
       w->close();
-      for (const auto& p : segment_paths(d.dir())) EXPECT_EQ(std::filesystem::file_size(p), 4096u) << p;
-      EXPECT_FALSE(std::filesystem::exists(d.dir() / "spare.wal.tmp")) << "an unused spare is removed";
-      const auto rb = read_journal(d.dir());
+      for (const auto& p : segment_paths(fresh.dir())) EXPECT_EQ(std::filesystem::file_size(p), 4096u) << p;
+      EXPECT_FALSE(std::filesystem::exists(fresh.dir() / "spare.wal.tmp")) << "an unused spare is removed";
+      const auto rb = read_journal(fresh.dir());
       EXPECT_EQ(rb.result.end, JournalEnd::clean) << rb.result.message;
       EXPECT_TRUE(messages_are_contiguous(rb.records, 0, 200));
     }
   }
 }
 
-TEST(JournalWriter, should_fill_segments_to_the_last_record_that_fits_a_segment_full_of_control_records) {
+TEST_F(JournalWriting, should_fill_segments_to_the_last_record_that_fits_a_segment_full_of_control_records) {
   // Control records consume no seq: segments can start at the same seq,
   // which is why the index is part of the file name.
-  TempJournalDir d;
   auto w = JournalWriter::try_acquire(d.dir(), small_journal(4096));
   for (int i = 0; i < 300; ++i) (void)w->append_group_create({"g" + std::to_string(i % 3), 0, 0, 0, 0});
   EXPECT_EQ(w->flush(), 0u);
@@ -322,8 +304,7 @@ TEST(JournalWriter, should_fill_segments_to_the_last_record_that_fits_a_segment_
   for (const auto& s : rb.result.segments) EXPECT_EQ(s.first_seq, 0u);
 }
 
-TEST(JournalWriter, should_keep_counting_in_its_stats) {
-  TempJournalDir d;
+TEST_F(JournalWriting, should_keep_counting_in_its_stats) {
   auto w = JournalWriter::try_acquire(d.dir(), small_journal());
   append_messages(*w, 40, 10);
   const auto s = w->stats();
@@ -338,10 +319,11 @@ TEST(JournalWriter, should_keep_counting_in_its_stats) {
   EXPECT_EQ(s.short_writes, 0u);
 }
 
-TEST(JournalWriter, should_refuse_calls_after_close) {
-  TempJournalDir d;
+TEST_F(JournalWriting, should_refuse_calls_after_close) {
   auto w = JournalWriter::try_acquire(d.dir(), small_journal());
   w->close();
   EXPECT_TRUE(throws_code([&] { (void)w->append_message(body_for(0), 0); }, ErrorCode::invalid_argument, "closed"));
   EXPECT_NE(JournalWriter::try_acquire(d.dir(), small_journal()), nullptr) << "close releases the lock";
 }
+
+}  // namespace ackring::testing

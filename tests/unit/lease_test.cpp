@@ -11,24 +11,18 @@
 #include "test_util.hpp"
 
 using namespace std::chrono_literals;
-using ackring::ConsumerOptions;
-using ackring::Queue;
-using ackring::Receipt;
-using ackring::Status;
-using ackring::testing::group_stats;
-using ackring::testing::receive_n;
-using ackring::testing::small_options;
-using ackring::testing::TempQueue;
+
+namespace ackring::testing {
 
 namespace {
 using Clock = std::chrono::steady_clock;
 }  // namespace
 
-TEST(Lease, should_answer_lease_lost_to_an_ack_with_a_stale_receipt) {
-  TempQueue tq;
-  auto q = Queue::create(tq.path(), small_options());
-  auto cons = q.consumer("g");
-  auto prod = q.producer();
+// Each test runs on a fresh queue path and opens what it needs (QueueTest).
+using Lease = QueueTest;
+
+TEST_F(Lease, should_answer_lease_lost_to_an_ack_with_a_stale_receipt) {
+  auto& [q, cons, prod] = open(small_options());
   ASSERT_TRUE(prod.try_publish("a").ok());
   ASSERT_TRUE(prod.try_publish("b").ok());
   auto d = cons.try_receive();
@@ -45,11 +39,8 @@ TEST(Lease, should_answer_lease_lost_to_an_ack_with_a_stale_receipt) {
   EXPECT_EQ(group_stats(q, "g").acked, 1u);
 }
 
-TEST(Lease, should_answer_lease_lost_to_an_ack_of_a_slot_reused_by_a_later_lap) {
-  TempQueue tq;
-  auto q = Queue::create(tq.path(), small_options(2));
-  auto cons = q.consumer("g");
-  auto prod = q.producer();
+TEST_F(Lease, should_answer_lease_lost_to_an_ack_of_a_slot_reused_by_a_later_lap) {
+  auto& [q, cons, prod] = open(small_options(2));
   ASSERT_TRUE(prod.try_publish("lap0").ok());
   auto first = cons.try_receive();
   ASSERT_TRUE(first);
@@ -65,11 +56,8 @@ TEST(Lease, should_answer_lease_lost_to_an_ack_of_a_slot_reused_by_a_later_lap) 
   EXPECT_EQ(cons.ack(*lap1), Status::ok);
 }
 
-TEST(Lease, should_redeliver_a_message_after_its_lease_expires_with_a_higher_delivery_count) {
-  TempQueue tq;
-  auto q = Queue::create(tq.path(), small_options());
-  auto cons = q.consumer("g", {.lease = 50ms});
-  auto prod = q.producer();
+TEST_F(Lease, should_redeliver_a_message_after_its_lease_expires_with_a_higher_delivery_count) {
+  auto& [q, cons, prod] = open(small_options(), {.lease = 50ms});
   ASSERT_TRUE(prod.try_publish("payload").ok());
   auto d1 = cons.try_receive();
   ASSERT_TRUE(d1);
@@ -87,11 +75,8 @@ TEST(Lease, should_redeliver_a_message_after_its_lease_expires_with_a_higher_del
   EXPECT_EQ(d2->publish_time_ns(), d1->publish_time_ns());
 }
 
-TEST(Lease, should_fence_off_the_old_receipt_once_the_message_is_redelivered) {
-  TempQueue tq;
-  auto q = Queue::create(tq.path(), small_options());
-  auto cons = q.consumer("g", {.lease = 40ms});
-  auto prod = q.producer();
+TEST_F(Lease, should_fence_off_the_old_receipt_once_the_message_is_redelivered) {
+  auto& [q, cons, prod] = open(small_options(), {.lease = 40ms});
   ASSERT_TRUE(prod.try_publish("m").ok());
   auto d1 = cons.try_receive();
   ASSERT_TRUE(d1);
@@ -107,9 +92,8 @@ TEST(Lease, should_fence_off_the_old_receipt_once_the_message_is_redelivered) {
   EXPECT_FALSE(cons.receive(100ms));  // settled: no third delivery
 }
 
-TEST(Lease, should_redeliver_an_expired_lease_to_another_member_and_fence_the_first) {
-  TempQueue tq;
-  auto q = Queue::create(tq.path(), small_options());
+TEST_F(Lease, should_redeliver_an_expired_lease_to_another_member_and_fence_the_first) {
+  auto& q = create(small_options());
   auto m1 = q.consumer("g", {.lease = 50ms});
   auto m2 = q.consumer("g", {.lease = 10'000ms});
   auto prod = q.producer();
@@ -125,22 +109,16 @@ TEST(Lease, should_redeliver_an_expired_lease_to_another_member_and_fence_the_fi
   EXPECT_EQ(m2.ack(*d2), Status::ok);
 }
 
-TEST(Lease, should_keep_delivering_later_messages_while_an_earlier_one_is_leased) {
-  TempQueue tq;
-  auto q = Queue::create(tq.path(), small_options());
-  auto cons = q.consumer("g");
-  auto prod = q.producer();
+TEST_F(Lease, should_keep_delivering_later_messages_while_an_earlier_one_is_leased) {
+  auto& [q, cons, prod] = open(small_options());
   for (int i = 0; i < 3; ++i) ASSERT_TRUE(prod.try_publish("m" + std::to_string(i)).ok());
   auto got = receive_n(cons, 3, 30ms);
   ASSERT_EQ(got.size(), 3u);
   EXPECT_EQ(got[2].text(), "m2");
 }
 
-TEST(Lease, should_not_advance_the_floor_past_an_unacked_message) {
-  TempQueue tq;
-  auto q = Queue::create(tq.path(), small_options());
-  auto cons = q.consumer("g");
-  auto prod = q.producer();
+TEST_F(Lease, should_not_advance_the_floor_past_an_unacked_message) {
+  auto& [q, cons, prod] = open(small_options());
   for (int i = 0; i < 3; ++i) ASSERT_TRUE(prod.try_publish("m").ok());
   auto got = receive_n(cons, 3, 30ms);
   ASSERT_EQ(got.size(), 3u);
@@ -151,11 +129,8 @@ TEST(Lease, should_not_advance_the_floor_past_an_unacked_message) {
   EXPECT_EQ(group_stats(q, "g").floor, 3u);
 }
 
-TEST(Lease, should_redeliver_a_nacked_message_at_once_when_the_delay_is_zero) {
-  TempQueue tq;
-  auto q = Queue::create(tq.path(), small_options());
-  auto cons = q.consumer("g");  // default lease: 30 s, far away
-  auto prod = q.producer();
+TEST_F(Lease, should_redeliver_a_nacked_message_at_once_when_the_delay_is_zero) {
+  auto& [q, cons, prod] = open(small_options());  // default lease: 30 s, far away
   ASSERT_TRUE(prod.try_publish("retry me").ok());
   auto d1 = cons.try_receive();
   ASSERT_TRUE(d1);
@@ -170,9 +145,8 @@ TEST(Lease, should_redeliver_a_nacked_message_at_once_when_the_delay_is_zero) {
   EXPECT_EQ(cons.ack(*d2), Status::ok);
 }
 
-TEST(Lease, should_redeliver_a_nacked_message_to_another_member) {
-  TempQueue tq;
-  auto q = Queue::create(tq.path(), small_options());
+TEST_F(Lease, should_redeliver_a_nacked_message_to_another_member) {
+  auto& q = create(small_options());
   auto m1 = q.consumer("g");
   auto m2 = q.consumer("g");
   auto prod = q.producer();
@@ -186,11 +160,8 @@ TEST(Lease, should_redeliver_a_nacked_message_to_another_member) {
   EXPECT_EQ(d2->deliveries(), 2u);
 }
 
-TEST(Lease, should_redeliver_a_nacked_message_after_its_delay_and_not_before) {
-  TempQueue tq;
-  auto q = Queue::create(tq.path(), small_options());
-  auto cons = q.consumer("g");
-  auto prod = q.producer();
+TEST_F(Lease, should_redeliver_a_nacked_message_after_its_delay_and_not_before) {
+  auto& [q, cons, prod] = open(small_options());
   ASSERT_TRUE(prod.try_publish("later").ok());
   auto d1 = cons.try_receive();
   ASSERT_TRUE(d1);
@@ -205,11 +176,8 @@ TEST(Lease, should_redeliver_a_nacked_message_after_its_delay_and_not_before) {
   EXPECT_EQ(d2->deliveries(), 2u);
 }
 
-TEST(Lease, should_deliver_other_messages_while_a_nacked_one_waits_out_its_delay) {
-  TempQueue tq;
-  auto q = Queue::create(tq.path(), small_options());
-  auto cons = q.consumer("g");
-  auto prod = q.producer();
+TEST_F(Lease, should_deliver_other_messages_while_a_nacked_one_waits_out_its_delay) {
+  auto& [q, cons, prod] = open(small_options());
   ASSERT_TRUE(prod.try_publish("first").ok());
   ASSERT_TRUE(prod.try_publish("second").ok());
   auto d1 = cons.try_receive();
@@ -221,9 +189,8 @@ TEST(Lease, should_deliver_other_messages_while_a_nacked_one_waits_out_its_delay
   EXPECT_FALSE(cons.try_receive());
 }
 
-TEST(Lease, should_keep_an_extended_lease_from_being_redelivered) {
-  TempQueue tq;
-  auto q = Queue::create(tq.path(), small_options());
+TEST_F(Lease, should_keep_an_extended_lease_from_being_redelivered) {
+  auto& q = create(small_options());
   auto m1 = q.consumer("g", {.lease = 50ms});
   auto m2 = q.consumer("g", {.lease = 50ms});
   auto prod = q.producer();
@@ -238,11 +205,8 @@ TEST(Lease, should_keep_an_extended_lease_from_being_redelivered) {
   EXPECT_EQ(group_stats(q, "g").redelivered, 0u);
 }
 
-TEST(Lease, should_set_the_deadline_to_now_plus_the_given_lease_on_extend_and_redeliver_after_it) {
-  TempQueue tq;
-  auto q = Queue::create(tq.path(), small_options());
-  auto cons = q.consumer("g", {.lease = 10'000ms});
-  auto prod = q.producer();
+TEST_F(Lease, should_set_the_deadline_to_now_plus_the_given_lease_on_extend_and_redeliver_after_it) {
+  auto& [q, cons, prod] = open(small_options(), {.lease = 10'000ms});
   ASSERT_TRUE(prod.try_publish("m").ok());
   auto d = cons.try_receive();
   ASSERT_TRUE(d);
@@ -253,11 +217,8 @@ TEST(Lease, should_set_the_deadline_to_now_plus_the_given_lease_on_extend_and_re
   EXPECT_EQ(again->deliveries(), 2u);
 }
 
-TEST(Lease, should_answer_lease_lost_to_extend_and_nack_with_a_stale_receipt) {
-  TempQueue tq;
-  auto q = Queue::create(tq.path(), small_options());
-  auto cons = q.consumer("g");
-  auto prod = q.producer();
+TEST_F(Lease, should_answer_lease_lost_to_extend_and_nack_with_a_stale_receipt) {
+  auto& [q, cons, prod] = open(small_options());
   ASSERT_TRUE(prod.try_publish("m").ok());
   auto d = cons.try_receive();
   ASSERT_TRUE(d);
@@ -268,11 +229,8 @@ TEST(Lease, should_answer_lease_lost_to_extend_and_nack_with_a_stale_receipt) {
   EXPECT_FALSE(cons.try_receive());  // the failed nack did not bring it back
 }
 
-TEST(Lease, should_redeliver_the_leases_of_a_destroyed_consumer_to_another_member_at_once) {
-  TempQueue tq;
-  auto q = Queue::create(tq.path(), small_options());
-  auto survivor = q.consumer("g");
-  auto prod = q.producer();
+TEST_F(Lease, should_redeliver_the_leases_of_a_destroyed_consumer_to_another_member_at_once) {
+  auto& [q, survivor, prod] = open(small_options());
   for (int i = 0; i < 3; ++i) ASSERT_TRUE(prod.try_publish("m" + std::to_string(i)).ok());
   {
     auto leaver = q.consumer("g");  // default lease: 30 s
@@ -294,13 +252,10 @@ TEST(Lease, should_redeliver_the_leases_of_a_destroyed_consumer_to_another_membe
   EXPECT_EQ(group_stats(q, "g").floor, 3u);
 }
 
-TEST(Lease, should_use_the_queue_default_lease_when_the_consumer_does_not_choose_one) {
-  TempQueue tq;
+TEST_F(Lease, should_use_the_queue_default_lease_when_the_consumer_does_not_choose_one) {
   auto o = small_options();
   o.default_lease = 50ms;
-  auto q = Queue::create(tq.path(), o);
-  auto cons = q.consumer("g");
-  auto prod = q.producer();
+  auto& [q, cons, prod] = open(o);
   ASSERT_TRUE(prod.try_publish("m").ok());
   auto d1 = cons.try_receive();
   ASSERT_TRUE(d1);
@@ -309,13 +264,10 @@ TEST(Lease, should_use_the_queue_default_lease_when_the_consumer_does_not_choose
   EXPECT_EQ(d2->deliveries(), 2u);
 }
 
-TEST(Lease, should_count_deliveries_up_across_repeated_expiries) {
-  TempQueue tq;
+TEST_F(Lease, should_count_deliveries_up_across_repeated_expiries) {
   auto o = small_options();
   o.max_deliveries = 10;
-  auto q = Queue::create(tq.path(), o);
-  auto cons = q.consumer("g", {.lease = 30ms});
-  auto prod = q.producer();
+  auto& [q, cons, prod] = open(o, {.lease = 30ms});
   ASSERT_TRUE(prod.try_publish("m").ok());
   for (std::uint32_t n = 1; n <= 4; ++n) {
     auto d = cons.receive(5s);
@@ -323,3 +275,5 @@ TEST(Lease, should_count_deliveries_up_across_repeated_expiries) {
     EXPECT_EQ(d->deliveries(), n);
   }
 }
+
+}  // namespace ackring::testing

@@ -9,15 +9,8 @@
 #include "test_util.hpp"
 
 using namespace std::chrono_literals;
-using ackring::ConsumerOptions;
-using ackring::DeliveryMode;
-using ackring::OverflowPolicy;
-using ackring::Queue;
-using ackring::Status;
-using ackring::testing::group_stats;
-using ackring::testing::receive_n;
-using ackring::testing::small_options;
-using ackring::testing::TempQueue;
+
+namespace ackring::testing {
 
 namespace {
 const ConsumerOptions kDrop{.group = {.overflow = OverflowPolicy::drop}};
@@ -26,11 +19,13 @@ const ConsumerOptions kAtMostOnce{.mode = DeliveryMode::at_most_once, .lease = 3
 
 // ------------------------------------------------------------------ space --
 
-TEST(Space, should_not_reuse_a_slot_before_the_group_acked_it) {
-  TempQueue tq;
-  auto q = Queue::create(tq.path(), small_options(4));
-  auto cons = q.consumer("g");
-  auto prod = q.producer();
+// Each test runs on a fresh queue path and opens what it needs (QueueTest).
+using Space = QueueTest;
+using Drop = QueueTest;
+using AtMostOnce = QueueTest;
+
+TEST_F(Space, should_not_reuse_a_slot_before_the_group_acked_it) {
+  auto& [q, cons, prod] = open(small_options(4));
   for (int i = 0; i < 4; ++i) ASSERT_TRUE(prod.try_publish("m" + std::to_string(i)).ok());
   EXPECT_EQ(prod.try_publish("x").status, Status::queue_full);
   auto got = receive_n(cons, 4, 30ms);
@@ -44,11 +39,8 @@ TEST(Space, should_not_reuse_a_slot_before_the_group_acked_it) {
   for (int i = 1; i < 4; ++i) EXPECT_EQ(got[i].text(), "m" + std::to_string(i));
 }
 
-TEST(Space, should_not_free_a_slot_when_only_later_messages_are_acked) {
-  TempQueue tq;
-  auto q = Queue::create(tq.path(), small_options(4));
-  auto cons = q.consumer("g");
-  auto prod = q.producer();
+TEST_F(Space, should_not_free_a_slot_when_only_later_messages_are_acked) {
+  auto& [q, cons, prod] = open(small_options(4));
   for (int i = 0; i < 4; ++i) ASSERT_TRUE(prod.try_publish("m").ok());
   auto got = receive_n(cons, 4, 30ms);
   ASSERT_EQ(got.size(), 4u);
@@ -59,9 +51,8 @@ TEST(Space, should_not_free_a_slot_when_only_later_messages_are_acked) {
   EXPECT_EQ(prod.try_publish("x").status, Status::queue_full);
 }
 
-TEST(Space, should_not_reuse_a_slot_until_every_block_group_acked_it) {
-  TempQueue tq;
-  auto q = Queue::create(tq.path(), small_options(4));
+TEST_F(Space, should_not_reuse_a_slot_until_every_block_group_acked_it) {
+  auto& q = create(small_options(4));
   auto fast = q.consumer("fast");
   auto slow = q.consumer("slow");
   auto prod = q.producer();
@@ -81,9 +72,8 @@ TEST(Space, should_not_reuse_a_slot_until_every_block_group_acked_it) {
 
 // ------------------------------------------------------------------- drop --
 
-TEST(Drop, should_never_make_producers_get_queue_full_because_of_a_slow_drop_group) {
-  TempQueue tq;
-  auto q = Queue::create(tq.path(), small_options(8));
+TEST_F(Drop, should_never_make_producers_get_queue_full_because_of_a_slow_drop_group) {
+  auto& q = create(small_options(8));
   auto slow = q.consumer("slow", kDrop);
   auto prod = q.producer();
   for (int i = 0; i < 40; ++i) ASSERT_TRUE(prod.try_publish("m" + std::to_string(i)).ok()) << i;
@@ -93,9 +83,8 @@ TEST(Drop, should_never_make_producers_get_queue_full_because_of_a_slow_drop_gro
   EXPECT_EQ(q.stats().published, 40u);
 }
 
-TEST(Drop, should_still_deliver_every_message_to_a_block_group_beside_a_slow_drop_group) {
-  TempQueue tq;
-  auto q = Queue::create(tq.path(), small_options(8));
+TEST_F(Drop, should_still_deliver_every_message_to_a_block_group_beside_a_slow_drop_group) {
+  auto& q = create(small_options(8));
   auto slow = q.consumer("slow", kDrop);
   auto steady = q.consumer("steady");
   auto prod = q.producer();
@@ -124,9 +113,8 @@ TEST(Drop, should_still_deliver_every_message_to_a_block_group_beside_a_slow_dro
   EXPECT_EQ(rest[n - 1].seq(), 49u);
 }
 
-TEST(Drop, should_return_queue_full_when_a_block_group_beside_a_drop_group_has_not_acked) {
-  TempQueue tq;
-  auto q = Queue::create(tq.path(), small_options(4));
+TEST_F(Drop, should_return_queue_full_when_a_block_group_beside_a_drop_group_has_not_acked) {
+  auto& q = create(small_options(4));
   auto dropper = q.consumer("dropper", kDrop);
   q.create_group("blocker");
   auto prod = q.producer();
@@ -135,9 +123,8 @@ TEST(Drop, should_return_queue_full_when_a_block_group_beside_a_drop_group_has_n
   EXPECT_EQ(q.stats().tail, 4u);
 }
 
-TEST(Drop, should_answer_lease_lost_for_a_message_the_producers_pushed_the_group_past) {
-  TempQueue tq;
-  auto q = Queue::create(tq.path(), small_options(4));
+TEST_F(Drop, should_answer_lease_lost_for_a_message_the_producers_pushed_the_group_past) {
+  auto& q = create(small_options(4));
   auto slow = q.consumer("slow", kDrop);
   auto prod = q.producer();
   ASSERT_TRUE(prod.try_publish("old").ok());
@@ -149,9 +136,8 @@ TEST(Drop, should_answer_lease_lost_for_a_message_the_producers_pushed_the_group
   EXPECT_GE(group_stats(q, "slow").dropped, 1u);
 }
 
-TEST(Drop, should_settle_a_drop_group_message_normally_when_it_is_acked_in_time) {
-  TempQueue tq;
-  auto q = Queue::create(tq.path(), small_options(4));
+TEST_F(Drop, should_settle_a_drop_group_message_normally_when_it_is_acked_in_time) {
+  auto& q = create(small_options(4));
   auto cons = q.consumer("d", kDrop);
   auto prod = q.producer();
   ASSERT_TRUE(prod.try_publish("a").ok());
@@ -168,9 +154,8 @@ TEST(Drop, should_settle_a_drop_group_message_normally_when_it_is_acked_in_time)
 // consumer.hpp: the payload "in a drop-policy group, [points] into the
 // consumer's own copy and stays valid until the message is acked, nacked or
 // rejected, or its lease runs out".
-TEST(Drop, should_keep_a_delivered_payload_valid_until_it_is_acked) {
-  TempQueue tq;
-  auto q = Queue::create(tq.path(), small_options(8));
+TEST_F(Drop, should_keep_a_delivered_payload_valid_until_it_is_acked) {
+  auto& q = create(small_options(8));
   auto cons = q.consumer("d", kDrop);
   auto prod = q.producer();
   ASSERT_TRUE(prod.try_publish("aaaa").ok());
@@ -187,9 +172,8 @@ TEST(Drop, should_keep_a_delivered_payload_valid_until_it_is_acked) {
 
 // --------------------------------------------------------- at-most-once --
 
-TEST(AtMostOnce, should_never_redeliver_a_received_message_even_after_the_lease_time) {
-  TempQueue tq;
-  auto q = Queue::create(tq.path(), small_options());
+TEST_F(AtMostOnce, should_never_redeliver_a_received_message_even_after_the_lease_time) {
+  auto& q = create(small_options());
   auto cons = q.consumer("g", kAtMostOnce);
   auto other = q.consumer("g", kAtMostOnce);
   auto prod = q.producer();
@@ -202,11 +186,8 @@ TEST(AtMostOnce, should_never_redeliver_a_received_message_even_after_the_lease_
   EXPECT_FALSE(other.try_receive());
 }
 
-TEST(AtMostOnce, should_settle_on_receive_and_advance_the_floor) {
-  TempQueue tq;
-  auto q = Queue::create(tq.path(), small_options(4));
-  auto cons = q.consumer("g", kAtMostOnce);
-  auto prod = q.producer();
+TEST_F(AtMostOnce, should_settle_on_receive_and_advance_the_floor) {
+  auto& [q, cons, prod] = open(small_options(4), kAtMostOnce);
   for (int i = 0; i < 3; ++i) ASSERT_TRUE(prod.try_publish("m" + std::to_string(i)).ok());
   std::vector<ackring::Delivery> got;
   for (int i = 0; i < 3; ++i) {
@@ -225,11 +206,8 @@ TEST(AtMostOnce, should_settle_on_receive_and_advance_the_floor) {
   for (int i = 0; i < 3; ++i) EXPECT_TRUE(prod.try_publish("more").ok()) << i;
 }
 
-TEST(AtMostOnce, should_not_redeliver_to_another_member_when_the_receiver_leaves) {
-  TempQueue tq;
-  auto q = Queue::create(tq.path(), small_options());
-  auto other = q.consumer("g");
-  auto prod = q.producer();
+TEST_F(AtMostOnce, should_not_redeliver_to_another_member_when_the_receiver_leaves) {
+  auto& [q, other, prod] = open(small_options());
   ASSERT_TRUE(prod.try_publish("m").ok());
   {
     auto cons = q.consumer("g", kAtMostOnce);
@@ -239,11 +217,8 @@ TEST(AtMostOnce, should_not_redeliver_to_another_member_when_the_receiver_leaves
   EXPECT_EQ(group_stats(q, "g").floor, 1u);
 }
 
-TEST(AtMostOnce, should_settle_every_message_of_a_batch_on_receive) {
-  TempQueue tq;
-  auto q = Queue::create(tq.path(), small_options(8));
-  auto cons = q.consumer("g", kAtMostOnce);
-  auto prod = q.producer();
+TEST_F(AtMostOnce, should_settle_every_message_of_a_batch_on_receive) {
+  auto& [q, cons, prod] = open(small_options(8), kAtMostOnce);
   for (int i = 0; i < 5; ++i) ASSERT_TRUE(prod.try_publish("m" + std::to_string(i)).ok());
   std::vector<ackring::Delivery> batch(8);
   const auto n = cons.try_receive_batch(batch);
@@ -252,3 +227,5 @@ TEST(AtMostOnce, should_settle_every_message_of_a_batch_on_receive) {
   EXPECT_EQ(group_stats(q, "g").floor, 5u);
   EXPECT_EQ(group_stats(q, "g").in_flight, 0u);
 }
+
+}  // namespace ackring::testing

@@ -15,13 +15,8 @@
 #include "test_util.hpp"
 
 using namespace std::chrono_literals;
-using ackring::Bytes;
-using ackring::Queue;
-using ackring::Status;
-using ackring::testing::receive_n;
-using ackring::testing::small_options;
-using ackring::testing::TempQueue;
-using ackring::testing::text_of;
+
+namespace ackring::testing {
 
 namespace {
 
@@ -35,11 +30,11 @@ std::vector<Bytes> as_byte_spans(const std::vector<std::string>& texts) {
 
 }  // namespace
 
-TEST(Publish, should_deliver_messages_to_a_single_consumer_in_publish_order_with_consecutive_seqs) {
-  TempQueue tq;
-  auto q = Queue::create(tq.path(), small_options(16));
-  auto cons = q.consumer("g");
-  auto prod = q.producer();
+// Each test runs on a fresh queue path and opens what it needs (QueueTest).
+using Publish = QueueTest;
+
+TEST_F(Publish, should_deliver_messages_to_a_single_consumer_in_publish_order_with_consecutive_seqs) {
+  auto& [q, cons, prod] = open(small_options(16));
   for (int i = 0; i < 10; ++i) {
     const auto r = prod.try_publish("m" + std::to_string(i));
     ASSERT_TRUE(r.ok());
@@ -57,11 +52,8 @@ TEST(Publish, should_deliver_messages_to_a_single_consumer_in_publish_order_with
   EXPECT_FALSE(cons.try_receive());
 }
 
-TEST(Publish, should_deliver_binary_payloads_byte_for_byte) {
-  TempQueue tq;
-  auto q = Queue::create(tq.path(), small_options(8, 256));
-  auto cons = q.consumer("g");
-  auto prod = q.producer();
+TEST_F(Publish, should_deliver_binary_payloads_byte_for_byte) {
+  auto& [q, cons, prod] = open(small_options(8, 256));
   std::vector<std::byte> payload(256);
   for (std::size_t i = 0; i < payload.size(); ++i) payload[i] = static_cast<std::byte>(i);
   ASSERT_TRUE(prod.try_publish(Bytes(payload)).ok());
@@ -71,22 +63,16 @@ TEST(Publish, should_deliver_binary_payloads_byte_for_byte) {
   EXPECT_TRUE(std::equal(payload.begin(), payload.end(), d->payload().begin()));
 }
 
-TEST(Publish, should_deliver_an_empty_payload) {
-  TempQueue tq;
-  auto q = Queue::create(tq.path(), small_options());
-  auto cons = q.consumer("g");
-  auto prod = q.producer();
+TEST_F(Publish, should_deliver_an_empty_payload) {
+  auto& [q, cons, prod] = open(small_options());
   ASSERT_TRUE(prod.try_publish("").ok());
   auto d = cons.try_receive();
   ASSERT_TRUE(d);
   EXPECT_EQ(d->payload().size(), 0u);
 }
 
-TEST(Publish, should_stamp_each_message_with_its_wall_clock_publish_time) {
-  TempQueue tq;
-  auto q = Queue::create(tq.path(), small_options());
-  auto cons = q.consumer("g");
-  auto prod = q.producer();
+TEST_F(Publish, should_stamp_each_message_with_its_wall_clock_publish_time) {
+  auto& [q, cons, prod] = open(small_options());
   const auto before = ackring::detail::realtime_ns();
   ASSERT_TRUE(prod.try_publish("t").ok());
   const auto after = ackring::detail::realtime_ns();
@@ -96,9 +82,8 @@ TEST(Publish, should_stamp_each_message_with_its_wall_clock_publish_time) {
   EXPECT_LE(d->publish_time_ns(), after);
 }
 
-TEST(Publish, should_return_queue_full_at_once_from_try_publish_when_a_group_has_not_acked_a_full_ring) {
-  TempQueue tq;
-  auto q = Queue::create(tq.path(), small_options(4));
+TEST_F(Publish, should_return_queue_full_at_once_from_try_publish_when_a_group_has_not_acked_a_full_ring) {
+  auto& q = create(small_options(4));
   q.create_group("g");
   auto prod = q.producer();
   for (int i = 0; i < 4; ++i) ASSERT_TRUE(prod.try_publish("x").ok()) << i;
@@ -112,19 +97,15 @@ TEST(Publish, should_return_queue_full_at_once_from_try_publish_when_a_group_has
   EXPECT_EQ(s.published, 4u);
 }
 
-TEST(Publish, should_never_be_full_when_no_group_exists) {
-  TempQueue tq;
-  auto q = Queue::create(tq.path(), small_options(4));
+TEST_F(Publish, should_never_be_full_when_no_group_exists) {
+  auto& q = create(small_options(4));
   auto prod = q.producer();
   for (int i = 0; i < 20; ++i) ASSERT_TRUE(prod.try_publish("x").ok()) << i;
   EXPECT_EQ(q.stats().tail, 20u);
 }
 
-TEST(Publish, should_return_too_large_for_an_oversized_payload_and_write_nothing) {
-  TempQueue tq;
-  auto q = Queue::create(tq.path(), small_options(8, 16));
-  auto cons = q.consumer("g");
-  auto prod = q.producer();
+TEST_F(Publish, should_return_too_large_for_an_oversized_payload_and_write_nothing) {
+  auto& [q, cons, prod] = open(small_options(8, 16));
   const std::string big(17, 'b');
   const auto r = prod.try_publish(big);
   EXPECT_EQ(r.status, Status::too_large);
@@ -143,11 +124,8 @@ TEST(Publish, should_return_too_large_for_an_oversized_payload_and_write_nothing
   EXPECT_EQ(d->seq(), 0u);
 }
 
-TEST(Publish, should_publish_a_batch_at_consecutive_seqs_and_deliver_it_in_order) {
-  TempQueue tq;
-  auto q = Queue::create(tq.path(), small_options(8));
-  auto cons = q.consumer("g");
-  auto prod = q.producer();
+TEST_F(Publish, should_publish_a_batch_at_consecutive_seqs_and_deliver_it_in_order) {
+  auto& [q, cons, prod] = open(small_options(8));
   ASSERT_TRUE(prod.try_publish("first").ok());
   const std::vector<std::string> texts = {"a", "b", "c", "d"};
   const auto spans = as_byte_spans(texts);
@@ -164,11 +142,8 @@ TEST(Publish, should_publish_a_batch_at_consecutive_seqs_and_deliver_it_in_order
   EXPECT_EQ(q.stats().published, 5u);
 }
 
-TEST(Publish, should_reject_a_batch_larger_than_the_free_space_and_write_none_of_it) {
-  TempQueue tq;
-  auto q = Queue::create(tq.path(), small_options(8));
-  auto cons = q.consumer("g");
-  auto prod = q.producer();
+TEST_F(Publish, should_reject_a_batch_larger_than_the_free_space_and_write_none_of_it) {
+  auto& [q, cons, prod] = open(small_options(8));
   for (int i = 0; i < 6; ++i) ASSERT_TRUE(prod.try_publish("m" + std::to_string(i)).ok());
   const std::vector<std::string> three = {"x", "y", "z"};
   const auto r = prod.try_publish_batch(as_byte_spans(three));
@@ -187,20 +162,16 @@ TEST(Publish, should_reject_a_batch_larger_than_the_free_space_and_write_none_of
   EXPECT_EQ(all[7].text(), "y");
 }
 
-TEST(Publish, should_reject_a_batch_holding_one_oversized_payload_and_write_none_of_it) {
-  TempQueue tq;
-  auto q = Queue::create(tq.path(), small_options(8, 4));
-  auto cons = q.consumer("g");
-  auto prod = q.producer();
+TEST_F(Publish, should_reject_a_batch_holding_one_oversized_payload_and_write_none_of_it) {
+  auto& [q, cons, prod] = open(small_options(8, 4));
   const std::vector<std::string> texts = {"ok", "fine", "too long", "ok"};
   EXPECT_EQ(prod.try_publish_batch(as_byte_spans(texts)).status, Status::too_large);
   EXPECT_EQ(q.stats().tail, 0u);
   EXPECT_FALSE(cons.try_receive());
 }
 
-TEST(Publish, should_return_timeout_from_publish_when_the_ring_stays_full) {
-  TempQueue tq;
-  auto q = Queue::create(tq.path(), small_options(4));
+TEST_F(Publish, should_return_timeout_from_publish_when_the_ring_stays_full) {
+  auto& q = create(small_options(4));
   q.create_group("g");
   auto prod = q.producer();
   for (int i = 0; i < 4; ++i) ASSERT_TRUE(prod.try_publish("x").ok());
@@ -213,11 +184,8 @@ TEST(Publish, should_return_timeout_from_publish_when_the_ring_stays_full) {
   EXPECT_EQ(q.stats().tail, 4u);
 }
 
-TEST(Publish, should_complete_a_waiting_publish_once_a_consumer_acks) {
-  TempQueue tq;
-  auto q = Queue::create(tq.path(), small_options(4));
-  auto cons = q.consumer("g");
-  auto prod = q.producer();
+TEST_F(Publish, should_complete_a_waiting_publish_once_a_consumer_acks) {
+  auto& [q, cons, prod] = open(small_options(4));
   for (int i = 0; i < 4; ++i) ASSERT_TRUE(prod.try_publish("m" + std::to_string(i)).ok());
   auto d = cons.try_receive();
   ASSERT_TRUE(d);
@@ -236,11 +204,8 @@ TEST(Publish, should_complete_a_waiting_publish_once_a_consumer_acks) {
   EXPECT_EQ(r.seq, 4u);
 }
 
-TEST(Publish, should_complete_a_waiting_batch_publish_once_enough_room_is_acked) {
-  TempQueue tq;
-  auto q = Queue::create(tq.path(), small_options(4));
-  auto cons = q.consumer("g");
-  auto prod = q.producer();
+TEST_F(Publish, should_complete_a_waiting_batch_publish_once_enough_room_is_acked) {
+  auto& [q, cons, prod] = open(small_options(4));
   for (int i = 0; i < 4; ++i) ASSERT_TRUE(prod.try_publish("m").ok());
   auto got = receive_n(cons, 2, 50ms);
   ASSERT_EQ(got.size(), 2u);
@@ -258,9 +223,8 @@ TEST(Publish, should_complete_a_waiting_batch_publish_once_enough_room_is_acked)
   EXPECT_EQ(q.stats().tail, 6u);
 }
 
-TEST(Publish, should_return_nullopt_from_receive_after_roughly_the_timeout_when_empty) {
-  TempQueue tq;
-  auto q = Queue::create(tq.path(), small_options());
+TEST_F(Publish, should_return_nullopt_from_receive_after_roughly_the_timeout_when_empty) {
+  auto& q = create(small_options());
   auto cons = q.consumer("g");
   const auto start = Clock::now();
   auto d = cons.receive(80ms);
@@ -270,17 +234,15 @@ TEST(Publish, should_return_nullopt_from_receive_after_roughly_the_timeout_when_
   EXPECT_LT(elapsed, 5s);
 }
 
-TEST(Publish, should_return_nullopt_at_once_from_try_receive_when_empty) {
-  TempQueue tq;
-  auto q = Queue::create(tq.path(), small_options());
+TEST_F(Publish, should_return_nullopt_at_once_from_try_receive_when_empty) {
+  auto& q = create(small_options());
   auto cons = q.consumer("g");
   EXPECT_FALSE(cons.try_receive());
   EXPECT_FALSE(cons.receive(0ms));
 }
 
-TEST(Publish, should_wake_a_blocked_receive_when_a_message_is_published) {
-  TempQueue tq;
-  auto q = Queue::create(tq.path(), small_options());
+TEST_F(Publish, should_wake_a_blocked_receive_when_a_message_is_published) {
+  auto& q = create(small_options());
   auto cons = q.consumer("g", {.spin = std::chrono::microseconds(0)});
   std::thread producer([&] {
     auto prod = q.producer();
@@ -293,10 +255,9 @@ TEST(Publish, should_wake_a_blocked_receive_when_a_message_is_published) {
   EXPECT_EQ(d->text(), "wake up");
 }
 
-TEST(Publish, should_keep_each_producers_order_when_two_threads_publish_at_once) {
-  TempQueue tq;
+TEST_F(Publish, should_keep_each_producers_order_when_two_threads_publish_at_once) {
   constexpr int kPerProducer = 500;
-  auto q = Queue::create(tq.path(), small_options(2048, 32));
+  auto& q = create(small_options(2048, 32));
   auto cons = q.consumer("g");
   auto run = [&](int id) {
     auto prod = q.producer();
@@ -329,26 +290,10 @@ TEST(Publish, should_keep_each_producers_order_when_two_threads_publish_at_once)
   EXPECT_EQ(q.stats().published, 2u * kPerProducer);
 }
 
-TEST(Publish, should_wrap_around_the_ring_many_times_without_losing_or_mixing_messages) {
-  TempQueue tq;
-  auto q = Queue::create(tq.path(), small_options(4, 16));
-  auto cons = q.consumer("g");
-  auto prod = q.producer();
-  for (int i = 0; i < 100; ++i) {
-    ASSERT_TRUE(prod.try_publish("n" + std::to_string(i)).ok()) << i;
-    auto d = cons.try_receive();
-    ASSERT_TRUE(d) << i;
-    EXPECT_EQ(d->seq(), static_cast<std::uint64_t>(i));
-    EXPECT_EQ(d->text(), "n" + std::to_string(i));
-    ASSERT_EQ(cons.ack(*d), Status::ok);
-  }
-}
-
-TEST(Publish, should_refuse_a_producer_when_all_producer_slots_are_held_and_free_the_slot_on_destruction) {
-  TempQueue tq;
+TEST_F(Publish, should_refuse_a_producer_when_all_producer_slots_are_held_and_free_the_slot_on_destruction) {
   auto o = small_options();
   o.max_producers = 1;
-  auto q = Queue::create(tq.path(), o);
+  auto& q = create(o);
   {
     auto first = q.producer();
     EXPECT_TRUE(ackring::testing::throws_error([&] { (void)q.producer(); }, ackring::ErrorCode::resource_exhausted));
@@ -356,9 +301,8 @@ TEST(Publish, should_refuse_a_producer_when_all_producer_slots_are_held_and_free
   EXPECT_NO_THROW((void)q.producer());
 }
 
-TEST(Publish, should_still_count_messages_of_a_producer_that_is_gone) {
-  TempQueue tq;
-  auto q = Queue::create(tq.path(), small_options());
+TEST_F(Publish, should_still_count_messages_of_a_producer_that_is_gone) {
+  auto& q = create(small_options());
   {
     auto prod = q.producer();
     for (int i = 0; i < 3; ++i) ASSERT_TRUE(prod.try_publish("x").ok());
@@ -367,3 +311,5 @@ TEST(Publish, should_still_count_messages_of_a_producer_that_is_gone) {
   ASSERT_TRUE(prod.try_publish("y").ok());
   EXPECT_EQ(q.stats().published, 4u);
 }
+
+}  // namespace ackring::testing

@@ -32,9 +32,11 @@ std::uint64_t publish_and_read_time(Queue& q) {
   return d->publish_time_ns();
 }
 
-TEST(PublishTimestamp, should_default_to_the_precise_realtime_clock) {
-  TempQueue tq;
-  auto q = Queue::create(tq.path(), {});
+// Each test runs on a fresh queue path and opens what it needs (QueueTest).
+using PublishClock = ackring::testing::QueueTest;
+
+TEST_F(PublishClock, should_default_to_the_precise_realtime_clock) {
+  auto& q = create({});
   q.create_group("g");
   EXPECT_EQ(Queue::open(tq.path()).options().publish_timestamp, PublishTimestamp::precise);
   const std::uint64_t before = clock_ns(CLOCK_REALTIME);
@@ -44,11 +46,10 @@ TEST(PublishTimestamp, should_default_to_the_precise_realtime_clock) {
   EXPECT_LE(stamped, after);
 }
 
-TEST(PublishTimestamp, should_stamp_with_the_coarse_realtime_clock_when_created_so_and_keep_it_on_open) {
-  TempQueue tq;
+TEST_F(PublishClock, should_stamp_with_the_coarse_realtime_clock_when_created_so_and_keep_it_on_open) {
   QueueOptions o;
   o.publish_timestamp = PublishTimestamp::coarse;
-  auto q = Queue::create(tq.path(), o);
+  auto& q = create(o);
   q.create_group("g");
   EXPECT_EQ(Queue::open(tq.path()).options().publish_timestamp, PublishTimestamp::coarse);
   // The coarse clock is the kernel's last tick: never ahead of the precise
@@ -60,8 +61,7 @@ TEST(PublishTimestamp, should_stamp_with_the_coarse_realtime_clock_when_created_
   EXPECT_LE(stamped, after);
 }
 
-TEST(PublishTimestamp, should_refuse_a_value_outside_the_enum_as_invalid_argument) {
-  TempQueue tq;
+TEST_F(PublishClock, should_refuse_a_value_outside_the_enum_as_invalid_argument) {
   QueueOptions o;
   o.publish_timestamp = static_cast<PublishTimestamp>(7);
   EXPECT_TRUE(throws_error([&] { (void)Queue::create(tq.path(), o); }, ErrorCode::invalid_argument));

@@ -14,13 +14,8 @@
 #include "test_util.hpp"
 
 using namespace std::chrono_literals;
-using ackring::ErrorCode;
-using ackring::Queue;
-using ackring::QueueOptions;
-using ackring::testing::ScopedShmDir;
-using ackring::testing::small_options;
-using ackring::testing::TempQueue;
-using ackring::testing::throws_error;
+
+namespace ackring::testing {
 
 namespace {
 
@@ -51,7 +46,10 @@ class UmaskGuard {
 
 // ---------------------------------------------------------------- by name --
 
-TEST(QueueFile, should_create_a_named_queue_under_ACKRING_SHM_DIR_and_open_it_by_the_same_name) {
+// Each test runs on a fresh queue path and opens what it needs (QueueTest).
+using QueueFile = QueueTest;
+
+TEST_F(QueueFile, should_create_a_named_queue_under_ACKRING_SHM_DIR_and_open_it_by_the_same_name) {
   ScopedShmDir dir;
   const auto expected = dir.dir() / "ackring.orders";
   auto created = Queue::create("orders", small_options(16, 128));
@@ -74,7 +72,7 @@ TEST(QueueFile, should_create_a_named_queue_under_ACKRING_SHM_DIR_and_open_it_by
   EXPECT_EQ(d->text(), "across handles");
 }
 
-TEST(QueueFile, should_destroy_a_named_queue_and_report_false_once_it_is_gone) {
+TEST_F(QueueFile, should_destroy_a_named_queue_and_report_false_once_it_is_gone) {
   ScopedShmDir dir;
   { auto q = Queue::create("doomed", small_options()); }
   EXPECT_TRUE(std::filesystem::exists(dir.dir() / "ackring.doomed"));
@@ -84,7 +82,7 @@ TEST(QueueFile, should_destroy_a_named_queue_and_report_false_once_it_is_gone) {
   EXPECT_TRUE(throws_error([] { (void)Queue::open("doomed"); }, ErrorCode::not_found));
 }
 
-TEST(QueueFile, should_accept_names_of_letters_digits_dashes_underscores_and_dots) {
+TEST_F(QueueFile, should_accept_names_of_letters_digits_dashes_underscores_and_dots) {
   ScopedShmDir dir;
   for (const std::string& name : std::vector<std::string>{"a", "Orders-2024_v1.main", "x.y.z", std::string(200, 'n')}) {
     SCOPED_TRACE(name);
@@ -95,7 +93,7 @@ TEST(QueueFile, should_accept_names_of_letters_digits_dashes_underscores_and_dot
   }
 }
 
-TEST(QueueFile, should_reject_names_with_characters_outside_the_allowed_set_as_invalid_argument) {
+TEST_F(QueueFile, should_reject_names_with_characters_outside_the_allowed_set_as_invalid_argument) {
   ScopedShmDir dir;
   const std::vector<std::string> names = {"bad name", "a*b",          "tab\there", "q:1",
                                          "semi;colon", "back\\slash", "caf\xc3\xa9", std::string("nul\0byte", 8),
@@ -111,7 +109,7 @@ TEST(QueueFile, should_reject_names_with_characters_outside_the_allowed_set_as_i
   EXPECT_TRUE(std::filesystem::is_empty(dir.dir()));
 }
 
-TEST(QueueFile, should_reject_names_containing_dot_dot_as_invalid_argument) {
+TEST_F(QueueFile, should_reject_names_containing_dot_dot_as_invalid_argument) {
   ScopedShmDir dir;
   for (const std::string& name : std::vector<std::string>{"..", "a..b", "..x", "x..", "."}) {
     SCOPED_TRACE(name);
@@ -122,7 +120,7 @@ TEST(QueueFile, should_reject_names_containing_dot_dot_as_invalid_argument) {
   EXPECT_TRUE(std::filesystem::is_empty(dir.dir()));
 }
 
-TEST(QueueFile, should_reject_an_empty_name_as_invalid_argument) {
+TEST_F(QueueFile, should_reject_an_empty_name_as_invalid_argument) {
   ScopedShmDir dir;
   EXPECT_TRUE(throws_error([] { (void)Queue::create("", small_options()); }, ErrorCode::invalid_argument));
   EXPECT_TRUE(throws_error([] { (void)Queue::open(""); }, ErrorCode::invalid_argument));
@@ -130,7 +128,7 @@ TEST(QueueFile, should_reject_an_empty_name_as_invalid_argument) {
   EXPECT_TRUE(throws_error([] { (void)Queue::resolve(""); }, ErrorCode::invalid_argument));
 }
 
-TEST(QueueFile, should_reject_a_name_longer_than_200_bytes_as_invalid_argument) {
+TEST_F(QueueFile, should_reject_a_name_longer_than_200_bytes_as_invalid_argument) {
   ScopedShmDir dir;
   const std::string name(201, 'a');
   EXPECT_TRUE(throws_error([&] { (void)Queue::create(name, small_options()); }, ErrorCode::invalid_argument));
@@ -138,7 +136,7 @@ TEST(QueueFile, should_reject_a_name_longer_than_200_bytes_as_invalid_argument) 
   EXPECT_TRUE(std::filesystem::is_empty(dir.dir()));
 }
 
-TEST(QueueFile, should_mention_the_offending_name_in_the_error_message) {
+TEST_F(QueueFile, should_mention_the_offending_name_in_the_error_message) {
   try {
     (void)Queue::create("bad name", small_options());
     FAIL() << "no exception";
@@ -149,8 +147,7 @@ TEST(QueueFile, should_mention_the_offending_name_in_the_error_message) {
 
 // ---------------------------------------------------------------- by path --
 
-TEST(QueueFile, should_create_open_and_destroy_a_queue_by_path) {
-  TempQueue tq;
+TEST_F(QueueFile, should_create_open_and_destroy_a_queue_by_path) {
   {
     auto q = Queue::create(tq.path(), small_options(32, 100));
     EXPECT_EQ(q.path(), std::filesystem::path(tq.path()));
@@ -166,16 +163,13 @@ TEST(QueueFile, should_create_open_and_destroy_a_queue_by_path) {
   EXPECT_FALSE(Queue::destroy(tq.path()));
 }
 
-TEST(QueueFile, should_treat_any_argument_containing_a_slash_as_a_path) {
+TEST_F(QueueFile, should_treat_any_argument_containing_a_slash_as_a_path) {
   EXPECT_EQ(Queue::resolve("/some/dir/q"), std::filesystem::path("/some/dir/q"));
   EXPECT_EQ(Queue::resolve("./q with spaces"), std::filesystem::path("./q with spaces"));
 }
 
-TEST(QueueFile, should_keep_working_on_its_mapping_after_the_queue_is_destroyed) {
-  TempQueue tq;
-  auto q = Queue::create(tq.path(), small_options());
-  auto cons = q.consumer("g");
-  auto prod = q.producer();
+TEST_F(QueueFile, should_keep_working_on_its_mapping_after_the_queue_is_destroyed) {
+  auto& [q, cons, prod] = open(small_options());
   ASSERT_TRUE(Queue::destroy(tq.path()));
   ASSERT_TRUE(prod.try_publish("still here").ok());
   auto d = cons.try_receive();
@@ -186,9 +180,8 @@ TEST(QueueFile, should_keep_working_on_its_mapping_after_the_queue_is_destroyed)
 
 // ------------------------------------------------------------ create/open --
 
-TEST(QueueFile, should_throw_already_exists_when_creating_an_existing_queue_and_leave_it_untouched) {
-  TempQueue tq;
-  auto q = Queue::create(tq.path(), small_options(8, 64));
+TEST_F(QueueFile, should_throw_already_exists_when_creating_an_existing_queue_and_leave_it_untouched) {
+  auto& q = create(small_options(8, 64));
   auto prod = q.producer();
   (void)q.consumer("g");
   ASSERT_TRUE(prod.try_publish("keep me").ok());
@@ -198,15 +191,13 @@ TEST(QueueFile, should_throw_already_exists_when_creating_an_existing_queue_and_
   EXPECT_EQ(again.stats().tail, 1u);
 }
 
-TEST(QueueFile, should_throw_not_found_when_opening_a_missing_queue) {
-  TempQueue tq;
+TEST_F(QueueFile, should_throw_not_found_when_opening_a_missing_queue) {
   EXPECT_TRUE(throws_error([&] { (void)Queue::open(tq.path()); }, ErrorCode::not_found));
   ScopedShmDir dir;
   EXPECT_TRUE(throws_error([] { (void)Queue::open("nope"); }, ErrorCode::not_found));
 }
 
-TEST(QueueFile, should_name_the_file_and_the_operation_in_an_open_error) {
-  TempQueue tq;
+TEST_F(QueueFile, should_name_the_file_and_the_operation_in_an_open_error) {
   try {
     (void)Queue::open(tq.path());
     FAIL() << "no exception";
@@ -217,16 +208,14 @@ TEST(QueueFile, should_name_the_file_and_the_operation_in_an_open_error) {
   }
 }
 
-TEST(QueueFile, should_create_a_missing_queue_in_open_or_create) {
-  TempQueue tq;
+TEST_F(QueueFile, should_create_a_missing_queue_in_open_or_create) {
   auto q = Queue::open_or_create(tq.path(), small_options(16, 48));
   EXPECT_TRUE(std::filesystem::exists(tq.path()));
   EXPECT_EQ(q.options().capacity, 16u);
   EXPECT_EQ(q.options().max_message_size, 48u);
 }
 
-TEST(QueueFile, should_open_an_existing_queue_in_open_or_create_and_keep_its_options) {
-  TempQueue tq;
+TEST_F(QueueFile, should_open_an_existing_queue_in_open_or_create_and_keep_its_options) {
   auto first = Queue::create(tq.path(), small_options(8, 64));
   auto prod = first.producer();
   (void)first.consumer("g");
@@ -237,8 +226,7 @@ TEST(QueueFile, should_open_an_existing_queue_in_open_or_create_and_keep_its_opt
   EXPECT_EQ(second.stats().tail, 1u);
 }
 
-TEST(QueueFile, should_round_trip_every_option_through_options) {
-  TempQueue tq;
+TEST_F(QueueFile, should_round_trip_every_option_through_options) {
   QueueOptions o;
   o.capacity = 64;
   o.max_message_size = 200;
@@ -248,7 +236,7 @@ TEST(QueueFile, should_round_trip_every_option_through_options) {
   o.max_members = 5;
   o.max_producers = 9;
   o.claim_timeout = 777ms;
-  auto q = Queue::create(tq.path(), o);
+  auto& q = create(o);
   for (const QueueOptions& got : {q.options(), Queue::open(tq.path()).options()}) {
     EXPECT_EQ(got.capacity, 64u);
     EXPECT_EQ(got.max_message_size, 200u);
@@ -261,11 +249,10 @@ TEST(QueueFile, should_round_trip_every_option_through_options) {
   }
 }
 
-TEST(QueueFile, should_report_the_file_mode_it_was_created_with_in_options) {
-  TempQueue tq;
+TEST_F(QueueFile, should_report_the_file_mode_it_was_created_with_in_options) {
   QueueOptions o = small_options();
   o.mode = 0640;
-  auto q = Queue::create(tq.path(), o);
+  auto& q = create(o);
   ASSERT_EQ(file_mode(tq.path()), 0640u);
   EXPECT_EQ(q.options().mode, 0640u);
   EXPECT_EQ(Queue::open(tq.path()).options().mode, 0640u);
@@ -273,8 +260,7 @@ TEST(QueueFile, should_report_the_file_mode_it_was_created_with_in_options) {
 
 // ---------------------------------------------------------------- options --
 
-TEST(QueueFile, should_reject_a_capacity_that_is_not_a_power_of_two_zero_one_or_too_big) {
-  TempQueue tq;
+TEST_F(QueueFile, should_reject_a_capacity_that_is_not_a_power_of_two_zero_one_or_too_big) {
   for (const std::uint32_t capacity : {0u, 1u, 3u, 6u, 100u, 1000u, (1u << 30) + 1, 1u << 31, 0xffffffffu}) {
     SCOPED_TRACE(capacity);
     EXPECT_TRUE(throws_error([&] { (void)Queue::create(tq.path(), small_options(capacity)); },
@@ -284,23 +270,20 @@ TEST(QueueFile, should_reject_a_capacity_that_is_not_a_power_of_two_zero_one_or_
   EXPECT_NO_THROW((void)Queue::create(tq.path(), small_options(2)));
 }
 
-TEST(QueueFile, should_reject_a_max_message_size_of_zero) {
-  TempQueue tq;
+TEST_F(QueueFile, should_reject_a_max_message_size_of_zero) {
   EXPECT_TRUE(throws_error([&] { (void)Queue::create(tq.path(), small_options(8, 0)); }, ErrorCode::invalid_argument));
   EXPECT_FALSE(std::filesystem::exists(tq.path()));
   EXPECT_NO_THROW((void)Queue::create(tq.path(), small_options(8, 1)));
 }
 
 // options.hpp: "payload bytes per slot, 1 .. 16 MiB".
-TEST(QueueFile, should_reject_a_max_message_size_above_16_MiB) {
-  TempQueue tq;
+TEST_F(QueueFile, should_reject_a_max_message_size_above_16_MiB) {
   EXPECT_TRUE(throws_error([&] { (void)Queue::create(tq.path(), small_options(2, (16u << 20) + 1)); },
                            ErrorCode::invalid_argument));
   EXPECT_FALSE(std::filesystem::exists(tq.path()));
 }
 
-TEST(QueueFile, should_reject_max_deliveries_of_zero_or_255) {
-  TempQueue tq;
+TEST_F(QueueFile, should_reject_max_deliveries_of_zero_or_255) {
   for (const std::uint32_t n : {0u, 255u, 1000u}) {
     SCOPED_TRACE(n);
     QueueOptions o = small_options();
@@ -319,8 +302,7 @@ TEST(QueueFile, should_reject_max_deliveries_of_zero_or_255) {
   }
 }
 
-TEST(QueueFile, should_reject_group_member_and_producer_limits_out_of_range) {
-  TempQueue tq;
+TEST_F(QueueFile, should_reject_group_member_and_producer_limits_out_of_range) {
   auto with = [](auto set) {
     QueueOptions o = small_options();
     set(o);
@@ -338,8 +320,7 @@ TEST(QueueFile, should_reject_group_member_and_producer_limits_out_of_range) {
   }
 }
 
-TEST(QueueFile, should_reject_a_zero_default_lease_or_claim_timeout) {
-  TempQueue tq;
+TEST_F(QueueFile, should_reject_a_zero_default_lease_or_claim_timeout) {
   QueueOptions o = small_options();
   o.default_lease = 0ms;
   EXPECT_TRUE(throws_error([&] { (void)Queue::create(tq.path(), o); }, ErrorCode::invalid_argument));
@@ -351,15 +332,13 @@ TEST(QueueFile, should_reject_a_zero_default_lease_or_claim_timeout) {
 
 // ------------------------------------------------------------------ modes --
 
-TEST(QueueFile, should_create_the_file_with_mode_0600_by_default) {
-  TempQueue tq;
+TEST_F(QueueFile, should_create_the_file_with_mode_0600_by_default) {
   UmaskGuard umask(0);  // a permissive umask must not widen the default either
   (void)Queue::create(tq.path(), small_options());
   EXPECT_EQ(file_mode(tq.path()), 0600u);
 }
 
-TEST(QueueFile, should_honour_an_explicit_mode_even_under_a_restrictive_umask) {
-  TempQueue tq;
+TEST_F(QueueFile, should_honour_an_explicit_mode_even_under_a_restrictive_umask) {
   UmaskGuard umask(077);
   QueueOptions o = small_options();
   o.mode = 0664;
@@ -367,7 +346,7 @@ TEST(QueueFile, should_honour_an_explicit_mode_even_under_a_restrictive_umask) {
   EXPECT_EQ(file_mode(tq.path()), 0664u);
 }
 
-TEST(QueueFile, should_create_a_named_queue_with_the_requested_mode) {
+TEST_F(QueueFile, should_create_a_named_queue_with_the_requested_mode) {
   ScopedShmDir dir;
   QueueOptions o = small_options();
   o.mode = 0640;
@@ -377,8 +356,7 @@ TEST(QueueFile, should_create_a_named_queue_with_the_requested_mode) {
 
 // ------------------------------------------------------------- validation --
 
-TEST(QueueFile, should_refuse_to_open_a_file_that_is_not_a_queue_as_incompatible) {
-  TempQueue tq;
+TEST_F(QueueFile, should_refuse_to_open_a_file_that_is_not_a_queue_as_incompatible) {
   {
     std::ofstream f(tq.path(), std::ios::binary);
     const std::vector<char> zeros(8192, 0);
@@ -387,8 +365,7 @@ TEST(QueueFile, should_refuse_to_open_a_file_that_is_not_a_queue_as_incompatible
   EXPECT_TRUE(throws_error([&] { (void)Queue::open(tq.path()); }, ErrorCode::incompatible));
 }
 
-TEST(QueueFile, should_refuse_to_open_a_file_smaller_than_the_header_as_corrupt) {
-  TempQueue tq;
+TEST_F(QueueFile, should_refuse_to_open_a_file_smaller_than_the_header_as_corrupt) {
   {
     std::ofstream f(tq.path(), std::ios::binary);
     f << "ACKRING";
@@ -396,8 +373,7 @@ TEST(QueueFile, should_refuse_to_open_a_file_smaller_than_the_header_as_corrupt)
   EXPECT_TRUE(throws_error([&] { (void)Queue::open(tq.path()); }, ErrorCode::corrupt));
 }
 
-TEST(QueueFile, should_refuse_to_open_a_queue_of_another_format_version_as_incompatible) {
-  TempQueue tq;
+TEST_F(QueueFile, should_refuse_to_open_a_queue_of_another_format_version_as_incompatible) {
   (void)Queue::create(tq.path(), small_options());
   const std::uint32_t version = 7;
   poke(tq.path(), 8, &version, sizeof version);
@@ -410,24 +386,21 @@ TEST(QueueFile, should_refuse_to_open_a_queue_of_another_format_version_as_incom
   }
 }
 
-TEST(QueueFile, should_refuse_to_open_a_queue_whose_header_was_damaged_as_corrupt) {
-  TempQueue tq;
+TEST_F(QueueFile, should_refuse_to_open_a_queue_whose_header_was_damaged_as_corrupt) {
   (void)Queue::create(tq.path(), small_options(8));
   const std::uint32_t capacity = 16;  // offset 24: Layout::capacity
   poke(tq.path(), 24, &capacity, sizeof capacity);
   EXPECT_TRUE(throws_error([&] { (void)Queue::open(tq.path()); }, ErrorCode::corrupt));
 }
 
-TEST(QueueFile, should_refuse_to_open_a_truncated_queue_as_corrupt) {
-  TempQueue tq;
+TEST_F(QueueFile, should_refuse_to_open_a_truncated_queue_as_corrupt) {
   (void)Queue::create(tq.path(), small_options(8));
   const auto size = std::filesystem::file_size(tq.path());
   std::filesystem::resize_file(tq.path(), size - 4096);
   EXPECT_TRUE(throws_error([&] { (void)Queue::open(tq.path()); }, ErrorCode::corrupt));
 }
 
-TEST(QueueFile, should_keep_a_queue_usable_through_a_moved_handle) {
-  TempQueue tq;
+TEST_F(QueueFile, should_keep_a_queue_usable_through_a_moved_handle) {
   auto a = Queue::create(tq.path(), small_options());
   Queue b = std::move(a);
   auto cons = b.consumer("g");
@@ -437,3 +410,5 @@ TEST(QueueFile, should_keep_a_queue_usable_through_a_moved_handle) {
   ASSERT_TRUE(d);
   EXPECT_EQ(d->text(), "moved");
 }
+
+}  // namespace ackring::testing

@@ -31,11 +31,11 @@ void run_until(Producer& prod, Consumer& cons, std::uint64_t seq) {
   }
 }
 
-TEST(ReceiptFence, should_not_let_an_acked_receipt_settle_the_delivery_of_the_same_slot_and_generation_laps_later) {
-  TempQueue tq;
-  auto q = Queue::create(tq.path(), small_options(2));
-  auto cons = q.consumer("g");
-  auto prod = q.producer();
+// Each test runs on a fresh queue path and opens what it needs (QueueTest).
+using ReceiptFence = ackring::testing::QueueTest;
+
+TEST_F(ReceiptFence, should_not_let_an_acked_receipt_settle_the_delivery_of_the_same_slot_and_generation_laps_later) {
+  auto& [q, cons, prod] = open(small_options(2));
   ASSERT_TRUE(prod.try_publish("first").ok());
   auto first = cons.try_receive();
   ASSERT_TRUE(first);
@@ -56,9 +56,8 @@ TEST(ReceiptFence, should_not_let_an_acked_receipt_settle_the_delivery_of_the_sa
   EXPECT_EQ(cons.ack(*wrapped), Status::ok);  // its real holder still holds it
 }
 
-TEST(ReceiptFence, should_not_let_an_expired_and_redelivered_receipt_settle_a_delivery_laps_later) {
-  TempQueue tq;
-  auto q = Queue::create(tq.path(), small_options(2));
+TEST_F(ReceiptFence, should_not_let_an_expired_and_redelivered_receipt_settle_a_delivery_laps_later) {
+  auto& q = create(small_options(2));
   ConsumerOptions short_lease;
   short_lease.lease = 20ms;
   auto holder = q.consumer("g", short_lease);
@@ -84,9 +83,8 @@ TEST(ReceiptFence, should_not_let_an_expired_and_redelivered_receipt_settle_a_de
   EXPECT_EQ(holder.ack(*wrapped), Status::ok);
 }
 
-TEST(ReceiptFence, should_not_let_another_member_settle_a_lease_with_a_copied_receipt) {
-  TempQueue tq;
-  auto q = Queue::create(tq.path(), small_options());
+TEST_F(ReceiptFence, should_not_let_another_member_settle_a_lease_with_a_copied_receipt) {
+  auto& q = create(small_options());
   auto a = q.consumer("g");
   auto b = q.consumer("g");
   auto prod = q.producer();

@@ -11,17 +11,14 @@
 #include "test_util.hpp"
 
 using namespace std::chrono_literals;
-using ackring::OverflowPolicy;
-using ackring::Queue;
-using ackring::Status;
-using ackring::testing::group_stats;
-using ackring::testing::receive_n;
-using ackring::testing::small_options;
-using ackring::testing::TempQueue;
 
-TEST(Stats, should_report_the_path_capacity_and_max_message_size) {
-  TempQueue tq;
-  auto q = Queue::create(tq.path(), small_options(32, 100));
+namespace ackring::testing {
+
+// Each test runs on a fresh queue path and opens what it needs (QueueTest).
+using Stats = QueueTest;
+
+TEST_F(Stats, should_report_the_path_capacity_and_max_message_size) {
+  auto& q = create(small_options(32, 100));
   const auto s = q.stats();
   EXPECT_EQ(s.path, tq.path());
   EXPECT_EQ(s.capacity, 32u);
@@ -33,9 +30,8 @@ TEST(Stats, should_report_the_path_capacity_and_max_message_size) {
   EXPECT_TRUE(s.groups.empty());
 }
 
-TEST(Stats, should_report_published_tail_depth_and_min_floor) {
-  TempQueue tq;
-  auto q = Queue::create(tq.path(), small_options(16));
+TEST_F(Stats, should_report_published_tail_depth_and_min_floor) {
+  auto& q = create(small_options(16));
   auto a = q.consumer("a");
   auto b = q.consumer("b");
   auto prod = q.producer();
@@ -58,9 +54,8 @@ TEST(Stats, should_report_published_tail_depth_and_min_floor) {
   EXPECT_EQ(s.tail, 5u);
 }
 
-TEST(Stats, should_report_zero_depth_when_no_group_exists) {
-  TempQueue tq;
-  auto q = Queue::create(tq.path(), small_options(16));
+TEST_F(Stats, should_report_zero_depth_when_no_group_exists) {
+  auto& q = create(small_options(16));
   auto prod = q.producer();
   for (int i = 0; i < 3; ++i) ASSERT_TRUE(prod.try_publish("m").ok());
   const auto s = q.stats();
@@ -69,11 +64,8 @@ TEST(Stats, should_report_zero_depth_when_no_group_exists) {
   EXPECT_EQ(s.depth, 0u);
 }
 
-TEST(Stats, should_report_floor_next_in_flight_lag_delivered_and_acked_per_group) {
-  TempQueue tq;
-  auto q = Queue::create(tq.path(), small_options(16));
-  auto cons = q.consumer("g");
-  auto prod = q.producer();
+TEST_F(Stats, should_report_floor_next_in_flight_lag_delivered_and_acked_per_group) {
+  auto& [q, cons, prod] = open(small_options(16));
   for (int i = 0; i < 5; ++i) ASSERT_TRUE(prod.try_publish("m").ok());
   auto got = receive_n(cons, 3, 30ms);
   ASSERT_EQ(got.size(), 3u);
@@ -94,11 +86,8 @@ TEST(Stats, should_report_floor_next_in_flight_lag_delivered_and_acked_per_group
   EXPECT_EQ(gs.dropped, 0u);
 }
 
-TEST(Stats, should_count_redeliveries_among_deliveries) {
-  TempQueue tq;
-  auto q = Queue::create(tq.path(), small_options());
-  auto cons = q.consumer("g", {.lease = 30ms});
-  auto prod = q.producer();
+TEST_F(Stats, should_count_redeliveries_among_deliveries) {
+  auto& [q, cons, prod] = open(small_options(), {.lease = 30ms});
   ASSERT_TRUE(prod.try_publish("m").ok());
   auto d1 = cons.try_receive();
   ASSERT_TRUE(d1);
@@ -113,11 +102,8 @@ TEST(Stats, should_count_redeliveries_among_deliveries) {
   EXPECT_EQ(gs.in_flight, 0u);
 }
 
-TEST(Stats, should_count_nacks) {
-  TempQueue tq;
-  auto q = Queue::create(tq.path(), small_options());
-  auto cons = q.consumer("g");
-  auto prod = q.producer();
+TEST_F(Stats, should_count_nacks) {
+  auto& [q, cons, prod] = open(small_options());
   ASSERT_TRUE(prod.try_publish("m").ok());
   for (int i = 0; i < 2; ++i) {
     auto d = cons.try_receive();
@@ -131,11 +117,8 @@ TEST(Stats, should_count_nacks) {
   EXPECT_EQ(gs.redelivered, 1u);
 }
 
-TEST(Stats, should_count_dead_letters) {
-  TempQueue tq;
-  auto q = Queue::create(tq.path(), small_options());
-  auto cons = q.consumer("g");
-  auto prod = q.producer();
+TEST_F(Stats, should_count_dead_letters) {
+  auto& [q, cons, prod] = open(small_options());
   for (int i = 0; i < 2; ++i) ASSERT_TRUE(prod.try_publish("m").ok());
   for (int i = 0; i < 2; ++i) {
     auto d = cons.try_receive();
@@ -153,9 +136,8 @@ TEST(Stats, should_count_dead_letters) {
   EXPECT_EQ(dlq.depth, 2u);
 }
 
-TEST(Stats, should_list_members_with_their_pid_liveness_and_leases) {
-  TempQueue tq;
-  auto q = Queue::create(tq.path(), small_options(16));
+TEST_F(Stats, should_list_members_with_their_pid_liveness_and_leases) {
+  auto& q = create(small_options(16));
   auto m1 = q.consumer("g");
   auto m2 = q.consumer("g");
   auto prod = q.producer();
@@ -184,11 +166,8 @@ TEST(Stats, should_list_members_with_their_pid_liveness_and_leases) {
   EXPECT_EQ(gs.in_flight, 2u);
 }
 
-TEST(Stats, should_keep_the_group_counters_of_a_member_that_left) {
-  TempQueue tq;
-  auto q = Queue::create(tq.path(), small_options(16));
-  auto stay = q.consumer("g");
-  auto prod = q.producer();
+TEST_F(Stats, should_keep_the_group_counters_of_a_member_that_left) {
+  auto& [q, stay, prod] = open(small_options(16));
   for (int i = 0; i < 3; ++i) ASSERT_TRUE(prod.try_publish("m").ok());
   {
     auto leave = q.consumer("g");
@@ -205,9 +184,8 @@ TEST(Stats, should_keep_the_group_counters_of_a_member_that_left) {
   EXPECT_EQ(gs.acked, 3u);
 }
 
-TEST(Stats, should_list_producers_with_their_pid_liveness_and_published_count) {
-  TempQueue tq;
-  auto q = Queue::create(tq.path(), small_options(16));
+TEST_F(Stats, should_list_producers_with_their_pid_liveness_and_published_count) {
+  auto& q = create(small_options(16));
   auto p1 = q.producer();
   std::optional<ackring::Producer> p2(q.producer());
   EXPECT_NE(p1.index(), p2->index());
@@ -228,9 +206,8 @@ TEST(Stats, should_list_producers_with_their_pid_liveness_and_published_count) {
   EXPECT_EQ(s.published, 5u);
 }
 
-TEST(Stats, should_not_count_failed_publishes) {
-  TempQueue tq;
-  auto q = Queue::create(tq.path(), small_options(2, 4));
+TEST_F(Stats, should_not_count_failed_publishes) {
+  auto& q = create(small_options(2, 4));
   q.create_group("g");
   auto prod = q.producer();
   EXPECT_EQ(prod.try_publish("too long").status, Status::too_large);
@@ -243,11 +220,8 @@ TEST(Stats, should_not_count_failed_publishes) {
   EXPECT_EQ(s.tail, 2u);
 }
 
-TEST(Stats, should_read_the_same_figures_through_another_handle) {
-  TempQueue tq;
-  auto q = Queue::create(tq.path(), small_options(16));
-  auto cons = q.consumer("g");
-  auto prod = q.producer();
+TEST_F(Stats, should_read_the_same_figures_through_another_handle) {
+  auto& [q, cons, prod] = open(small_options(16));
   ASSERT_TRUE(prod.try_publish("m").ok());
   auto d = cons.try_receive();
   ASSERT_TRUE(d);
@@ -257,3 +231,5 @@ TEST(Stats, should_read_the_same_figures_through_another_handle) {
   EXPECT_EQ(other.groups[0].in_flight, 1u);
   EXPECT_EQ(other.groups[0].delivered, 1u);
 }
+
+}  // namespace ackring::testing
