@@ -564,14 +564,15 @@ Status Consumer::settle_receipt(const Receipt& r, SettleReason reason) noexcept 
   }
 }
 
-// Counts an acked delivery in this member's delivery-to-ack histogram.
-// Receipts made up by the caller (delivered_ms 0) are not counted.
-void Consumer::record_ack_latency(const Receipt& r, std::uint64_t now) noexcept {
-  if (r.delivered_ms == 0) return;
-  const std::uint32_t ms = static_cast<std::uint32_t>(now) - r.delivered_ms;  // wraps like the deadlines
+// Counts acked deliveries in this member's delivery-to-ack histogram: `n`
+// acks of deliveries made at `delivered_ms`, now. Receipts made up by the
+// caller (delivered_ms 0) are not counted.
+void Consumer::record_ack_latency(std::uint32_t delivered_ms, std::uint64_t n, std::uint64_t now) noexcept {
+  if (delivered_ms == 0 || n == 0) return;
+  const std::uint32_t ms = static_cast<std::uint32_t>(now) - delivered_ms;  // wraps like the deadlines
   auto& me = state_->member(group_, member_);
-  bump(me.ack_latency[latency_bucket(ms)]);
-  bump(me.ack_latency_sum_ms, ms);
+  bump(me.ack_latency[latency_bucket(ms)], n);
+  bump(me.ack_latency_sum_ms, ms * n);
 }
 
 Status Consumer::ack(const Receipt& r) noexcept {
@@ -579,7 +580,7 @@ Status Consumer::ack(const Receipt& r) noexcept {
   if (s != Status::ok) return s;
   auto& me = state_->member(group_, member_);
   bump(me.acked);
-  record_ack_latency(r, coarse_monotonic_ms());
+  record_ack_latency(r.delivered_ms, 1, coarse_monotonic_ms());
   advance_floor();
   return Status::ok;
 }
@@ -587,11 +588,21 @@ Status Consumer::ack(const Receipt& r) noexcept {
 std::size_t Consumer::ack_batch(std::span<const Delivery> batch) noexcept {
   std::size_t acked = 0;
   const std::uint64_t now = coarse_monotonic_ms();
+  // A batch was mostly delivered at one coarse-clock reading: count runs of
+  // equal delivery times at once rather than touching the histogram per ack.
+  std::uint32_t run_ms = 0;
+  std::uint64_t run = 0;
   for (const Delivery& d : batch) {
     if (settle_receipt(d.receipt(), SettleReason::acked) != Status::ok) continue;
-    record_ack_latency(d.receipt(), now);
     ++acked;
+    if (d.delivered_ms_ != run_ms) {
+      record_ack_latency(run_ms, run, now);
+      run_ms = d.delivered_ms_;
+      run = 0;
+    }
+    ++run;
   }
+  record_ack_latency(run_ms, run, now);
   if (acked != 0) {
     bump(state_->member(group_, member_).acked, acked);
     advance_floor();

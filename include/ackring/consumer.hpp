@@ -152,7 +152,7 @@ class Consumer {
   [[nodiscard]] Take take_expired(Delivery& out, std::uint64_t now_ms) noexcept;
   [[nodiscard]] Take take_new_batch(std::span<Delivery> out, std::size_t& got, std::uint64_t now_ms) noexcept;
   [[nodiscard]] bool fill(Delivery& out, std::uint64_t seq, std::uint32_t deliveries, std::uint64_t now_ms) noexcept;
-  void record_ack_latency(const Receipt& receipt, std::uint64_t now_ms) noexcept;
+  void record_ack_latency(std::uint32_t delivered_ms, std::uint64_t acks, std::uint64_t now_ms) noexcept;
   bool settle(std::uint64_t seq, std::uint64_t expected_word, detail::SettleReason reason) noexcept;
   // Settles seq if we still hold the lease of this delivery.
   void settle_own(std::uint64_t seq, std::uint32_t deliveries, detail::SettleReason reason) noexcept;
