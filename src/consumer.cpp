@@ -241,7 +241,7 @@ Consumer::Take Consumer::take_expired(Delivery& out, std::uint64_t now) noexcept
   std::uint64_t earliest = ~0ull;
   for (std::uint64_t s = floor; s < next && s - floor < q.layout.capacity; ++s) {
     auto& word = q.lease(group_, s);
-    // acquire: pairs with the holder's take/nack CAS; this exact value is what the takeover CAS below expects.
+    // acquire: pairs with the word's last CAS (take, nack, give-back); the takeover CAS below expects this value.
     std::uint64_t w = word.load(std::memory_order_acquire);
     const LeaseWord lw = LeaseWord::decode(w);
     if (lw.state != LeaseState::leased || lw.generation != q.generation(s)) continue;

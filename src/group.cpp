@@ -54,7 +54,7 @@ void release_leases_of(const QueueState& q, std::uint32_t g, std::uint32_t m, st
   bool any = false;
   for (std::uint64_t s = floor; s < end; ++s) {
     auto& word = q.lease(g, s);
-    // acquire: pairs with the member's take CAS; the exact value the give-back CAS below expects.
+    // acquire: pairs with the member's take/extend CAS; the exact value the give-back CAS below expects.
     std::uint64_t w = word.load(std::memory_order_acquire);
     for (;;) {
       LeaseWord lw = LeaseWord::decode(w);
