@@ -123,6 +123,7 @@ void Consumer::release() noexcept {
 
 bool Consumer::group_gone() const noexcept {
   const auto& G = state_->group(group_);
+  // acquire: pairs with create's release of `active`; the incarnation read next is at least that creation's.
   return G.state.load(std::memory_order_acquire) != static_cast<std::uint32_t>(GroupState::active) ||
          G.incarnation.load(std::memory_order_relaxed) != incarnation_;
 }
@@ -240,6 +241,7 @@ Consumer::Take Consumer::take_expired(Delivery& out, std::uint64_t now) noexcept
   std::uint64_t earliest = ~0ull;
   for (std::uint64_t s = floor; s < next && s - floor < q.layout.capacity; ++s) {
     auto& word = q.lease(group_, s);
+    // acquire: pairs with the word's last CAS (take, nack, give-back); the takeover CAS below expects this value.
     std::uint64_t w = word.load(std::memory_order_acquire);
     const LeaseWord lw = LeaseWord::decode(w);
     if (lw.state != LeaseState::leased || lw.generation != q.generation(s)) continue;
@@ -340,6 +342,7 @@ Consumer::Take Consumer::take_new_batch(std::span<Delivery> out, std::size_t& go
       break;
     }
     auto& word = q.lease(group_, s);
+    // acquire: pairs with a taker's lease CAS; keeps the re-read of next below after this load (protocol.md §2).
     std::uint64_t w = word.load(std::memory_order_acquire);
     const std::uint32_t gen = q.generation(s);
     const LeaseWord lw = LeaseWord::decode(w);
@@ -471,6 +474,7 @@ bool Consumer::fill(Delivery& out, std::uint64_t seq, std::uint32_t deliveries, 
 
 void Consumer::settle_own(std::uint64_t seq, std::uint32_t deliveries, SettleReason reason) noexcept {
   const QueueState& q = *state_;
+  // acquire: pairs with the word's last CAS (our take, a takeover, a drop push); settle() expects this value.
   std::uint64_t w = q.lease(group_, seq).load(std::memory_order_acquire);
   if (holds_receipt(q, LeaseWord::decode(w), Receipt{seq, deliveries}, member_)) settle(seq, w, reason);
 }
@@ -552,6 +556,7 @@ Status Consumer::settle_receipt(const Receipt& r, SettleReason reason) noexcept 
   if (group_gone()) return Status::no_such_group;
   const QueueState& q = *state_;
   auto& word = q.lease(group_, r.seq);
+  // acquire: pairs with the word's last CAS; keeps check_receipt's floor read after it (fence, protocol.md §3).
   std::uint64_t w = word.load(std::memory_order_acquire);
   for (;;) {
     if (!check_receipt(r, w)) return Status::lease_lost;
@@ -614,6 +619,7 @@ Status Consumer::modify_lease(const Receipt& r, std::uint64_t new_deadline_ms, b
   if (group_gone()) return Status::no_such_group;
   const QueueState& q = *state_;
   auto& word = q.lease(group_, r.seq);
+  // acquire: pairs with the word's last CAS; keeps check_receipt's floor read after it (fence, protocol.md §3).
   std::uint64_t w = word.load(std::memory_order_acquire);
   for (;;) {
     if (!check_receipt(r, w)) return Status::lease_lost;
@@ -654,6 +660,7 @@ Status Consumer::extend(const Receipt& r, Millis lease) noexcept {
 Status Consumer::reject(const Receipt& r) noexcept {
   if (group_gone()) return Status::no_such_group;
   const QueueState& q = *state_;
+  // acquire: pairs with the word's last CAS; keeps check_receipt's floor read after it (fence, protocol.md §3).
   const std::uint64_t w = q.lease(group_, r.seq).load(std::memory_order_acquire);
   if (!check_receipt(r, w)) return Status::lease_lost;
   return dead_letter(r.seq, w, static_cast<std::uint8_t>(DeadLetterReason::rejected)) ? Status::ok

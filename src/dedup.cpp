@@ -220,6 +220,7 @@ void DedupTable::ensure_rotated(std::uint64_t epoch) noexcept {
       if (started == 0) started = coarse_monotonic_ms();
       if (age(coarse_monotonic_ms(), started) < kClearStaleMs) {
         cpu_relax();
+        // acquire: as above: pairs with the clearer's release of the done word (its zeroing before our bits).
         b = word.load(std::memory_order_acquire);
         continue;
       }
@@ -462,6 +463,7 @@ bool wait_for_change(const std::atomic<std::uint64_t>& state, std::uint64_t seen
                      Unblocked&& unblocked) {
   std::uint64_t next_check_ns = monotonic_ns() + 1'000'000;
   for (std::uint32_t spin = 0;; ++spin) {
+    // acquire: pairs with the entry's seq_cst state CASes; only says when to re-examine (which reads seq_cst).
     if (state.load(std::memory_order_acquire) != seen) return true;
     if ((spin & 63) != 0) {
       cpu_relax();
@@ -598,6 +600,7 @@ bool DedupTable::set_claimed(std::uint32_t entry, std::uint64_t seq) noexcept {
 bool DedupTable::commit(std::uint32_t entry, std::uint64_t seq) noexcept {
   ACKRING_FAILPOINT("dedup.before_entry_commit");
   DedupEntry& e = entries_[entry];
+  // seq_cst: a state read of the reservation protocol like examine(); its acquire half covers `value` below.
   std::uint64_t s = e.state.load(std::memory_order_seq_cst);
   for (;;) {
     // relaxed: after the seq_cst load (which acquires); the CAS below checks
@@ -621,6 +624,7 @@ bool DedupTable::commit(std::uint32_t entry, std::uint64_t seq) noexcept {
 
 bool DedupTable::release(std::uint32_t entry) noexcept {
   DedupEntry& e = entries_[entry];
+  // seq_cst: a state read of the reservation protocol like examine(); its acquire half covers value and key.
   std::uint64_t s = e.state.load(std::memory_order_seq_cst);
   if (kind_of(s) != kReserved || (mine_ != 0 && s != mine_)) return false;
   const std::uint64_t value = e.value.load(std::memory_order_relaxed);

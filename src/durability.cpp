@@ -78,6 +78,7 @@ Status wait_durable(const QueueState& q, std::uint64_t seq, std::uint64_t deadli
   }
   for (;;) {
     const std::uint64_t now = monotonic_ns();
+    // acquire: as the spin above (pairs with publish_durable's CAS); a last look at the value only.
     if (now >= deadline_ns) return h.durable_seq.load(std::memory_order_acquire) > seq ? Status::ok : Status::timeout;
     // seq_cst: the waiting side of wait.hpp; pairs with publish_durable's seq_cst CAS and waiter load.
     h.durable_waiters.fetch_add(1, std::memory_order_seq_cst);
@@ -86,6 +87,7 @@ Status wait_durable(const QueueState& q, std::uint64_t seq, std::uint64_t deadli
     const std::uint32_t seen = arm(h.durable_futex);
     const bool done = h.durable_seq.load(std::memory_order_seq_cst) > seq;
     if (!done) futex_wait(h.durable_futex, seen, std::min<std::uint64_t>(deadline_ns - now, 100'000'000));
+    // seq_cst: the last step of wait.hpp (all steps seq_cst); a late decrement only costs a waker a syscall.
     h.durable_waiters.fetch_sub(1, std::memory_order_seq_cst);
     if (done) return Status::ok;
   }
@@ -93,6 +95,7 @@ Status wait_durable(const QueueState& q, std::uint64_t seq, std::uint64_t deadli
 
 void publish_durable(const QueueState& q, std::uint64_t end) noexcept {
   auto& h = q.header();
+  // acquire: pairs with an earlier publish_durable's CAS; only the start of the CAS-max loop below.
   std::uint64_t cur = h.durable_seq.load(std::memory_order_acquire);
   bool raised = false;
   while (cur < end) {
@@ -194,6 +197,7 @@ struct DurabilityAgent {
     auto& h = q.header();
     JournalOptions o;
     o.queue_id = q.layout.journal_id;
+    // acquire: pairs with a previous writer's publish_durable CAS; the journal must reach at least this seq.
     o.first_seq = h.durable_seq.load(std::memory_order_acquire);
     o.segment_size = segment_size_for(q.layout);
     o.keep_bytes = std::uint64_t{q.layout.journal_retain_mib} << 20;
@@ -207,6 +211,7 @@ struct DurabilityAgent {
       write_queue_meta(dir, make_queue_meta(q.layout, mode));
       meta_written = true;
     }
+    // acquire: pairs with publish_durable's CAS; checked against where the journal we locked ends.
     const std::uint64_t durable = h.durable_seq.load(std::memory_order_acquire);
     if (writer->next_seq() < durable) {
       const std::string why = "the journal ends at seq " + std::to_string(writer->next_seq()) +
@@ -232,6 +237,7 @@ struct DurabilityAgent {
       if (G.state.load(std::memory_order_acquire) != static_cast<std::uint32_t>(GroupState::active)) continue;
       JournalGroupState s;
       s.name.assign(G.name, strnlen(G.name, sizeof G.name));
+      // acquire: pair with the floor and next CASes; values only, recorded in the checkpoint.
       s.floor = G.floor.load(std::memory_order_acquire);
       s.next = std::max(s.floor, G.next.load(std::memory_order_acquire));
       s.overflow = G.overflow;
@@ -264,6 +270,7 @@ struct DurabilityAgent {
     auto& h = q.header();
     JournalWriter& w = *writer;
     std::uint64_t s = w.next_seq();
+    // acquire: pairs with the producers' tail CAS; bounds the scan (each slot state is read with acquire below).
     const std::uint64_t tail = h.tail.load(std::memory_order_acquire);
     std::size_t n = 0;
     std::uint64_t skips = 0;
@@ -339,6 +346,7 @@ struct DurabilityAgent {
   void check_stalled_head() {
     auto& h = q.header();
     const std::uint64_t seq = writer->next_seq();
+    // acquire: pairs with the producers' tail CAS; seqs below it are claimed, so an unmarked head is a stalled claim.
     const std::uint64_t tail = h.tail.load(std::memory_order_acquire);
     const std::uint64_t now = coarse_monotonic_ms();  // the clock claim times are taken with
     if (tail <= seq) {
@@ -400,6 +408,7 @@ struct DurabilityAgent {
     const SlotWord sw = SlotWord::decode(q.slot(s).state.load(std::memory_order_seq_cst));
     const bool ready = sw.seq == (s & kSeqMask) && (sw.state == SlotState::committed || sw.state == SlotState::aborted);
     if (!ready && !stopping.load(std::memory_order_relaxed)) futex_wait(h.commit_futex, seen, kIdleWaitNs);
+    // seq_cst: the last step of wait.hpp (all steps seq_cst); a late decrement only costs a waker a syscall.
     h.commit_waiters.fetch_sub(1, std::memory_order_seq_cst);
   }
 
@@ -409,6 +418,7 @@ struct DurabilityAgent {
   }
 
   void run() noexcept {
+    // acquire: pairs with the deleter's release store; nothing but the flag is published (stop is under the mutex).
     while (!stopping.load(std::memory_order_acquire)) {
       try {
         if (!writer) {
@@ -462,6 +472,7 @@ void DurabilityAgentDeleter::operator()(DurabilityAgent* agent) const noexcept {
     std::lock_guard lock(agent->mutex);
     agent->stop = true;
   }
+  // release: pairs with run()'s acquire load; the thread leaves its loop and journals up to the tail before stopping.
   agent->stopping.store(true, std::memory_order_release);
   agent->cv.notify_all();
   if (agent->thread.joinable()) agent->thread.join();

@@ -47,12 +47,14 @@ void release_leases_of(const QueueState& q, std::uint32_t g, std::uint32_t m, st
   const RedeliveryWord policy =
       RedeliveryWord::decode(why == kDeadOwner ? G.redelivery.load(std::memory_order_relaxed) : 0);
   std::uint64_t jitter_state = monotonic_ns() ^ (std::uint64_t{m} << 32);
+  // acquire (floor, tail): pair with the floor CAS and the producers' tail CAS; they only bound the scan.
   const std::uint64_t floor = G.floor.load(std::memory_order_acquire);
   const std::uint64_t tail = q.header().tail.load(std::memory_order_acquire);
   const std::uint64_t end = std::min(tail, floor + q.layout.capacity);
   bool any = false;
   for (std::uint64_t s = floor; s < end; ++s) {
     auto& word = q.lease(g, s);
+    // acquire: pairs with the member's take/extend CAS; the exact value the give-back CAS below expects.
     std::uint64_t w = word.load(std::memory_order_acquire);
     for (;;) {
       LeaseWord lw = LeaseWord::decode(w);
@@ -181,6 +183,7 @@ std::uint32_t create_group(const QueueState& q, std::string_view name, const Gro
   std::uint64_t w = h.floor_word.load(std::memory_order_acquire);
   for (;;) {
     const std::uint64_t floor = floor_of(w);
+    // acquire: pairs with the producers' tail CAS; only the start of a `latest` group.
     const std::uint64_t tail = h.tail.load(std::memory_order_acquire);
     const std::uint64_t start = options.start == StartPosition::latest ? std::max(tail, floor) : floor;
     G.next.store(start, std::memory_order_relaxed);
@@ -257,6 +260,7 @@ std::uint32_t reclaim_dead_members(const QueueState& q, std::uint32_t g) noexcep
   const auto me = kReclaiming | static_cast<std::uint32_t>(self_identity().pid);
   for (std::uint32_t m = 0; m < q.layout.max_members; ++m) {
     auto& e = q.member(g, m);
+    // acquire: pairs with join's pid CAS and leave's release of 0; the reclaim CAS below re-checks it.
     std::uint32_t word = e.pid.load(std::memory_order_acquire);
     if (word == 0 || word == me) continue;
     if (is_reclaiming(word)) {
@@ -277,8 +281,10 @@ std::uint32_t reclaim_dead_members(const QueueState& q, std::uint32_t g) noexcep
 
 bool advance_group_floor(const QueueState& q, std::uint32_t g) noexcept {
   auto& G = q.group(g);
+  // acquire: pairs with other advancers' floor CAS; the start of the scan (the CAS below re-checks it).
   std::uint64_t floor = G.floor.load(std::memory_order_acquire);
   for (;;) {
+    // acquire: pairs with the next CAS (acq_rel): lease words below next were written before it moved.
     const std::uint64_t next = G.next.load(std::memory_order_acquire);
     std::uint64_t end = floor;
     while (end < next && end - floor < q.layout.capacity) {
@@ -323,6 +329,7 @@ std::uint64_t abort_stalled_claims(const QueueState& q, std::uint64_t seq, std::
   if (now - stalled_since_ms >= q.layout.claim_timeout_ms) {
     for (std::uint64_t s = seq + 1; s < stalled_tail && s - seq < q.layout.capacity; ++s) {
       SlotHeader& later = q.slot(s);
+      // acquire: pairs with the earlier lap's commit CAS; abort_claim reads that lap's key flags before reuse.
       std::uint64_t lw = later.state.load(std::memory_order_acquire);
       const SlotWord lsw = SlotWord::decode(lw);
       const bool unmarked = lsw.seq < (s & kSeqMask) || (lsw.seq == (s & kSeqMask) && lsw.state == SlotState::free);
@@ -367,6 +374,7 @@ std::uint64_t push_group_forward(const QueueState& q, std::uint32_t g, std::uint
   std::uint64_t settled_count = 0;
   for (std::uint64_t s = floor; s < target; ++s) {
     auto& word = q.lease(g, s);
+    // acquire: pairs with the members' take/settle CASes; the exact value the CASes below expect.
     std::uint64_t w = word.load(std::memory_order_acquire);
     for (;;) {
       if (is_settled_for(w, s)) break;
@@ -478,6 +486,7 @@ std::uint64_t refresh_floor(const QueueState& q, std::uint64_t want_floor, bool 
       const std::uint64_t target = std::min(tail, want_floor + q.layout.capacity / 16);
       for (std::uint32_t g = 0; g < q.layout.max_groups; ++g) {
         const auto& G = q.group(g);
+        // acquire (state, floor): pair with create's release of `active` (overflow is set) and the floor CAS.
         if (G.state.load(std::memory_order_acquire) == static_cast<std::uint32_t>(GroupState::active) &&
             G.overflow == static_cast<std::uint8_t>(OverflowPolicy::drop) &&
             G.floor.load(std::memory_order_acquire) < want_floor)
@@ -497,6 +506,7 @@ std::uint64_t refresh_floor(const QueueState& q, std::uint64_t want_floor, bool 
                                              std::memory_order_acquire))
       return floor;
   }
+  // acquire: as at the top of the loop; a floor word, however stale, is a safe lower bound.
   return floor_of(h.floor_word.load(std::memory_order_acquire));
 }
 

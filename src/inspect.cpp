@@ -49,6 +49,7 @@ SlotRead read_slot(const QueueState& q, std::uint64_t seq, PeekedMessage& out) {
 
 std::vector<PeekedMessage> Queue::peek(std::uint64_t from, std::size_t max) const {
   const QueueState& q = *state_;
+  // acquire: pairs with the producers' tail CAS; bounds the scan (each slot is read as a seqlock reader).
   const std::uint64_t tail = q.header().tail.load(std::memory_order_acquire);
   const std::uint64_t oldest = tail > q.layout.capacity ? tail - q.layout.capacity : 0;
   std::vector<PeekedMessage> out;
@@ -64,9 +65,11 @@ std::uint64_t Queue::purge(std::string_view group) {
   bool found = group.empty();
   for (std::uint32_t g = 0; g < q.layout.max_groups; ++g) {
     const auto& G = q.group(g);
+    // acquire: pairs with create's release of `active`; the name compared below is complete.
     if (G.state.load(std::memory_order_acquire) != static_cast<std::uint32_t>(GroupState::active)) continue;
     if (!group.empty() && std::string_view(G.name, strnlen(G.name, sizeof G.name)) != group) continue;
     found = true;
+    // acquire: pairs with the producers' tail CAS; the target is every seq claimed so far.
     purged += push_group_forward(q, g, q.header().tail.load(std::memory_order_acquire), SettleReason::acked);
   }
   if (!found)
@@ -88,6 +91,7 @@ void verify_journal(const QueueState& q, VerifyReport& r) {
     r.journal_end = to_string(scan.end);
     r.journal_records = scan.records;
     if (scan.end == JournalEnd::corrupt) r.problems.push_back("journal: " + scan.message);
+    // acquire: pairs with publish_durable's CAS; a value only, compared with the journal's end.
     const std::uint64_t durable = q.header().durable_seq.load(std::memory_order_acquire);
     if (scan.end != JournalEnd::corrupt && scan.next_seq < durable)
       r.problems.push_back("journal: it ends at seq " + std::to_string(scan.next_seq) + " but the queue says seqs below " +
@@ -105,6 +109,7 @@ VerifyReport Queue::verify() const {
   const QueueState& q = *state_;
   VerifyReport r;
   const auto& h = q.header();
+  // acquire: pairs with the producers' tail CAS; slots and cursors below are checked against it.
   const std::uint64_t tail = h.tail.load(std::memory_order_acquire);
   auto problem = [&r](std::string line) { r.problems.push_back(std::move(line)); };
   if (tail > kSeqMask) problem("tail " + std::to_string(tail) + " is beyond the 56-bit sequence space");
@@ -112,6 +117,7 @@ VerifyReport Queue::verify() const {
   for (std::uint64_t i = 0; i < q.layout.capacity; ++i) {
     ++r.slots_checked;
     const SlotHeader& slot = q.slot(i);
+    // acquire: pairs with the producer's mark/commit CAS; read_slot then does its own seqlock read.
     const SlotWord sw = SlotWord::decode(slot.state.load(std::memory_order_acquire));
     if ((sw.seq & q.mask) != i || static_cast<std::uint8_t>(sw.state) > 3) {
       problem("slot " + std::to_string(i) + ": state word names seq " + std::to_string(sw.seq) + " state " +
@@ -137,6 +143,7 @@ VerifyReport Queue::verify() const {
   }
   for (std::uint32_t g = 0; g < q.layout.max_groups; ++g) {
     const auto& G = q.group(g);
+    // acquire: pairs with create's release of `active`; name, floor and next are then the group's.
     const auto state = G.state.load(std::memory_order_acquire);
     if (state > static_cast<std::uint32_t>(GroupState::active)) {
       problem("group slot " + std::to_string(g) + ": unknown state " + std::to_string(state));
@@ -144,6 +151,7 @@ VerifyReport Queue::verify() const {
     }
     if (state != static_cast<std::uint32_t>(GroupState::active)) continue;
     const std::string name(G.name, strnlen(G.name, sizeof G.name));
+    // acquire (floor, then next): pair with their CASes; both only rise, so floor <= next holds as read.
     const std::uint64_t floor = G.floor.load(std::memory_order_acquire);
     const std::uint64_t next = G.next.load(std::memory_order_acquire);
     if (floor > next) problem("group '" + name + "': floor " + std::to_string(floor) + " is past next " + std::to_string(next));

@@ -41,6 +41,7 @@ void wait_journaled(const QueueState& q, std::uint64_t until, const RewindOption
   // acquire: pairs with publish_durable; the records below durable_seq are on disk.
   while (q.header().durable_seq.load(std::memory_order_acquire) < until) {
     if (monotonic_ns() >= deadline_ns)
+      // acquire: as the loop's load; the value for the message only.
       throw Error(ErrorCode::timeout,
                   op + ": the journal holds seqs below " +
                       std::to_string(q.header().durable_seq.load(std::memory_order_acquire)) + " only, not yet " +
@@ -135,6 +136,7 @@ RewindReport Queue::rewind_group(std::string_view group, std::chrono::system_clo
   const Target target = find_target(q, group, op);
   const auto since_ns = static_cast<std::uint64_t>(
       std::max<std::int64_t>(0, std::chrono::duration_cast<std::chrono::nanoseconds>(since.time_since_epoch()).count()));
+  // acquire: pairs with the producers' tail CAS; the journal is searched below every seq claimed so far.
   const std::uint64_t tail = q.header().tail.load(std::memory_order_acquire);
   wait_journaled(q, tail, options, op);
   // The first message published at or after `since`. Publish times follow

@@ -31,6 +31,7 @@ Oldest oldest_unsettled(const QueueState& q, std::uint32_t g, std::uint64_t floo
   const std::uint32_t incarnation = G.incarnation.load(std::memory_order_relaxed);
   for (std::uint64_t seq = floor; seq < tail && seq - floor < q.layout.capacity; ++seq) {
     if (seq < next) {
+      // acquire: pairs with the settling CAS (release); other seqs are read as a seqlock reader below.
       if (is_settled_for(q.lease(g, seq).load(std::memory_order_acquire), seq)) continue;
     }
     const SlotHeader& slot = q.slot(seq);
@@ -137,6 +138,7 @@ QueueStats Queue::stats() const {
   s.min_floor = scan_min_floor(q, s.tail);
   s.depth = s.tail > s.min_floor ? s.tail - s.min_floor : 0;
   if (q.layout.durability != 0) {
+    // acquire: pairs with publish_durable's CAS; a value for the report only.
     s.durable_seq = q.header().durable_seq.load(std::memory_order_acquire);
     s.journal_pid = q.header().journal_pid.load(std::memory_order_relaxed);
     s.journal_flushes = q.header().journal_flushes.load(std::memory_order_relaxed);
@@ -145,6 +147,7 @@ QueueStats Queue::stats() const {
   }
   for (std::uint32_t g = 0; g < q.layout.max_groups; ++g) {
     const auto& G = q.group(g);
+    // acquire: pairs with create's release of `active`; the name and overflow read below are complete.
     if (G.state.load(std::memory_order_acquire) != static_cast<std::uint32_t>(GroupState::active)) continue;
     GroupStats gs;
     gs.name.assign(G.name, strnlen(G.name, sizeof G.name));
