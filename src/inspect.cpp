@@ -86,13 +86,15 @@ void verify_journal(const QueueState& q, VerifyReport& r) {
   const auto dir = journal_directory(q);
   if (dir.empty() || !journal_has_segments(dir)) return;
   try {
+    // acquire: pairs with publish_durable's CAS; a value only. Read before the
+    // scan: the journal only grows after it, so on a live queue the scan's
+    // end is at or past it unless files went missing.
+    const std::uint64_t durable = q.header().durable_seq.load(std::memory_order_acquire);
     const JournalScanResult scan = JournalReader::read(dir, {q.layout.journal_id, false}, {});
     r.journal_checked = true;
     r.journal_end = to_string(scan.end);
     r.journal_records = scan.records;
     if (scan.end == JournalEnd::corrupt) r.problems.push_back("journal: " + scan.message);
-    // acquire: pairs with publish_durable's CAS; a value only, compared with the journal's end.
-    const std::uint64_t durable = q.header().durable_seq.load(std::memory_order_acquire);
     if (scan.end != JournalEnd::corrupt && scan.next_seq < durable)
       r.problems.push_back("journal: it ends at seq " + std::to_string(scan.next_seq) + " but the queue says seqs below " +
                            std::to_string(durable) + " are durable (journal files removed?)");
@@ -125,7 +127,10 @@ VerifyReport Queue::verify() const {
       ++r.corrupt_slots;
       continue;
     }
-    if (sw.seq >= tail + (sw.state == SlotState::free ? q.layout.capacity : 0)) {
+    // acquire: as above. A live queue may have claimed past the tail read at
+    // the start: only a slot ahead of the tail as it is now is damaged.
+    if (sw.seq >= tail + (sw.state == SlotState::free ? q.layout.capacity : 0) &&
+        sw.seq >= h.tail.load(std::memory_order_acquire) + (sw.state == SlotState::free ? q.layout.capacity : 0)) {
       problem("slot " + std::to_string(i) + ": holds seq " + std::to_string(sw.seq) + " at or beyond the tail " +
               std::to_string(tail));
       ++r.corrupt_slots;
@@ -155,7 +160,9 @@ VerifyReport Queue::verify() const {
     const std::uint64_t floor = G.floor.load(std::memory_order_acquire);
     const std::uint64_t next = G.next.load(std::memory_order_acquire);
     if (floor > next) problem("group '" + name + "': floor " + std::to_string(floor) + " is past next " + std::to_string(next));
-    if (next > tail) problem("group '" + name + "': next " + std::to_string(next) + " is past the tail " + std::to_string(tail));
+    // acquire: next was read after `tail`; on a live queue it may have passed that
+    // value since, so compare with the tail as it is now.
+    if (next > tail && next > h.tail.load(std::memory_order_acquire)) problem("group '" + name + "': next " + std::to_string(next) + " is past the tail " + std::to_string(tail));
     if (tail > floor + q.layout.capacity && G.overflow == static_cast<std::uint8_t>(OverflowPolicy::block))
       problem("group '" + name + "': floor " + std::to_string(floor) + " is more than a ring behind the tail " +
               std::to_string(tail) + " (messages were overwritten before it settled them)");
