@@ -221,7 +221,7 @@ TEST(Durability, RecoverRestoresGroupsFloorsSeqsAndPayloads) {
   // Simulated reboot: the queue file is gone, the journal stays.
   ASSERT_TRUE(Queue::destroy(tq.path()));
   RecoveryReport rep;
-  auto q = Queue::recover(tq.path(), jd.root(), opts, &rep);
+  auto q = Queue::recover(tq.path(), RecoverOptions{.journal_dir = jd.root(), .options = opts}, &rep);
   EXPECT_EQ(rep.journal_next_seq, n);
   EXPECT_EQ(rep.floor, 0u);
   EXPECT_EQ(rep.messages, n);
@@ -267,17 +267,20 @@ TEST(Durability, RecoverRefusesWhatDoesNotFit) {
     for (int i = 0; i < 40; ++i) ASSERT_TRUE(p.publish("m", 5s).ok());
     ASSERT_TRUE(wait_durable_seq(q, 40));
   }
-  EXPECT_TRUE(testing::throws_error([&] { (void)Queue::recover(tq.path(), jd.root(), opts); },
-                                    ErrorCode::already_exists));
+  EXPECT_TRUE(testing::throws_error(
+      [&] { (void)Queue::recover(tq.path(), RecoverOptions{.journal_dir = jd.root(), .options = opts}); },
+      ErrorCode::already_exists));
   ASSERT_TRUE(Queue::destroy(tq.path()));
   auto small = opts;
   small.capacity = 16;
-  EXPECT_TRUE(testing::throws_error([&] { (void)Queue::recover(tq.path(), jd.root(), small); },
-                                    ErrorCode::resource_exhausted));
+  EXPECT_TRUE(testing::throws_error(
+      [&] { (void)Queue::recover(tq.path(), RecoverOptions{.journal_dir = jd.root(), .options = small}); },
+      ErrorCode::resource_exhausted));
   TempJournalDir other;
-  EXPECT_TRUE(testing::throws_error([&] { (void)Queue::recover(tq.path(), other.root(), opts); },
-                                    ErrorCode::not_found));
-  auto q = Queue::recover(tq.path(), jd.root(), opts);
+  EXPECT_TRUE(testing::throws_error(
+      [&] { (void)Queue::recover(tq.path(), RecoverOptions{.journal_dir = other.root(), .options = opts}); },
+      ErrorCode::not_found));
+  auto q = Queue::recover(tq.path(), RecoverOptions{.journal_dir = jd.root(), .options = opts});
   EXPECT_EQ(q.stats().tail, 40u);
 }
 
@@ -306,8 +309,8 @@ TEST(Durability, RecoverFromATornTailYieldsAConsistentQueue) {
   testing::write_file(seg, bytes);
 
   RecoveryReport rep;
-  auto q = Queue::recover(tq.path(), jd.root(), opts, &rep);
-  EXPECT_EQ(rep.journal_end, "torn_tail");
+  auto q = Queue::recover(tq.path(), RecoverOptions{.journal_dir = jd.root(), .options = opts}, &rep);
+  EXPECT_EQ(rep.journal_end, JournalEnd::torn_tail);
   EXPECT_FALSE(rep.journal_message.empty());
   EXPECT_EQ(rep.journal_next_seq, n);
   EXPECT_EQ(rep.messages, n);
