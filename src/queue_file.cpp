@@ -272,7 +272,8 @@ std::string set_up_journal(Layout& l, const std::filesystem::path& path, const Q
     fail(ErrorCode::invalid_argument, path, op, "durability must be none, async or sync");
   const std::string journal_dir = resolve_journal_dir(o.journal_dir);
   if (journal_dir.size() > kJournalDirMax)
-    fail(ErrorCode::invalid_argument, path, op, "journal_dir is longer than " + std::to_string(kJournalDirMax) + " bytes");
+    fail(ErrorCode::invalid_argument, path, op,
+         "journal_dir is longer than " + std::to_string(kJournalDirMax) + " bytes");
   const auto flush_ms = o.async_flush_interval.count();
   if (o.durability == Durability::async && (flush_ms < 1 || flush_ms > 60'000))
     fail(ErrorCode::invalid_argument, path, op, "async_flush_interval must be between 1 ms and 60 s");

@@ -62,7 +62,7 @@ struct RecoverOptions {
 
 // Result of Queue::recover: what the journal held and what was rebuilt.
 struct RecoveryReport {
-  JournalEnd journal_end = JournalEnd::clean;  // clean or torn_tail (a crash cut the last batch; nothing acknowledged lost)
+  JournalEnd journal_end = JournalEnd::clean;  // or torn_tail (a crash cut the last batch; nothing acknowledged lost)
   std::string journal_message;        // the reader's account of a torn tail, or empty
   std::uint64_t journal_first_seq = 0;
   std::uint64_t journal_next_seq = 0; // the rebuilt queue's tail
