@@ -164,7 +164,7 @@ constexpr std::uint64_t done_word(std::uint64_t epoch, std::uint64_t flags) noex
 }
 }  // namespace
 
-bool DedupTable::bloom_may_contain(Fingerprint key, std::uint64_t) const noexcept {
+bool DedupTable::bloom_may_contain(Fingerprint key) const noexcept {
   if (bloom_blocks_ == 0) return true;  // no filter (QueueOptions::dedup_bloom off): every key may be there
   __builtin_prefetch(block(1, key), 0, 3);  // both generations' misses at once (a hint, no ordering)
   // seq_cst: an inserter marks a generation untrusted before setting its bits.
@@ -329,6 +329,8 @@ bool DedupTable::help_commit(std::uint32_t index, std::uint64_t reserved_word, s
       expected, committed_state(owner_tag(owner_of(reserved_word)), now_ms), std::memory_order_seq_cst);
 }
 
+// Long on purpose: one seqlock read of an entry and the case analysis of its
+// state word (busy / reserved / committed), each case next to the others.
 DedupTable::Seen DedupTable::examine(std::uint32_t index, Fingerprint key, std::uint64_t now_ms,
                                      bool check_liveness) noexcept {
   DedupEntry& e = entries_[index];
@@ -481,6 +483,9 @@ bool wait_for_change(const std::atomic<std::uint64_t>& state, std::uint64_t seen
 
 }  // namespace
 
+// Long on purpose: the phases of the dedup insert (docs/dedup.md) and the
+// loop that restarts them read as one sequence, top to bottom; split into
+// helpers, each would need the loop's whole state passed in and out.
 Reservation DedupTable::reserve(Fingerprint key, std::uint64_t owner, std::uint64_t now_ms, std::uint64_t timeout_ns,
                                 DedupCounters& counters) noexcept {
   mine_ = 0;
@@ -496,7 +501,7 @@ Reservation DedupTable::reserve(Fingerprint key, std::uint64_t owner, std::uint6
   };
   const auto base = static_cast<std::uint32_t>(key.lo & mask_);
   prefetch_window(entries_, mask_, base);
-  bool skip_lookup = !bloom_may_contain(key, now_ms);
+  bool skip_lookup = !bloom_may_contain(key);
   if (skip_lookup) ++counters.bloom_negatives;
   // Waits for entry `index`, seen as `x` (a live reservation of our key), to
   // change: it commits, is released, or its owner turns out dead.
@@ -663,7 +668,7 @@ void remember_unrecorded_key(const QueueState& q, const SlotHeader& slot, std::u
 }
 
 bool DedupTable::contains(Fingerprint key, std::uint64_t now_ms, DedupCounters& counters) noexcept {
-  if (!bloom_may_contain(key, now_ms)) {
+  if (!bloom_may_contain(key)) {
     ++counters.bloom_negatives;
     return false;
   }

@@ -163,7 +163,7 @@ class DedupTable {
   [[nodiscard]] Load load(std::uint64_t now_ms) const noexcept;
 
   // Bloom filter alone, exposed for tests and benchmarks.
-  [[nodiscard]] bool bloom_may_contain(Fingerprint key, std::uint64_t now_ms) const noexcept;
+  [[nodiscard]] bool bloom_may_contain(Fingerprint key) const noexcept;
   void bloom_insert(Fingerprint key, std::uint64_t now_ms) noexcept;
 
  private:

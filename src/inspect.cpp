@@ -92,7 +92,7 @@ void verify_journal(const QueueState& q, VerifyReport& r) {
     const std::uint64_t durable = q.header().durable_seq.load(std::memory_order_acquire);
     const JournalScanResult scan = JournalReader::read(dir, {q.layout.journal_id, false}, {});
     r.journal_checked = true;
-    r.journal_end = to_string(scan.end);
+    r.journal_end = scan.end;
     r.journal_records = scan.records;
     if (scan.end == JournalEnd::corrupt) r.problems.push_back("journal: " + scan.message);
     if (scan.end != JournalEnd::corrupt && scan.next_seq < durable)
@@ -100,7 +100,7 @@ void verify_journal(const QueueState& q, VerifyReport& r) {
                            std::to_string(durable) + " are durable (journal files removed?)");
   } catch (const Error& e) {
     r.journal_checked = true;
-    r.journal_end = "unreadable";
+    r.journal_end = JournalEnd::unreadable;
     r.problems.push_back(std::string("journal: ") + e.what());
   }
 }

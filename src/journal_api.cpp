@@ -79,6 +79,17 @@ const char* to_string(JournalRecordKind kind) noexcept {
   return "unknown";
 }
 
+const char* to_string(JournalEnd end) noexcept {
+  switch (end) {
+    case JournalEnd::empty: return "empty";
+    case JournalEnd::clean: return "clean";
+    case JournalEnd::torn_tail: return "torn_tail";
+    case JournalEnd::corrupt: return "corrupt";
+    case JournalEnd::unreadable: return "unreadable";
+  }
+  return "unknown";
+}
+
 std::filesystem::path journal_directory(std::string_view name_or_path, const std::filesystem::path& journal_dir) {
   return std::filesystem::path(resolve_journal_dir(journal_dir.string())) / resolve_path(name_or_path).filename();
 }
@@ -99,7 +110,7 @@ JournalSummary read_journal(std::string_view name_or_path, const std::filesystem
     decode_into(r, entry);
     out.stopped = !visit(entry);
   });
-  out.end = to_string(scan.end);
+  out.end = scan.end;
   out.message = scan.message;
   out.first_seq = scan.first_seq;
   out.next_seq = scan.next_seq;

@@ -89,6 +89,15 @@ void encode_message(std::byte* dst, std::uint64_t publish_time_ns, const Journal
   if (!body.empty()) std::memcpy(dst + sizeof h, body.data(), body.size());
 }
 
+void encode_replay(std::byte* dst, std::uint64_t publish_time_ns, const JournalKey& key,
+                   std::uint64_t target_group_hash, std::span<const std::byte> body) noexcept {
+  const JournalMessageHeader h{publish_time_ns, key.lo, key.hi};
+  const JournalReplayHeader r{target_group_hash};
+  std::memcpy(dst, &h, sizeof h);
+  std::memcpy(dst + sizeof h, &r, sizeof r);
+  if (!body.empty()) std::memcpy(dst + sizeof h + sizeof r, body.data(), body.size());
+}
+
 void encode_skip(std::byte* dst, std::uint64_t count) noexcept {
   const JournalSkipPayload p{count};
   std::memcpy(dst, &p, sizeof p);

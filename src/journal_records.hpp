@@ -66,8 +66,13 @@ struct JournalGroupState {
 [[nodiscard]] std::string journal_group_problem(const JournalGroupState& g);
 
 // ---- encoding: write exactly the size above at dst (caller checked room) ---
+// JournalWriter encodes every payload with these, in place in its staging
+// buffer; tests, fuzzers and benchmarks build journals with the same calls.
 void encode_message(std::byte* dst, std::uint64_t publish_time_ns, const JournalKey& key,
                     std::span<const std::byte> body) noexcept;
+// A replay copy (kJournalFlagReplay): message header, replay header, body.
+void encode_replay(std::byte* dst, std::uint64_t publish_time_ns, const JournalKey& key,
+                   std::uint64_t target_group_hash, std::span<const std::byte> body) noexcept;
 void encode_skip(std::byte* dst, std::uint64_t count) noexcept;
 void encode_group_entry(std::byte* dst, const JournalGroupState& g) noexcept;
 void encode_checkpoint(std::byte* dst, std::span<const JournalGroupState> groups) noexcept;

@@ -205,211 +205,260 @@ void set_corrupt(JournalScanResult& r, const std::string& where, std::uint64_t o
     r.message += "; " + std::to_string(later_segments) + " later segment(s) are not read";
 }
 
-}  // namespace
+// One scan: the steps of the file comment, in order. A step that finds
+// corruption records it in the result and returns false; the result is then
+// final.
+class JournalScan {
+ public:
+  JournalScan(JournalSegmentSource& source, std::uint64_t expected_queue_id, const JournalVisitor& visit)
+      : source_(source), expected_queue_id_(expected_queue_id), visit_(visit) {}
 
-const char* to_string(JournalEnd end) noexcept {
-  switch (end) {
-    case JournalEnd::empty: return "empty";
-    case JournalEnd::clean: return "clean";
-    case JournalEnd::torn_tail: return "torn_tail";
-    case JournalEnd::corrupt: return "corrupt";
+  JournalScanResult run() {
+    check_headers();
+    for (std::size_t i = 0; i < m_; ++i)
+      if (!scan_segment(i)) return std::move(r_);
+    if (!check_ignored()) return std::move(r_);
+    if (m_ == 0 && r_.end != JournalEnd::torn_tail) r_.end = JournalEnd::empty;
+    return std::move(r_);
   }
-  return "?";
-}
 
-JournalScanResult scan_journal(JournalSegmentSource& source, std::uint64_t expected_queue_id,
-                               const JournalVisitor& visit) {
-  JournalScanResult r;
-  const std::size_t n = source.count();
+ private:
+  // Where a segment's records must end (rule 2), or why that is unknown.
+  struct Bound {
+    bool bounded = false;
+    std::size_t at = 0;
+    std::string problem;
+  };
+  // Where the records of a segment stopped, and why.
+  struct Stop {
+    std::size_t off = 0;
+    RecordKind kind = RecordKind::ok;
+    std::string why;
+  };
 
-  // ---- 1. headers -----------------------------------------------------------
-  std::vector<HeaderCheck> hs;
-  hs.reserve(n);
+  void check_headers();
+  bool scan_segment(std::size_t i);
+  bool check_chain(std::size_t i, const std::string& where);
+  [[nodiscard]] Bound bound_of(std::size_t i, std::size_t limit) const;
+  Stop read_records(std::size_t i, std::span<const std::byte> image, std::size_t bound);
+  bool check_last_end(const std::string& where, std::span<const std::byte> image, std::size_t limit, const Stop& stop);
+  bool check_ignored();
+
+  [[nodiscard]] std::size_t later(std::size_t i) const noexcept { return m_ - i - 1; }
+
+  JournalSegmentSource& source_;
+  const std::uint64_t expected_queue_id_;
+  const JournalVisitor& visit_;
+  JournalScanResult r_;
+  std::vector<HeaderCheck> hs_;
+  std::size_t m_ = 0;            // segments that are part of the log (the first m_)
+  std::uint64_t expected_ = 0;   // seq the next record must have
+};
+
+// ---- 1. headers -----------------------------------------------------------
+void JournalScan::check_headers() {
+  const std::size_t n = source_.count();
+  hs_.reserve(n);
   for (std::size_t i = 0; i < n; ++i) {
-    hs.push_back(check_header(source.header(i), source.name(i), source.where(i), expected_queue_id));
-    if (hs.back().kind != HeaderCheck::ok) continue;
-    if (r.queue_id == 0) r.queue_id = hs.back().h.queue_id;
-    else if (hs.back().h.queue_id != r.queue_id)
-      refuse(source.where(i), "the segment belongs to queue id " + std::to_string(hs.back().h.queue_id) +
-                                  " but earlier segments to queue id " + std::to_string(r.queue_id));
+    hs_.push_back(check_header(source_.header(i), source_.name(i), source_.where(i), expected_queue_id_));
+    if (hs_.back().kind != HeaderCheck::ok) continue;
+    if (r_.queue_id == 0) r_.queue_id = hs_.back().h.queue_id;
+    else if (hs_.back().h.queue_id != r_.queue_id)
+      refuse(source_.where(i), "the segment belongs to queue id " + std::to_string(hs_.back().h.queue_id) +
+                                   " but earlier segments to queue id " + std::to_string(r_.queue_id));
   }
   // The last segment's header is written with its first batch. If it is
   // zero or does not verify, that batch may never have completed, so the
   // segment is not part of the log (step 4 checks that no later batch
   // proves otherwise). Any earlier segment was complete before the next
   // one was created, so there a bad header is corruption.
-  std::size_t m = n;  // segments that are part of the log
-  if (n > 0 && hs[n - 1].kind != HeaderCheck::ok) m = n - 1;
-  for (std::size_t i = m; i < n; ++i) r.ignored.push_back(source.name(i));
+  m_ = n;
+  if (n > 0 && hs_[n - 1].kind != HeaderCheck::ok) m_ = n - 1;
+  for (std::size_t i = m_; i < n; ++i) r_.ignored.push_back(source_.name(i));
+}
 
-  // ---- 2. records -----------------------------------------------------------
-  std::uint64_t expected = 0;
-  for (std::size_t i = 0; i < m; ++i) {
-    const std::string where = source.where(i);
-    const HeaderCheck& hc = hs[i];
-    if (hc.kind == HeaderCheck::zero) {
-      set_corrupt(r, where, 0, "the segment header is all zeros but later segments exist", m - i - 1);
-      return r;
-    }
-    if (hc.kind == HeaderCheck::bad) {
-      set_corrupt(r, where, 0, hc.why, m - i - 1);
-      return r;
-    }
-    const JournalSegmentHeader& h = hc.h;
-    if (i == 0) {
-      expected = h.first_seq;
-      r.first_seq = h.first_seq;
-      r.next_seq = expected;
-    } else {
-      const auto& prev = r.segments.back();
-      if (h.segment_index != prev.index + 1) {
-        set_corrupt(r, where, 0,
-                    "segment index " + std::to_string(h.segment_index) + " follows index " +
-                        std::to_string(prev.index) + ": a segment file is missing",
-                    m - i - 1);
-        return r;
-      }
-      if (h.first_seq != expected) {
-        set_corrupt(r, where, 0,
-                    "the segment starts at seq " + std::to_string(h.first_seq) +
-                        " but the previous one ends before seq " + std::to_string(expected),
-                    m - i - 1);
-        return r;
-      }
-    }
-
-    const auto image = source.load(i);
-    const std::size_t limit = static_cast<std::size_t>(std::min<std::uint64_t>(image.size(), h.segment_size));
-    const bool last = i + 1 == m;
-    // Rule 2: a segment followed by a valid header ends where that header says.
-    bool bounded = false;
-    std::size_t bound = limit;
-    std::string bound_problem;
-    if (!last) {
-      if (hs[i + 1].kind != HeaderCheck::ok) {
-        bound_problem = "the next segment's header is not valid";
-      } else if (hs[i + 1].h.segment_index != h.segment_index + 1) {
-        bound_problem = "segment index " + std::to_string(hs[i + 1].h.segment_index) + " follows index " +
-                        std::to_string(h.segment_index) + ": a segment file is missing";
-      } else {
-        const std::uint64_t pe = hs[i + 1].h.prev_segment_end;
-        if (pe < kJournalSegmentHeaderSize || pe > limit || pe % kJournalAlign != 0)
-          bound_problem = "the next segment says this one ends at byte " + std::to_string(pe) +
-                          ", outside its 64 .. " + std::to_string(limit) + " bytes";
-        else {
-          bounded = true;
-          bound = static_cast<std::size_t>(pe);
-        }
-      }
-    }
-    if (limit < kJournalSegmentHeaderSize) {
-      set_corrupt(r, where, 0, "the segment is shorter than its header", m - i - 1);
-      return r;
-    }
-
-    JournalSegmentInfo info{source.name(i), h.segment_index, h.first_seq, 0, 0, 0, h.segment_size};
-    std::size_t off = kJournalSegmentHeaderSize;
-    RecordKind stop = RecordKind::ok;
-    std::string why;
-    while (off < bound) {
-      ParsedRecord p;
-      stop = check_record(image, off, bound, p, why);
-      if (stop == RecordKind::ok && p.h.seq != expected) {
-        stop = RecordKind::bad;
-        why = "the record has seq " + std::to_string(p.h.seq) + " where seq " + std::to_string(expected) +
-              " was expected";
-      }
-      if (stop != RecordKind::ok) break;
-      const auto type = static_cast<JournalRecordType>(p.h.type);
-      const auto payload = image.subspan(off + kJournalRecordHeaderSize, p.h.length);
-      if (visit) visit(JournalRecordView{type, p.h.flags, p.h.seq, payload, h.segment_index, off});
-      expected += journal_seqs_consumed(type, payload);
-      r.next_seq = expected;
-      ++r.records;
-      ++info.records;
-      off += p.size;
-    }
-    if (off >= bound) stop = RecordKind::ok;
-    info.end_offset = off;
-    info.end_seq = expected;
-    r.segments.push_back(info);
-
-    if (bounded) {
-      if (off != bound) {
-        set_corrupt(r, where, off,
-                    (stop == RecordKind::zero ? std::string("the records end early (zeros)") : why) +
-                        ", before byte " + std::to_string(bound) + " where the next segment says they end",
-                    m - i - 1);
-        return r;
-      }
-      continue;
-    }
-    if (!last) {
-      // The next header is unusable, so this segment's end cannot be checked:
-      // its records up to the first stop are handed out, then the chain breaks.
-      set_corrupt(r, source.where(i + 1), 0, bound_problem.empty() ? "the header is not valid" : bound_problem,
-                  m - i - 2);
-      if (hs[i + 1].kind == HeaderCheck::bad) r.message += " (" + hs[i + 1].why + ")";
-      return r;
-    }
-
-    // ---- 3. the end of the last segment ------------------------------------
-    r.end = JournalEnd::clean;
-    if (off >= limit) break;
-    const std::size_t nz = last_nonzero(image, off, limit);
-    if (stop == RecordKind::zero && nz == kNone) break;
-    const Survivors s = find_survivors(image, off + kJournalAlign, limit, expected, kNone);
-    if (s.later_batch_at != kNone) {
-      const std::string what = stop == RecordKind::zero ? std::string("the records stop (zeros)") : why;
-      set_corrupt(r, where, off,
-                  what + ", but a later batch at offset " + std::to_string(s.later_batch_at) +
-                      " verifies, so an acknowledged batch is damaged",
-                  0);
-      return r;
-    }
-    r.end = JournalEnd::torn_tail;
-    r.damaged_segment = where;
-    r.damage_offset = off;
-    r.discarded_bytes = nz == kNone ? 0 : nz + 1 - off;
-    r.discarded_records = s.records;
-    r.message = "journal segment '" + where + "': torn tail at offset " + std::to_string(off) + " (" +
-                (stop == RecordKind::zero ? std::string("zeros followed by data") : why) + "): " +
-                std::to_string(r.discarded_bytes) + " bytes and " + std::to_string(s.records) +
-                " verifiable record(s) of the unfinished last batch discarded; the log ends before seq " +
-                std::to_string(expected);
+// ---- 2. records -----------------------------------------------------------
+bool JournalScan::scan_segment(std::size_t i) {
+  const std::string where = source_.where(i);
+  if (!check_chain(i, where)) return false;
+  const JournalSegmentHeader& h = hs_[i].h;
+  const auto image = source_.load(i);
+  const std::size_t limit = static_cast<std::size_t>(std::min<std::uint64_t>(image.size(), h.segment_size));
+  const bool last = i + 1 == m_;
+  const Bound bound = last ? Bound{false, limit, {}} : bound_of(i, limit);
+  if (limit < kJournalSegmentHeaderSize) {
+    set_corrupt(r_, where, 0, "the segment is shorter than its header", later(i));
+    return false;
   }
+  const Stop stop = read_records(i, image, bound.at);
+  if (bound.bounded) {
+    if (stop.off == bound.at) return true;
+    set_corrupt(r_, where, stop.off,
+                (stop.kind == RecordKind::zero ? std::string("the records end early (zeros)") : stop.why) +
+                    ", before byte " + std::to_string(bound.at) + " where the next segment says they end",
+                later(i));
+    return false;
+  }
+  if (!last) {
+    // The next header is unusable, so this segment's end cannot be checked:
+    // its records up to the first stop are handed out, then the chain breaks.
+    set_corrupt(r_, source_.where(i + 1), 0, bound.problem.empty() ? "the header is not valid" : bound.problem,
+                m_ - i - 2);
+    if (hs_[i + 1].kind == HeaderCheck::bad) r_.message += " (" + hs_[i + 1].why + ")";
+    return false;
+  }
+  return check_last_end(where, image, limit, stop);
+}
 
-  // ---- 4. ignored segments: a zero header must not hide acknowledged data ---
-  for (std::size_t i = m; i < n; ++i) {
-    const auto image = source.load(i);
+// Segment i's header is valid and continues the chain (index and first seq).
+bool JournalScan::check_chain(std::size_t i, const std::string& where) {
+  const HeaderCheck& hc = hs_[i];
+  if (hc.kind == HeaderCheck::zero) {
+    set_corrupt(r_, where, 0, "the segment header is all zeros but later segments exist", later(i));
+    return false;
+  }
+  if (hc.kind == HeaderCheck::bad) {
+    set_corrupt(r_, where, 0, hc.why, later(i));
+    return false;
+  }
+  const JournalSegmentHeader& h = hc.h;
+  if (i == 0) {
+    expected_ = h.first_seq;
+    r_.first_seq = h.first_seq;
+    r_.next_seq = expected_;
+    return true;
+  }
+  const auto& prev = r_.segments.back();
+  if (h.segment_index != prev.index + 1) {
+    set_corrupt(r_, where, 0,
+                "segment index " + std::to_string(h.segment_index) + " follows index " + std::to_string(prev.index) +
+                    ": a segment file is missing",
+                later(i));
+    return false;
+  }
+  if (h.first_seq != expected_) {
+    set_corrupt(r_, where, 0,
+                "the segment starts at seq " + std::to_string(h.first_seq) +
+                    " but the previous one ends before seq " + std::to_string(expected_),
+                later(i));
+    return false;
+  }
+  return true;
+}
+
+// Rule 2: a segment followed by a valid header ends where that header says.
+JournalScan::Bound JournalScan::bound_of(std::size_t i, std::size_t limit) const {
+  const HeaderCheck& next = hs_[i + 1];
+  if (next.kind != HeaderCheck::ok) return {false, limit, "the next segment's header is not valid"};
+  if (next.h.segment_index != hs_[i].h.segment_index + 1)
+    return {false, limit,
+            "segment index " + std::to_string(next.h.segment_index) + " follows index " +
+                std::to_string(hs_[i].h.segment_index) + ": a segment file is missing"};
+  const std::uint64_t pe = next.h.prev_segment_end;
+  if (pe < kJournalSegmentHeaderSize || pe > limit || pe % kJournalAlign != 0)
+    return {false, limit,
+            "the next segment says this one ends at byte " + std::to_string(pe) + ", outside its 64 .. " +
+                std::to_string(limit) + " bytes"};
+  return {true, static_cast<std::size_t>(pe), {}};
+}
+
+// Hands out the good records of segment i before `bound`, in order, and
+// records the segment in the result.
+JournalScan::Stop JournalScan::read_records(std::size_t i, std::span<const std::byte> image, std::size_t bound) {
+  const JournalSegmentHeader& h = hs_[i].h;
+  JournalSegmentInfo info{source_.name(i), h.segment_index, h.first_seq, 0, 0, 0, h.segment_size};
+  Stop stop{kJournalSegmentHeaderSize, RecordKind::ok, {}};
+  while (stop.off < bound) {
+    ParsedRecord p;
+    stop.kind = check_record(image, stop.off, bound, p, stop.why);
+    if (stop.kind == RecordKind::ok && p.h.seq != expected_) {
+      stop.kind = RecordKind::bad;
+      stop.why = "the record has seq " + std::to_string(p.h.seq) + " where seq " + std::to_string(expected_) +
+                 " was expected";
+    }
+    if (stop.kind != RecordKind::ok) break;
+    const auto type = static_cast<JournalRecordType>(p.h.type);
+    const auto payload = image.subspan(stop.off + kJournalRecordHeaderSize, p.h.length);
+    if (visit_) visit_(JournalRecordView{type, p.h.flags, p.h.seq, payload, h.segment_index, stop.off});
+    expected_ += journal_seqs_consumed(type, payload);
+    r_.next_seq = expected_;
+    ++r_.records;
+    ++info.records;
+    stop.off += p.size;
+  }
+  if (stop.off >= bound) stop.kind = RecordKind::ok;
+  info.end_offset = stop.off;
+  info.end_seq = expected_;
+  r_.segments.push_back(info);
+  return stop;
+}
+
+// ---- 3. the end of the last segment ----------------------------------------
+bool JournalScan::check_last_end(const std::string& where, std::span<const std::byte> image, std::size_t limit,
+                                 const Stop& stop) {
+  r_.end = JournalEnd::clean;
+  if (stop.off >= limit) return true;
+  const std::size_t nz = last_nonzero(image, stop.off, limit);
+  if (stop.kind == RecordKind::zero && nz == kNone) return true;
+  const Survivors s = find_survivors(image, stop.off + kJournalAlign, limit, expected_, kNone);
+  if (s.later_batch_at != kNone) {
+    const std::string what = stop.kind == RecordKind::zero ? std::string("the records stop (zeros)") : stop.why;
+    set_corrupt(r_, where, stop.off,
+                what + ", but a later batch at offset " + std::to_string(s.later_batch_at) +
+                    " verifies, so an acknowledged batch is damaged",
+                0);
+    return false;
+  }
+  r_.end = JournalEnd::torn_tail;
+  r_.damaged_segment = where;
+  r_.damage_offset = stop.off;
+  r_.discarded_bytes = nz == kNone ? 0 : nz + 1 - stop.off;
+  r_.discarded_records = s.records;
+  r_.message = "journal segment '" + where + "': torn tail at offset " + std::to_string(stop.off) + " (" +
+               (stop.kind == RecordKind::zero ? std::string("zeros followed by data") : stop.why) + "): " +
+               std::to_string(r_.discarded_bytes) + " bytes and " + std::to_string(s.records) +
+               " verifiable record(s) of the unfinished last batch discarded; the log ends before seq " +
+               std::to_string(expected_);
+  return true;
+}
+
+// ---- 4. ignored segments: a zero header must not hide acknowledged data ---
+bool JournalScan::check_ignored() {
+  for (std::size_t i = m_; i < hs_.size(); ++i) {
+    const auto image = source_.load(i);
     const std::size_t nz = last_nonzero(image, 0, image.size());
     if (nz == kNone) continue;
-    const Survivors s = find_survivors(image, kJournalSegmentHeaderSize, image.size(), expected,
+    const Survivors s = find_survivors(image, kJournalSegmentHeaderSize, image.size(), expected_,
                                        kJournalSegmentHeaderSize);
     const std::string header_state =
-        hs[i].kind == HeaderCheck::zero ? std::string("the segment header is all zeros") : hs[i].why;
+        hs_[i].kind == HeaderCheck::zero ? std::string("the segment header is all zeros") : hs_[i].why;
     if (s.later_batch_at != kNone) {
-      set_corrupt(r, source.where(i), 0,
+      set_corrupt(r_, source_.where(i), 0,
                   header_state + ", but a second batch at offset " + std::to_string(s.later_batch_at) +
                       " verifies, so the header was damaged after it was written",
                   0);
-      r.ignored.clear();
-      return r;
+      r_.ignored.clear();
+      return false;
     }
-    if (r.end != JournalEnd::torn_tail) {
-      r.end = JournalEnd::torn_tail;
-      r.damaged_segment = source.where(i);
-      r.damage_offset = 0;
-      r.discarded_bytes = nz + 1;
-      r.discarded_records = s.records;
-      r.message = "journal segment '" + source.where(i) + "': " + header_state +
-                  " (a new segment cut short by a crash): " + std::to_string(r.discarded_bytes) + " bytes and " +
-                  std::to_string(s.records) + " verifiable record(s) discarded; the log ends before seq " +
-                  std::to_string(expected);
-    }
+    if (r_.end == JournalEnd::torn_tail) continue;
+    r_.end = JournalEnd::torn_tail;
+    r_.damaged_segment = source_.where(i);
+    r_.damage_offset = 0;
+    r_.discarded_bytes = nz + 1;
+    r_.discarded_records = s.records;
+    r_.message = "journal segment '" + source_.where(i) + "': " + header_state +
+                 " (a new segment cut short by a crash): " + std::to_string(r_.discarded_bytes) + " bytes and " +
+                 std::to_string(s.records) + " verifiable record(s) discarded; the log ends before seq " +
+                 std::to_string(expected_);
   }
-  if (m == 0 && r.end != JournalEnd::torn_tail) r.end = JournalEnd::empty;
-  return r;
+  return true;
+}
+
+}  // namespace
+
+JournalScanResult scan_journal(JournalSegmentSource& source, std::uint64_t expected_queue_id,
+                               const JournalVisitor& visit) {
+  return JournalScan(source, expected_queue_id, visit).run();
 }
 
 }  // namespace ackring::detail

@@ -19,6 +19,7 @@
 #include <string>
 #include <vector>
 
+#include "ackring/journal.hpp"
 #include "journal_format.hpp"
 #include "journal_records.hpp"
 
@@ -60,14 +61,8 @@ class JournalMemorySource final : public JournalSegmentSource {
   std::vector<Segment> segments_;
 };
 
-enum class JournalEnd : std::uint8_t {
-  empty,      // no segment holds a valid header: a journal not yet written
-  clean,      // the log ends in zeros (or at the end of its last segment)
-  torn_tail,  // the last batch was cut short by a crash: its bytes are discarded
-  corrupt,    // a record or segment before the end does not verify
-};
-
-[[nodiscard]] const char* to_string(JournalEnd end) noexcept;
+// The public enum (ackring/journal.hpp); a scan never reports `unreadable`.
+using ackring::JournalEnd;
 
 // One segment that is part of the log.
 struct JournalSegmentInfo {

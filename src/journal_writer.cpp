@@ -148,8 +148,9 @@ void JournalWriter::grow_staging(std::size_t at_least) {
   staging_cap_ = cap;
 }
 
-std::byte* JournalWriter::reserve(std::uint64_t record_size) {
+std::byte* JournalWriter::reserve(std::uint64_t payload_size) {
   check_usable();
+  const std::uint64_t record_size = journal_record_size(payload_size);
   if (written_ + staged_ + record_size > seg_size_) {
     roll_over();
     if (written_ + staged_ + record_size > seg_size_)
@@ -161,26 +162,19 @@ std::byte* JournalWriter::reserve(std::uint64_t record_size) {
     if (staged_ > 0) flush_staged(true);
     if (record_size > staging_cap_) grow_staging(static_cast<std::size_t>(record_size));
   }
-  return staging_.get() + staged_;
+  return payload_at();
 }
 
-// Frames a record at the end of the staged bytes (room was reserved): the
-// payload (a then b), then seal_journal_record adds padding, header and
-// checksum.
+// Frames the record whose payload (`length` bytes) the caller encoded at
+// payload_at(): seal_journal_record adds padding, header and checksum.
 void JournalWriter::put_record(JournalRecordType type, std::uint16_t flags, std::uint64_t seq,
-                               std::span<const std::byte> a, std::span<const std::byte> b) {
-  std::byte* p = staging_.get() + staged_;
-  const std::uint64_t length = a.size() + b.size();
+                               std::uint64_t length) {
   JournalRecordHeader h{};
   h.length = static_cast<std::uint32_t>(length);
   h.type = static_cast<std::uint16_t>(type);
   h.flags = static_cast<std::uint16_t>(flags | (batch_start_ ? kJournalFlagBatchStart : 0));
   h.seq = seq;
-  std::byte* q = p + kJournalRecordHeaderSize;
-  // Payloads encoded in place (checkpoints, group entries) are already there.
-  if (!a.empty() && a.data() != q) std::memcpy(q, a.data(), a.size());
-  if (!b.empty()) std::memcpy(q + a.size(), b.data(), b.size());
-  const std::uint64_t size = seal_journal_record(p, h);
+  const std::uint64_t size = seal_journal_record(staging_.get() + staged_, h);
   staged_ += static_cast<std::size_t>(size);
   batch_start_ = false;
   ++stats_.records;
@@ -188,22 +182,18 @@ void JournalWriter::put_record(JournalRecordType type, std::uint16_t flags, std:
 }
 
 void JournalWriter::put_checkpoint(std::uint64_t seq, std::span<const JournalGroupState> groups) {
-  // Encoded in place: the payload goes straight after the header.
-  std::byte* p = staging_.get() + staged_ + kJournalRecordHeaderSize;
-  const std::uint64_t n = journal_checkpoint_size(groups);
-  encode_checkpoint(p, groups);
-  put_record(JournalRecordType::checkpoint, 0, seq, {p, static_cast<std::size_t>(n)});
+  encode_checkpoint(payload_at(), groups);
+  put_record(JournalRecordType::checkpoint, 0, seq, journal_checkpoint_size(groups));
 }
 
 std::uint64_t JournalWriter::append_message(std::span<const std::byte> body, std::uint64_t publish_time_ns,
                                             const std::optional<JournalKey>& key) {
   if (body.size() > kJournalMaxPayload - sizeof(JournalMessageHeader))
     invalid(dir_, "append to journal", "a message body of " + std::to_string(body.size()) + " bytes is too large");
-  reserve(journal_record_size(journal_message_payload_size(body.size())));
-  const JournalMessageHeader mh{publish_time_ns, key ? key->lo : 0, key ? key->hi : 0};
+  const std::uint64_t n = journal_message_payload_size(body.size());
+  encode_message(reserve(n), publish_time_ns, key.value_or(JournalKey{}), body);
   const std::uint64_t seq = next_seq_;
-  put_record(JournalRecordType::message, key ? kJournalFlagHasKey : 0, seq,
-             std::as_bytes(std::span(&mh, 1)), body);
+  put_record(JournalRecordType::message, key ? kJournalFlagHasKey : 0, seq, n);
   ++next_seq_;
   return seq;
 }
@@ -212,15 +202,10 @@ std::uint64_t JournalWriter::append_replay(std::span<const std::byte> body, std:
                                            bool has_key, const JournalKey& key, std::uint64_t target_group_hash) {
   if (body.size() > kJournalMaxPayload - journal_message_payload_size(0, true))
     invalid(dir_, "append to journal", "a message body of " + std::to_string(body.size()) + " bytes is too large");
-  reserve(journal_record_size(journal_message_payload_size(body.size(), true)));
-  struct {
-    JournalMessageHeader message;
-    JournalReplayHeader replay;
-  } h{{publish_time_ns, key.lo, key.hi}, {target_group_hash}};
-  static_assert(sizeof h == sizeof(JournalMessageHeader) + sizeof(JournalReplayHeader));
+  const std::uint64_t n = journal_message_payload_size(body.size(), true);
+  encode_replay(reserve(n), publish_time_ns, key, target_group_hash, body);
   const std::uint64_t seq = next_seq_;
-  put_record(JournalRecordType::message, kJournalFlagReplay | (has_key ? kJournalFlagHasKey : 0), seq,
-             std::as_bytes(std::span(&h, 1)), body);
+  put_record(JournalRecordType::message, kJournalFlagReplay | (has_key ? kJournalFlagHasKey : 0), seq, n);
   ++next_seq_;
   return seq;
 }
@@ -228,10 +213,9 @@ std::uint64_t JournalWriter::append_replay(std::span<const std::byte> body, std:
 std::uint64_t JournalWriter::append_skip(std::uint64_t count) {
   if (count == 0 || count > UINT64_MAX - next_seq_)
     invalid(dir_, "append to journal", "a skip of " + std::to_string(count) + " seqs is out of range");
-  reserve(journal_record_size(sizeof(JournalSkipPayload)));
-  const JournalSkipPayload sp{count};
+  encode_skip(reserve(sizeof(JournalSkipPayload)), count);
   const std::uint64_t seq = next_seq_;
-  put_record(JournalRecordType::skip, 0, seq, std::as_bytes(std::span(&sp, 1)));
+  put_record(JournalRecordType::skip, 0, seq, sizeof(JournalSkipPayload));
   next_seq_ += count;
   return seq;
 }
@@ -242,7 +226,7 @@ std::uint64_t JournalWriter::append_checkpoint(std::span<const JournalGroupState
                                            std::to_string(kMaxGroups) + ")");
   for (const auto& g : groups)
     if (auto why = journal_group_problem(g); !why.empty()) invalid(dir_, "append checkpoint to journal", why);
-  reserve(journal_record_size(journal_checkpoint_size(groups)));
+  (void)reserve(journal_checkpoint_size(groups));
   const std::uint64_t seq = next_seq_;
   put_checkpoint(seq, groups);
   groups_.replace(groups);
@@ -256,10 +240,9 @@ std::uint64_t JournalWriter::append_group_create(const JournalGroupState& group)
                    [&](const JournalGroupState& g) { return g.name == group.name; }))
     invalid(dir_, "append group to journal", "more than " + std::to_string(kMaxGroups) + " groups");
   const std::uint64_t n = journal_group_entry_size(group.name);
-  std::byte* p = reserve(journal_record_size(n)) + kJournalRecordHeaderSize;
-  encode_group_entry(p, group);
+  encode_group_entry(reserve(n), group);
   const std::uint64_t seq = next_seq_;
-  put_record(JournalRecordType::group_create, 0, seq, {p, static_cast<std::size_t>(n)});
+  put_record(JournalRecordType::group_create, 0, seq, n);
   groups_.create(group);
   return seq;
 }
@@ -269,10 +252,9 @@ std::uint64_t JournalWriter::append_group_remove(std::string_view name) {
   g.name = std::string(name);
   if (auto why = journal_group_problem(g); !why.empty()) invalid(dir_, "append group removal to journal", why);
   const std::uint64_t n = journal_group_entry_size(g.name);
-  std::byte* p = reserve(journal_record_size(n)) + kJournalRecordHeaderSize;
-  encode_group_entry(p, g);
+  encode_group_entry(reserve(n), g);
   const std::uint64_t seq = next_seq_;
-  put_record(JournalRecordType::group_remove, 0, seq, {p, static_cast<std::size_t>(n)});
+  put_record(JournalRecordType::group_remove, 0, seq, n);
   groups_.remove(name);
   return seq;
 }

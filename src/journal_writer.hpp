@@ -173,9 +173,12 @@ class JournalWriter {
   JournalWriter(std::filesystem::path dir, const JournalOptions& options, JournalFd lock);
   void recover();
   void check_usable() const;
-  std::byte* reserve(std::uint64_t record_size);
-  void put_record(JournalRecordType type, std::uint16_t flags, std::uint64_t seq, std::span<const std::byte> a,
-                  std::span<const std::byte> b = {});
+  // Staging one record: reserve room for its payload (flushing or rolling
+  // over first if needed), encode the payload at the pointer it returns
+  // (journal_records.hpp), then put_record frames it.
+  std::byte* reserve(std::uint64_t payload_size);
+  [[nodiscard]] std::byte* payload_at() const noexcept { return staging_.get() + staged_ + kJournalRecordHeaderSize; }
+  void put_record(JournalRecordType type, std::uint16_t flags, std::uint64_t seq, std::uint64_t length);
   void put_checkpoint(std::uint64_t seq, std::span<const JournalGroupState> groups);
   void grow_staging(std::size_t at_least);
   void flush_staged(bool automatic);

@@ -50,11 +50,13 @@ struct Stamp {
 // ahead of use. Consumers read every slot a lap earlier, so its lines sit in
 // their cores' caches; without this, the mark CAS below waits for the other
 // core to give the line up — a cross-core round trip per message. Two slots
-// ahead is the distance that measured best (the README's benchmark section
-// and bench/README.md have the runs, including the cost on vCPUs that share
-// a cache). A hint, never a write: when the ring is full
-// the slot ahead still holds a message a consumer is about to read, and the
-// cost is that consumer fetching the line back.
+// ahead: the transfer takes longer than one publish, so one slot ahead is
+// still in flight when the write comes; three ahead is no better than two,
+// and four is slower than none (bench/README.md, "The producer's PREFETCHW
+// distance", has the runs, including vCPUs that share a cache). A
+// hint, never a write: when the ring is full the slot ahead still holds a
+// message a consumer is about to read, and the cost is that consumer
+// fetching the line back.
 constexpr std::uint64_t kPrefetchAhead = 2;
 
 inline void prefetch_for_write(const void* line) noexcept {
@@ -389,6 +391,9 @@ PublishResult Producer::publish(Bytes payload, const PublishOptions& options, st
   return publish_keyed(payload, options.key, timeout);
 }
 
+// Long on purpose: reserve the key, claim, record the claim in the entry,
+// write, commit the entry, end the flight — the order is the keyed publish
+// protocol (docs/dedup.md) and reads best as one sequence.
 PublishResult Producer::publish_keyed(Bytes payload, std::string_view key, std::chrono::nanoseconds timeout) noexcept {
   const QueueState& q = *state_;
   if (payload.size() > q.layout.max_message_size) return {Status::too_large, 0};

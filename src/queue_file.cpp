@@ -212,9 +212,11 @@ std::shared_ptr<QueueState> create_file(const std::filesystem::path& path, const
   return create_file(path, o, CreateExtras{});
 }
 
-std::shared_ptr<QueueState> create_file(const std::filesystem::path& path, const QueueOptions& o,
-                                        const CreateExtras& extras) {
-  constexpr std::string_view op = "create queue";
+namespace {
+
+// The layout the options ask for: sizes, limits, dedup. Throws
+// invalid_argument naming what is out of range.
+Layout layout_of(const std::filesystem::path& path, const QueueOptions& o, std::string_view op) {
   Layout l{};
   std::memcpy(l.magic, kMagic, sizeof kMagic);
   l.version = kFormatVersion;
@@ -235,8 +237,8 @@ std::shared_ptr<QueueState> create_file(const std::filesystem::path& path, const
   if (o.publish_timestamp == PublishTimestamp::coarse) l.flags |= kLayoutCoarsePublishTime;
   // User messages are at most 16 MiB; a dead-letter queue's slots also hold
   // the origin record, so "<name>.dlq" files may be slightly larger.
-  const std::string fname_for_limit = path.filename().string();
-  const bool dead_letter_queue = fname_for_limit.size() > 4 && fname_for_limit.ends_with(".dlq");
+  const std::string fname = path.filename().string();
+  const bool dead_letter_queue = fname.size() > 4 && fname.ends_with(".dlq");
   if (o.max_message_size > kMaxMessageSize && !dead_letter_queue)
     fail(ErrorCode::invalid_argument, path, op,
          "max_message_size " + std::to_string(o.max_message_size) + " is above the 16 MiB limit");
@@ -259,97 +261,108 @@ std::shared_ptr<QueueState> create_file(const std::filesystem::path& path, const
              "), max_groups in [1, 1024], max_members in [1, 250], max_producers in [1, 65535], "
              "max_deliveries in [1, 254], dedup_entries a power of two in [16, 2^28]");
   }
+  return l;
+}
+
+// A durable queue: validates its journal options, records them in the
+// layout and makes the journal directory. Returns the resolved directory.
+std::string set_up_journal(Layout& l, const std::filesystem::path& path, const QueueOptions& o,
+                           const CreateExtras& extras, std::string_view op) {
+  if (o.durability != Durability::async && o.durability != Durability::sync)
+    fail(ErrorCode::invalid_argument, path, op, "durability must be none, async or sync");
+  const std::string journal_dir = resolve_journal_dir(o.journal_dir);
+  if (journal_dir.size() > kJournalDirMax)
+    fail(ErrorCode::invalid_argument, path, op,
+         "journal_dir is longer than " + std::to_string(kJournalDirMax) + " bytes");
+  const auto flush_ms = o.async_flush_interval.count();
+  if (o.durability == Durability::async && (flush_ms < 1 || flush_ms > 60'000))
+    fail(ErrorCode::invalid_argument, path, op, "async_flush_interval must be between 1 ms and 60 s");
+  l.durability = static_cast<std::uint32_t>(o.durability);
+  l.async_flush_ms = o.durability == Durability::async ? static_cast<std::uint32_t>(flush_ms) : 0;
+  const std::uint64_t retain_mib = (o.journal_retain_bytes + (1u << 20) - 1) >> 20;
+  if (retain_mib > UINT32_MAX || o.journal_retain_age.count() < 0 || o.journal_retain_age.count() > UINT32_MAX)
+    fail(ErrorCode::invalid_argument, path, op, "journal_retain_bytes or journal_retain_age is out of range");
+  l.journal_retain_mib = static_cast<std::uint32_t>(retain_mib);
+  l.journal_retain_s = static_cast<std::uint32_t>(o.journal_retain_age.count());
+  const std::string fname = path.filename().string();
+  l.journal_id = extras.journal_id != 0 ? extras.journal_id : make_journal_id(fname, l.created_realtime_ns);
+  l.journal_dir_len = static_cast<std::uint32_t>(journal_dir.size());
+  l.journal_dir_hash = XXH3_64bits(journal_dir.data(), journal_dir.size());
+  const auto jdir = std::filesystem::path(journal_dir) / fname;
+  // A journal left by an earlier queue of this name (e.g. before a reboot)
+  // is not silently replaced: recover from it, or remove it.
+  if (!extras.recovering && journal_has_segments(jdir))
+    fail(ErrorCode::already_exists, path, op,
+         "a journal of an earlier queue exists in '" + jdir.string() +
+             "': rebuild the queue with Queue::recover, or remove that directory");
+  // Fail here, not later in the journal thread, if the directory cannot be made.
+  std::error_code dir_ec;
+  std::filesystem::create_directories(jdir, dir_ec);
+  if (dir_ec)
+    fail(dir_ec == std::errc::permission_denied ? ErrorCode::permission_denied : ErrorCode::system, path, op,
+         "cannot create the journal directory '" + jdir.string() + "': " + dir_ec.message());
+  return journal_dir;
+}
+
+// Writes what is not zero in a new file: header, journal directory, slot
+// words. No other process can see the file yet, so plain initialisation is
+// enough; link() and the opener's mmap order it before any access by others.
+void initialise(QueueState& q, const Layout& l, const std::string& journal_dir) {
+  auto& h = q.header();
+  std::memcpy(&h.layout, &l, sizeof l);
+  h.header_checksum = layout_checksum(l);
+  if (!journal_dir.empty()) std::memcpy(q.base + kJournalDirOffset, journal_dir.data(), journal_dir.size());
+  q.layout = l;
+  q.mask = l.capacity - 1;
+  for (std::uint64_t seq = 0; seq < l.capacity; ++seq)
+    q.slot(seq).state.store(SlotWord{seq, SlotState::free}.encode(), std::memory_order_relaxed);
+}
+
+// Removes a file when it goes out of scope, on every exit.
+class UnlinkGuard {
+ public:
+  explicit UnlinkGuard(std::filesystem::path path) noexcept : path_(std::move(path)) {}
+  ~UnlinkGuard() { ::unlink(path_.c_str()); }
+  UnlinkGuard(const UnlinkGuard&) = delete;
+  UnlinkGuard& operator=(const UnlinkGuard&) = delete;
+
+ private:
+  std::filesystem::path path_;
+};
+
+}  // namespace
+
+std::shared_ptr<QueueState> create_file(const std::filesystem::path& path, const QueueOptions& o,
+                                        const CreateExtras& extras) {
+  constexpr std::string_view op = "create queue";
+  Layout l = layout_of(path, o, op);
   const auto self = self_identity();
   l.created_realtime_ns = realtime_ns();
   l.creator_pid = static_cast<std::uint32_t>(self.pid);
   l.creator_start_time = self.start_time;
   const std::string fname = path.filename().string();
   std::strncpy(l.name, fname.c_str(), sizeof l.name - 1);
-  std::string journal_dir;
-  if (o.durability != Durability::none) {
-    if (o.durability != Durability::async && o.durability != Durability::sync)
-      fail(ErrorCode::invalid_argument, path, op, "durability must be none, async or sync");
-    journal_dir = resolve_journal_dir(o.journal_dir);
-    if (journal_dir.size() > kJournalDirMax)
-      fail(ErrorCode::invalid_argument, path, op,
-           "journal_dir is longer than " + std::to_string(kJournalDirMax) + " bytes");
-    const auto flush_ms = o.async_flush_interval.count();
-    if (o.durability == Durability::async && (flush_ms < 1 || flush_ms > 60'000))
-      fail(ErrorCode::invalid_argument, path, op, "async_flush_interval must be between 1 ms and 60 s");
-    l.durability = static_cast<std::uint32_t>(o.durability);
-    l.async_flush_ms = o.durability == Durability::async ? static_cast<std::uint32_t>(flush_ms) : 0;
-    const std::uint64_t retain_mib = (o.journal_retain_bytes + (1u << 20) - 1) >> 20;
-    if (retain_mib > UINT32_MAX || o.journal_retain_age.count() < 0 || o.journal_retain_age.count() > UINT32_MAX)
-      fail(ErrorCode::invalid_argument, path, op, "journal_retain_bytes or journal_retain_age is out of range");
-    l.journal_retain_mib = static_cast<std::uint32_t>(retain_mib);
-    l.journal_retain_s = static_cast<std::uint32_t>(o.journal_retain_age.count());
-    l.journal_id = extras.journal_id != 0 ? extras.journal_id
-                                          : make_journal_id(fname, l.created_realtime_ns);
-    l.journal_dir_len = static_cast<std::uint32_t>(journal_dir.size());
-    l.journal_dir_hash = XXH3_64bits(journal_dir.data(), journal_dir.size());
-    // A journal left by an earlier queue of this name (e.g. before a reboot)
-    // is not silently replaced: recover from it, or remove it.
-    if (!extras.recovering && journal_has_segments(std::filesystem::path(journal_dir) / fname))
-      fail(ErrorCode::already_exists, path, op,
-           "a journal of an earlier queue exists in '" + (std::filesystem::path(journal_dir) / fname).string() +
-               "': rebuild the queue with Queue::recover, or remove that directory");
-    // Fail here, not later in the journal thread, if the directory cannot be made.
-    std::error_code dir_ec;
-    std::filesystem::create_directories(std::filesystem::path(journal_dir) / fname, dir_ec);
-    if (dir_ec)
-      fail(dir_ec == std::errc::permission_denied ? ErrorCode::permission_denied : ErrorCode::system, path, op,
-           "cannot create the journal directory '" + (std::filesystem::path(journal_dir) / fname).string() +
-               "': " + dir_ec.message());
-  }
+  const std::string journal_dir =
+      o.durability != Durability::none ? set_up_journal(l, path, o, extras, op) : std::string();
 
   // Build under a temporary name in the same directory, then link() it into
   // place: link fails with EEXIST instead of replacing, and the file appears
-  // complete or not at all.
+  // complete or not at all. The temporary name goes on every exit; after a
+  // successful link() the file lives on under its real name.
   std::random_device rd;
   const auto tmp = path.parent_path() / ("." + fname + ".tmp." + std::to_string(self.pid) + "." + std::to_string(rd()));
-  {
-    Fd fd{::open(tmp.c_str(), O_RDWR | O_CREAT | O_EXCL | O_CLOEXEC, o.mode & 07777)};
-    if (fd.fd < 0) fail_errno(tmp, op, errno);
-    ::fchmod(fd.fd, o.mode & 07777);  // the umask must not narrow an explicit mode
-    if (const int err = ::posix_fallocate(fd.fd, 0, static_cast<off_t>(l.file_size)); err != 0) {
-      ::unlink(tmp.c_str());
-      fail(err == ENOSPC ? ErrorCode::resource_exhausted : ErrorCode::system, path, op,
-           "cannot allocate " + std::to_string(l.file_size) + " bytes: " + std::strerror(err));
-    }
-  }
-  std::shared_ptr<QueueState> q;
-  try {
-    q = map_file(tmp, op);
-  } catch (...) {
-    ::unlink(tmp.c_str());
-    throw;
-  }
-  // Zero-filled by fallocate; set what is not zero. No other process can see
-  // this file yet, so plain initialisation is enough; link() below and the
-  // opener's mmap order it before any access by others.
-  auto& h = q->header();
-  std::memcpy(&h.layout, &l, sizeof l);
-  h.header_checksum = layout_checksum(l);
-  if (!journal_dir.empty()) std::memcpy(q->base + kJournalDirOffset, journal_dir.data(), journal_dir.size());
-  q->layout = l;
-  q->mask = l.capacity - 1;
-  for (std::uint64_t seq = 0; seq < l.capacity; ++seq)
-    q->slot(seq).state.store(SlotWord{seq, SlotState::free}.encode(), std::memory_order_relaxed);
-  if (extras.before_link) {
-    try {
-      extras.before_link(*q);
-    } catch (...) {
-      ::unlink(tmp.c_str());
-      throw;
-    }
-  }
+  Fd fd{::open(tmp.c_str(), O_RDWR | O_CREAT | O_EXCL | O_CLOEXEC, o.mode & 07777)};
+  if (fd.fd < 0) fail_errno(tmp, op, errno);
+  const UnlinkGuard remove_tmp(tmp);
+  ::fchmod(fd.fd, o.mode & 07777);  // the umask must not narrow an explicit mode
+  if (const int err = ::posix_fallocate(fd.fd, 0, static_cast<off_t>(l.file_size)); err != 0)
+    fail(err == ENOSPC ? ErrorCode::resource_exhausted : ErrorCode::system, path, op,
+         "cannot allocate " + std::to_string(l.file_size) + " bytes: " + std::strerror(err));
+  std::shared_ptr<QueueState> q = map_file(tmp, op);
+  initialise(*q, l, journal_dir);  // fallocate zero-filled the rest
+  if (extras.before_link) extras.before_link(*q);
   q->path = path;
-  if (::link(tmp.c_str(), path.c_str()) != 0) {
-    const int err = errno;
-    ::unlink(tmp.c_str());
-    fail_errno(path, op, err);
-  }
-  ::unlink(tmp.c_str());
+  if (::link(tmp.c_str(), path.c_str()) != 0) fail_errno(path, op, errno);
   return q;
 }
 

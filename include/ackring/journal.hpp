@@ -22,6 +22,18 @@ enum class JournalRecordKind : std::uint8_t { message, skip, checkpoint, group_c
 
 [[nodiscard]] const char* to_string(JournalRecordKind kind) noexcept;
 
+// How a journal ends, as a reader found it.
+enum class JournalEnd : std::uint8_t {
+  empty,       // no segment holds a valid header: a journal not yet written
+  clean,       // the log ends in zeros (or at the end of its last segment)
+  torn_tail,   // a crash cut the last batch: its bytes are discarded, nothing acknowledged was lost
+  corrupt,     // damage before the end: the records after it are not handed out
+  unreadable,  // Queue::verify only: the journal could not be read at all (VerifyReport::problems says why)
+};
+
+// "empty", "clean", "torn_tail", "corrupt", "unreadable" (the CLI's and the JSON output's words).
+[[nodiscard]] const char* to_string(JournalEnd end) noexcept;
+
 // A group as a checkpoint or group record names it.
 struct JournalGroupInfo {
   std::string name;
@@ -65,10 +77,7 @@ struct JournalSegmentSummary {
 
 struct JournalSummary {
   std::filesystem::path directory;
-  // "clean", "torn_tail" (a crash cut the last batch; nothing acknowledged
-  // was lost), "corrupt" (damage before the end: records after it are not
-  // handed out) or "empty".
-  std::string end;
+  JournalEnd end = JournalEnd::empty;  // clean, torn_tail, corrupt or empty
   std::string message;            // what and where, for torn_tail and corrupt
   std::uint64_t first_seq = 0;
   std::uint64_t next_seq = 0;     // seq after the last good record

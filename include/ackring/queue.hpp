@@ -18,6 +18,7 @@
 #include <vector>
 
 #include "ackring/consumer.hpp"
+#include "ackring/journal.hpp"
 #include "ackring/options.hpp"
 #include "ackring/producer.hpp"
 #include "ackring/stats.hpp"
@@ -41,7 +42,7 @@ struct VerifyReport {
   std::vector<std::string> problems;     // one line each, empty when healthy
   // Durable queues: the journal was read and verified as well.
   bool journal_checked = false;
-  std::string journal_end;               // "clean", "torn_tail", "corrupt", "empty"
+  JournalEnd journal_end = JournalEnd::empty;  // clean, torn_tail, corrupt, empty, or unreadable
   std::uint64_t journal_records = 0;
   [[nodiscard]] bool healthy() const noexcept { return problems.empty(); }
 };
@@ -61,7 +62,7 @@ struct RecoverOptions {
 
 // Result of Queue::recover: what the journal held and what was rebuilt.
 struct RecoveryReport {
-  std::string journal_end;            // "clean" or "torn_tail" (a crash cut the last batch; nothing acknowledged lost)
+  JournalEnd journal_end = JournalEnd::clean;  // or torn_tail (a crash cut the last batch; nothing acknowledged lost)
   std::string journal_message;        // the reader's account of a torn tail, or empty
   std::uint64_t journal_first_seq = 0;
   std::uint64_t journal_next_seq = 0; // the rebuilt queue's tail
@@ -123,10 +124,6 @@ class Queue {
   // do not fit `capacity` or the groups do not fit `max_groups`.
   static Queue recover(std::string_view name_or_path, const RecoverOptions& options = {},
                        RecoveryReport* report = nullptr);
-  // The same, with the options given explicitly (the form before the
-  // journal recorded them).
-  static Queue recover(std::string_view name_or_path, const std::filesystem::path& journal_dir,
-                       const QueueOptions& options, RecoveryReport* report = nullptr);
   // Unlinks the queue file. Processes that have it mapped keep working on
   // their mapping. Returns false if there was no such queue.
   static bool destroy(std::string_view name_or_path);

@@ -415,7 +415,7 @@ ackring_status ackring_queue_recover(const char* name_or_path, const char* journ
     full.messages = r.messages;
     full.skipped = r.skipped;
     full.dedup_keys = r.dedup_keys;
-    full.torn_tail = r.journal_end == "torn_tail" ? 1 : 0;
+    full.torn_tail = r.journal_end == JournalEnd::torn_tail ? 1 : 0;
     full.options_from_journal = r.options_from_journal ? 1 : 0;
     write_sized(report, full);
   }

@@ -146,7 +146,7 @@ Outcome after_reboot(const TempQueue& tq, const TempJournalDir& jd) {
   RecoveryReport rep;
   detail::set_durability_threads_enabled(true);
   auto q = Queue::recover(tq.path(), RecoverOptions{.journal_dir = jd.root()}, &rep);
-  EXPECT_NE(rep.journal_end, "corrupt") << rep.journal_message;
+  EXPECT_NE(rep.journal_end, JournalEnd::corrupt) << rep.journal_message;
   auto c = q.consumer("g", {.create_group = false});
   while (auto d = c.receive(300ms)) {
     std::uint32_t producer = 0, counter = 0;

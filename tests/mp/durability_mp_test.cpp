@@ -139,7 +139,7 @@ TEST(DurabilityMp, should_recover_the_queue_of_a_crashed_process_from_the_journa
   ASSERT_TRUE(Queue::destroy(tq.path()));  // the reboot
 
   RecoveryReport rep;
-  auto q = Queue::recover(tq.path(), jd.root(), o, &rep);
+  auto q = Queue::recover(tq.path(), RecoverOptions{.journal_dir = jd.root(), .options = o}, &rep);
   EXPECT_EQ(rep.journal_next_seq, n);
   ASSERT_EQ(rep.groups, std::vector<std::string>{"g"});
   auto c = q.consumer("g", {.create_group = false});

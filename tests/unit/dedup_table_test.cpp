@@ -145,11 +145,11 @@ TEST(DedupBloom, should_have_the_false_positive_rate_of_a_split_block_filter_wit
     const std::uint64_t n = std::uint64_t{kEntries} * load;
     for (std::uint64_t i = 0; i < n; ++i) f.table().bloom_insert(detail::fingerprint("in-" + std::to_string(i)), now);
     for (std::uint64_t i = 0; i < n; ++i)
-      ASSERT_TRUE(f.table().bloom_may_contain(detail::fingerprint("in-" + std::to_string(i)), now))
+      ASSERT_TRUE(f.table().bloom_may_contain(detail::fingerprint("in-" + std::to_string(i))))
           << "false negative for key " << i;
     std::uint64_t positives = 0;
     for (std::uint64_t i = 0; i < kQueries; ++i)
-      positives += f.table().bloom_may_contain(detail::fingerprint("out-" + std::to_string(i)), now) ? 1 : 0;
+      positives += f.table().bloom_may_contain(detail::fingerprint("out-" + std::to_string(i))) ? 1 : 0;
     const double measured = static_cast<double>(positives) / kQueries;
     const double bits_per_key = 256.0 * static_cast<double>(blocks) / static_cast<double>(n);
     const double theory = split_block_fpr(static_cast<double>(n) / static_cast<double>(blocks));
@@ -171,17 +171,17 @@ TEST(DedupBloom, should_keep_a_key_in_the_next_epoch_and_forget_it_two_epochs_la
   const Fingerprint later = f.key_at(1);
   const Fingerprint last = f.key_at(2);
   f.table().bloom_insert(k, e * kWindow + kWindow - 1);  // the last ms of epoch e
-  ASSERT_TRUE(f.table().bloom_may_contain(k, e * kWindow));
+  ASSERT_TRUE(f.table().bloom_may_contain(k));
   // The first insert of epoch e+1 clears generation (e+1)&1, not k's.
   f.table().bloom_insert(later, (e + 1) * kWindow);
-  EXPECT_TRUE(f.table().bloom_may_contain(k, (e + 1) * kWindow)) << "a key from the previous epoch was lost";
-  EXPECT_TRUE(f.table().bloom_may_contain(later, (e + 1) * kWindow));
+  EXPECT_TRUE(f.table().bloom_may_contain(k)) << "a key from the previous epoch was lost";
+  EXPECT_TRUE(f.table().bloom_may_contain(later));
   EXPECT_EQ(f.state().header().bloom_epoch.load(std::memory_order_relaxed), (e + 1) << 26);
   // The first insert of epoch e+2 clears k's generation: k is 1 window + 1 ms old, outside the window.
   f.table().bloom_insert(last, (e + 2) * kWindow);
-  EXPECT_FALSE(f.table().bloom_may_contain(k, (e + 2) * kWindow)) << "generation e was not cleared at epoch e+2";
-  EXPECT_TRUE(f.table().bloom_may_contain(later, (e + 2) * kWindow));
-  EXPECT_TRUE(f.table().bloom_may_contain(last, (e + 2) * kWindow));
+  EXPECT_FALSE(f.table().bloom_may_contain(k)) << "generation e was not cleared at epoch e+2";
+  EXPECT_TRUE(f.table().bloom_may_contain(later));
+  EXPECT_TRUE(f.table().bloom_may_contain(last));
   EXPECT_EQ(f.state().header().bloom_epoch.load(std::memory_order_relaxed), (e + 2) << 26);
 }
 
@@ -210,7 +210,7 @@ TEST(DedupBloom, should_treat_every_key_as_possibly_present_when_the_filter_is_o
   EXPECT_EQ(l.slots_offset, (l.dedup_offset + 4096ull * 32 + 4095) / 4096 * 4096) << "bloom bytes were laid out";
   EXPECT_FALSE(off.queue().options().dedup_bloom);
   EXPECT_TRUE(on.options().dedup_bloom);
-  EXPECT_TRUE(off.table().bloom_may_contain(off.key_at(9), now_ms()));
+  EXPECT_TRUE(off.table().bloom_may_contain(off.key_at(9)));
   off.table().bloom_insert(off.key_at(9), now_ms());  // a no-op, and no write out of bounds
 
   // Publishing behaves the same; only the filter's answers are gone.
@@ -742,12 +742,12 @@ TEST(DedupBloomClear, should_not_let_a_stalled_clearer_hide_a_key_inserted_while
   const std::uint64_t w = word.load(std::memory_order_seq_cst);
   word.store(w & ~((std::uint64_t{0x3fffff} << 4) | 8 | 1), std::memory_order_seq_cst);
   DedupCounters c;
-  EXPECT_TRUE(f.table().bloom_may_contain(k, e * kWindow + 10)) << "the filter hides a key inside its window";
+  EXPECT_TRUE(f.table().bloom_may_contain(k)) << "the filter hides a key inside its window";
   EXPECT_TRUE(f.table().contains(k, e * kWindow + 10, c)) << "a processed key reads as not processed";
   // Two epochs later the generation is cleared cleanly and trusted again.
   f.table().bloom_insert(f.key_at(12), (e + 2) * kWindow);
   EXPECT_EQ(word.load(std::memory_order_relaxed), (e + 2) << 26);
-  EXPECT_FALSE(f.table().bloom_may_contain(f.key_at(13), (e + 2) * kWindow));
+  EXPECT_FALSE(f.table().bloom_may_contain(f.key_at(13)));
 }
 
 TEST(DedupBloomClear, should_release_a_dead_clearers_word_and_keep_rotating) {
@@ -764,10 +764,10 @@ TEST(DedupBloomClear, should_release_a_dead_clearers_word_and_keep_rotating) {
   f.table().bloom_insert(k, e * kWindow + 1);
   EXPECT_LT(testing::now_ns() - t0, 1'000'000'000ull);
   EXPECT_EQ(word.load(std::memory_order_relaxed), e << 26) << "the dead clearer's word was not released";
-  EXPECT_TRUE(f.table().bloom_may_contain(k, e * kWindow + 2));
+  EXPECT_TRUE(f.table().bloom_may_contain(k));
   f.table().bloom_insert(f.key_at(12), (e + 1) * kWindow);
   EXPECT_EQ(word.load(std::memory_order_relaxed), (e + 1) << 26);
-  EXPECT_TRUE(f.table().bloom_may_contain(k, (e + 1) * kWindow)) << "a key of the previous epoch was lost";
+  EXPECT_TRUE(f.table().bloom_may_contain(k)) << "a key of the previous epoch was lost";
 }
 
 TEST(DedupBloomClear, should_rotate_past_a_stalled_clearer_without_a_clear_that_would_wipe_new_keys) {
@@ -790,7 +790,7 @@ TEST(DedupBloomClear, should_rotate_past_a_stalled_clearer_without_a_clear_that_
   // It resumes and finishes: its done word keeps the epoch and the flag of the generation it cleared.
   word.store(w & ~((std::uint64_t{0x3fffff} << 4) | 8 | 1), std::memory_order_seq_cst);
   f.table().bloom_insert(f.key_at(12), (e + 1) * kWindow + 2);  // no clear of generation e + 1 now
-  EXPECT_TRUE(f.table().bloom_may_contain(k, (e + 1) * kWindow + 3));
+  EXPECT_TRUE(f.table().bloom_may_contain(k));
   for (std::uint32_t gen = 0; gen < 2; ++gen) {
     // k's own bits (not the untrusted flag) are still in generation e + 1.
     if (gen != ((e + 1) & 1)) continue;

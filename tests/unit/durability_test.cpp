@@ -216,7 +216,7 @@ TEST_F(DurableQueue, should_recover_groups_floors_seqs_and_payloads) {
   // Simulated reboot: the queue file is gone, the journal stays.
   ASSERT_TRUE(Queue::destroy(tq.path()));
   RecoveryReport rep;
-  auto q = Queue::recover(tq.path(), jd.root(), opts, &rep);
+  auto q = Queue::recover(tq.path(), RecoverOptions{.journal_dir = jd.root(), .options = opts}, &rep);
   EXPECT_EQ(rep.journal_next_seq, n);
   EXPECT_EQ(rep.floor, 0u);
   EXPECT_EQ(rep.messages, n);
@@ -261,17 +261,20 @@ TEST_F(DurableQueue, should_refuse_to_recover_what_does_not_fit) {
     for (int i = 0; i < 40; ++i) ASSERT_TRUE(p.publish("m", 5s).ok());
     ASSERT_TRUE(wait_durable_seq(q, 40));
   }
-  EXPECT_TRUE(testing::throws_error([&] { (void)Queue::recover(tq.path(), jd.root(), opts); },
-                                    ErrorCode::already_exists));
+  EXPECT_TRUE(testing::throws_error(
+      [&] { (void)Queue::recover(tq.path(), RecoverOptions{.journal_dir = jd.root(), .options = opts}); },
+      ErrorCode::already_exists));
   ASSERT_TRUE(Queue::destroy(tq.path()));
   auto small = opts;
   small.capacity = 16;
-  EXPECT_TRUE(testing::throws_error([&] { (void)Queue::recover(tq.path(), jd.root(), small); },
-                                    ErrorCode::resource_exhausted));
+  EXPECT_TRUE(testing::throws_error(
+      [&] { (void)Queue::recover(tq.path(), RecoverOptions{.journal_dir = jd.root(), .options = small}); },
+      ErrorCode::resource_exhausted));
   TempJournalDir other;
-  EXPECT_TRUE(testing::throws_error([&] { (void)Queue::recover(tq.path(), other.root(), opts); },
-                                    ErrorCode::not_found));
-  auto q = Queue::recover(tq.path(), jd.root(), opts);
+  EXPECT_TRUE(testing::throws_error(
+      [&] { (void)Queue::recover(tq.path(), RecoverOptions{.journal_dir = other.root(), .options = opts}); },
+      ErrorCode::not_found));
+  auto q = Queue::recover(tq.path(), RecoverOptions{.journal_dir = jd.root(), .options = opts});
   EXPECT_EQ(q.stats().tail, 40u);
 }
 
@@ -299,8 +302,8 @@ TEST_F(DurableQueue, should_recover_a_consistent_queue_from_a_torn_tail) {
   testing::write_file(seg, bytes);
 
   RecoveryReport rep;
-  auto q = Queue::recover(tq.path(), jd.root(), opts, &rep);
-  EXPECT_EQ(rep.journal_end, "torn_tail");
+  auto q = Queue::recover(tq.path(), RecoverOptions{.journal_dir = jd.root(), .options = opts}, &rep);
+  EXPECT_EQ(rep.journal_end, JournalEnd::torn_tail);
   EXPECT_FALSE(rep.journal_message.empty());
   EXPECT_EQ(rep.journal_next_seq, n);
   EXPECT_EQ(rep.messages, n);

@@ -82,6 +82,23 @@ TEST(JournalFormat, should_round_trip_a_message_payload) {
   EXPECT_FALSE(decode_message(std::span(p).first(23), 0, m)) << "shorter than the message header";
 }
 
+TEST(JournalFormat, should_round_trip_a_replay_payload) {
+  const std::vector<std::byte> body = {std::byte{4}, std::byte{5}};
+  std::vector<std::byte> p(journal_message_payload_size(body.size(), true));
+  encode_replay(p.data(), 88, {41, 0}, journal_group_hash("billing"), body);
+  EXPECT_TRUE(journal_payload_valid(JournalRecordType::message, kJournalFlagReplay, 0, p));
+  JournalMessageView m;
+  ASSERT_TRUE(decode_message(p, kJournalFlagReplay, m));
+  EXPECT_TRUE(m.replay);
+  EXPECT_FALSE(m.has_key);
+  EXPECT_EQ(m.publish_time_ns, 88u);
+  EXPECT_EQ(m.key.lo, 41u) << "a replay without a key carries the copied seq in key.lo";
+  EXPECT_EQ(m.target_group_hash, journal_group_hash("billing"));
+  ASSERT_EQ(m.body.size(), 2u);
+  EXPECT_EQ(m.body[1], std::byte{5});
+  EXPECT_FALSE(decode_message(std::span(p).first(31), kJournalFlagReplay, m)) << "shorter than both headers";
+}
+
 TEST(JournalFormat, should_round_trip_groups_and_checkpoints) {
   const std::vector<JournalGroupState> gs = {
       {"billing", 10, 12, 0, 0},

@@ -345,7 +345,7 @@ TEST_F(JournalReading, should_hand_out_every_record_decoded_and_stop_when_asked)
   EXPECT_EQ(bodies, (std::vector<std::string>{"one", "two"}));
   EXPECT_TRUE(keyed);
   EXPECT_GE(checkpoints, 1);
-  EXPECT_EQ(s.end, "clean");
+  EXPECT_EQ(s.end, JournalEnd::clean);
   EXPECT_EQ(s.next_seq, 2u);
   ASSERT_TRUE(s.options.has_value());
   EXPECT_EQ(s.options->capacity, 64u);
@@ -366,7 +366,7 @@ TEST_F(JournalReading, should_make_verify_report_a_damaged_journal) {
   auto v = q.verify();
   EXPECT_TRUE(v.healthy());
   EXPECT_TRUE(v.journal_checked);
-  EXPECT_EQ(v.journal_end, "clean");
+  EXPECT_EQ(v.journal_end, JournalEnd::clean);
   EXPECT_GE(v.journal_records, 20u);
   // Flip a byte in the middle of the first segment's records.
   const auto dir = journal_directory(tq.path(), jd.root());
@@ -377,7 +377,7 @@ TEST_F(JournalReading, should_make_verify_report_a_damaged_journal) {
   { std::fstream f(segment, std::ios::in | std::ios::out | std::ios::binary); f.seekp(64 + 200); f.put('\x55'); }
   v = q.verify();
   EXPECT_FALSE(v.healthy());
-  EXPECT_EQ(v.journal_end, "corrupt");
+  EXPECT_EQ(v.journal_end, JournalEnd::corrupt);
 }
 
 }  // namespace

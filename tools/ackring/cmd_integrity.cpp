@@ -20,7 +20,7 @@ struct VerifyOptions {
 
 // A corrupt journal breaks recovery even when the file itself is fine; a torn
 // tail does not (a crash cut a batch nobody was told was durable).
-bool journal_broken(const VerifyReport& r) { return r.journal_checked && r.journal_end == "corrupt"; }
+bool journal_broken(const VerifyReport& r) { return r.journal_checked && r.journal_end == JournalEnd::corrupt; }
 
 int run_verify(const VerifyOptions& o) {
   const Queue q = open_queue(o.name);  // a broken header already fails here, with exit 3
@@ -28,7 +28,7 @@ int run_verify(const VerifyOptions& o) {
   const bool healthy = r.healthy() && !journal_broken(r);
   if (o.json) {
     Json journal = nullptr;
-    if (r.journal_checked) journal = Json{{"end", r.journal_end}, {"records", r.journal_records}};
+    if (r.journal_checked) journal = Json{{"end", to_string(r.journal_end)}, {"records", r.journal_records}};
     std::cout << dump(Json{{"name", o.name},
                            {"path", q.path().string()},
                            {"healthy", healthy},
@@ -43,8 +43,8 @@ int run_verify(const VerifyOptions& o) {
               << r.corrupt_slots << " corrupt, " << r.dead_claims
               << " claims of dead producers (consumers abort them)\n";
     if (r.journal_checked) {
-      std::cout << "journal: " << r.journal_end << ", " << r.journal_records << " records";
-      if (r.journal_end == "torn_tail") std::cout << " (a crash cut the last batch; nothing acknowledged was lost)";
+      std::cout << "journal: " << to_string(r.journal_end) << ", " << r.journal_records << " records";
+      if (r.journal_end == JournalEnd::torn_tail) std::cout << " (a crash cut the last batch; nothing acknowledged was lost)";
       std::cout << '\n';
     } else if (q.options().durability == Durability::none) {
       std::cout << "journal: none (durability none)\n";

@@ -172,7 +172,7 @@ Json summary_json(const JournalSummary& s) {
                         {"records", seg.records},
                         {"bytes_used", seg.bytes_used},
                         {"size", seg.size}});
-  Json j{{"end", s.end},
+  Json j{{"end", to_string(s.end)},
          {"message", s.message},
          {"first_seq", s.first_seq},
          {"next_seq", s.next_seq},
@@ -225,14 +225,14 @@ int run_dump(const DumpOptions& o) {
   if (o.json) {
     std::cout << (first ? "]" : "\n]") << ",\n\"summary\": " << dump(summary_json(s), false) << "}\n";
   } else {
-    std::cout << "end: " << s.end;
+    std::cout << "end: " << to_string(s.end);
     if (!s.message.empty()) std::cout << " (" << s.message << ")";
     std::cout << "; " << s.segments.size() << " segment" << (s.segments.size() == 1 ? "" : "s") << ", first seq "
               << s.first_seq << ", next seq " << s.next_seq << ", " << s.records << " records read";
     if (s.stopped) std::cout << " (stopped after " << shown << " shown: -n)";
     std::cout << '\n';
   }
-  if (s.end != "corrupt") return 0;
+  if (s.end != JournalEnd::corrupt) return 0;
   std::cout.flush();
   throw Failure(Exit::corrupt, "the journal of '" + o.name + "' is damaged before its end: " + s.message +
                                    "; records after the damage are not shown and recovery stops there (move "

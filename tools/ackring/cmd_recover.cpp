@@ -122,7 +122,7 @@ int run_recover(const RecoverOptionsCli& o) {
     std::cout << dump(Json{{"name", o.name},
                            {"path", q->path().string()},
                            {"journal_directory", journal_dir_of(o)},
-                           {"journal_end", r.journal_end},
+                           {"journal_end", to_string(r.journal_end)},
                            {"journal_message", r.journal_message},
                            {"journal_first_seq", r.journal_first_seq},
                            {"journal_next_seq", r.journal_next_seq},
@@ -137,7 +137,7 @@ int run_recover(const RecoverOptionsCli& o) {
     return 0;
   }
   std::cout << "recovered queue '" << o.name << "' at " << q->path().string() << " from " << journal_dir_of(o) << '\n'
-            << "  journal: " << r.journal_end << ", seqs " << r.journal_first_seq << " to " << r.journal_next_seq
+            << "  journal: " << to_string(r.journal_end) << ", seqs " << r.journal_first_seq << " to " << r.journal_next_seq
             << " (exclusive)\n";
   if (!r.journal_message.empty())
     std::cout << "  " << r.journal_message << " (a crash cut the last batch; nothing acknowledged was lost)\n";
