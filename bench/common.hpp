@@ -21,7 +21,7 @@
 #include <system_error>
 #include <vector>
 
-#include "cpu_relax.hpp"  // src/: the library's spin-wait hint
+#include "shm/cpu_relax.hpp"  // src/: the library's spin-wait hint
 
 namespace ackring_bench {
 

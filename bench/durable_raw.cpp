@@ -15,7 +15,7 @@
 #include <vector>
 
 #include "durable_bench.hpp"
-#include "journal_format.hpp"  // the record framing, so the raw limit writes the journal's bytes
+#include "journal/journal_format.hpp"  // the record framing, so the raw limit writes the journal's bytes
 
 namespace ackring_bench::durable {
 namespace {

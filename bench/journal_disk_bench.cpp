@@ -39,8 +39,8 @@
 #include <string>
 #include <vector>
 
-#include "journal_format.hpp"
-#include "journal_writer.hpp"
+#include "journal/journal_format.hpp"
+#include "journal/journal_writer.hpp"
 
 namespace fs = std::filesystem;
 using namespace ackring::detail;

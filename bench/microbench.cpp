@@ -22,9 +22,9 @@
 #include <vector>
 
 #include "ackring/ackring.hpp"
-#include "journal_format.hpp"
-#include "journal_records.hpp"
-#include "journal_writer.hpp"
+#include "journal/journal_format.hpp"
+#include "journal/journal_records.hpp"
+#include "journal/journal_writer.hpp"
 
 namespace {
 
@@ -532,7 +532,7 @@ void BM_DedupLookup(benchmark::State& state) {
 }
 BENCHMARK(BM_DedupLookup)->ArgName("kind")->Arg(0)->Arg(1)->Arg(2);
 
-// Journal records (src/journal_format.hpp), without the disk: what the
+// Journal records (src/journal/journal_format.hpp), without the disk: what the
 // writer's thread spends framing one message record in its staging buffer
 // (payload encoded in place, padding, header, XXH3 checksum), and what a
 // reader spends on one: the checksum test of journal_scan.cpp's check_record

@@ -13,7 +13,7 @@
  * anywhere (the Killer process; the victim's `unless` escape stops it at
  * its very next step, for ever). Each place where a real process may stall
  * or die between two steps carries a step comment naming the failpoint of
- * src/failpoint_names.hpp there; tests/model/check_step_names.py checks
+ * src/shm/failpoint_names.hpp there; tests/model/check_step_names.py checks
  * that both lists are the same.
  *
  * Reverted variants (each must make the check FAIL):
@@ -35,7 +35,7 @@
  * deliveries), fenced the same way; a later takeover takes it from there.
  * Alternatives (must also verify): -DTAIL_LAST, the refresh reads the tail
  * after the floors and in-flight words instead of before them;
- * -DINTENT_AS_CODE, the intent handling of src/producer.cpp at 6105ec4 (stored
+ * -DINTENT_AS_CODE, the intent handling of src/queue/producer.cpp at 6105ec4 (stored
  * just before the first tail CAS, kept across failed CASes, cleared before a
  * refresh when the ring looks full and before publishing again).
  * Configuration switches (docs/model.md): TAKER_ONCE (block member 0 tries
@@ -276,7 +276,7 @@ republish:
      d_step { in_flight[p] = t + 1; printf("P%d: in_flight = %d (m%d)\n", p, t + 1, m) };
      /* @step publish.after_intent */
 #else
-     /* src/producer.cpp today: end_flight() before publishing again; the
+     /* src/queue/producer.cpp today: end_flight() before publishing again; the
         intent is stored just before the first tail CAS (below) */
      skip;
      d_step { in_flight[p] = 0; flagged = false };
@@ -564,7 +564,7 @@ end_idle:
 #ifdef BACKOFF
            /* A lease that ran out in a member's hands: either taken over now
               (its back-off has passed) or first moved to leased(nobody, d)
-              until its back-off passes (src/consumer.cpp take_expired). */
+              until its back-off passes (src/queue/consumer.cpp take_expired). */
            if :: wo != NONE -> backing = true :: true -> backing = false fi;
 #endif
            /* @step takeover.before_lease_cas */

@@ -20,8 +20,8 @@
 #include <vector>
 
 #include "ackring/queue.hpp"
-#include "journal_reader.hpp"
-#include "journal_writer.hpp"
+#include "journal/journal_reader.hpp"
+#include "journal/journal_writer.hpp"
 #include "test_util.hpp"
 
 namespace ackring::testing {

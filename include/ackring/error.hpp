@@ -1,6 +1,6 @@
 // Cold-path failures (create, open, join, I/O) throw ackring::Error. Its
 // message names the file, the operation and the reason, e.g. (version 3 is
-// the current queue file format, src/layout.hpp kFormatVersion)
+// the current queue file format, src/shm/layout.hpp kFormatVersion)
 //   open queue '/dev/shm/ackring.orders': format version 7 is not supported (this build reads version 3)
 #pragma once
 

@@ -10,7 +10,7 @@
 
 #include "ackring/ackring.hpp"
 #include "ackring/bridge.hpp"
-#include "dedup.hpp"
+#include "dedup/dedup.hpp"
 #include "nats_fixture.hpp"
 #include "test_util.hpp"
 

@@ -10,7 +10,7 @@
 #include <string>
 
 #include "cli_runner.hpp"
-#include "layout.hpp"
+#include "shm/layout.hpp"
 
 namespace ackring::cli_test {
 namespace {

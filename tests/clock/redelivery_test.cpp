@@ -1,6 +1,6 @@
 // Redelivery back-off with jitter, and the signals an operator reads about
 // leases, retries and dedup — on the test build's controlled clock
-// (src/clock.hpp): every deadline is reached by setting the clock, never by
+// (src/shm/clock.hpp): every deadline is reached by setting the clock, never by
 // sleeping, so no verdict depends on timing.
 #include <gtest/gtest.h>
 #include <sys/wait.h>
@@ -13,8 +13,8 @@
 #include <vector>
 
 #include "ackring/ackring.hpp"
-#include "clock.hpp"
-#include "redelivery.hpp"
+#include "shm/clock.hpp"
+#include "shm/redelivery.hpp"
 #include "test_util.hpp"
 
 using namespace std::chrono_literals;

@@ -9,11 +9,11 @@
 #include <chrono>
 #include <thread>
 
-#include "clock.hpp"
+#include "shm/clock.hpp"
 #include "failpoint_util.hpp"
-#include "group.hpp"
-#include "liveness.hpp"
-#include "queue_state.hpp"
+#include "queue/group.hpp"
+#include "shm/liveness.hpp"
+#include "shm/queue_state.hpp"
 #include "test_util.hpp"
 
 using namespace std::chrono_literals;

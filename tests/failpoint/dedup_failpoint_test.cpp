@@ -1,5 +1,5 @@
 // A keyed publisher stalled (SIGSTOP) or killed at each named step of the
-// dedup protocol (src/dedup.cpp, docs/dedup.md) while other publishers of
+// dedup protocol (src/dedup/dedup.cpp, docs/dedup.md) while other publishers of
 // the same key, publishers of keys sharing its probe window and a consumer
 // keep going. Checked by content: every key is enqueued exactly once, every
 // ok answer names the seq its key was delivered at, exactly one answer per
@@ -24,8 +24,8 @@
 #include <string>
 #include <vector>
 
-#include "clock.hpp"
-#include "dedup.hpp"
+#include "shm/clock.hpp"
+#include "dedup/dedup.hpp"
 #include "failpoint_util.hpp"
 #include "test_util.hpp"
 

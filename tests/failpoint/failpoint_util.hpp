@@ -15,7 +15,7 @@
 #include <vector>
 
 #include "ackring/ackring.hpp"
-#include "failpoint.hpp"
+#include "shm/failpoint.hpp"
 #include "mp/mp_util.hpp"
 #include "process_util.hpp"
 

@@ -15,8 +15,8 @@
 #include <vector>
 
 #include "ackring/dead_letter.hpp"
-#include "dead_letter_codec.hpp"
-#include "layout.hpp"
+#include "queue/dead_letter_codec.hpp"
+#include "shm/layout.hpp"
 
 namespace {
 

@@ -33,9 +33,9 @@
 #include <vector>
 
 #include "ackring/error.hpp"
-#include "journal_format.hpp"
-#include "journal_records.hpp"
-#include "journal_scan.hpp"
+#include "journal/journal_format.hpp"
+#include "journal/journal_records.hpp"
+#include "journal/journal_scan.hpp"
 
 using namespace ackring::detail;
 

@@ -39,7 +39,7 @@
 
 #include "ackring/ackring.hpp"
 #include "fuzz_common.hpp"
-#include "layout.hpp"
+#include "shm/layout.hpp"
 
 namespace {
 

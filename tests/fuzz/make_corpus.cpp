@@ -11,9 +11,9 @@
 #include <string>
 #include <vector>
 
-#include "dead_letter_codec.hpp"
+#include "queue/dead_letter_codec.hpp"
 #include "fuzz_common.hpp"
-#include "layout.hpp"
+#include "shm/layout.hpp"
 
 namespace {
 

@@ -17,9 +17,9 @@
 #include <string>
 #include <vector>
 
-#include "journal_format.hpp"
-#include "journal_records.hpp"
-#include "journal_writer.hpp"
+#include "journal/journal_format.hpp"
+#include "journal/journal_records.hpp"
+#include "journal/journal_writer.hpp"
 
 using namespace ackring::detail;
 namespace fs = std::filesystem;

@@ -8,7 +8,7 @@
 #include <memory>
 #include <random>
 
-#include "dead_letter_codec.hpp"
+#include "queue/dead_letter_codec.hpp"
 #include "hostile_util.hpp"
 
 namespace {

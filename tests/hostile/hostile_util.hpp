@@ -20,7 +20,7 @@
 #include <vector>
 
 #include "ackring/ackring.hpp"
-#include "layout.hpp"
+#include "shm/layout.hpp"
 #include "test_util.hpp"
 
 namespace ackring::hostile {

@@ -7,7 +7,7 @@
 #include <random>
 
 #include "hostile_util.hpp"
-#include "queue_state.hpp"
+#include "shm/queue_state.hpp"
 #include "test_util.hpp"
 
 namespace {

@@ -1,7 +1,7 @@
 #!/usr/bin/env python3
 """The model's step names must be the failpoint names (issue 13).
 
-Usage: check_step_names.py model/ackring.pml src/failpoint_names.hpp
+Usage: check_step_names.py model/ackring.pml src/shm/failpoint_names.hpp
 
 The set of `/* @step NAME */` marks in the Promela model must equal the set of
 names X("NAME") in failpoint_names.hpp whose prefix is one of the modelled

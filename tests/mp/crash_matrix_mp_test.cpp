@@ -28,8 +28,8 @@
 #include <vector>
 
 #include "ackring/ackring.hpp"
-#include "clock.hpp"
-#include "durability.hpp"
+#include "shm/clock.hpp"
+#include "queue/durability.hpp"
 #include "durability_mp_util.hpp"
 #include "journal_test_util.hpp"
 #include "process_util.hpp"

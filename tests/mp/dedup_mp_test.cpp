@@ -24,12 +24,12 @@
 #include <vector>
 
 #include "ackring/ackring.hpp"
-#include "clock.hpp"
-#include "cpu_relax.hpp"
-#include "dedup.hpp"
+#include "shm/clock.hpp"
+#include "shm/cpu_relax.hpp"
+#include "dedup/dedup.hpp"
 #include "mp_util.hpp"
 #include "process_util.hpp"
-#include "queue_file.hpp"
+#include "queue/queue_file.hpp"
 #include "test_util.hpp"
 
 using namespace std::chrono_literals;

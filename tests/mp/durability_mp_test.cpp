@@ -13,10 +13,10 @@
 #include <thread>
 
 #include "ackring/ackring.hpp"
-#include "durability.hpp"
+#include "queue/durability.hpp"
 #include "durability_mp_util.hpp"
-#include "journal_reader.hpp"
-#include "journal_records.hpp"
+#include "journal/journal_reader.hpp"
+#include "journal/journal_records.hpp"
 #include "journal_test_util.hpp"
 #include "process_util.hpp"
 #include "test_util.hpp"

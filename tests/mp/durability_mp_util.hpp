@@ -8,7 +8,7 @@
 #include <thread>
 
 #include "ackring/ackring.hpp"
-#include "durability.hpp"
+#include "queue/durability.hpp"
 #include "process_util.hpp"
 
 namespace ackring::testing {

@@ -23,8 +23,8 @@
 #include <vector>
 
 #include "ackring/ackring.hpp"
-#include "layout.hpp"
-#include "liveness.hpp"
+#include "shm/layout.hpp"
+#include "shm/liveness.hpp"
 
 namespace ackring::testing {
 

@@ -10,7 +10,7 @@
 #include <vector>
 
 #include "ackring/ackring.hpp"
-#include "dead_letter_codec.hpp"
+#include "queue/dead_letter_codec.hpp"
 #include "test_util.hpp"
 
 using namespace std::chrono_literals;

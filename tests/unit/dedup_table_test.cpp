@@ -19,12 +19,12 @@
 #include <vector>
 
 #include "ackring/ackring.hpp"
-#include "clock.hpp"
-#include "dedup.hpp"
+#include "shm/clock.hpp"
+#include "dedup/dedup.hpp"
 #include "hostile/hostile_util.hpp"
 #include "process_util.hpp"
-#include "queue_file.hpp"
-#include "queue_state.hpp"
+#include "queue/queue_file.hpp"
+#include "shm/queue_state.hpp"
 #include "test_util.hpp"
 
 namespace ackring {

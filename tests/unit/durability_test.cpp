@@ -13,13 +13,13 @@
 #include <thread>
 
 #include "ackring/ackring.hpp"
-#include "clock.hpp"
-#include "durability.hpp"
-#include "journal_reader.hpp"
-#include "journal_records.hpp"
+#include "shm/clock.hpp"
+#include "queue/durability.hpp"
+#include "journal/journal_reader.hpp"
+#include "journal/journal_records.hpp"
 #include "journal_test_util.hpp"
-#include "queue_file.hpp"
-#include "queue_state.hpp"
+#include "queue/queue_file.hpp"
+#include "shm/queue_state.hpp"
 #include "test_util.hpp"
 
 namespace ackring {

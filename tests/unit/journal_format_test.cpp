@@ -8,8 +8,8 @@
 #include <string>
 #include <vector>
 
-#include "journal_format.hpp"
-#include "journal_records.hpp"
+#include "journal/journal_format.hpp"
+#include "journal/journal_records.hpp"
 
 using namespace ackring::detail;
 

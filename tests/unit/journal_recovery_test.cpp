@@ -11,7 +11,7 @@
 #include <string>
 #include <vector>
 
-#include "journal_scan.hpp"
+#include "journal/journal_scan.hpp"
 #include "journal_test_util.hpp"
 
 namespace ackring::testing {

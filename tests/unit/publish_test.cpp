@@ -11,7 +11,7 @@
 #include <vector>
 
 #include "ackring/ackring.hpp"
-#include "clock.hpp"
+#include "shm/clock.hpp"
 #include "test_util.hpp"
 
 using namespace std::chrono_literals;

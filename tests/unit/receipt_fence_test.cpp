@@ -9,7 +9,7 @@
 #include <optional>
 
 #include "ackring/ackring.hpp"
-#include "layout.hpp"
+#include "shm/layout.hpp"
 #include "test_util.hpp"
 
 using namespace std::chrono_literals;

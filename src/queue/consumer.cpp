@@ -1,0 +1,694 @@
+// The receive/ack path of a group member. The lease word protocol:
+//
+//   take new:   read next = n; slot n committed; lease[n] not taken this lap;
+//               re-read next == n; CAS lease[n] -> leased(me, 1, deadline);
+//               then CAS next forward (any member that sees lease[n] taken
+//               helps advance next, so a taker that dies here blocks no one).
+//   take over:  lease[s] leased and past its deadline -> CAS leased(me, d+1, ...)
+//               (with a redelivery back-off, a lease that ran out in its
+//               holder's hands is first CASed to leased(expired, d, deadline
+//               + back-off), and taken over once that passes)
+//   ack:        lease[s] leased with the receipt's delivery count -> CAS settled
+//   floor:      CAS floor over the contiguous run of settled words after it
+//
+// docs/protocol.md has the argument for each step.
+#include "ackring/consumer.hpp"
+#include "ackring/dead_letter.hpp"
+
+#include <algorithm>
+#include <atomic>
+#include <cstring>
+
+#include "shm/clock.hpp"
+#include "shm/cpu_relax.hpp"
+#include "queue/dead_letter_codec.hpp"
+#include "dedup/dedup.hpp"
+#include "queue/durability.hpp"
+#include "shm/failpoint.hpp"
+#include "queue/group.hpp"
+#include "shm/liveness.hpp"
+#include "shm/queue_state.hpp"
+#include "shm/seqlock_read.hpp"
+#include "shm/wait.hpp"
+#include "shm/xxhash_inline.hpp"
+
+namespace ackring {
+
+using namespace detail;
+
+namespace {
+
+constexpr std::uint64_t kHousekeepIdleMs = 50;    // dead-member sweep when idle
+constexpr std::uint64_t kHousekeepBusyMs = 500;   // ... and at least this often when busy
+constexpr std::uint64_t kStallCheckMs = 5;        // claimer liveness re-check of a stuck head
+constexpr std::size_t kCopySlots = 64;            // copy-mode batch limit
+constexpr std::uint64_t kRescanMs = 100;           // longest a scan may push the expired-lease hint ahead
+constexpr std::uint64_t kNotStalled = ~0ull;       // stalled_since_ms_ when the head is not stuck
+
+// Owner-only counter bump: no RMW needed, readers use relaxed loads.
+inline void bump(std::atomic<std::uint64_t>& c, std::uint64_t by = 1) noexcept {
+  c.store(c.load(std::memory_order_relaxed) + by, std::memory_order_relaxed);
+}
+
+// The receipt still names the current lease: leased by this member, of the
+// receipt's lap (generation) and delivery (count). Anything else is a stale
+// receipt. The generation has 14 bits and wraps; the floor check in
+// Consumer::check_receipt is the fence that holds across any number of laps.
+inline bool holds_receipt(const QueueState& q, const LeaseWord& lw, const Receipt& r, std::uint32_t member) noexcept {
+  return lw.state == LeaseState::leased && lw.generation == q.generation(r.seq) && lw.deliveries == r.deliveries &&
+         lw.owner == member;
+}
+
+// Full 64-bit monotonic ms of a 32-bit deadline near `now`.
+inline std::uint64_t widen_deadline(std::uint32_t deadline, std::uint64_t now) noexcept {
+  return now + static_cast<std::int64_t>(static_cast<std::int32_t>(deadline - static_cast<std::uint32_t>(now)));
+}
+
+}  // namespace
+
+Consumer::Consumer(std::shared_ptr<QueueState> state, std::uint32_t group, std::uint32_t incarnation,
+                   std::uint32_t member, std::string group_name, const ConsumerOptions& options)
+    : state_(std::move(state)),
+      group_(group),
+      incarnation_(incarnation),
+      member_(member),
+      group_name_(std::move(group_name)),
+      options_(options) {
+  const auto& q = *state_;
+  lease_ms_ = options.lease.count() > 0 ? static_cast<std::uint32_t>(std::min<std::int64_t>(options.lease.count(), 1ll << 30))
+                                        : q.layout.default_lease_ms;
+  drop_group_ = q.group(group).overflow == static_cast<std::uint8_t>(OverflowPolicy::drop);
+  // relaxed: statistics only (stat compares the p99 ack latency with it).
+  q.member(group, member).lease_ms.store(lease_ms_, std::memory_order_relaxed);
+  jitter_state_ = monotonic_ns() ^ (std::uint64_t{member} << 48) ^ static_cast<std::uint64_t>(self_identity().pid);
+  if (drop_group_ || options_.mode == DeliveryMode::at_most_once)
+    copies_.resize(kCopySlots * std::size_t{q.layout.max_message_size});
+}
+
+Consumer::Consumer(Consumer&& o) noexcept { *this = std::move(o); }
+
+Consumer& Consumer::operator=(Consumer&& o) noexcept {
+  if (this != &o) {
+    release();
+    state_ = std::move(o.state_);
+    group_ = o.group_;
+    incarnation_ = o.incarnation_;
+    member_ = o.member_;
+    group_name_ = std::move(o.group_name_);
+    options_ = o.options_;
+    lease_ms_ = o.lease_ms_;
+    drop_group_ = o.drop_group_;
+    next_housekeep_ms_ = o.next_housekeep_ms_;
+    jitter_state_ = o.jitter_state_;
+    stalled_seq_ = o.stalled_seq_;
+    stalled_since_ms_ = o.stalled_since_ms_;
+    stalled_tail_ = o.stalled_tail_;
+    next_stall_check_ms_ = o.next_stall_check_ms_;
+    copies_ = std::move(o.copies_);
+    copy_cursor_ = o.copy_cursor_;
+    dlq_ = std::move(o.dlq_);
+    dlq_buffer_ = std::move(o.dlq_buffer_);
+  }
+  return *this;
+}
+
+Consumer::~Consumer() { release(); }
+
+void Consumer::release() noexcept {
+  if (!state_) return;
+  dlq_.reset();
+  if (!group_gone()) leave_group(*state_, group_, member_);
+  state_.reset();
+}
+
+bool Consumer::group_gone() const noexcept {
+  const auto& G = state_->group(group_);
+  // acquire: pairs with create's release of `active`; the incarnation read next is at least that creation's.
+  return G.state.load(std::memory_order_acquire) != static_cast<std::uint32_t>(GroupState::active) ||
+         G.incarnation.load(std::memory_order_relaxed) != incarnation_;
+}
+
+// ---------------------------------------------------------------- receive --
+
+std::optional<Delivery> Consumer::try_receive() noexcept {
+  Delivery d;
+  return try_receive_batch({&d, 1}) == 1 ? std::optional<Delivery>(d) : std::nullopt;
+}
+
+std::optional<Delivery> Consumer::receive(std::chrono::nanoseconds timeout) noexcept {
+  Delivery d;
+  return receive_batch({&d, 1}, timeout) == 1 ? std::optional<Delivery>(d) : std::nullopt;
+}
+
+std::size_t Consumer::try_receive_batch(std::span<Delivery> out) noexcept {
+  if (out.empty() || group_gone()) return 0;
+  if (!copies_.empty() && out.size() > kCopySlots) out = out.first(kCopySlots);
+  const std::uint64_t now = coarse_monotonic_ms();
+  if (now >= next_housekeep_ms_) housekeep(now);
+  std::size_t got = 0;
+  // Expired leases first: they are the oldest work.
+  while (got < out.size()) {
+    const Take t = take_expired(out[got], now);
+    if (t == Take::got) ++got;
+    else if (t == Take::nothing) break;
+  }
+  for (int spins = 0; got < out.size() && spins < 64; ++spins) {
+    std::span<Delivery> rest = out.subspan(got);
+    std::size_t n = 0;
+    const Take t = take_new_batch(rest, n, now);
+    got += n;
+    if (t == Take::nothing) break;
+  }
+  return got;
+}
+
+std::size_t Consumer::receive_batch(std::span<Delivery> out, std::chrono::nanoseconds timeout) noexcept {
+  if (const std::size_t n = try_receive_batch(out); n != 0) return n;
+  // The precise clock (~27 ns on a KVM guest) is read only once the first
+  // poll came back empty: while messages are waiting it is never read.
+  const std::uint64_t start = monotonic_ns();
+  const std::uint64_t limit = timeout.count() <= 0 ? 0 : static_cast<std::uint64_t>(timeout.count());
+  const std::uint64_t spin_ns = static_cast<std::uint64_t>(std::chrono::nanoseconds(options_.spin).count());
+  auto& h = state_->header();
+  for (std::uint32_t polls = 2;; ++polls) {
+    if (const std::size_t n = try_receive_batch(out); n != 0) return n;
+    // While spinning, look at the clock (and the group) only every 64 polls.
+    if ((polls & 63) != 0 && spin_ns != 0) {
+      cpu_relax();
+      continue;
+    }
+    if (group_gone()) return 0;
+    const std::uint64_t now_ns = monotonic_ns();
+    const std::uint64_t elapsed = now_ns - start;
+    if (elapsed >= limit) return 0;
+    if (elapsed < spin_ns) {
+      cpu_relax();
+      continue;
+    }
+    // seq_cst: the wait.hpp protocol; pairs with the producer's commit CAS and waiter load.
+    h.commit_waiters.fetch_add(1, std::memory_order_seq_cst);
+    const std::uint32_t seen = arm(h.commit_futex);
+    std::size_t n = try_receive_batch(out);
+    if (n == 0 && !group_gone()) {
+      // Sleep until woken, the call's deadline, the earliest lease deadline,
+      // the next housekeeping, or a re-check of a stuck head.
+      const std::uint64_t now_ms = now_ns / 1'000'000;
+      std::uint64_t wake_ms = std::min(next_housekeep_ms_, now_ms + 1000);
+      const std::uint64_t hint = state_->group(group_).deadline_hint_ms.load(std::memory_order_relaxed);
+      wake_ms = std::min(wake_ms, std::max(hint, now_ms + 1));
+      if (stalled_since_ms_ != kNotStalled) wake_ms = std::min(wake_ms, now_ms + kStallCheckMs);
+      const std::uint64_t sleep_ns =
+          std::min(limit - elapsed, (wake_ms > now_ms ? wake_ms - now_ms : 1) * 1'000'000);
+      futex_wait(h.commit_futex, seen, sleep_ns);
+    }
+    h.commit_waiters.fetch_sub(1, std::memory_order_relaxed);
+    if (n != 0) return n;
+  }
+}
+
+// The takeover CAS expected a leased word read before it: a word of another
+// member, with a generation that wraps every 2^14 laps and a deadline that
+// another lap can repeat. If this process stalled between the read and the
+// CAS while the slot went round that often, the CAS may have taken a later
+// lap's live lease. That is exactly when the group's floor has passed `seq`:
+// while we hold seq's lease nobody but a drop push can settle it, and a later
+// lap exists only once the floor passed seq. Then give the word back (if it
+// is still ours): its holder keeps its lease, at worst it got lease_lost for
+// an ack made in between and the message comes back when the lease expires.
+// (protocol.md §3, "takeover")
+namespace {
+bool took_later_lap(const QueueState& q, std::uint32_t group, std::uint64_t seq, std::uint64_t before,
+                    std::uint64_t ours) noexcept {
+  // acquire: pairs with the floor CAS; a floor past seq means seq's lap is settled.
+  if (q.group(group).floor.load(std::memory_order_acquire) <= seq) return false;
+  // acq_rel: as the takeover CAS; fails harmlessly if the word moved on since.
+  (void)q.lease(group, seq).compare_exchange_strong(ours, before, std::memory_order_acq_rel,
+                                                    std::memory_order_relaxed);
+  return true;
+}
+}  // namespace
+
+Consumer::Take Consumer::take_expired(Delivery& out, std::uint64_t now) noexcept {
+  const QueueState& q = *state_;
+  auto& G = q.group(group_);
+  const std::uint64_t hint = G.deadline_hint_ms.load(std::memory_order_relaxed);
+  if (now < hint) return Take::nothing;
+  // acquire: lease words below `next` were written before next moved past them.
+  const std::uint64_t floor = G.floor.load(std::memory_order_acquire);
+  const std::uint64_t next = G.next.load(std::memory_order_acquire);
+  // relaxed: the policy word is self-contained; any recent value will do.
+  const RedeliveryWord policy = RedeliveryWord::decode(G.redelivery.load(std::memory_order_relaxed));
+  std::uint64_t earliest = ~0ull;
+  for (std::uint64_t s = floor; s < next && s - floor < q.layout.capacity; ++s) {
+    auto& word = q.lease(group_, s);
+    // acquire: pairs with the word's last CAS (take, nack, give-back); the takeover CAS below expects this value.
+    std::uint64_t w = word.load(std::memory_order_acquire);
+    const LeaseWord lw = LeaseWord::decode(w);
+    if (lw.state != LeaseState::leased || lw.generation != q.generation(s)) continue;
+    if (!deadline_passed(lw.deadline_ms, now)) {
+      earliest = std::min(earliest, widen_deadline(lw.deadline_ms, now));
+      continue;
+    }
+    const bool exhausted = lw.deliveries >= q.layout.max_deliveries;
+    const std::uint32_t deliveries = exhausted ? lw.deliveries : lw.deliveries + 1;
+    const std::uint32_t hold_ms = exhausted ? 1000 : lease_ms_;
+    // A lease that ran out in its holder's hands comes back only after the
+    // group's back-off, counted from its deadline. Words given back by a
+    // nack, a death or a leave had theirs applied when they were given back.
+    std::uint64_t backoff_until = 0;
+    if (policy.enabled() && !exhausted && lw.owner < kMaxMembers) {
+      const std::uint64_t until =
+          widen_deadline(lw.deadline_ms, now) + backoff_ms(policy, lw.deliveries, splitmix64(jitter_state_));
+      if (until > now) backoff_until = until;
+    }
+    // Backing off, the word keeps its delivery count and names no member:
+    // the holder's receipt no longer matches, as after a takeover.
+    const LeaseWord mine = backoff_until != 0
+                               ? LeaseWord{LeaseState::leased, lw.generation, kExpiredOwner, lw.deliveries,
+                                           static_cast<std::uint32_t>(backoff_until)}
+                               : LeaseWord{LeaseState::leased, lw.generation, member_, deliveries,
+                                           static_cast<std::uint32_t>(now + hold_ms)};
+    ACKRING_FAILPOINT("takeover.before_lease_cas");
+    // acq_rel: we own this delivery now; pairs with the ack/nack CAS of the previous holder.
+    if (!word.compare_exchange_strong(w, mine.encode(), std::memory_order_acq_rel, std::memory_order_acquire))
+      continue;  // another member took it first
+    ACKRING_FAILPOINT("takeover.after_lease_cas");
+    if (took_later_lap(q, group_, s, w, mine.encode())) continue;
+    if (backoff_until != 0) {
+      earliest = std::min(earliest, backoff_until);
+      continue;
+    }
+    bump(q.member(group_, member_).lease_expiries);
+    if (exhausted) {
+      // Held past max_deliveries: move it to the dead-letter queue. If that
+      // fails (DLQ full), our 1 s lease brings it back to try again.
+      if (!dead_letter(s, mine.encode(), static_cast<std::uint8_t>(DeadLetterReason::max_deliveries)))
+        earliest = std::min(earliest, now + hold_ms);
+      continue;
+    }
+    if (!fill(out, s, deliveries, now)) continue;
+    auto& me = q.member(group_, member_);
+    bump(me.delivered);
+    bump(me.redelivered);
+    bump(me.redelivered_by[static_cast<std::uint8_t>(redelivery_cause_of(lw.owner))]);
+    if (options_.mode == DeliveryMode::at_most_once) {
+      settle(s, mine.encode(), SettleReason::acked);
+    } else {
+      lower_deadline_hint(q, group_, now + lease_ms_);
+    }
+    // The hint stays where it was (<= now): the next receive scans again for more.
+    return Take::got;
+  }
+  // Nothing expired: raise the hint to the earliest live deadline, unless a
+  // member lowered it meanwhile (then its value stands). A lease taken while
+  // we scanned, behind our scan position, may not have lowered it (the hint
+  // was already <= its deadline), so never raise it more than kRescanMs
+  // ahead: such a lease is found at most that late.
+  std::uint64_t expected = hint;
+  G.deadline_hint_ms.compare_exchange_strong(expected, std::min(earliest, now + kRescanMs),
+                                             std::memory_order_relaxed);
+  return Take::nothing;
+}
+
+Consumer::Take Consumer::take_new_batch(std::span<Delivery> out, std::size_t& got, std::uint64_t now) noexcept {
+  const QueueState& q = *state_;
+  auto& G = q.group(group_);
+  // acquire: pairs with the CAS that advanced next; lease words below it are visible.
+  const std::uint64_t n = G.next.load(std::memory_order_acquire);
+  const std::uint64_t bound = durable_bound(q);
+  const bool at_most_once = options_.mode == DeliveryMode::at_most_once;
+  std::uint64_t consumed = 0;
+  bool hint_lowered = false;
+  Take result = Take::retry;
+  while (got < out.size()) {
+    const std::uint64_t s = n + consumed;
+    // durability = sync: write-ahead, a consumer sees only durable messages.
+    if (s >= bound) {
+      if (consumed == 0) result = Take::nothing;
+      break;
+    }
+    // seq_cst: the waiting side of wait.hpp: a commit we miss here must see our waiter count.
+    const std::uint64_t sw_raw = q.slot(s).state.load(std::memory_order_seq_cst);
+    const SlotWord sw = SlotWord::decode(sw_raw);
+    // A marker of a later lap cannot be in a healthy file (a slot is reused
+    // only after every floor passed it, and drop groups move next first): the
+    // slot is garbage. It is skipped below like an aborted one, as corrupt.
+    const bool garbage = sw.seq > (s & kSeqMask) && s < q.header().tail.load(std::memory_order_acquire);
+    if (!garbage && (sw.seq != (s & kSeqMask) || sw.state == SlotState::free || sw.state == SlotState::claimed)) {
+      if (consumed == 0) {
+        handle_stalled_head(s, now);
+        result = Take::nothing;
+      }
+      break;
+    }
+    auto& word = q.lease(group_, s);
+    // acquire: pairs with a taker's lease CAS; keeps the re-read of next below after this load (protocol.md §2).
+    std::uint64_t w = word.load(std::memory_order_acquire);
+    const std::uint32_t gen = q.generation(s);
+    const LeaseWord lw = LeaseWord::decode(w);
+    if ((lw.state == LeaseState::leased && lw.generation == gen) || is_settled_for(w, s)) {
+      // Taken already (by a member that has not advanced next yet): help.
+      if (consumed == 0) {
+        std::uint64_t expected = n;
+        // acq_rel: pairs with other helpers/takers; the lease word we saw is published.
+        G.next.compare_exchange_strong(expected, n + 1, std::memory_order_acq_rel);
+        return Take::retry;
+      }
+      break;
+    }
+    // The word could only be from a later lap if next had moved past s since
+    // we read it (floor <= next). Re-reading next rules that out.
+    if (G.next.load(std::memory_order_acquire) != n) {
+      result = Take::retry;
+      break;
+    }
+    if (garbage || sw.state == SlotState::aborted) {
+      const SettleReason why = garbage ? SettleReason::corrupt : SettleReason::aborted;
+      // acq_rel: as the lease CAS below. `w` is empty or an earlier lap's
+      // settled word: a value that never comes back in this slot.
+      if (!word.compare_exchange_strong(w, settled_word(s, why), std::memory_order_acq_rel, std::memory_order_acquire))
+        break;
+      (garbage ? G.corrupt_skipped : G.aborted_skipped).fetch_add(1, std::memory_order_relaxed);
+      ++consumed;
+      continue;
+    }
+    stalled_seq_ = ~0ull;
+    stalled_since_ms_ = kNotStalled;
+    ACKRING_FAILPOINT("receive.after_slot_check");
+    // The group's expired-lease hint must cover our lease before the lease
+    // exists: lowered after the take, a member that stalls in between would
+    // leave a lease that nobody scans for until it resumes. (Once per batch;
+    // a take that then fails only costs one early scan.)
+    if (!at_most_once && !hint_lowered) {
+      lower_deadline_hint(q, group_, now + lease_ms_);
+      hint_lowered = true;
+    }
+    const LeaseWord mine{LeaseState::leased, gen, member_, 1, static_cast<std::uint32_t>(now + lease_ms_)};
+    // acq_rel: the lease is ours; acquire also orders the payload reads after it.
+    // `w` is empty or an earlier lap's settled word (layout.hpp): however long
+    // we stalled since the re-check of next, the CAS cannot match a later lap.
+    if (!word.compare_exchange_strong(w, mine.encode(), std::memory_order_acq_rel, std::memory_order_acquire)) break;
+    ACKRING_FAILPOINT("receive.after_lease_cas");
+    ++consumed;
+    if (!fill(out[got], s, 1, now)) continue;
+    if (at_most_once) settle(s, mine.encode(), SettleReason::acked);
+    ++got;
+  }
+  if (consumed != 0) {
+    // Advance next past what we took (helpers may have moved it part way).
+    std::uint64_t cur = n;
+    const std::uint64_t target = n + consumed;
+    // acq_rel: publishes our lease words to members that read next (acquire).
+    while (cur < target && !G.next.compare_exchange_weak(cur, target, std::memory_order_acq_rel)) {
+    }
+    if (got != 0) {
+      auto& me = q.member(group_, member_);
+      bump(me.delivered, got);
+      me.last_active_ms.store(now, std::memory_order_relaxed);
+    }
+    if (at_most_once || got != consumed) advance_floor();
+    return Take::got;
+  }
+  return result;
+}
+
+bool Consumer::fill(Delivery& out, std::uint64_t seq, std::uint32_t deliveries, std::uint64_t now) noexcept {
+  const QueueState& q = *state_;
+  const SlotHeader& slot = q.slot(seq);
+  // We hold the lease, so the slot cannot be reused while it is valid; but a
+  // lease can run out while we read (a stalled process), and then the slot
+  // may be rewritten. So the header is read as relaxed atomics and the whole
+  // read is validated by re-reading the state word afterwards (a seqlock read).
+  const SlotFields f = read_fields(slot);
+  const std::byte* src = q.payload(seq);
+  const bool length_ok = f.length <= q.layout.max_message_size;
+  bool checksum_ok = false;
+  {
+    // The payload is plain bytes, so a rewrite racing with these reads is a
+    // data race by the letter; the re-check below discards whatever such a
+    // read saw. ThreadSanitizer is told so (it reported exactly this pair
+    // once XXH3 was inlined here); the user's later reads stay checked.
+    [[maybe_unused]] const SeqlockReadScope racy_reads;
+    if (length_ok && !copies_.empty()) {
+      // Copy mode (drop group / at-most-once): the slot may be reused once we
+      // settle or are pushed past, so the payload handed out is a copy.
+      std::byte* dst = copies_.data() + (copy_cursor_ % kCopySlots) * q.layout.max_message_size;
+      std::memcpy(dst, src, f.length);
+      src = dst;
+    }
+    checksum_ok = length_ok && XXH3_64bits(src, f.length) == f.checksum;
+  }
+  ACKRING_FAILPOINT("receive.mid_read");
+  std::atomic_thread_fence(std::memory_order_acquire);  // the reads above happen before the re-check
+  const SlotWord again = SlotWord::decode(slot.state.load(std::memory_order_relaxed));
+  if (again.seq != (seq & kSeqMask) || again.state != SlotState::committed) {
+    // The slot moved on under us: our lease ran out (or a drop group was
+    // pushed past it: push_group_forward counted it dropped). Not ours to
+    // deliver any more.
+    return false;
+  }
+  if (checksum_ok && !slot_is_for(f.flags, group_, incarnation_)) {
+    // A replay copy for another group (Queue::rewind_group): settle it unseen.
+    settle_own(seq, deliveries, SettleReason::not_for_group);
+    return false;
+  }
+  if (checksum_ok) {
+    if (!copies_.empty()) ++copy_cursor_;
+    out.seq_ = seq;
+    out.deliveries_ = deliveries;
+    out.delivered_ms_ = static_cast<std::uint32_t>(now);
+    out.publish_time_ns_ = f.publish_time_ns;
+    out.has_key_ = (f.flags & kSlotHasKey) != 0;
+    out.replayed_ = (f.flags & kSlotReplay) != 0;
+    out.key_lo_ = f.key_lo;
+    out.key_hi_ = f.key_hi;
+    out.payload_ = Bytes(src, f.length);
+    return true;
+  }
+  // Length past the slot or checksum mismatch: never hand it out. Settle it
+  // so the group moves on, and count it.
+  settle_own(seq, deliveries, SettleReason::corrupt);
+  q.group(group_).corrupt_skipped.fetch_add(1, std::memory_order_relaxed);
+  return false;
+}
+
+void Consumer::settle_own(std::uint64_t seq, std::uint32_t deliveries, SettleReason reason) noexcept {
+  const QueueState& q = *state_;
+  // acquire: pairs with the word's last CAS (our take, a takeover, a drop push); settle() expects this value.
+  std::uint64_t w = q.lease(group_, seq).load(std::memory_order_acquire);
+  if (holds_receipt(q, LeaseWord::decode(w), Receipt{seq, deliveries}, member_)) settle(seq, w, reason);
+}
+
+bool Consumer::settle(std::uint64_t seq, std::uint64_t expected, SettleReason reason) noexcept {
+  // release: the floor advancer (acquire) sees it settled before it lets producers reuse the slot.
+  return state_->lease(group_, seq).compare_exchange_strong(expected, settled_word(seq, reason),
+                                                            std::memory_order_release, std::memory_order_relaxed);
+}
+
+void Consumer::handle_stalled_head(std::uint64_t seq, std::uint64_t now) noexcept {
+  const QueueState& q = *state_;
+  // The common case is an empty queue polled in a loop: touch no shared line
+  // here (reading the tail would pull the producers' hottest line across
+  // cores on every poll). Look at the tail at most once per check interval.
+  if (stalled_seq_ != seq) {
+    stalled_seq_ = seq;
+    stalled_since_ms_ = kNotStalled;
+    next_stall_check_ms_ = now + 1;
+    return;
+  }
+  if (now < next_stall_check_ms_) return;
+  next_stall_check_ms_ = now + kStallCheckMs;
+  // acquire: if tail is past seq, someone claimed it.
+  const std::uint64_t tail = q.header().tail.load(std::memory_order_acquire);
+  if (tail <= seq) {
+    stalled_since_ms_ = kNotStalled;
+    return;  // simply empty
+  }
+  if (stalled_since_ms_ == kNotStalled) {
+    // Claimed but not committed: a stall begins. Remember the tail too: every
+    // seq below it has been claimed at least as long as this one.
+    stalled_since_ms_ = now;
+    stalled_tail_ = tail;
+  }
+  (void)abort_stalled_claims(q, seq, now, stalled_since_ms_, stalled_tail_);
+}
+
+void Consumer::housekeep(std::uint64_t now) noexcept {
+  const QueueState& q = *state_;
+  auto& me = q.member(group_, member_);
+  me.last_active_ms.store(now, std::memory_order_relaxed);
+  // Only reclaims and expires leases (lock-free); wakes sleepers if it freed any.
+  reclaim_dead_members(q, group_);
+  // A member that died between settling and advancing the floor left a run
+  // of settled words behind the floor: move over it for them.
+  (void)advance_group_floor(q, group_);
+  const bool idle = q.group(group_).next.load(std::memory_order_relaxed) ==
+                    q.header().tail.load(std::memory_order_relaxed);
+  next_housekeep_ms_ = now + (idle ? kHousekeepIdleMs : kHousekeepBusyMs);
+}
+
+// -------------------------------------------------------------------- ack --
+
+void Consumer::advance_floor() noexcept { (void)advance_group_floor(*state_, group_); }
+
+// Whether `word` (loaded from lease[r.seq]) is the delivery `r` was issued
+// for. The word must be leased by us with the receipt's generation and count,
+// and this group's floor must not have passed r.seq: generation bits wrap
+// every 2^14 laps, so a word equal in every field may belong to a later lap.
+// It cannot get there while we look: a word owned by this member was taken
+// by this Consumer (one thread), and taking a later lap of r.seq's slot needs
+// the floor past r.seq first — so if the floor we read after loading the
+// word is not past r.seq, the word was r.seq's, and the CAS that follows
+// expects exactly it. (protocol.md §3)
+bool Consumer::check_receipt(const Receipt& r, std::uint64_t word) const noexcept {
+  const QueueState& q = *state_;
+  if (!holds_receipt(q, LeaseWord::decode(word), r, member_)) return false;
+  // acquire: pairs with the floor CAS; a floor past r.seq means its lap is settled.
+  if (q.group(group_).floor.load(std::memory_order_acquire) > r.seq) return false;
+  // Last, right before the CAS: the group was not removed (and created again
+  // under this index, where a new member may hold the same index) since.
+  if (group_gone()) return false;
+  ACKRING_FAILPOINT("ack.after_floor_check");
+  return true;
+}
+
+Status Consumer::settle_receipt(const Receipt& r, SettleReason reason) noexcept {
+  if (group_gone()) return Status::no_such_group;
+  const QueueState& q = *state_;
+  auto& word = q.lease(group_, r.seq);
+  // acquire: pairs with the word's last CAS; keeps check_receipt's floor read after it (fence, protocol.md §3).
+  std::uint64_t w = word.load(std::memory_order_acquire);
+  for (;;) {
+    if (!check_receipt(r, w)) return Status::lease_lost;
+    // release: pairs with advance_floor's acquire; our reads of the payload happen before reuse.
+    if (word.compare_exchange_weak(w, settled_word(r.seq, reason), std::memory_order_release,
+                                   std::memory_order_acquire)) {
+      ACKRING_FAILPOINT("ack.after_settle");
+      return Status::ok;
+    }
+  }
+}
+
+// Counts acked deliveries in this member's delivery-to-ack histogram: `n`
+// acks of deliveries made at `delivered_ms`, now. Receipts made up by the
+// caller (delivered_ms 0) are not counted.
+void Consumer::record_ack_latency(std::uint32_t delivered_ms, std::uint64_t n, std::uint64_t now) noexcept {
+  if (delivered_ms == 0 || n == 0) return;
+  const std::uint32_t ms = static_cast<std::uint32_t>(now) - delivered_ms;  // wraps like the deadlines
+  auto& me = state_->member(group_, member_);
+  bump(me.ack_latency[latency_bucket(ms)], n);
+  bump(me.ack_latency_sum_ms, ms * n);
+}
+
+Status Consumer::ack(const Receipt& r) noexcept {
+  const Status s = settle_receipt(r, SettleReason::acked);
+  if (s != Status::ok) return s;
+  auto& me = state_->member(group_, member_);
+  bump(me.acked);
+  record_ack_latency(r.delivered_ms, 1, coarse_monotonic_ms());
+  advance_floor();
+  return Status::ok;
+}
+
+std::size_t Consumer::ack_batch(std::span<const Delivery> batch) noexcept {
+  std::size_t acked = 0;
+  const std::uint64_t now = coarse_monotonic_ms();
+  // A batch was mostly delivered at one coarse-clock reading: count runs of
+  // equal delivery times at once rather than touching the histogram per ack.
+  std::uint32_t run_ms = 0;
+  std::uint64_t run = 0;
+  for (const Delivery& d : batch) {
+    if (settle_receipt(d.receipt(), SettleReason::acked) != Status::ok) continue;
+    ++acked;
+    if (d.delivered_ms_ != run_ms) {
+      record_ack_latency(run_ms, run, now);
+      run_ms = d.delivered_ms_;
+      run = 0;
+    }
+    ++run;
+  }
+  record_ack_latency(run_ms, run, now);
+  if (acked != 0) {
+    bump(state_->member(group_, member_).acked, acked);
+    advance_floor();
+  }
+  return acked;
+}
+
+Status Consumer::modify_lease(const Receipt& r, std::uint64_t new_deadline_ms, bool give_up) noexcept {
+  if (group_gone()) return Status::no_such_group;
+  const QueueState& q = *state_;
+  auto& word = q.lease(group_, r.seq);
+  // acquire: pairs with the word's last CAS; keeps check_receipt's floor read after it (fence, protocol.md §3).
+  std::uint64_t w = word.load(std::memory_order_acquire);
+  for (;;) {
+    if (!check_receipt(r, w)) return Status::lease_lost;
+    LeaseWord lw = LeaseWord::decode(w);
+    lw.deadline_ms = static_cast<std::uint32_t>(new_deadline_ms);
+    if (give_up) lw.owner = kNoOwner;
+    // acq_rel: a takeover CAS racing with us either sees the new deadline or makes ours fail.
+    if (word.compare_exchange_weak(w, lw.encode(), std::memory_order_acq_rel, std::memory_order_acquire)) break;
+  }
+  lower_deadline_hint(q, group_, new_deadline_ms);
+  return Status::ok;
+}
+
+Status Consumer::nack(const Receipt& r, Millis delay) noexcept {
+  const std::uint64_t now = coarse_monotonic_ms();
+  auto d = static_cast<std::uint64_t>(std::clamp<std::int64_t>(delay.count(), 0, 1ll << 30));
+  if (d == 0 && r.deliveries < state_->layout.max_deliveries) {
+    // No explicit delay: the group's back-off decides (none by default). An
+    // exhausted message is not held back: its next take dead-letters it.
+    // relaxed: the policy word is self-contained.
+    const RedeliveryWord policy = RedeliveryWord::decode(state_->group(group_).redelivery.load(std::memory_order_relaxed));
+    d = backoff_ms(policy, r.deliveries, splitmix64(jitter_state_));
+  }
+  const Status s = modify_lease(r, now + d, /*give_up=*/true);
+  if (s != Status::ok) return s;
+  bump(state_->member(group_, member_).nacked);
+  // Sleeping members computed their wake-up from the old hint: let them
+  // recompute it (no syscall unless someone sleeps).
+  wake_waiters(state_->header().commit_futex, state_->header().commit_waiters);
+  return Status::ok;
+}
+
+Status Consumer::extend(const Receipt& r, Millis lease) noexcept {
+  const auto d = static_cast<std::uint64_t>(std::clamp<std::int64_t>(lease.count(), 1, 1ll << 30));
+  return modify_lease(r, coarse_monotonic_ms() + d, /*give_up=*/false);
+}
+
+Status Consumer::reject(const Receipt& r) noexcept {
+  if (group_gone()) return Status::no_such_group;
+  const QueueState& q = *state_;
+  // acquire: pairs with the word's last CAS; keeps check_receipt's floor read after it (fence, protocol.md §3).
+  const std::uint64_t w = q.lease(group_, r.seq).load(std::memory_order_acquire);
+  if (!check_receipt(r, w)) return Status::lease_lost;
+  return dead_letter(r.seq, w, static_cast<std::uint8_t>(DeadLetterReason::rejected)) ? Status::ok
+                                                                                     : Status::queue_full;
+}
+
+// ---------------------------------------------------------- process-once --
+
+bool Consumer::is_processed(const Delivery& d) noexcept {
+  DedupTable table(*state_);
+  if (!table.enabled()) return false;
+  DedupCounters counters;
+  if (!table.contains(processed_key_of(d), coarse_monotonic_ms(), counters)) return false;
+  bump(state_->member(group_, member_).process_once_skips);
+  return true;
+}
+
+Status Consumer::mark_processed(const Delivery& d) noexcept {
+  DedupTable table(*state_);
+  if (!table.enabled()) return Status::no_dedup;
+  return table.insert(processed_key_of(d), d.seq_, coarse_monotonic_ms()) ? Status::ok : Status::dedup_full;
+}
+
+detail::Fingerprint Consumer::processed_key_of(const Delivery& d) const noexcept {
+  // A replay copy is the message it copies: its key, or (without one) the
+  // original seq it carries in key_lo, so process_once skips it too.
+  const std::uint64_t seq = d.replayed_ && !d.has_key_ ? d.key_lo_ : d.seq_;
+  return processed_key({d.key_lo_, d.key_hi_}, d.has_key_, seq, group_name_);
+}
+
+}  // namespace ackring

@@ -1,0 +1,503 @@
+// The publish path: in-flight word -> claim (CAS on tail) -> mark claimed
+// (CAS on the slot state) -> write -> commit (CAS on the slot state) -> clear
+// the in-flight word. docs/protocol.md §1 argues why each step is safe when
+// the process stalls there for any time, or dies there.
+#include "ackring/producer.hpp"
+
+#include <algorithm>
+#include <cstring>
+
+#include "shm/clock.hpp"
+#include "shm/cpu_relax.hpp"
+#include "dedup/dedup.hpp"
+#include "shm/failpoint.hpp"
+#include "queue/durability.hpp"
+#include "queue/group.hpp"
+#include "shm/queue_state.hpp"
+#include "shm/wait.hpp"
+#include "shm/xxhash_inline.hpp"
+
+namespace ackring {
+
+using namespace detail;
+
+namespace {
+
+enum class Write : std::uint8_t { committed, aborted, corrupt };
+
+// Who writes a slot, and since when: consumers judge a stuck claim by it
+// (pid + start time; claim_ms against claim_timeout).
+struct Claimer {
+  std::uint32_t pid;
+  std::uint64_t start_time;
+  std::uint32_t claim_ms;         // low 32 bits of coarse monotonic ms, read after the claim
+  std::uint64_t publish_time_ns;  // wall clock, for display
+};
+
+// A batch re-reads the claim time every this many slots, so that a long
+// batch (large messages) never marks a slot with a time from long before.
+constexpr std::uint64_t kClaimTimeEvery = 16;
+
+// The slot fields a publish chooses: plain (0), keyed (kSlotHasKey + key),
+// or a replay copy (kSlotReplay ..., see layout.hpp).
+struct Stamp {
+  std::uint32_t flags = 0;
+  std::uint64_t key_lo = 0;
+  std::uint64_t key_hi = 0;
+};
+
+// Asks for write ownership of a slot's header line and first payload line
+// ahead of use. Consumers read every slot a lap earlier, so its lines sit in
+// their cores' caches; without this, the mark CAS below waits for the other
+// core to give the line up — a cross-core round trip per message. Two slots
+// ahead: the transfer takes longer than one publish, so one slot ahead is
+// still in flight when the write comes; three ahead is no better than two,
+// and four is slower than none (bench/README.md, "The producer's PREFETCHW
+// distance", has the runs, including vCPUs that share a cache). A
+// hint, never a write: when the ring is full the slot ahead still holds a
+// message a consumer is about to read, and the cost is that consumer
+// fetching the line back.
+constexpr std::uint64_t kPrefetchAhead = 2;
+
+inline void prefetch_for_write(const void* line) noexcept {
+#if defined(__x86_64__)
+  // PREFETCHW by hand: GCC emits it for __builtin_prefetch(p, 1) only with
+  // -mprfchw; CPUs without it execute the opcode as a NOP.
+  asm volatile("prefetchw %0" : : "m"(*static_cast<const char*>(line)));
+#else
+  __builtin_prefetch(line, /*rw=*/1);
+#endif
+}
+
+// Writes one claimed seq. `aborted` means a consumer gave up on this claim
+// (we stalled longer than claim_timeout, or were judged dead): nothing was
+// published and the caller publishes the message again at a new seq. The
+// slot cannot have been reused meanwhile: our in-flight word holds every
+// seq from our claim on back from reuse until we clear it (protocol.md §1).
+Write write_slot(const QueueState& q, std::uint64_t seq, Bytes payload, const Claimer& self,
+                 const Stamp& stamp) noexcept {
+  SlotHeader& slot = q.slot(seq);
+  prefetch_for_write(&q.slot(seq + kPrefetchAhead));
+  prefetch_for_write(q.payload(seq + kPrefetchAhead));
+  std::uint64_t observed = slot.state.load(std::memory_order_acquire);
+  const SlotWord prior = SlotWord::decode(observed);
+  const std::uint64_t mine = seq & kSeqMask;
+  if (prior.seq == mine && prior.state == SlotState::aborted) return Write::aborted;
+  // The floor check let us claim `seq`, so every group is done with whatever
+  // an earlier lap left here, and no live producer still writes it: normally
+  // committed/aborted seq - capacity, but with no group at all also a claim
+  // of a producer that died (claimed, or never marked).
+  const bool fresh = prior.seq == mine && prior.state == SlotState::free;
+  const bool earlier_lap = prior.seq < mine && ((mine - prior.seq) & q.mask) == 0;
+  if (!fresh && !earlier_lap) return Write::corrupt;
+  // The previous lap's keyed publisher may have died before committing its
+  // dedup entry: record the key while this slot still proves the publish.
+  // (One load of a line we hold; a scan only after such a death.)
+  remember_key_before_reuse(q, slot, observed);
+  // Everything that needs no ownership of the slot is done before we mark it,
+  // so the slot's line (which consumers poll) is held as briefly as possible.
+  const std::uint64_t checksum = XXH3_64bits(payload.data(), payload.size());
+  // Only we store into this slot in this lap (the in-flight word fences off
+  // the next lap), so plain relaxed stores; consumers read them after seeing
+  // `claimed` (acquire), to judge liveness. The claim time was read after
+  // the claim, not when the publish began: a publish that waited for room
+  // must not mark a claim that already looks timed out.
+  relaxed_store(slot.claimer_pid, self.pid);
+  relaxed_store(slot.claimer_start_time, self.start_time);
+  relaxed_store(slot.claim_ms, self.claim_ms);
+  // release: pairs with the stall checker's acquire load, which then reads the claimer fields.
+  if (!slot.state.compare_exchange_strong(observed, SlotWord{seq, SlotState::claimed}.encode(),
+                                          std::memory_order_release, std::memory_order_acquire))
+    return SlotWord::decode(observed).state == SlotState::aborted ? Write::aborted : Write::corrupt;
+  ACKRING_FAILPOINT("publish.after_mark");
+  // release fence: the field and payload stores below stay after the claim.
+  // A consumer still reading the previous lap's message here (its lease ran
+  // out mid-read: the seqlock read in Consumer::fill) that sees any of them
+  // then also sees the claim when it re-checks the state after its acquire
+  // fence, and discards what it read. (Free on x86; needed on ARM.)
+  std::atomic_thread_fence(std::memory_order_release);
+  write_fields(slot, {static_cast<std::uint32_t>(payload.size()), stamp.flags, checksum, stamp.key_lo, stamp.key_hi,
+                      self.publish_time_ns});
+#if defined(ACKRING_FAILPOINTS)
+  // Test build: stop half way through the payload.
+  const std::size_t half = payload.size() / 2;
+  if (half != 0) std::memcpy(q.payload(seq), payload.data(), half);
+  ACKRING_FAILPOINT("publish.mid_payload");
+  if (payload.size() != half) std::memcpy(q.payload(seq) + half, payload.data() + half, payload.size() - half);
+  ACKRING_FAILPOINT("publish.before_commit");
+#else
+  if (!payload.empty()) std::memcpy(q.payload(seq), payload.data(), payload.size());
+#endif
+  std::uint64_t claimed = SlotWord{seq, SlotState::claimed}.encode();
+  // seq_cst: release publishes header and payload to consumers (their acquire/seq_cst
+  // load of the state); seq_cst orders it before our read of commit_waiters (wait.hpp).
+  if (!slot.state.compare_exchange_strong(claimed, SlotWord{seq, SlotState::committed}.encode(),
+                                          std::memory_order_seq_cst))
+    return Write::aborted;  // a consumer aborted us between claim and commit
+  ACKRING_FAILPOINT("publish.after_commit");
+  return Write::committed;
+}
+
+std::uint64_t deadline_after(std::chrono::nanoseconds timeout) noexcept;
+
+// How long a publish waits for its record to be durable (sync mode): its own
+// timeout, but at least kMinDurableWait even for try_publish, whose
+// non-blocking promise is about room in the ring, not about the disk.
+constexpr std::chrono::seconds kMinDurableWait{5};
+
+std::uint64_t durable_floor_deadline(const QueueState& q) noexcept {
+  return q.layout.durability == kDurabilitySync ? deadline_after(kMinDurableWait) : 0;
+}
+
+std::uint64_t durability_deadline(const QueueState& q, std::chrono::nanoseconds timeout) noexcept {
+  if (q.layout.durability != kDurabilitySync) return 0;
+  return std::max(deadline_after(timeout), durable_floor_deadline(q));
+}
+
+// The message's publish time (QueueOptions::publish_timestamp): the precise
+// realtime clock is the largest single cost of a publish on most machines.
+std::uint64_t publish_time_ns(const QueueState& q) noexcept {
+  return (q.layout.flags & kLayoutCoarsePublishTime) != 0 ? coarse_realtime_ns() : realtime_ns();
+}
+
+std::uint64_t deadline_after(std::chrono::nanoseconds timeout) noexcept {
+  const std::uint64_t now = monotonic_ns();
+  if (timeout.count() <= 0) return now;
+  const auto t = static_cast<std::uint64_t>(timeout.count());
+  return t > ~0ull - now ? ~0ull : now + t;
+}
+
+// Owner-only counter bump (no RMW needed).
+inline void bump(std::atomic<std::uint64_t>& c, std::uint64_t by) noexcept {
+  if (by != 0) c.store(c.load(std::memory_order_relaxed) + by, std::memory_order_relaxed);
+}
+
+}  // namespace
+
+Producer::Producer(std::shared_ptr<QueueState> state, std::uint32_t index, std::uint32_t incarnation,
+                   std::int32_t pid, std::uint64_t start_time) noexcept
+    : state_(std::move(state)), index_(index), incarnation_(incarnation), pid_(pid), start_time_(start_time) {}
+
+Producer::Producer(Producer&& o) noexcept { *this = std::move(o); }
+
+Producer& Producer::operator=(Producer&& o) noexcept {
+  if (this != &o) {
+    release();
+    state_ = std::move(o.state_);
+    index_ = o.index_;
+    incarnation_ = o.incarnation_;
+    pid_ = o.pid_;
+    start_time_ = o.start_time_;
+    cached_floor_ = o.cached_floor_;
+  }
+  return *this;
+}
+
+Producer::~Producer() { release(); }
+
+void Producer::release() noexcept {
+  if (!state_) return;
+  auto& e = state_->producer(index_);
+  retire_producer_counters(*state_, e);
+  e.in_flight.store(0, std::memory_order_relaxed);  // no publish runs while the handle is released
+  e.start_time.store(0, std::memory_order_relaxed);
+  // release: the cleared counters are visible to whoever claims the entry next.
+  e.pid.store(0, std::memory_order_release);
+  state_.reset();
+}
+
+// ------------------------------------------------------------------ claim --
+
+// Before the tail CAS the producer stores 1 + the tail it saw into its
+// in-flight word; its claim is at or after that seq. refresh_floor never lets
+// the ring reuse a slot at or after a live producer's in-flight seq, so
+// whatever this producer does next — write, stall for an hour, be aborted —
+// no other producer rewrites the slots it may still store into. The word is
+// cleared (end_flight) once every store of the publish is done.
+Status Producer::claim(std::uint64_t k, std::uint64_t& first) noexcept {
+  const QueueState& q = *state_;
+  auto& h = q.header();
+  auto& in_flight = q.producer(index_).in_flight;
+  const std::uint64_t capacity = q.layout.capacity;
+  bool flagged = false;
+  // relaxed load: the CAS below re-validates it.
+  std::uint64_t tail = h.tail.load(std::memory_order_relaxed);
+  for (;;) {
+    if (tail + k > cached_floor_ + capacity) {
+      // acquire: pairs with refresh_floor's CAS; the floor it names was read from the groups.
+      cached_floor_ = floor_of(h.floor_word.load(std::memory_order_acquire));
+      if (tail + k > cached_floor_ + capacity) {
+        // Our own word must not hold the ring back while we look for room.
+        if (flagged) in_flight.store(0, std::memory_order_relaxed);
+        flagged = false;
+        cached_floor_ = refresh_floor(q, tail + k - capacity, /*make_room=*/true);
+        if (tail + k > cached_floor_ + capacity) {
+          tail = h.tail.load(std::memory_order_relaxed);
+          if (tail + k > cached_floor_ + capacity) return Status::queue_full;
+          continue;
+        }
+      }
+    }
+    // relaxed: published by the tail CAS below (release), which every
+    // process that learns of our claim synchronises with (protocol.md §1).
+    // Stored again before every attempt: a word left at the tail of a failed
+    // attempt would hold the ring at a seq we no longer claim (the model
+    // found such a wedge when the retry then waits for room). Raising it is
+    // safe: we hold no claim yet.
+    in_flight.store(tail + 1, std::memory_order_relaxed);
+    if (!flagged) {
+      flagged = true;
+      ACKRING_FAILPOINT("publish.after_intent");
+    }
+    // acq_rel: release publishes the in-flight word with the claim; acquire orders our
+    // later slot reads after the floor check (the slot's previous occupant is settled).
+    if (h.tail.compare_exchange_weak(tail, tail + k, std::memory_order_acq_rel, std::memory_order_relaxed)) {
+      first = tail;
+      ACKRING_FAILPOINT("publish.after_tail_cas");
+      return Status::ok;
+    }
+  }
+}
+
+void Producer::end_flight() noexcept {
+  // release: our stores into the claimed slots happen before a refresher that
+  // reads 0 here (acquire) lets another producer reuse them.
+  state_->producer(index_).in_flight.store(0, std::memory_order_release);
+}
+
+Status Producer::claim_wait(std::uint64_t k, std::uint64_t deadline_ns, std::uint64_t& first) noexcept {
+  Status s = claim(k, first);
+  if (s != Status::queue_full) return s;
+  const QueueState& q = *state_;
+  auto& h = q.header();
+  const std::uint64_t spin_until = monotonic_ns() + 20'000;
+  for (;;) {
+    const std::uint64_t now = monotonic_ns();
+    if (now >= deadline_ns) return Status::timeout;
+    if (now < spin_until) {
+      cpu_relax();
+    } else {
+      // seq_cst: pairs with the floor CAS + wake_waiters of consumers (wait.hpp protocol).
+      h.space_waiters.fetch_add(1, std::memory_order_seq_cst);
+      const std::uint32_t seen = arm(h.space_futex);
+      const std::uint64_t tail = h.tail.load(std::memory_order_relaxed);
+      const std::uint64_t floor = refresh_floor(q, tail + k - q.layout.capacity, true);
+      if (tail + k > floor + q.layout.capacity)
+        futex_wait(h.space_futex, seen, std::min<std::uint64_t>(deadline_ns - now, 10'000'000));
+      h.space_waiters.fetch_sub(1, std::memory_order_relaxed);
+    }
+    s = claim(k, first);
+    if (s != Status::queue_full) return s;
+  }
+}
+
+// ------------------------------------------------------------------ write --
+
+PublishResult Producer::write_claimed(std::uint64_t first, std::span<const Bytes> payloads,
+                                      std::uint64_t durable_deadline_ns) noexcept {
+  const QueueState& q = *state_;
+  const std::uint64_t k = payloads.size();
+  std::uint64_t now_ms = coarse_monotonic_ms();
+  Claimer self{static_cast<std::uint32_t>(pid_), start_time_, static_cast<std::uint32_t>(now_ms), publish_time_ns(q)};
+  std::uint64_t committed = 0;
+  std::uint64_t first_lost = k;  // index of the first payload a consumer aborted, if any
+  bool corrupt = false;
+  for (std::uint64_t i = 0; i < k && first_lost == k; ++i) {
+    if (i != 0 && i % kClaimTimeEvery == 0) {
+      now_ms = coarse_monotonic_ms();
+      self.claim_ms = static_cast<std::uint32_t>(now_ms);
+    }
+    switch (write_slot(q, first + i, payloads[i], self, Stamp{})) {
+      case Write::committed: ++committed; break;
+      case Write::aborted: first_lost = i; break;
+      case Write::corrupt: corrupt = true; break;
+    }
+  }
+  // A consumer aborted one of our claims: abort the rest of the batch too, so
+  // that what must be published again is exactly payloads[first_lost..k).
+  if (first_lost != k) abort_own_claims(first + first_lost + 1, first + k);
+  end_flight();  // every store into our slots is done
+  auto& e = q.producer(index_);
+  bump(e.published, committed);
+  e.last_active_ms.store(now_ms, std::memory_order_relaxed);
+  wake_waiters(q.header().commit_futex, q.header().commit_waiters);
+  if (corrupt) return {Status::corrupt, 0};
+  if (first_lost != k) {
+    // Rare: we stalled past claim_timeout (or were taken for dead) and a
+    // consumer aborted our claim. Publish the rest again, in order, at new
+    // seqs; waiting is acceptable here, this producer was stuck that long.
+    const auto wait = std::chrono::milliseconds(q.layout.claim_timeout_ms) * 4;
+    const PublishResult again = publish_batch(payloads.subspan(first_lost), wait);
+    if (!again.ok() || first_lost == 0) return again;
+    return {Status::ok, first};
+  }
+  // durability = sync: return only once the records are on disk (write-ahead;
+  // consumers do not see them before either). A timeout here means committed
+  // but not yet confirmed durable: the message stays queued.
+  if (const Status d = wait_durable(q, first + k - 1, durable_deadline_ns); d != Status::ok) return {d, first};
+  return {Status::ok, first};
+}
+
+void Producer::abort_own_claims(std::uint64_t from, std::uint64_t to) noexcept {
+  const QueueState& q = *state_;
+  std::uint64_t aborted = 0;
+  for (std::uint64_t s = from; s < to; ++s) {
+    auto& state = q.slot(s).state;
+    std::uint64_t w = state.load(std::memory_order_acquire);
+    const SlotWord sw = SlotWord::decode(w);
+    if (sw.seq == (s & kSeqMask) && sw.state == SlotState::aborted) continue;  // a consumer was first
+    // Like a consumer's abort; we never marked these, so no commit of ours races it.
+    if (abort_claim(q, s, w)) ++aborted;
+  }
+  if (aborted != 0) q.header().aborted.fetch_add(aborted, std::memory_order_relaxed);
+}
+
+PublishResult Producer::try_publish_batch(std::span<const Bytes> payloads) noexcept {
+  return publish_batch(payloads, std::chrono::nanoseconds::zero());
+}
+
+PublishResult Producer::publish_batch(std::span<const Bytes> payloads, std::chrono::nanoseconds timeout) noexcept {
+  const QueueState& q = *state_;
+  const std::uint64_t k = payloads.size();
+  if (k == 0) return {Status::ok, q.header().tail.load(std::memory_order_relaxed)};
+  if (k > q.layout.capacity) return {Status::too_large, 0};
+  for (const Bytes& p : payloads)
+    if (p.size() > q.layout.max_message_size) return {Status::too_large, 0};
+  std::uint64_t first = 0;
+  Status s = claim(k, first);
+  // The deadline (a clock read) only matters once the ring is full.
+  if (s == Status::queue_full && timeout.count() > 0) s = claim_wait(k, deadline_after(timeout), first);
+  if (s != Status::ok) return {s, 0};
+  return write_claimed(first, payloads, durability_deadline(q, timeout));
+}
+
+PublishResult Producer::try_publish(Bytes payload) noexcept { return publish_batch({&payload, 1}, {}); }
+
+PublishResult Producer::publish(Bytes payload, std::chrono::nanoseconds timeout) noexcept {
+  return publish_batch({&payload, 1}, timeout);
+}
+
+// ------------------------------------------------------------------ keyed --
+
+PublishResult Producer::try_publish(Bytes payload, const PublishOptions& options) noexcept {
+  if (options.key.empty()) return try_publish(payload);
+  // A racing publisher of the same key finishes within microseconds unless
+  // its queue is full; give it 1 ms before answering timeout.
+  return publish_keyed(payload, options.key, std::chrono::milliseconds(1));
+}
+
+PublishResult Producer::publish(Bytes payload, const PublishOptions& options, std::chrono::nanoseconds timeout) noexcept {
+  if (options.key.empty()) return publish(payload, timeout);
+  return publish_keyed(payload, options.key, timeout);
+}
+
+// Long on purpose: reserve the key, claim, record the claim in the entry,
+// write, commit the entry, end the flight — the order is the keyed publish
+// protocol (docs/dedup.md) and reads best as one sequence.
+PublishResult Producer::publish_keyed(Bytes payload, std::string_view key, std::chrono::nanoseconds timeout) noexcept {
+  const QueueState& q = *state_;
+  if (payload.size() > q.layout.max_message_size) return {Status::too_large, 0};
+  DedupTable table(q);
+  if (!table.enabled()) return {Status::no_dedup, 0};
+  const Fingerprint fp = fingerprint(key);
+  DedupCounters counters;
+  // No precise clock read unless something has to wait (a racing publisher,
+  // a full ring, the disk): the deadline is computed then.
+  const std::uint64_t timeout_ns = timeout.count() <= 0 ? 0 : static_cast<std::uint64_t>(timeout.count());
+  std::uint64_t deadline = 0;
+  auto deadline_ns = [&] {
+    if (deadline == 0) deadline = deadline_after(timeout);
+    return deadline;
+  };
+  const Reservation r =
+      table.reserve(fp, dedup_owner(index_, incarnation_), coarse_monotonic_ms(), timeout_ns, counters);
+  auto& e = q.producer(index_);
+  bump(e.keyed_published, 1);
+  bump(e.dedup_hits, counters.hits);
+  bump(e.bloom_negatives, counters.bloom_negatives);
+  bump(e.expired_reused, counters.expired_reused);
+  switch (r.outcome) {
+    case ReserveOutcome::duplicate: return {Status::ok, r.seq, true};
+    case ReserveOutcome::full: return {Status::dedup_full, 0};
+    case ReserveOutcome::timeout: return {Status::timeout, 0};
+    case ReserveOutcome::reserved: break;
+  }
+  std::uint64_t claim_deadline = 0;  // set once a claim was aborted: the retries' deadline
+  for (;;) {
+    std::uint64_t seq = 0;
+    Status s = claim(1, seq);
+    if (s == Status::queue_full) s = claim_wait(1, claim_deadline != 0 ? claim_deadline : deadline_ns(), seq);
+    if (s != Status::ok) {
+      (void)table.release(r.entry);
+      return {s, 0};
+    }
+    if (!table.set_claimed(r.entry, seq)) {
+      // The reservation is not ours any more (never for a live owner): the
+      // key must not be enqueued without it. Give the claim up.
+      abort_own_claims(seq, seq + 1);
+      end_flight();
+      return {Status::corrupt, 0};
+    }
+    const std::uint64_t now_ms = coarse_monotonic_ms();
+    const Claimer self{static_cast<std::uint32_t>(pid_), start_time_, static_cast<std::uint32_t>(now_ms), publish_time_ns(q)};
+    const Write w =
+        write_slot(q, seq, payload, self, Stamp{kSlotHasKey | kSlotKeyUnrecorded, fp.lo, fp.hi});
+    // The entry is committed first, before anything else: between the slot's
+    // commit and the entry's, a death leaves the key's fate to be read from
+    // the slot (docs/dedup.md), so that window is kept as short as possible.
+    // A commit that finds the reservation no longer ours still published the
+    // message: the slot is committed, and keeps kSlotKeyUnrecorded.
+    if (w == Write::committed && table.commit(r.entry, seq)) {
+      // relaxed: only we store into this slot in this lap; end_flight's
+      // release below orders it before anyone may claim the slot's next lap.
+      relaxed_store(q.slot(seq).flags, kSlotHasKey);
+    }
+    end_flight();
+    wake_waiters(q.header().commit_futex, q.header().commit_waiters);
+    if (w == Write::committed) {
+      bump(e.published, 1);
+      e.last_active_ms.store(now_ms, std::memory_order_relaxed);
+      if (q.layout.durability == kDurabilitySync)
+        if (const Status d = wait_durable(q, seq, std::max(deadline_ns(), durable_floor_deadline(q))); d != Status::ok)
+          return {d, seq};
+      return {Status::ok, seq};
+    }
+    if (w == Write::corrupt) {
+      (void)table.release(r.entry);
+      return {Status::corrupt, 0};
+    }
+    // Aborted by a consumer while we were stalled: claim again (our
+    // reservation still holds the key), with as long to wait for room as an
+    // unkeyed publish gets after an abort.
+    if (claim_deadline == 0)
+      claim_deadline = std::max(deadline_ns(), deadline_after(std::chrono::milliseconds(q.layout.claim_timeout_ms) * 4));
+  }
+}
+
+// ----------------------------------------------------------------- replay --
+
+PublishResult Producer::publish_copy(Bytes payload, std::uint32_t flags, std::uint64_t key_lo, std::uint64_t key_hi,
+                                     std::uint64_t publish_time_ns, std::uint64_t deadline_ns) noexcept {
+  const QueueState& q = *state_;
+  if (payload.size() > q.layout.max_message_size) return {Status::too_large, 0};
+  for (;;) {
+    std::uint64_t seq = 0;
+    if (const Status s = claim_wait(1, deadline_ns, seq); s != Status::ok) return {s, 0};
+    const std::uint64_t now_ms = coarse_monotonic_ms();
+    const Claimer self{static_cast<std::uint32_t>(pid_), start_time_, static_cast<std::uint32_t>(now_ms), publish_time_ns};
+    // A copy has no dedup entry of its own to record.
+    const Write w = write_slot(q, seq, payload, self, Stamp{flags & ~kSlotKeyUnrecorded, key_lo, key_hi});
+    end_flight();
+    wake_waiters(q.header().commit_futex, q.header().commit_waiters);
+    if (w == Write::committed) {
+      auto& e = q.producer(index_);
+      bump(e.published, 1);
+      e.last_active_ms.store(now_ms, std::memory_order_relaxed);
+      return {Status::ok, seq};
+    }
+    if (w == Write::corrupt) return {Status::corrupt, 0};
+    // Aborted by a consumer while we were stalled: claim again.
+  }
+}
+
+}  // namespace ackring
