@@ -24,6 +24,8 @@ namespace ackring {
 namespace detail {
 struct QueueState;
 struct Fingerprint;
+struct LeaseWord;
+struct RedeliveryWord;
 enum class SettleReason : std::uint8_t;
 }  // namespace detail
 
@@ -150,7 +152,16 @@ class Consumer {
 
   enum class Take : std::uint8_t { got, nothing, retry };
   [[nodiscard]] Take take_expired(Delivery& out, std::uint64_t now_ms) noexcept;
+  struct Takeover;
+  [[nodiscard]] Takeover plan_takeover(const detail::LeaseWord& expired, const detail::RedeliveryWord& policy,
+                                       std::uint64_t now_ms) noexcept;
+  [[nodiscard]] bool deliver_taken_over(Delivery& out, std::uint64_t seq, const Takeover& takeover,
+                                        std::uint32_t from_owner, std::uint64_t now_ms,
+                                        std::uint64_t& earliest_ms) noexcept;
   [[nodiscard]] Take take_new_batch(std::span<Delivery> out, std::size_t& got, std::uint64_t now_ms) noexcept;
+  [[nodiscard]] bool skip_unusable(std::uint64_t seq, std::uint64_t lease_word, detail::SettleReason why) noexcept;
+  void finish_take(std::uint64_t first, std::uint64_t consumed, std::size_t got_before, std::size_t got,
+                   std::uint64_t now_ms) noexcept;
   [[nodiscard]] bool fill(Delivery& out, std::uint64_t seq, std::uint32_t deliveries, std::uint64_t now_ms) noexcept;
   void record_ack_latency(std::uint32_t delivered_ms, std::uint64_t acks, std::uint64_t now_ms) noexcept;
   bool settle(std::uint64_t seq, std::uint64_t expected_word, detail::SettleReason reason) noexcept;

@@ -228,6 +228,60 @@ bool took_later_lap(const QueueState& q, std::uint32_t group, std::uint64_t seq,
 }
 }  // namespace
 
+// What a receive does with a lease found past its deadline: the word it
+// CASes in (`mine`), and whether that is a takeover or the back-off step.
+struct Consumer::Takeover {
+  LeaseWord mine;
+  bool exhausted;               // at max_deliveries: to the dead-letter queue
+  std::uint64_t backoff_until;  // non-zero: the back-off step, visible again then
+};
+
+Consumer::Takeover Consumer::plan_takeover(const LeaseWord& lw, const RedeliveryWord& policy,
+                                           std::uint64_t now) noexcept {
+  const bool exhausted = lw.deliveries >= state_->layout.max_deliveries;
+  // A lease that ran out in its holder's hands comes back only after the
+  // group's back-off, counted from its deadline. Words given back by a
+  // nack, a death or a leave had theirs applied when they were given back.
+  if (policy.enabled() && !exhausted && lw.owner < kMaxMembers) {
+    const std::uint64_t until =
+        widen_deadline(lw.deadline_ms, now) + backoff_ms(policy, lw.deliveries, splitmix64(jitter_state_));
+    // Backing off, the word keeps its delivery count and names no member:
+    // the holder's receipt no longer matches, as after a takeover.
+    if (until > now)
+      return {{LeaseState::leased, lw.generation, kExpiredOwner, lw.deliveries, static_cast<std::uint32_t>(until)},
+              false, until};
+  }
+  // Exhausted: held 1 s while it is dead-lettered (a full DLQ brings it back then).
+  const std::uint32_t hold_ms = exhausted ? 1000 : lease_ms_;
+  return {{LeaseState::leased, lw.generation, member_, exhausted ? lw.deliveries : lw.deliveries + 1,
+           static_cast<std::uint32_t>(now + hold_ms)},
+          exhausted, 0};
+}
+
+// After a takeover CAS of seq (from a word owned by `from_owner`): dead-letter
+// it, or hand it out in `out`. True if `out` holds a delivery.
+bool Consumer::deliver_taken_over(Delivery& out, std::uint64_t seq, const Takeover& t, std::uint32_t from_owner,
+                                  std::uint64_t now, std::uint64_t& earliest) noexcept {
+  const QueueState& q = *state_;
+  auto& me = q.member(group_, member_);
+  bump(me.lease_expiries);
+  if (t.exhausted) {
+    if (!dead_letter(seq, t.mine.encode(), static_cast<std::uint8_t>(DeadLetterReason::max_deliveries)))
+      earliest = std::min(earliest, widen_deadline(t.mine.deadline_ms, now));
+    return false;
+  }
+  if (!fill(out, seq, t.mine.deliveries, now)) return false;
+  bump(me.delivered);
+  bump(me.redelivered);
+  bump(me.redelivered_by[static_cast<std::uint8_t>(redelivery_cause_of(from_owner))]);
+  if (options_.mode == DeliveryMode::at_most_once) {
+    settle(seq, t.mine.encode(), SettleReason::acked);
+  } else {
+    lower_deadline_hint(q, group_, now + lease_ms_);
+  }
+  return true;
+}
+
 Consumer::Take Consumer::take_expired(Delivery& out, std::uint64_t now) noexcept {
   const QueueState& q = *state_;
   auto& G = q.group(group_);
@@ -249,55 +303,19 @@ Consumer::Take Consumer::take_expired(Delivery& out, std::uint64_t now) noexcept
       earliest = std::min(earliest, widen_deadline(lw.deadline_ms, now));
       continue;
     }
-    const bool exhausted = lw.deliveries >= q.layout.max_deliveries;
-    const std::uint32_t deliveries = exhausted ? lw.deliveries : lw.deliveries + 1;
-    const std::uint32_t hold_ms = exhausted ? 1000 : lease_ms_;
-    // A lease that ran out in its holder's hands comes back only after the
-    // group's back-off, counted from its deadline. Words given back by a
-    // nack, a death or a leave had theirs applied when they were given back.
-    std::uint64_t backoff_until = 0;
-    if (policy.enabled() && !exhausted && lw.owner < kMaxMembers) {
-      const std::uint64_t until =
-          widen_deadline(lw.deadline_ms, now) + backoff_ms(policy, lw.deliveries, splitmix64(jitter_state_));
-      if (until > now) backoff_until = until;
-    }
-    // Backing off, the word keeps its delivery count and names no member:
-    // the holder's receipt no longer matches, as after a takeover.
-    const LeaseWord mine = backoff_until != 0
-                               ? LeaseWord{LeaseState::leased, lw.generation, kExpiredOwner, lw.deliveries,
-                                           static_cast<std::uint32_t>(backoff_until)}
-                               : LeaseWord{LeaseState::leased, lw.generation, member_, deliveries,
-                                           static_cast<std::uint32_t>(now + hold_ms)};
+    const Takeover t = plan_takeover(lw, policy, now);
     ACKRING_FAILPOINT("takeover.before_lease_cas");
     // acq_rel: we own this delivery now; pairs with the ack/nack CAS of the previous holder.
-    if (!word.compare_exchange_strong(w, mine.encode(), std::memory_order_acq_rel, std::memory_order_acquire))
+    if (!word.compare_exchange_strong(w, t.mine.encode(), std::memory_order_acq_rel, std::memory_order_acquire))
       continue;  // another member took it first
     ACKRING_FAILPOINT("takeover.after_lease_cas");
-    if (took_later_lap(q, group_, s, w, mine.encode())) continue;
-    if (backoff_until != 0) {
-      earliest = std::min(earliest, backoff_until);
+    if (took_later_lap(q, group_, s, w, t.mine.encode())) continue;
+    if (t.backoff_until != 0) {
+      earliest = std::min(earliest, t.backoff_until);
       continue;
-    }
-    bump(q.member(group_, member_).lease_expiries);
-    if (exhausted) {
-      // Held past max_deliveries: move it to the dead-letter queue. If that
-      // fails (DLQ full), our 1 s lease brings it back to try again.
-      if (!dead_letter(s, mine.encode(), static_cast<std::uint8_t>(DeadLetterReason::max_deliveries)))
-        earliest = std::min(earliest, now + hold_ms);
-      continue;
-    }
-    if (!fill(out, s, deliveries, now)) continue;
-    auto& me = q.member(group_, member_);
-    bump(me.delivered);
-    bump(me.redelivered);
-    bump(me.redelivered_by[static_cast<std::uint8_t>(redelivery_cause_of(lw.owner))]);
-    if (options_.mode == DeliveryMode::at_most_once) {
-      settle(s, mine.encode(), SettleReason::acked);
-    } else {
-      lower_deadline_hint(q, group_, now + lease_ms_);
     }
     // The hint stays where it was (<= now): the next receive scans again for more.
-    return Take::got;
+    if (deliver_taken_over(out, s, t, lw.owner, now, earliest)) return Take::got;
   }
   // Nothing expired: raise the hint to the earliest live deadline, unless a
   // member lowered it meanwhile (then its value stands). A lease taken while
@@ -310,6 +328,24 @@ Consumer::Take Consumer::take_expired(Delivery& out, std::uint64_t now) noexcept
   return Take::nothing;
 }
 
+// Settles the head seq `s` unseen (an aborted claim, or a slot holding
+// garbage), from the lease word `w` read for it. False if the word moved.
+bool Consumer::skip_unusable(std::uint64_t s, std::uint64_t w, SettleReason why) noexcept {
+  const QueueState& q = *state_;
+  // acq_rel: as the take-new lease CAS. `w` is empty or an earlier lap's
+  // settled word: a value that never comes back in this slot.
+  if (!q.lease(group_, s).compare_exchange_strong(w, settled_word(s, why), std::memory_order_acq_rel,
+                                                  std::memory_order_acquire))
+    return false;
+  auto& G = q.group(group_);
+  (why == SettleReason::corrupt ? G.corrupt_skipped : G.aborted_skipped).fetch_add(1, std::memory_order_relaxed);
+  return true;
+}
+
+// Takes new messages from `next` on, up to out.size(). One loop on purpose:
+// each step of take-new (protocol.md §2) re-checks what the step before it
+// read (the slot's state, the lease word, `next` again) right before the CAS
+// it guards, and split apart those checks would no longer sit beside it.
 Consumer::Take Consumer::take_new_batch(std::span<Delivery> out, std::size_t& got, std::uint64_t now) noexcept {
   const QueueState& q = *state_;
   auto& G = q.group(group_);
@@ -317,6 +353,7 @@ Consumer::Take Consumer::take_new_batch(std::span<Delivery> out, std::size_t& go
   const std::uint64_t n = G.next.load(std::memory_order_acquire);
   const std::uint64_t bound = durable_bound(q);
   const bool at_most_once = options_.mode == DeliveryMode::at_most_once;
+  const std::size_t got_before = got;
   std::uint64_t consumed = 0;
   bool hint_lowered = false;
   Take result = Take::retry;
@@ -363,12 +400,7 @@ Consumer::Take Consumer::take_new_batch(std::span<Delivery> out, std::size_t& go
       break;
     }
     if (garbage || sw.state == SlotState::aborted) {
-      const SettleReason why = garbage ? SettleReason::corrupt : SettleReason::aborted;
-      // acq_rel: as the lease CAS below. `w` is empty or an earlier lap's
-      // settled word: a value that never comes back in this slot.
-      if (!word.compare_exchange_strong(w, settled_word(s, why), std::memory_order_acq_rel, std::memory_order_acquire))
-        break;
-      (garbage ? G.corrupt_skipped : G.aborted_skipped).fetch_add(1, std::memory_order_relaxed);
+      if (!skip_unusable(s, w, garbage ? SettleReason::corrupt : SettleReason::aborted)) break;
       ++consumed;
       continue;
     }
@@ -394,22 +426,30 @@ Consumer::Take Consumer::take_new_batch(std::span<Delivery> out, std::size_t& go
     if (at_most_once) settle(s, mine.encode(), SettleReason::acked);
     ++got;
   }
-  if (consumed != 0) {
-    // Advance next past what we took (helpers may have moved it part way).
-    std::uint64_t cur = n;
-    const std::uint64_t target = n + consumed;
-    // acq_rel: publishes our lease words to members that read next (acquire).
-    while (cur < target && !G.next.compare_exchange_weak(cur, target, std::memory_order_acq_rel)) {
-    }
-    if (got != 0) {
-      auto& me = q.member(group_, member_);
-      bump(me.delivered, got);
-      me.last_active_ms.store(now, std::memory_order_relaxed);
-    }
-    if (at_most_once || got != consumed) advance_floor();
-    return Take::got;
+  if (consumed == 0) return result;
+  finish_take(n, consumed, got_before, got, now);
+  return Take::got;
+}
+
+// After a take of [n, n + consumed) that handed out got - got_before of
+// them: advance next past it (helpers may have moved it part way), count,
+// and move the floor if some were settled at once (at-most-once, skipped).
+void Consumer::finish_take(std::uint64_t n, std::uint64_t consumed, std::size_t got_before, std::size_t got,
+                           std::uint64_t now) noexcept {
+  const QueueState& q = *state_;
+  auto& G = q.group(group_);
+  std::uint64_t cur = n;
+  const std::uint64_t target = n + consumed;
+  // acq_rel: publishes our lease words to members that read next (acquire).
+  while (cur < target && !G.next.compare_exchange_weak(cur, target, std::memory_order_acq_rel)) {
   }
-  return result;
+  const std::size_t delivered = got - got_before;
+  if (delivered != 0) {
+    auto& me = q.member(group_, member_);
+    bump(me.delivered, delivered);
+    me.last_active_ms.store(now, std::memory_order_relaxed);
+  }
+  if (options_.mode == DeliveryMode::at_most_once || delivered != consumed) advance_floor();
 }
 
 bool Consumer::fill(Delivery& out, std::uint64_t seq, std::uint32_t deliveries, std::uint64_t now) noexcept {
