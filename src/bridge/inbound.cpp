@@ -121,17 +121,182 @@ struct Inbound::Impl {
     });
     publisher->maybe_write(snapshot, force);
   }
+
+  // Checks the durable consumer the options name, or creates it when the
+  // stream has none by that name.
+  void ensure_consumer() {
+    jsConsumerInfo* ci = nullptr;
+    jsErrCode jerr = static_cast<jsErrCode>(0);
+    const natsStatus s = js_GetConsumerInfo(&ci, link->js(), o.stream.c_str(), o.consumer.c_str(), nullptr, &jerr);
+    if (s == NATS_OK && ci != nullptr) {
+      const bool push = ci->Config != nullptr && ci->Config->DeliverSubject != nullptr;
+      const bool explicit_ack = ci->Config != nullptr && ci->Config->AckPolicy == js_AckExplicit;
+      jsConsumerInfo_Destroy(ci);
+      if (push)
+        throw BridgeError(BridgeErrorCode::no_stream, "consumer '" + o.consumer + "' of stream '" + o.stream +
+                                                          "' is a push consumer; the bridge needs a pull consumer");
+      if (!explicit_ack)
+        throw BridgeError(BridgeErrorCode::no_stream,
+                          "consumer '" + o.consumer + "' of stream '" + o.stream +
+                              "' does not use explicit acks; the bridge acks each message after it is in the queue");
+    } else if (jerr == JSConsumerNotFoundErr || s == NATS_NOT_FOUND) {
+      create_consumer();
+    } else {
+      throw BridgeError(BridgeErrorCode::no_stream, "consumer '" + o.consumer + "' of stream '" + o.stream +
+                                                        "': " + detail::nats_error(s));
+    }
+  }
+
+  void create_consumer() {
+    jsConsumerInfo* ci = nullptr;
+    jsErrCode jerr = static_cast<jsErrCode>(0);
+    jsConsumerConfig cc;
+    jsConsumerConfig_Init(&cc);
+    cc.Durable = o.consumer.c_str();
+    cc.AckPolicy = js_AckExplicit;
+    if (!o.filter_subject.empty()) cc.FilterSubject = o.filter_subject.c_str();
+    const natsStatus s = js_AddConsumer(&ci, link->js(), o.stream.c_str(), &cc, nullptr, &jerr);
+    if (s != NATS_OK)
+      throw BridgeError(BridgeErrorCode::no_stream, "cannot create consumer '" + o.consumer + "' on stream '" +
+                                                        o.stream + "': " + detail::nats_error(s));
+    jsConsumerInfo_Destroy(ci);
+    log("created durable pull consumer '" + o.consumer + "' on stream '" + o.stream + "'");
+  }
+
+  void subscribe() {
+    jsErrCode jerr = static_cast<jsErrCode>(0);
+    jsSubOptions so;
+    jsSubOptions_Init(&so);
+    so.Stream = o.stream.c_str();
+    so.Consumer = o.consumer.c_str();
+    const natsStatus s = js_PullSubscribe(&sub, link->js(), o.filter_subject.empty() ? nullptr : o.filter_subject.c_str(),
+                                          o.consumer.c_str(), nullptr, &so, &jerr);
+    if (s != NATS_OK)
+      throw BridgeError(BridgeErrorCode::no_stream, "cannot pull from consumer '" + o.consumer + "' of stream '" +
+                                                        o.stream + "': " + detail::nats_error(s));
+  }
+
+  void init_status() {
+    st.name = o.name;
+    st.direction = "in";
+    st.pid = static_cast<std::int32_t>(::getpid());
+    st.start_time = process_start_time(st.pid);
+    st.queue = queue_path.string();
+    st.server = o.nats.url;
+    st.stream = o.stream;
+    st.consumer = o.consumer;
+    publisher = std::make_unique<detail::StatusPublisher>(queue_path, o.name);
+  }
+
+  [[nodiscard]] bool queue_replaced() const { return !(detail::FileId::of(queue_path) == queue_id); }
+
+  // Fetches up to `want` messages into `list`; false (list destroyed) when
+  // there is nothing to forward this round.
+  bool fetch(natsMsgList& list, int want) {
+    jsErrCode jerr = static_cast<jsErrCode>(0);
+    const natsStatus s = natsSubscription_Fetch(&list, sub, want, 500, &jerr);
+    if (s == NATS_TIMEOUT || (s == NATS_OK && list.Count == 0)) {
+      natsMsgList_Destroy(&list);
+      return false;
+    }
+    if (s != NATS_OK) {
+      // Disconnected, server restarting, consumer briefly gone: retry.
+      natsMsgList_Destroy(&list);
+      with_status([&](BridgeStatus& b) { b.last_error = "fetch: " + detail::nats_error(s); });
+      std::this_thread::sleep_for(std::chrono::milliseconds(100));
+      return false;
+    }
+    return true;
+  }
+
+  enum class Forwarded : std::uint8_t { acked, backed_off, failed };
+
+  // Publishes one message into the queue and acks it, or naks it: with a
+  // delay when the queue is full (back-pressure), at once with `fatal` set
+  // when it can never go in.
+  Forwarded forward(natsMsg* msg, std::chrono::nanoseconds publish_wait, std::int64_t nak_delay_ms,
+                    std::optional<BridgeError>& fatal) {
+    const auto len = static_cast<std::size_t>(natsMsg_GetDataLength(msg));
+    const Bytes payload(reinterpret_cast<const std::byte*>(natsMsg_GetData(msg)), len);
+    const std::string key = key_of(msg, o.stream);
+    if (len > queue_max_message) {
+      natsMsg_Nak(msg, nullptr);
+      fatal.emplace(BridgeErrorCode::too_large,
+                    "message " + key + " of stream '" + o.stream + "' is " + std::to_string(len) +
+                        " bytes: more than queue '" + queue_path.string() + "' takes (max_message_size " +
+                        std::to_string(queue_max_message) +
+                        "); it was given back to JetStream (nak); recreate the queue with a larger "
+                        "max_message_size, or remove the message from the stream");
+      return Forwarded::failed;
+    }
+    const PublishResult r = producer->publish(payload, PublishOptions{.key = key}, publish_wait);
+    if (r.ok()) {
+      // The ack may be lost (connection drop): JetStream then redelivers
+      // after its ack wait, and the keyed publish above is a dedup hit.
+      const natsStatus as = natsMsg_Ack(msg, nullptr);
+      with_status([&](BridgeStatus& b) {
+        if (r.duplicate) ++b.dedup_hits;
+        else ++b.forwarded;
+        if (as == NATS_OK) ++b.acked;
+        else b.last_error = "ack: " + detail::nats_error(as);
+      });
+      return Forwarded::acked;
+    }
+    if (r.status == Status::queue_full || r.status == Status::timeout || r.status == Status::dedup_full) {
+      natsMsg_NakWithDelay(msg, nak_delay_ms, nullptr);
+      with_status([&](BridgeStatus& b) {
+        ++b.retries;
+        b.last_error = std::string("queue: ") + std::string(to_string(r.status)) + "; nak with delay";
+      });
+      return Forwarded::backed_off;
+    }
+    natsMsg_Nak(msg, nullptr);
+    fatal.emplace(r.status == Status::too_large ? BridgeErrorCode::too_large : BridgeErrorCode::queue,
+                  "publish of " + key + " into queue '" + queue_path.string() +
+                      "' failed: " + std::string(to_string(r.status)));
+    return Forwarded::failed;
+  }
+
+  // Forwards a fetched batch; after a back-off or a fatal error the rest is
+  // handed back to JetStream. Returns whether it backed off.
+  bool forward_batch(const natsMsgList& list, std::chrono::nanoseconds publish_wait, std::int64_t nak_delay_ms,
+                     std::optional<BridgeError>& fatal, std::uint64_t& acked_total) {
+    bool backed_off = false;
+    for (int i = 0; i < list.Count; ++i) {
+      natsMsg* msg = list.Msgs[i];
+      if (backed_off || fatal) {
+        // Back-pressure (or stopping): hand the rest back to JetStream.
+        natsMsg_NakWithDelay(msg, nak_delay_ms, nullptr);
+        with_status([&](BridgeStatus& b) { ++b.retries; });
+        continue;
+      }
+      switch (forward(msg, publish_wait, nak_delay_ms, fatal)) {
+        case Forwarded::acked: ++acked_total; break;
+        case Forwarded::backed_off: backed_off = true; break;
+        case Forwarded::failed: break;
+      }
+    }
+    return backed_off;
+  }
 };
+
+namespace {
+
+void check_options(const InboundOptions& o) {
+  if (o.queue.empty() || o.stream.empty() || o.consumer.empty())
+    throw BridgeError(BridgeErrorCode::invalid_argument, "inbound bridge needs a queue, a stream and a consumer");
+  if (o.consumer.find_first_of(". *>") != std::string::npos)
+    throw BridgeError(BridgeErrorCode::invalid_argument,
+                      "consumer name '" + o.consumer + "' may not contain '.', ' ', '*' or '>'");
+  if (o.batch == 0) throw BridgeError(BridgeErrorCode::invalid_argument, "batch must be at least 1");
+}
+
+}  // namespace
 
 Inbound::Inbound(InboundOptions options) : impl_(std::make_unique<Impl>()) {
   Impl& m = *impl_;
   m.o = std::move(options);
-  if (m.o.queue.empty() || m.o.stream.empty() || m.o.consumer.empty())
-    throw BridgeError(BridgeErrorCode::invalid_argument, "inbound bridge needs a queue, a stream and a consumer");
-  if (m.o.consumer.find_first_of(". *>") != std::string::npos)
-    throw BridgeError(BridgeErrorCode::invalid_argument,
-                      "consumer name '" + m.o.consumer + "' may not contain '.', ' ', '*' or '>'");
-  if (m.o.batch == 0) throw BridgeError(BridgeErrorCode::invalid_argument, "batch must be at least 1");
+  check_options(m.o);
   if (m.o.name.empty()) m.o.name = "in." + m.o.consumer;
   // The queue first: it is local and cheap to check, and nothing is taken from JetStream yet.
   try {
@@ -141,55 +306,9 @@ Inbound::Inbound(InboundOptions options) : impl_(std::make_unique<Impl>()) {
   }
   m.link = std::make_unique<detail::NatsLink>(m.o.nats, m.o.log);
   jsStreamInfo_Destroy(m.link->stream_info(m.o.stream));
-
-  jsConsumerInfo* ci = nullptr;
-  jsErrCode jerr = static_cast<jsErrCode>(0);
-  natsStatus s = js_GetConsumerInfo(&ci, m.link->js(), m.o.stream.c_str(), m.o.consumer.c_str(), nullptr, &jerr);
-  if (s == NATS_OK && ci != nullptr) {
-    const bool push = ci->Config != nullptr && ci->Config->DeliverSubject != nullptr;
-    const bool explicit_ack = ci->Config != nullptr && ci->Config->AckPolicy == js_AckExplicit;
-    jsConsumerInfo_Destroy(ci);
-    if (push)
-      throw BridgeError(BridgeErrorCode::no_stream, "consumer '" + m.o.consumer + "' of stream '" + m.o.stream +
-                                                        "' is a push consumer; the bridge needs a pull consumer");
-    if (!explicit_ack)
-      throw BridgeError(BridgeErrorCode::no_stream,
-                        "consumer '" + m.o.consumer + "' of stream '" + m.o.stream +
-                            "' does not use explicit acks; the bridge acks each message after it is in the queue");
-  } else if (jerr == JSConsumerNotFoundErr || s == NATS_NOT_FOUND) {
-    jsConsumerConfig cc;
-    jsConsumerConfig_Init(&cc);
-    cc.Durable = m.o.consumer.c_str();
-    cc.AckPolicy = js_AckExplicit;
-    if (!m.o.filter_subject.empty()) cc.FilterSubject = m.o.filter_subject.c_str();
-    s = js_AddConsumer(&ci, m.link->js(), m.o.stream.c_str(), &cc, nullptr, &jerr);
-    if (s != NATS_OK)
-      throw BridgeError(BridgeErrorCode::no_stream, "cannot create consumer '" + m.o.consumer + "' on stream '" +
-                                                        m.o.stream + "': " + detail::nats_error(s));
-    jsConsumerInfo_Destroy(ci);
-    m.log("created durable pull consumer '" + m.o.consumer + "' on stream '" + m.o.stream + "'");
-  } else {
-    throw BridgeError(BridgeErrorCode::no_stream, "consumer '" + m.o.consumer + "' of stream '" + m.o.stream +
-                                                      "': " + detail::nats_error(s));
-  }
-  jsSubOptions so;
-  jsSubOptions_Init(&so);
-  so.Stream = m.o.stream.c_str();
-  so.Consumer = m.o.consumer.c_str();
-  s = js_PullSubscribe(&m.sub, m.link->js(), m.o.filter_subject.empty() ? nullptr : m.o.filter_subject.c_str(),
-                       m.o.consumer.c_str(), nullptr, &so, &jerr);
-  if (s != NATS_OK)
-    throw BridgeError(BridgeErrorCode::no_stream, "cannot pull from consumer '" + m.o.consumer + "' of stream '" +
-                                                      m.o.stream + "': " + detail::nats_error(s));
-  m.st.name = m.o.name;
-  m.st.direction = "in";
-  m.st.pid = static_cast<std::int32_t>(::getpid());
-  m.st.start_time = process_start_time(m.st.pid);
-  m.st.queue = m.queue_path.string();
-  m.st.server = m.o.nats.url;
-  m.st.stream = m.o.stream;
-  m.st.consumer = m.o.consumer;
-  m.publisher = std::make_unique<detail::StatusPublisher>(m.queue_path, m.o.name);
+  m.ensure_consumer();
+  m.subscribe();
+  m.init_status();
   m.log("pulling stream '" + m.o.stream + "' consumer '" + m.o.consumer + "' into queue '" +
         m.queue_path.filename().string() + "'");
 }
@@ -215,32 +334,20 @@ void Inbound::run(std::uint64_t max_messages) {
     m.update_status(false);
     // Checked before every batch: publishing into a queue file that was
     // removed would ack messages into a file nobody reads.
-    if (!(detail::FileId::of(m.queue_path) == m.queue_id)) {
+    if (m.queue_replaced()) {
       m.reopen_queue();
       if (!m.producer) break;
     }
     natsMsgList list{};
-    jsErrCode jerr = static_cast<jsErrCode>(0);
     const int want = static_cast<int>(max_messages == 0
                                           ? m.o.batch
                                           : std::min<std::uint64_t>(m.o.batch, max_messages - acked_total));
-    const natsStatus s = natsSubscription_Fetch(&list, m.sub, want, 500, &jerr);
-    if (s == NATS_TIMEOUT || (s == NATS_OK && list.Count == 0)) {
-      natsMsgList_Destroy(&list);
-      continue;
-    }
-    if (s != NATS_OK) {
-      // Disconnected, server restarting, consumer briefly gone: retry.
-      natsMsgList_Destroy(&list);
-      m.with_status([&](BridgeStatus& b) { b.last_error = "fetch: " + detail::nats_error(s); });
-      std::this_thread::sleep_for(std::chrono::milliseconds(100));
-      continue;
-    }
+    if (!m.fetch(list, want)) continue;
     // Fetch may have waited 500 ms: check the queue file again before
     // publishing into it. What is left is the time to publish one batch: a
     // queue removed within it loses that batch with the rest of its contents
     // (removing a queue discards its messages).
-    if (!(detail::FileId::of(m.queue_path) == m.queue_id)) {
+    if (m.queue_replaced()) {
       for (int i = 0; i < list.Count; ++i) natsMsg_Nak(list.Msgs[i], nullptr);
       natsMsgList_Destroy(&list);
       m.reopen_queue();
@@ -248,54 +355,7 @@ void Inbound::run(std::uint64_t max_messages) {
       continue;
     }
     m.with_status([&](BridgeStatus& b) { b.in_flight = static_cast<std::uint64_t>(list.Count); });
-    bool backed_off = false;
-    for (int i = 0; i < list.Count; ++i) {
-      natsMsg* msg = list.Msgs[i];
-      if (backed_off || fatal) {
-        // Back-pressure (or stopping): hand the rest back to JetStream.
-        natsMsg_NakWithDelay(msg, nak_delay_ms, nullptr);
-        m.with_status([&](BridgeStatus& b) { ++b.retries; });
-        continue;
-      }
-      const auto len = static_cast<std::size_t>(natsMsg_GetDataLength(msg));
-      const Bytes payload(reinterpret_cast<const std::byte*>(natsMsg_GetData(msg)), len);
-      const std::string key = Impl::key_of(msg, m.o.stream);
-      if (len > m.queue_max_message) {
-        natsMsg_Nak(msg, nullptr);
-        fatal.emplace(BridgeErrorCode::too_large,
-                      "message " + key + " of stream '" + m.o.stream + "' is " + std::to_string(len) +
-                          " bytes: more than queue '" + m.queue_path.string() + "' takes (max_message_size " +
-                          std::to_string(m.queue_max_message) +
-                          "); it was given back to JetStream (nak); recreate the queue with a larger "
-                          "max_message_size, or remove the message from the stream");
-        continue;
-      }
-      const PublishResult r = m.producer->publish(payload, PublishOptions{.key = key}, publish_wait);
-      if (r.ok()) {
-        // The ack may be lost (connection drop): JetStream then redelivers
-        // after its ack wait, and the keyed publish above is a dedup hit.
-        const natsStatus as = natsMsg_Ack(msg, nullptr);
-        m.with_status([&](BridgeStatus& b) {
-          if (r.duplicate) ++b.dedup_hits;
-          else ++b.forwarded;
-          if (as == NATS_OK) ++b.acked;
-          else b.last_error = "ack: " + detail::nats_error(as);
-        });
-        ++acked_total;
-      } else if (r.status == Status::queue_full || r.status == Status::timeout || r.status == Status::dedup_full) {
-        natsMsg_NakWithDelay(msg, nak_delay_ms, nullptr);
-        backed_off = true;
-        m.with_status([&](BridgeStatus& b) {
-          ++b.retries;
-          b.last_error = std::string("queue: ") + std::string(to_string(r.status)) + "; nak with delay";
-        });
-      } else {
-        natsMsg_Nak(msg, nullptr);
-        fatal.emplace(r.status == Status::too_large ? BridgeErrorCode::too_large : BridgeErrorCode::queue,
-                      "publish of " + key + " into queue '" + m.queue_path.string() +
-                          "' failed: " + std::string(to_string(r.status)));
-      }
-    }
+    const bool backed_off = m.forward_batch(list, publish_wait, nak_delay_ms, fatal, acked_total);
     natsMsgList_Destroy(&list);
     m.with_status([&](BridgeStatus& b) { b.in_flight = 0; });
     if (backed_off) std::this_thread::sleep_for(m.o.full_nak_delay);

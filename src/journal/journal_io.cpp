@@ -137,6 +137,63 @@ void JournalIo::submit(unsigned count, const std::filesystem::path& path) {
   }
 }
 
+namespace {
+
+io_uring_sqe* next_sqe(io_uring* ring, const std::filesystem::path& path) {
+  io_uring_sqe* sqe = io_uring_get_sqe(ring);
+  if (sqe == nullptr) journal_fail(ErrorCode::system, path, "io_uring_get_sqe", "the submission queue is full");
+  return sqe;
+}
+
+// Queues the rest of the write (data[done, n) at offset + done), if any,
+// linked to an fsync; returns how many SQEs that is.
+unsigned prepare_flush(io_uring* ring, int fd, const std::byte* data, std::size_t n, std::size_t done,
+                       std::uint64_t offset, bool fixed, const std::filesystem::path& path) {
+  const bool write_needed = done < n;
+  if (write_needed) {
+    io_uring_sqe* w = next_sqe(ring, path);
+    const auto len = static_cast<unsigned>(n - done);
+    if (fixed)
+      io_uring_prep_write_fixed(w, fd, data + done, len, offset + done, 0);
+    else
+      io_uring_prep_write(w, fd, data + done, len, offset + done);
+    // The link: the fsync below runs only after this write completed in
+    // full; a short or failed write cancels it (-ECANCELED).
+    w->flags |= IOSQE_IO_LINK;
+    io_uring_sqe_set_data64(w, kWriteTag);
+  }
+  io_uring_sqe* s = next_sqe(ring, path);
+  io_uring_prep_fsync(s, fd, IORING_FSYNC_DATASYNC);
+  io_uring_sqe_set_data64(s, kSyncTag);
+  return write_needed ? 2 : 1;
+}
+
+struct FlushResults {
+  int write_res = 0;
+  int sync_res = 0;
+};
+
+// Reaps every CQE of this submission before acting on any result, so that
+// nothing is in flight when the caller throws or retries.
+FlushResults reap_flush(io_uring* ring, unsigned expected, const std::filesystem::path& path) {
+  FlushResults r;
+  for (unsigned got = 0; got < expected;) {
+    io_uring_cqe* cqe = nullptr;
+    const int rc = io_uring_wait_cqe(ring, &cqe);
+    if (rc < 0) {
+      if (transient(-rc)) continue;  // a signal interrupted the wait; the requests are still running
+      journal_fail_errno(path, "io_uring_wait_cqe", -rc);
+    }
+    if (io_uring_cqe_get_data64(cqe) == kWriteTag) r.write_res = cqe->res;
+    else r.sync_res = cqe->res;
+    io_uring_cqe_seen(ring, cqe);
+    ++got;
+  }
+  return r;
+}
+
+}  // namespace
+
 void JournalIo::uring_write_and_sync(int fd, const std::byte* data, std::size_t n, std::uint64_t offset,
                                      const std::filesystem::path& path) {
   std::size_t done = 0;
@@ -146,41 +203,9 @@ void JournalIo::uring_write_and_sync(int fd, const std::byte* data, std::size_t 
     const auto at = reinterpret_cast<std::uintptr_t>(data);
     const auto base = reinterpret_cast<std::uintptr_t>(registered_);
     const bool fixed = registered_size_ != 0 && at >= base && at + n <= base + registered_size_;
-    if (write_needed) {
-      io_uring_sqe* w = io_uring_get_sqe(ring_.get());
-      if (w == nullptr) journal_fail(ErrorCode::system, path, "io_uring_get_sqe", "the submission queue is full");
-      const auto len = static_cast<unsigned>(n - done);
-      if (fixed)
-        io_uring_prep_write_fixed(w, fd, data + done, len, offset + done, 0);
-      else
-        io_uring_prep_write(w, fd, data + done, len, offset + done);
-      // The link: the fsync below runs only after this write completed in
-      // full; a short or failed write cancels it (-ECANCELED).
-      w->flags |= IOSQE_IO_LINK;
-      io_uring_sqe_set_data64(w, kWriteTag);
-    }
-    io_uring_sqe* s = io_uring_get_sqe(ring_.get());
-    if (s == nullptr) journal_fail(ErrorCode::system, path, "io_uring_get_sqe", "the submission queue is full");
-    io_uring_prep_fsync(s, fd, IORING_FSYNC_DATASYNC);
-    io_uring_sqe_set_data64(s, kSyncTag);
-    const unsigned expected = write_needed ? 2 : 1;
+    const unsigned expected = prepare_flush(ring_.get(), fd, data, n, done, offset, fixed, path);
     submit(expected, path);
-
-    // Reap every CQE of this submission before acting on any result, so that
-    // nothing is in flight when we throw or retry.
-    int write_res = 0, sync_res = 0;
-    for (unsigned got = 0; got < expected;) {
-      io_uring_cqe* cqe = nullptr;
-      const int rc = io_uring_wait_cqe(ring_.get(), &cqe);
-      if (rc < 0) {
-        if (transient(-rc)) continue;  // a signal interrupted the wait; the requests are still running
-        journal_fail_errno(path, "io_uring_wait_cqe", -rc);
-      }
-      if (io_uring_cqe_get_data64(cqe) == kWriteTag) write_res = cqe->res;
-      else sync_res = cqe->res;
-      io_uring_cqe_seen(ring_.get(), cqe);
-      ++got;
-    }
+    const auto [write_res, sync_res] = reap_flush(ring_.get(), expected, path);
 
     bool progress = false;
     if (write_needed) {

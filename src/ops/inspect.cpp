@@ -105,68 +105,78 @@ void verify_journal(const QueueState& q, VerifyReport& r) {
   }
 }
 
+// Checks slot i: its state word names a seq that can live there, not ahead
+// of the tail, with a committed message that verifies; counts dead claims.
+void check_slot(const QueueState& q, std::uint64_t i, std::uint64_t tail, PeekedMessage& m, VerifyReport& r) {
+  auto problem = [&r](std::string line) { r.problems.push_back(std::move(line)); };
+  const auto& h = q.header();
+  ++r.slots_checked;
+  const SlotHeader& slot = q.slot(i);
+  // acquire: pairs with the producer's mark/commit CAS; read_slot then does its own seqlock read.
+  const SlotWord sw = SlotWord::decode(slot.state.load(std::memory_order_acquire));
+  if ((sw.seq & q.mask) != i || static_cast<std::uint8_t>(sw.state) > 3) {
+    problem("slot " + std::to_string(i) + ": state word names seq " + std::to_string(sw.seq) + " state " +
+            std::to_string(static_cast<unsigned>(sw.state)) + ", which cannot live in this slot");
+    ++r.corrupt_slots;
+    return;
+  }
+  // acquire: as above. A live queue may have claimed past the tail read at
+  // the start: only a slot ahead of the tail as it is now is damaged.
+  if (sw.seq >= tail + (sw.state == SlotState::free ? q.layout.capacity : 0) &&
+      sw.seq >= h.tail.load(std::memory_order_acquire) + (sw.state == SlotState::free ? q.layout.capacity : 0)) {
+    problem("slot " + std::to_string(i) + ": holds seq " + std::to_string(sw.seq) + " at or beyond the tail " +
+            std::to_string(tail));
+    ++r.corrupt_slots;
+    return;
+  }
+  if (sw.state == SlotState::committed && read_slot(q, sw.seq, m) == SlotRead::corrupt) {
+    problem("slot " + std::to_string(i) + " (seq " + std::to_string(sw.seq) +
+            "): length or checksum does not verify; consumers will skip it");
+    ++r.corrupt_slots;
+  }
+  if (sw.state == SlotState::claimed &&
+      !is_alive(static_cast<pid_t>(relaxed_load(slot.claimer_pid)), relaxed_load(slot.claimer_start_time))) {
+    ++r.dead_claims;  // consumers abort these on their own: reported, not a problem
+  }
+}
+
+// Checks group entry g: a known state and, when active, cursors in order
+// and within reach of the tail.
+void check_group(const QueueState& q, std::uint32_t g, std::uint64_t tail, VerifyReport& r) {
+  auto problem = [&r](std::string line) { r.problems.push_back(std::move(line)); };
+  const auto& h = q.header();
+  const auto& G = q.group(g);
+  // acquire: pairs with create's release of `active`; name, floor and next are then the group's.
+  const auto state = G.state.load(std::memory_order_acquire);
+  if (state > static_cast<std::uint32_t>(GroupState::active)) {
+    problem("group slot " + std::to_string(g) + ": unknown state " + std::to_string(state));
+    return;
+  }
+  if (state != static_cast<std::uint32_t>(GroupState::active)) return;
+  const std::string name(G.name, strnlen(G.name, sizeof G.name));
+  // acquire (floor, then next): pair with their CASes; both only rise, so floor <= next holds as read.
+  const std::uint64_t floor = G.floor.load(std::memory_order_acquire);
+  const std::uint64_t next = G.next.load(std::memory_order_acquire);
+  if (floor > next) problem("group '" + name + "': floor " + std::to_string(floor) + " is past next " + std::to_string(next));
+  // acquire: next was read after `tail`; on a live queue it may have passed that
+  // value since, so compare with the tail as it is now.
+  if (next > tail && next > h.tail.load(std::memory_order_acquire)) problem("group '" + name + "': next " + std::to_string(next) + " is past the tail " + std::to_string(tail));
+  if (tail > floor + q.layout.capacity && G.overflow == static_cast<std::uint8_t>(OverflowPolicy::block))
+    problem("group '" + name + "': floor " + std::to_string(floor) + " is more than a ring behind the tail " +
+            std::to_string(tail) + " (messages were overwritten before it settled them)");
+}
+
 }  // namespace
 
 VerifyReport Queue::verify() const {
   const QueueState& q = *state_;
   VerifyReport r;
-  const auto& h = q.header();
   // acquire: pairs with the producers' tail CAS; slots and cursors below are checked against it.
-  const std::uint64_t tail = h.tail.load(std::memory_order_acquire);
-  auto problem = [&r](std::string line) { r.problems.push_back(std::move(line)); };
-  if (tail > kSeqMask) problem("tail " + std::to_string(tail) + " is beyond the 56-bit sequence space");
+  const std::uint64_t tail = q.header().tail.load(std::memory_order_acquire);
+  if (tail > kSeqMask) r.problems.push_back("tail " + std::to_string(tail) + " is beyond the 56-bit sequence space");
   PeekedMessage m;
-  for (std::uint64_t i = 0; i < q.layout.capacity; ++i) {
-    ++r.slots_checked;
-    const SlotHeader& slot = q.slot(i);
-    // acquire: pairs with the producer's mark/commit CAS; read_slot then does its own seqlock read.
-    const SlotWord sw = SlotWord::decode(slot.state.load(std::memory_order_acquire));
-    if ((sw.seq & q.mask) != i || static_cast<std::uint8_t>(sw.state) > 3) {
-      problem("slot " + std::to_string(i) + ": state word names seq " + std::to_string(sw.seq) + " state " +
-              std::to_string(static_cast<unsigned>(sw.state)) + ", which cannot live in this slot");
-      ++r.corrupt_slots;
-      continue;
-    }
-    // acquire: as above. A live queue may have claimed past the tail read at
-    // the start: only a slot ahead of the tail as it is now is damaged.
-    if (sw.seq >= tail + (sw.state == SlotState::free ? q.layout.capacity : 0) &&
-        sw.seq >= h.tail.load(std::memory_order_acquire) + (sw.state == SlotState::free ? q.layout.capacity : 0)) {
-      problem("slot " + std::to_string(i) + ": holds seq " + std::to_string(sw.seq) + " at or beyond the tail " +
-              std::to_string(tail));
-      ++r.corrupt_slots;
-      continue;
-    }
-    if (sw.state == SlotState::committed && read_slot(q, sw.seq, m) == SlotRead::corrupt) {
-      problem("slot " + std::to_string(i) + " (seq " + std::to_string(sw.seq) +
-              "): length or checksum does not verify; consumers will skip it");
-      ++r.corrupt_slots;
-    }
-    if (sw.state == SlotState::claimed &&
-        !is_alive(static_cast<pid_t>(relaxed_load(slot.claimer_pid)), relaxed_load(slot.claimer_start_time))) {
-      ++r.dead_claims;  // consumers abort these on their own: reported, not a problem
-    }
-  }
-  for (std::uint32_t g = 0; g < q.layout.max_groups; ++g) {
-    const auto& G = q.group(g);
-    // acquire: pairs with create's release of `active`; name, floor and next are then the group's.
-    const auto state = G.state.load(std::memory_order_acquire);
-    if (state > static_cast<std::uint32_t>(GroupState::active)) {
-      problem("group slot " + std::to_string(g) + ": unknown state " + std::to_string(state));
-      continue;
-    }
-    if (state != static_cast<std::uint32_t>(GroupState::active)) continue;
-    const std::string name(G.name, strnlen(G.name, sizeof G.name));
-    // acquire (floor, then next): pair with their CASes; both only rise, so floor <= next holds as read.
-    const std::uint64_t floor = G.floor.load(std::memory_order_acquire);
-    const std::uint64_t next = G.next.load(std::memory_order_acquire);
-    if (floor > next) problem("group '" + name + "': floor " + std::to_string(floor) + " is past next " + std::to_string(next));
-    // acquire: next was read after `tail`; on a live queue it may have passed that
-    // value since, so compare with the tail as it is now.
-    if (next > tail && next > h.tail.load(std::memory_order_acquire)) problem("group '" + name + "': next " + std::to_string(next) + " is past the tail " + std::to_string(tail));
-    if (tail > floor + q.layout.capacity && G.overflow == static_cast<std::uint8_t>(OverflowPolicy::block))
-      problem("group '" + name + "': floor " + std::to_string(floor) + " is more than a ring behind the tail " +
-              std::to_string(tail) + " (messages were overwritten before it settled them)");
-  }
+  for (std::uint64_t i = 0; i < q.layout.capacity; ++i) check_slot(q, i, tail, m, r);
+  for (std::uint32_t g = 0; g < q.layout.max_groups; ++g) check_group(q, g, tail, r);
   verify_journal(q, r);
   return r;
 }

@@ -127,16 +127,20 @@ std::uint32_t find_group(const QueueState& q, std::string_view name) noexcept {
   return kNoGroup;
 }
 
-std::uint32_t create_group(const QueueState& q, std::string_view name, const GroupOptions& options) {
-  const std::string where = "create group '" + std::string(name) + "' in '" + q.path.string() + "': ";
+namespace {
+
+void check_group_request(std::string_view name, const GroupOptions& options, const std::string& where) {
   if (name.empty() || name.size() > kGroupNameMax)
     throw Error(ErrorCode::invalid_argument, where + "a group name has 1 to 47 bytes");
   if (const auto why = redelivery_policy_error(options.redelivery)) throw Error(ErrorCode::invalid_argument, where + *why);
   for (const char c : name)
     if (static_cast<unsigned char>(c) < 0x21 || static_cast<unsigned char>(c) > 0x7e)
       throw Error(ErrorCode::invalid_argument, where + "a group name is printable ASCII without spaces");
-  AdminLock lock(q);
-  if (find_group(q, name) != kNoGroup) throw Error(ErrorCode::already_exists, where + "the group exists");
+}
+
+// Takes a free group entry (moving it to `creating`), or one a dead creator
+// left `creating`. Called with the admin lock held.
+std::uint32_t claim_group_entry(const QueueState& q, const std::string& where) {
   std::uint32_t g = kNoGroup;
   for (std::uint32_t i = 0; i < q.layout.max_groups && g == kNoGroup; ++i) {
     std::uint32_t expected = static_cast<std::uint32_t>(GroupState::free);
@@ -151,6 +155,13 @@ std::uint32_t create_group(const QueueState& q, std::string_view name, const Gro
   if (g == kNoGroup)
     throw Error(ErrorCode::resource_exhausted,
                 where + "all " + std::to_string(q.layout.max_groups) + " group slots are in use");
+  return g;
+}
+
+// Writes the claimed entry g from scratch: name, policies, counters, members
+// and leases (plain or relaxed writes: the release of `active` in
+// start_and_publish_group publishes them).
+void init_group_entry(const QueueState& q, std::uint32_t g, std::string_view name, const GroupOptions& options) {
   auto& G = q.group(g);
   // While `creating`, the entry is invisible to consumers but its floor
   // already counts for producers (scan_min_floor includes it).
@@ -172,7 +183,11 @@ std::uint32_t create_group(const QueueState& q, std::string_view name, const Gro
     clear_member_counters(e);
   }
   for (std::uint64_t s = 0; s < q.layout.capacity; ++s) q.lease(g, s).store(0, std::memory_order_relaxed);
+}
 
+// Sets the start of the initialised entry g, then makes the group active.
+void start_and_publish_group(const QueueState& q, std::uint32_t g, StartPosition start_at) {
+  auto& G = q.group(g);
   // Choose the start so that no producer can already be overwriting it:
   // everything at or above the floor word's floor is intact (producers claim
   // seq t only when t < floor + capacity). Publishing the group and bumping
@@ -185,7 +200,7 @@ std::uint32_t create_group(const QueueState& q, std::string_view name, const Gro
     const std::uint64_t floor = floor_of(w);
     // acquire: pairs with the producers' tail CAS; only the start of a `latest` group.
     const std::uint64_t tail = h.tail.load(std::memory_order_acquire);
-    const std::uint64_t start = options.start == StartPosition::latest ? std::max(tail, floor) : floor;
+    const std::uint64_t start = start_at == StartPosition::latest ? std::max(tail, floor) : floor;
     G.next.store(start, std::memory_order_relaxed);
     // release: a refresher that reads the new floor word (acquire) sees this floor.
     G.floor.store(start, std::memory_order_release);
@@ -198,6 +213,18 @@ std::uint32_t create_group(const QueueState& q, std::string_view name, const Gro
   // release: consumers that find the group active (acquire) see name, cursors and cleared leases.
   G.state.store(static_cast<std::uint32_t>(GroupState::active), std::memory_order_release);
   h.group_epoch.fetch_add(1, std::memory_order_relaxed);
+}
+
+}  // namespace
+
+std::uint32_t create_group(const QueueState& q, std::string_view name, const GroupOptions& options) {
+  const std::string where = "create group '" + std::string(name) + "' in '" + q.path.string() + "': ";
+  check_group_request(name, options, where);
+  AdminLock lock(q);
+  if (find_group(q, name) != kNoGroup) throw Error(ErrorCode::already_exists, where + "the group exists");
+  const std::uint32_t g = claim_group_entry(q, where);
+  init_group_entry(q, g, name, options);
+  start_and_publish_group(q, g, options.start);
   return g;
 }
 
