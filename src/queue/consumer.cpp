@@ -466,8 +466,8 @@ bool Consumer::fill(Delivery& out, std::uint64_t seq, std::uint32_t deliveries, 
   {
     // The payload is plain bytes, so a rewrite racing with these reads is a
     // data race by the letter; the re-check below discards whatever such a
-    // read saw. ThreadSanitizer is told so (it reported exactly this pair
-    // once XXH3 was inlined here); the user's later reads stay checked.
+    // read saw. ThreadSanitizer is told so (SeqlockReadScope); the user's
+    // later reads stay checked.
     [[maybe_unused]] const SeqlockReadScope racy_reads;
     if (length_ok && !copies_.empty()) {
       // Copy mode (drop group / at-most-once): the slot may be reused once we

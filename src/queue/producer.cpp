@@ -79,6 +79,8 @@ Write write_slot(const QueueState& q, std::uint64_t seq, Bytes payload, const Cl
   SlotHeader& slot = q.slot(seq);
   prefetch_for_write(&q.slot(seq + kPrefetchAhead));
   prefetch_for_write(q.payload(seq + kPrefetchAhead));
+  // acquire: pairs with the last lap's commit or abort CAS; its fields (the key
+  // remember_key_before_reuse may read) are visible, and the mark CAS expects this value.
   std::uint64_t observed = slot.state.load(std::memory_order_acquire);
   const SlotWord prior = SlotWord::decode(observed);
   const std::uint64_t mine = seq & kSeqMask;
@@ -343,6 +345,7 @@ void Producer::abort_own_claims(std::uint64_t from, std::uint64_t to) noexcept {
   std::uint64_t aborted = 0;
   for (std::uint64_t s = from; s < to; ++s) {
     auto& state = q.slot(s).state;
+    // acquire: pairs with a consumer's abort CAS; abort_claim then expects exactly this value.
     std::uint64_t w = state.load(std::memory_order_acquire);
     const SlotWord sw = SlotWord::decode(w);
     if (sw.seq == (s & kSeqMask) && sw.state == SlotState::aborted) continue;  // a consumer was first

@@ -82,6 +82,8 @@ Producer Queue::producer() {
   for (int attempt = 0; attempt < 2; ++attempt) {
     for (std::uint32_t i = 0; i < q.layout.max_producers; ++i) {
       auto& e = q.producer(i);
+      // acquire: pairs with the owner's claim CAS and its release of the pid on leaving:
+      // a free entry's counters were cleared before it.
       std::uint32_t pid = e.pid.load(std::memory_order_acquire);
       if (pid != 0) {
         // On the second pass, take over the entries of dead producers.
@@ -91,6 +93,7 @@ Producer Queue::producer() {
           continue;
         retire_producer_counters(q, e);
       } else if (!e.pid.compare_exchange_strong(pid, static_cast<std::uint32_t>(self.pid),
+                                                // acq_rel: the free entry becomes ours, exactly one claimer wins.
                                                 std::memory_order_acq_rel)) {
         continue;
       }
