@@ -36,7 +36,7 @@ mode_t mode_of(const std::string& path) {
 constexpr uid_t kDaemon = 1;
 constexpr uid_t kNobody = 65534;
 
-TEST(CliGroupOwner, create_group_owner_should_let_a_member_of_the_group_publish_and_consume) {
+TEST(CliGroupOwner, should_let_a_member_of_the_group_publish_and_consume_after_create_group_owner) {
   if (::geteuid() != 0) GTEST_SKIP() << "needs root to act as other users";
   ASSERT_NE(::getgrgid(kDaemon), nullptr);
   Cli cli;
@@ -72,7 +72,7 @@ TEST(CliGroupOwner, create_group_owner_should_let_a_member_of_the_group_publish_
   EXPECT_FALSE(fs::exists(cli.path_of("x")));
 }
 
-TEST(CliGroupOwner, a_user_outside_the_group_cannot_give_the_queue_to_it_and_nothing_is_left) {
+TEST(CliGroupOwner, should_not_let_a_user_outside_the_group_give_the_queue_to_it_and_leave_nothing) {
   if (::geteuid() != 0) GTEST_SKIP() << "needs root to act as other users";
   Cli cli;
   fs::permissions(cli.dir(), fs::perms::all, fs::perm_options::add);  // nobody may create files here
@@ -83,7 +83,7 @@ TEST(CliGroupOwner, a_user_outside_the_group_cannot_give_the_queue_to_it_and_not
   EXPECT_FALSE(fs::exists(cli.path_of("q")));
 }
 
-TEST(CliGroupOwner, a_setgid_queue_directory_gives_every_file_made_in_it_its_group) {
+TEST(CliGroupOwner, should_give_every_file_made_in_a_setgid_queue_directory_its_group) {
   if (::geteuid() != 0) GTEST_SKIP() << "needs root to act as other users";
   Cli cli;
   fs::permissions(cli.dir(), fs::perms::others_exec, fs::perm_options::add);
@@ -117,7 +117,7 @@ TEST(CliGroupOwner, a_setgid_queue_directory_gives_every_file_made_in_it_its_gro
 // A consumer started in a pid namespace of its own (unshare, as a container
 // runtime does) is no process of ours: liveness by pid reads it dead. stat
 // marks it "dead?" because it keeps updating its activity; rm refuses it.
-TEST(CliPidNamespace, a_member_in_another_pid_namespace_reads_dead_but_is_marked_and_rm_refuses) {
+TEST(CliPidNamespace, should_read_a_member_in_another_pid_namespace_as_dead_but_mark_it_and_refuse_rm) {
   if (::geteuid() != 0 || std::system("unshare --pid --fork --mount-proc true >/dev/null 2>&1") != 0)
     GTEST_SKIP() << "needs root and unshare(CLONE_NEWPID)";
   Cli cli;

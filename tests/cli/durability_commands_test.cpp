@@ -60,7 +60,7 @@ void flip_byte(const std::string& path, std::uint64_t offset) {
 
 // ---------------------------------------------------------------- create --
 
-TEST(CliDurability, create_with_each_durability_should_show_it_in_ls_stat_and_metrics) {
+TEST(CliDurability, should_show_each_durability_given_to_create_in_ls_stat_and_metrics) {
   Cli cli;
   cli.ok({"create", "plain"});
   const std::string async_out = cli.ok({"create", "later", "--durability", "async", "--flush-interval", "5"});
@@ -110,7 +110,7 @@ TEST(CliDurability, create_with_each_durability_should_show_it_in_ls_stat_and_me
   EXPECT_NE(top.find("journal (sync) lag 0"), std::string::npos) << top;
 }
 
-TEST(CliDurability, create_should_refuse_journal_options_that_would_not_apply) {
+TEST(CliDurability, should_refuse_journal_options_on_create_that_would_not_apply) {
   Cli cli;
   const std::vector<std::vector<std::string>> bad = {
       {"create", "q", "--journal-dir", "/tmp"},                                // durability none
@@ -129,7 +129,7 @@ TEST(CliDurability, create_should_refuse_journal_options_that_would_not_apply) {
   EXPECT_EQ(cli.json({"stat", "q", "--json"})["dedup"]["entries"], 64);
 }
 
-TEST(CliDurability, create_over_the_journal_of_a_removed_queue_should_point_to_recover) {
+TEST(CliDurability, should_point_to_recover_on_create_over_the_journal_of_a_removed_queue) {
   Cli cli;
   cli.ok({"create", "q", "--durability", "sync", "--group", "g"});
   cli.ok({"pub", "q"}, "x\n");
@@ -149,7 +149,7 @@ TEST(CliDurability, create_over_the_journal_of_a_removed_queue_should_point_to_r
 
 // --------------------------------------------------------------- recover --
 
-TEST(CliRecover, a_sync_queue_should_get_every_message_back_after_its_file_is_gone) {
+TEST(CliRecover, should_get_every_message_of_a_sync_queue_back_after_its_file_is_gone) {
   Cli cli;
   cli.ok({"create", "orders", "--durability", "sync", "--group", "billing", "--group", "audit"});
   cli.ok({"pub", "orders"}, numbered_lines(1, 20));
@@ -175,7 +175,7 @@ TEST(CliRecover, a_sync_queue_should_get_every_message_back_after_its_file_is_go
   EXPECT_EQ(stat["durability"], "sync");
 }
 
-TEST(CliRecover, json_should_report_what_came_back_and_overrides_should_apply) {
+TEST(CliRecover, should_report_what_came_back_in_json_and_apply_overrides) {
   Cli cli;
   cli.ok({"create", "q", "--durability", "async", "--capacity", "64", "--group", "g"});
   // async: pub returns before its messages are on disk; a journald makes sure they get there.
@@ -235,7 +235,7 @@ TEST(CliJournalDump, should_print_one_line_per_record_and_a_summary) {
   EXPECT_NE(cli.ok({"journal", "dump", "q"}).find("5 B  hello"), std::string::npos);
 }
 
-TEST(CliJournalDump, json_should_hold_records_and_a_summary) {
+TEST(CliJournalDump, should_hold_records_and_a_summary_in_json) {
   Cli cli;
   cli.ok({"create", "q", "--durability", "sync", "--group", "g"});
   cli.ok({"pub", "q"}, "hello\nworld\n");
@@ -284,7 +284,7 @@ TEST(CliJournalDump, json_should_hold_records_and_a_summary) {
   EXPECT_EQ(window["summary"]["stopped"], true);
 }
 
-TEST(CliJournalDump, without_a_journal_should_exit_2) {
+TEST(CliJournalDump, should_exit_2_without_a_journal) {
   Cli cli;
   cli.ok({"create", "plain"});
   for (const char* name : {"plain", "missing"}) {
@@ -297,7 +297,7 @@ TEST(CliJournalDump, without_a_journal_should_exit_2) {
 
 // ------------------------------------------------------ corrupt journal --
 
-TEST(CliJournalDump, a_byte_flipped_in_the_middle_of_a_segment_should_make_dump_verify_and_recover_exit_3) {
+TEST(CliJournalDump, should_make_dump_verify_and_recover_exit_3_on_a_byte_flipped_in_the_middle_of_a_segment) {
   Cli cli;
   cli.ok({"create", "q", "--durability", "sync", "--group", "g"});
   // Each pub takes the journal over and writes a segment of its own, so the
@@ -336,7 +336,7 @@ TEST(CliJournalDump, a_byte_flipped_in_the_middle_of_a_segment_should_make_dump_
 
 // ---------------------------------------------------------------- verify --
 
-TEST(CliVerifyJournal, verify_should_report_the_journal_of_a_durable_queue) {
+TEST(CliVerifyJournal, should_report_the_journal_of_a_durable_queue_in_verify) {
   Cli cli;
   cli.ok({"create", "safe", "--durability", "sync", "--group", "g"});
   cli.ok({"create", "plain"});
@@ -407,7 +407,7 @@ TEST(CliRewind, should_replay_what_every_group_consumed_when_retention_keeps_it)
   EXPECT_EQ(cli.run({"create", "x", "--retain-mib", "1"}).code, 1) << "retention without a journal is refused";
 }
 
-TEST(CliRewind, bad_requests_should_exit_with_one_line_saying_why) {
+TEST(CliRewind, should_exit_on_bad_requests_with_one_line_saying_why) {
   Cli cli;
   cli.ok({"create", "plain", "--group", "g"});
   cli.ok({"create", "q", "--durability", "sync", "--group", "g"});
@@ -461,7 +461,7 @@ TEST(CliJournald, should_become_the_writer_serve_producers_without_one_and_exit_
   EXPECT_TRUE(cli.json({"stat", "q", "--json"})["journal"]["writer_pid"].is_null()) << "the lock was released";
 }
 
-TEST(CliJournald, a_second_journald_should_stand_by_and_take_over_when_the_first_dies) {
+TEST(CliJournald, should_have_a_second_journald_stand_by_and_take_over_when_the_first_dies) {
   Cli cli;
   cli.ok({"create", "q", "--durability", "sync"});
   int out1 = -1, out2 = -1;

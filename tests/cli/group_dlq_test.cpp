@@ -11,7 +11,7 @@
 namespace ackring::cli_test {
 namespace {
 
-TEST(CliGroups, add_ls_rm_should_manage_groups) {
+TEST(CliGroups, should_add_list_and_remove_groups) {
   Cli cli;
   cli.ok({"create", "q"});
   cli.ok({"pub", "q"}, "early\n");
@@ -44,7 +44,7 @@ TEST(CliGroups, add_ls_rm_should_manage_groups) {
   EXPECT_NE(gone.err.find("group 'new' not found in queue 'q'"), std::string::npos) << gone.err;
 }
 
-TEST(CliGroups, redelivery_should_set_a_groups_back_off_and_stat_should_show_it_with_the_signals) {
+TEST(CliGroups, should_set_a_groups_back_off_with_redelivery_and_show_it_in_stat_with_the_signals) {
   Cli cli;
   cli.ok({"create", "q"});
   const std::string added = cli.ok({"group", "add", "q", "g", "--backoff-initial", "250", "--backoff-jitter", "none"});
@@ -84,7 +84,7 @@ TEST(CliGroups, redelivery_should_set_a_groups_back_off_and_stat_should_show_it_
   EXPECT_NE(cli.ok({"stat", "q"}).find("redelivery back-off: none"), std::string::npos);
 }
 
-TEST(CliGroups, rm_should_refuse_a_group_with_live_members_unless_forced) {
+TEST(CliGroups, should_refuse_to_rm_a_group_with_live_members_unless_forced) {
   Cli cli;
   cli.ok({"create", "q", "--group", "g"});
   Background sub = cli.start({"sub", "q", "--group", "g", "--timeout", "5000"});
@@ -132,7 +132,7 @@ TEST(CliDlq, should_list_messages_that_exceeded_max_deliveries_and_redrive_them)
   EXPECT_EQ(cli.ok({"sub", "q", "-g", "g", "-n", "2", "--timeout", "3000"}), "poison\npill\n");
 }
 
-TEST(CliDlq, dlq_without_a_queue_name_should_be_a_usage_error) {
+TEST(CliDlq, should_treat_dlq_without_a_queue_name_as_a_usage_error) {
   Cli cli;
   EXPECT_EQ(cli.run({"dlq"}).code, 1);
   EXPECT_EQ(cli.run({"dlq", "redrive"}).code, 1);

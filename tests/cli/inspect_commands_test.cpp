@@ -149,7 +149,7 @@ TEST(CliMetrics, should_label_members_and_report_a_missing_queue_as_down) {
 
 // ------------------------------------------------------------- verify --
 
-TEST(CliVerify, a_healthy_queue_should_verify_with_exit_0) {
+TEST(CliVerify, should_verify_a_healthy_queue_with_exit_0) {
   Cli cli;
   cli.ok({"create", "q", "--group", "g", "--capacity", "16"});
   cli.ok({"pub", "q"}, "1\n2\n");
@@ -162,7 +162,7 @@ TEST(CliVerify, a_healthy_queue_should_verify_with_exit_0) {
   EXPECT_TRUE(j["problems"].empty());
 }
 
-TEST(CliVerify, a_damaged_slot_payload_should_be_reported_with_exit_3) {
+TEST(CliVerify, should_report_a_damaged_slot_payload_with_exit_3) {
   Cli cli;
   cli.ok({"create", "q", "--group", "g", "--capacity", "16", "--max-message-size", "64"});
   cli.ok({"pub", "q"}, "hello world\n");

@@ -42,7 +42,7 @@ nlohmann::json group_stats(const Cli& cli, const std::string& queue, const std::
   return nullptr;
 }
 
-TEST(CliMessages, pub_then_sub_should_round_trip_every_line_in_order_and_ack_it) {
+TEST(CliMessages, should_round_trip_every_line_from_pub_to_sub_in_order_and_ack_it) {
   Cli cli;
   cli.ok({"create", "q", "--group", "g"});
   const std::string input = numbered_lines(100);
@@ -54,7 +54,7 @@ TEST(CliMessages, pub_then_sub_should_round_trip_every_line_in_order_and_ack_it)
   EXPECT_EQ(g["in_flight"], 0);
 }
 
-TEST(CliMessages, pub_should_read_a_file_and_report_json) {
+TEST(CliMessages, should_read_a_file_and_report_json_on_pub) {
   Cli cli;
   cli.ok({"create", "q", "--group", "g"});
   const std::string file = cli.dir() + "/input.txt";
@@ -68,7 +68,7 @@ TEST(CliMessages, pub_should_read_a_file_and_report_json) {
   EXPECT_EQ(missing.code, 2) << missing.err;
 }
 
-TEST(CliMessages, length_delimited_binary_records_should_round_trip_byte_for_byte) {
+TEST(CliMessages, should_round_trip_length_delimited_binary_records_byte_for_byte) {
   Cli cli;
   cli.ok({"create", "q", "--group", "g", "--max-message-size", "64"});
   const std::vector<std::string> records = {std::string("\0\1\2\n\xff", 5), "", "line\nbreak", std::string(64, '\x80')};
@@ -78,7 +78,7 @@ TEST(CliMessages, length_delimited_binary_records_should_round_trip_byte_for_byt
   EXPECT_EQ(cli.ok({"sub", "q", "-g", "g", "-n", "4", "--delimiter", "length"}), input);
 }
 
-TEST(CliMessages, pub_should_stop_at_a_record_too_large_and_name_it) {
+TEST(CliMessages, should_stop_pub_at_a_record_too_large_and_name_it) {
   Cli cli;
   cli.ok({"create", "q", "--group", "g", "--max-message-size", "8"});
   const Result r = cli.run({"pub", "q"}, "ok\n0123456789\nlater\n");
@@ -97,7 +97,7 @@ TEST(CliMessages, pub_should_stop_at_a_record_too_large_and_name_it) {
   EXPECT_NE(cut.err.find("record 1: input ends inside it"), std::string::npos) << cut.err;
 }
 
-TEST(CliMessages, pub_into_a_full_queue_should_time_out_with_exit_6) {
+TEST(CliMessages, should_time_out_pub_into_a_full_queue_with_exit_6) {
   Cli cli;
   cli.ok({"create", "q", "--group", "g", "--capacity", "4"});
   const Result r = cli.run({"pub", "q", "--timeout", "100"}, numbered_lines(6));
@@ -106,7 +106,7 @@ TEST(CliMessages, pub_into_a_full_queue_should_time_out_with_exit_6) {
   EXPECT_NE(r.err.find("full"), std::string::npos) << r.err;
 }
 
-TEST(CliMessages, sub_json_should_print_seq_deliveries_and_payload) {
+TEST(CliMessages, should_print_seq_deliveries_and_payload_with_sub_json) {
   Cli cli;
   cli.ok({"create", "q", "--group", "g"});
   cli.ok({"pub", "q"}, "hello\nworld\n");
@@ -125,7 +125,7 @@ TEST(CliMessages, sub_json_should_print_seq_deliveries_and_payload) {
   EXPECT_EQ(n, 2);
 }
 
-TEST(CliMessages, sub_no_ack_should_give_the_messages_back_to_the_group_as_soon_as_it_exits) {
+TEST(CliMessages, should_give_the_messages_of_sub_no_ack_back_to_the_group_as_soon_as_it_exits) {
   Cli cli;
   // A lease far longer than the test: whatever comes back did not wait for it.
   cli.ok({"create", "q", "--group", "g", "--lease", "60000"});
@@ -150,7 +150,7 @@ TEST(CliMessages, sub_no_ack_should_give_the_messages_back_to_the_group_as_soon_
   EXPECT_EQ(g["lag"], 0);
 }
 
-TEST(CliMessages, sub_no_ack_should_keep_its_leases_while_it_runs_and_print_each_message_once) {
+TEST(CliMessages, should_keep_the_leases_of_sub_no_ack_while_it_runs_and_print_each_message_once) {
   Cli cli;
   cli.ok({"create", "q", "--group", "g", "--lease", "100"});
   cli.ok({"pub", "q"}, "a\n");
@@ -174,7 +174,7 @@ TEST(CliMessages, sub_no_ack_should_keep_its_leases_while_it_runs_and_print_each
   EXPECT_EQ(back["deliveries"], 3);
 }
 
-TEST(CliMessages, sub_should_stop_when_its_reader_goes_away_and_give_back_what_it_could_not_write) {
+TEST(CliMessages, should_stop_sub_when_its_reader_goes_away_and_give_back_what_it_could_not_write) {
   Cli cli;
   // More than a pipe holds (64 KiB), so sub must meet the closed pipe.
   constexpr int kMessages = 20000;
@@ -196,7 +196,7 @@ TEST(CliMessages, sub_should_stop_when_its_reader_goes_away_and_give_back_what_i
   EXPECT_EQ(rest.substr(0, rest.find('\n')), "message " + std::to_string(acked + 1));
 }
 
-TEST(CliMessages, sub_should_need_create_for_a_missing_group) {
+TEST(CliMessages, should_need_create_for_sub_to_a_missing_group) {
   Cli cli;
   cli.ok({"create", "q"});
   const Result r = cli.run({"sub", "q", "-g", "new", "--timeout", "10"});
@@ -206,7 +206,7 @@ TEST(CliMessages, sub_should_need_create_for_a_missing_group) {
   EXPECT_EQ(cli.json({"group", "ls", "q", "--json"})[0]["name"], "new");
 }
 
-TEST(CliMessages, sub_without_count_should_end_at_the_timeout_with_exit_0) {
+TEST(CliMessages, should_end_sub_without_count_at_the_timeout_with_exit_0) {
   Cli cli;
   cli.ok({"create", "q", "--group", "g"});
   cli.ok({"pub", "q"}, "x\n");
@@ -215,7 +215,7 @@ TEST(CliMessages, sub_without_count_should_end_at_the_timeout_with_exit_0) {
   EXPECT_EQ(r.out, "x\n");
 }
 
-TEST(CliMessages, peek_should_show_messages_without_consuming_them) {
+TEST(CliMessages, should_show_messages_with_peek_without_consuming_them) {
   Cli cli;
   cli.ok({"create", "q", "--group", "g"});
   cli.ok({"pub", "q"}, "one\ntwo\nthree\n");
@@ -236,7 +236,7 @@ TEST(CliMessages, peek_should_show_messages_without_consuming_them) {
   EXPECT_EQ(cli.ok({"sub", "q", "-g", "g", "-n", "3"}), "one\ntwo\nthree\n");
 }
 
-TEST(CliMessages, peek_should_start_at_a_group_floor_or_a_seq_and_limit_the_count) {
+TEST(CliMessages, should_start_peek_at_a_group_floor_or_a_seq_and_limit_the_count) {
   Cli cli;
   cli.ok({"create", "q", "--group", "g"});
   cli.ok({"pub", "q"}, numbered_lines(5));
@@ -251,7 +251,7 @@ TEST(CliMessages, peek_should_start_at_a_group_floor_or_a_seq_and_limit_the_coun
   EXPECT_EQ(cli.run({"peek", "q", "--group", "nope"}).code, 2);
 }
 
-TEST(CliMessages, peek_should_show_binary_payloads_as_hex) {
+TEST(CliMessages, should_show_binary_payloads_as_hex_in_peek) {
   Cli cli;
   cli.ok({"create", "q"});
   cli.ok({"pub", "q", "--delimiter", "length"}, length_prefixed({std::string("\x01\x02\xfe", 3)}));

@@ -193,7 +193,7 @@ int free_port() {
 // The real thing: a Prometheus server (Debian package prometheus) scrapes the
 // exporter every 200 ms; its targets API must call the target up, with no
 // scrape error, and its query API must return the samples.
-TEST(CliMetricsHttp, a_prometheus_server_should_scrape_it) {
+TEST(CliMetricsHttp, should_be_scraped_by_a_prometheus_server) {
   if (!have("prometheus") || !have("curl")) GTEST_FAIL() << "needs prometheus and curl (tools/setup.sh installs them)";
   Cli cli;
   cli.ok({"create", "q", "--group", "g"});
@@ -232,7 +232,7 @@ TEST(CliMetricsHttp, a_prometheus_server_should_scrape_it) {
   EXPECT_EQ(stop(s, SIGTERM), 0);
 }
 
-TEST(CliMetricsHttp, named_queues_only_a_missing_one_reads_down_and_sigint_stops_it) {
+TEST(CliMetricsHttp, should_serve_named_queues_only_read_a_missing_one_as_down_and_stop_on_sigint) {
   REQUIRE_TOOLS();
   Cli cli;
   cli.ok({"create", "q", "--group", "g"});
@@ -249,7 +249,7 @@ TEST(CliMetricsHttp, named_queues_only_a_missing_one_reads_down_and_sigint_stops
   EXPECT_EQ(stop(s, SIGINT), 0);
 }
 
-TEST(CliMetricsHttp, a_bad_or_busy_listen_address_should_exit_1) {
+TEST(CliMetricsHttp, should_exit_1_on_a_bad_or_busy_listen_address) {
   Cli cli;
   cli.ok({"create", "q"});
   for (const char* bad : {"", "x", "127.0.0.1:", "127.0.0.1:99999", "localhost:http"}) {
@@ -265,7 +265,7 @@ TEST(CliMetricsHttp, a_bad_or_busy_listen_address_should_exit_1) {
   EXPECT_EQ(stop(s, SIGTERM), 0);
 }
 
-TEST(CliMetrics, without_names_should_print_every_queue_of_the_directory) {
+TEST(CliMetrics, should_print_every_queue_of_the_directory_without_names) {
   Cli cli;
   cli.ok({"create", "one"});
   cli.ok({"create", "two"});

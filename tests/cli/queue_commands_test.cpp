@@ -31,7 +31,7 @@ void poke(const std::string& path, std::uint64_t offset, const void* bytes, std:
   ASSERT_TRUE(f);
 }
 
-TEST(CliQueues, create_then_ls_should_show_the_queue_with_its_parameters_and_groups) {
+TEST(CliQueues, should_show_a_created_queue_in_ls_with_its_parameters_and_groups) {
   Cli cli;
   const std::string out = cli.ok(
       {"create", "orders", "--capacity", "64", "--max-message-size", "256", "--group", "billing", "--group", "audit"});
@@ -54,7 +54,7 @@ TEST(CliQueues, create_then_ls_should_show_the_queue_with_its_parameters_and_gro
   EXPECT_EQ(q["durability"], "none");
 }
 
-TEST(CliQueues, create_should_apply_lease_deliveries_and_mode) {
+TEST(CliQueues, should_apply_lease_deliveries_and_mode_on_create) {
   Cli cli;
   cli.ok({"create", "q", "--lease", "1234", "--max-deliveries", "3", "--mode", "0640", "--max-groups", "2",
           "--max-members", "3"});
@@ -68,7 +68,7 @@ TEST(CliQueues, create_should_apply_lease_deliveries_and_mode) {
                                                                          std::filesystem::perms::group_read);
 }
 
-TEST(CliQueues, create_of_an_existing_queue_should_fail_with_exit_1) {
+TEST(CliQueues, should_fail_with_exit_1_to_create_an_existing_queue) {
   Cli cli;
   cli.ok({"create", "q"});
   const Result r = cli.run({"create", "q"});
@@ -77,7 +77,7 @@ TEST(CliQueues, create_of_an_existing_queue_should_fail_with_exit_1) {
   EXPECT_NE(r.err.find("ackring rm q"), std::string::npos) << r.err;
 }
 
-TEST(CliQueues, ls_should_list_a_file_it_cannot_open_with_the_error) {
+TEST(CliQueues, should_list_in_ls_a_file_it_cannot_open_with_the_error) {
   Cli cli;
   cli.ok({"create", "good"});
   std::ofstream(cli.path_of("junk")) << "not a queue";
@@ -94,13 +94,13 @@ TEST(CliQueues, ls_should_list_a_file_it_cannot_open_with_the_error) {
   EXPECT_TRUE(j["queues"][2].contains("error"));
 }
 
-TEST(CliQueues, ls_of_an_empty_directory_should_say_so) {
+TEST(CliQueues, should_say_so_in_ls_of_an_empty_directory) {
   Cli cli;
   EXPECT_NE(cli.ok({"ls"}).find("no queues"), std::string::npos);
   EXPECT_EQ(cli.json({"ls", "--json"})["queues"].size(), 0u);
 }
 
-TEST(CliQueues, dir_option_should_work_before_and_after_the_command_without_the_environment) {
+TEST(CliQueues, should_take_the_dir_option_before_and_after_the_command_without_the_environment) {
   Cli cli;
   cli.ok({"create", "q"});
   const Result before = cli.run({"--dir", cli.dir(), "ls"}, {}, /*with_env=*/false);
@@ -110,7 +110,7 @@ TEST(CliQueues, dir_option_should_work_before_and_after_the_command_without_the_
   EXPECT_EQ(after.code, 0) << after.err;
 }
 
-TEST(CliQueues, rm_should_remove_an_idle_queue) {
+TEST(CliQueues, should_remove_an_idle_queue_with_rm) {
   Cli cli;
   cli.ok({"create", "q", "--group", "g"});
   EXPECT_NE(cli.ok({"rm", "q"}).find("removed queue 'q'"), std::string::npos);
@@ -120,7 +120,7 @@ TEST(CliQueues, rm_should_remove_an_idle_queue) {
   expect_one_line_error(again);
 }
 
-TEST(CliQueues, rm_should_refuse_while_a_consumer_is_attached_unless_forced) {
+TEST(CliQueues, should_refuse_rm_while_a_consumer_is_attached_unless_forced) {
   Cli cli;
   cli.ok({"create", "q", "--group", "g"});
   Background sub = cli.start({"sub", "q", "--group", "g", "--timeout", "5000"});
@@ -144,7 +144,7 @@ TEST(CliQueues, rm_should_refuse_while_a_consumer_is_attached_unless_forced) {
   EXPECT_EQ(sub.stop(SIGTERM), 0) << "sub should stop cleanly on SIGTERM";
 }
 
-TEST(CliQueues, rm_with_dlq_should_remove_the_dead_letter_queue_too) {
+TEST(CliQueues, should_remove_the_dead_letter_queue_too_with_rm_dlq) {
   Cli cli;
   cli.ok({"create", "q", "--group", "g", "--max-deliveries", "1", "--lease", "20"});
   cli.ok({"pub", "q"}, "x\n");
@@ -157,7 +157,7 @@ TEST(CliQueues, rm_with_dlq_should_remove_the_dead_letter_queue_too) {
   EXPECT_FALSE(std::filesystem::exists(cli.path_of("q.dlq"))) << out;
 }
 
-TEST(CliQueues, purge_should_settle_everything_pending) {
+TEST(CliQueues, should_settle_everything_pending_on_purge) {
   Cli cli;
   cli.ok({"create", "q", "--group", "a", "--group", "b"});
   cli.ok({"pub", "q"}, "1\n2\n3\n");
@@ -175,7 +175,7 @@ TEST(CliQueues, purge_should_settle_everything_pending) {
 
 // ---------------------------------------------------------------- errors --
 
-TEST(CliErrors, a_missing_queue_should_exit_2_with_one_line_saying_what_to_do) {
+TEST(CliErrors, should_exit_2_for_a_missing_queue_with_one_line_saying_what_to_do) {
   Cli cli;
   for (const char* cmd : {"stat", "peek", "verify", "top", "dlq", "purge", "metrics"}) {
     const Result r = cli.run({cmd, "orders"});
@@ -189,7 +189,7 @@ TEST(CliErrors, a_missing_queue_should_exit_2_with_one_line_saying_what_to_do) {
   expect_one_line_error(sub);
 }
 
-TEST(CliErrors, a_file_of_a_future_format_version_should_exit_3) {
+TEST(CliErrors, should_exit_3_for_a_file_of_a_future_format_version) {
   Cli cli;
   cli.ok({"create", "q"});
   const std::uint32_t future = detail::kFormatVersion + 6;
@@ -203,7 +203,7 @@ TEST(CliErrors, a_file_of_a_future_format_version_should_exit_3) {
   cli.ok({"rm", "q", "--force"});
 }
 
-TEST(CliErrors, a_truncated_or_foreign_file_should_exit_3_not_crash) {
+TEST(CliErrors, should_exit_3_not_crash_on_a_truncated_or_foreign_file) {
   Cli cli;
   std::ofstream(cli.path_of("short")) << "ACKRING";
   std::string garbage(8192, '\x5a');
@@ -216,7 +216,7 @@ TEST(CliErrors, a_truncated_or_foreign_file_should_exit_3_not_crash) {
     }
 }
 
-TEST(CliErrors, a_queue_without_permission_should_exit_2) {
+TEST(CliErrors, should_exit_2_for_a_queue_without_permission) {
   Cli cli;
   cli.ok({"create", "q", "--mode", "0600"});
   Result r;
@@ -233,7 +233,7 @@ TEST(CliErrors, a_queue_without_permission_should_exit_2) {
   EXPECT_NE(r.err.find("Permission denied"), std::string::npos) << r.err;
 }
 
-TEST(CliErrors, bad_arguments_should_exit_1_with_one_line) {
+TEST(CliErrors, should_exit_1_with_one_line_on_bad_arguments) {
   Cli cli;
   cli.ok({"create", "q"});
   const std::vector<std::vector<std::string>> bad = {
@@ -258,7 +258,7 @@ TEST(CliErrors, bad_arguments_should_exit_1_with_one_line) {
   }
 }
 
-TEST(CliErrors, help_should_exit_0_and_describe_the_options) {
+TEST(CliErrors, should_exit_0_on_help_and_describe_the_options) {
   Cli cli;
   const Result top = cli.run({"--help"});
   EXPECT_EQ(top.code, 0);

@@ -63,7 +63,7 @@ constexpr bool abandon(std::uint64_t seq, std::uint32_t deliveries) {
   return (deliveries == 1 && seq % kAbandonFirst == 0) || (deliveries == 2 && seq % kAbandonSecond == 0);
 }
 
-TEST(LeaseExpiryStress, messages_whose_lease_ran_out_untouched_are_taken_over_and_acked_once_while_slots_are_reused) {
+TEST(LeaseExpiryStress, should_take_over_and_ack_once_messages_whose_lease_ran_out_untouched_while_slots_are_reused) {
   std::uint64_t seed = std::random_device{}();
   if (const char* s = std::getenv("ACKRING_SEED"); s != nullptr && *s != '\0') seed = std::strtoull(s, nullptr, 0);
   std::printf("ACKRING_SEED=%" PRIu64 "\n", seed);

@@ -285,7 +285,7 @@ void forgetful_consumer_thread(Queue& q, Shared& sh, std::uint32_t g, std::uint6
   }
 }
 
-TEST(ThreadsStress, producers_and_consumers_on_one_mapping_ack_every_message_exactly_once_per_group) {
+TEST(ThreadsStress, should_ack_every_message_exactly_once_per_group_with_producers_and_consumers_on_one_mapping) {
   const std::uint64_t seed = seed_from_env();
   std::printf("ACKRING_SEED=%" PRIu64 " (tsan build: %s)\n", seed, kTsan ? "yes" : "no");
   RecordProperty("seed", std::to_string(seed));
