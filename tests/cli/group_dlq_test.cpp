@@ -64,6 +64,13 @@ TEST(CliGroups, should_set_a_groups_back_off_with_redelivery_and_show_it_in_stat
                           "min_member_lease_ms", "lease_below_p99", "warnings"})
     EXPECT_TRUE(j.contains(key)) << key;
   EXPECT_TRUE(cli.json({"stat", "q", "--json"})["dedup"].contains("hit_ratio"));
+  // Options not given keep their values.
+  cli.ok({"group", "redelivery", "q", "g", "--backoff-jitter", "equal"});
+  j = cli.json({"stat", "q", "--json"})["groups"][0];
+  EXPECT_EQ(j["redelivery"]["initial_ms"], 500);
+  EXPECT_EQ(j["redelivery"]["max_ms"], 8000);
+  EXPECT_EQ(j["redelivery"]["jitter"], "equal");
+  cli.ok({"group", "redelivery", "q", "g", "--backoff-jitter", "full"});
   const std::string text = cli.ok({"stat", "q"});
   for (const char* line : {"redelivery back-off: ", "full jitter", "redelivered by cause: expiry 0, death 0, nack 0",
                            "delivery to ack: no acks timed yet"})

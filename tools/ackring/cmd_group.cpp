@@ -7,6 +7,7 @@
 #include <optional>
 #include <stdexcept>
 #include <string>
+#include <vector>
 
 #include "commands.hpp"
 #include "format.hpp"
@@ -30,26 +31,42 @@ struct GroupOptionsCli {
   double backoff_multiplier = 2.0;
   std::uint32_t backoff_max_ms = 60'000;
   std::string backoff_jitter = "equal";
+  // Which --backoff-* options were given (group redelivery keeps the others as they are).
+  std::vector<const CLI::Option*> backoff_given{};
 
   [[nodiscard]] RedeliveryPolicy redelivery() const {
     const Jitter jitter = backoff_jitter == "none" ? Jitter::none : backoff_jitter == "full" ? Jitter::full : Jitter::equal;
     return {Millis{backoff_initial_ms}, backoff_multiplier, Millis{backoff_max_ms}, jitter};
   }
+  // `current` with the options given on the command line applied.
+  [[nodiscard]] RedeliveryPolicy redelivery_over(RedeliveryPolicy current) const {
+    const RedeliveryPolicy given = redelivery();
+    auto set = [](const CLI::Option* opt) { return opt->count() != 0; };
+    if (set(backoff_given[0])) current.initial = given.initial;
+    if (set(backoff_given[1])) current.multiplier = given.multiplier;
+    if (set(backoff_given[2])) current.max = given.max;
+    if (set(backoff_given[3])) current.jitter = given.jitter;
+    return current;
+  }
 };
 
 void add_backoff_options(CLI::App& cmd, GroupOptionsCli& o) {
-  cmd.add_option("--backoff-initial", o.backoff_initial_ms,
+  o.backoff_given.clear();
+  o.backoff_given.push_back(cmd.add_option("--backoff-initial", o.backoff_initial_ms,
                  "Redelivery back-off after the first failed delivery, in ms (0: none, redelivered at once)")
       ->type_name("MS")
-      ->capture_default_str();
-  cmd.add_option("--backoff-multiplier", o.backoff_multiplier, "Each further failure multiplies the back-off (1.0-25.5)")
-      ->type_name("X")
-      ->capture_default_str();
-  cmd.add_option("--backoff-max", o.backoff_max_ms, "Longest back-off, in ms")->type_name("MS")->capture_default_str();
-  cmd.add_option("--backoff-jitter", o.backoff_jitter,
-                 "equal: wait between half and all of the back-off; full: between 0 and all; none: exactly it")
-      ->check(CLI::IsMember({"none", "equal", "full"}))
-      ->capture_default_str();
+      ->capture_default_str());
+  o.backoff_given.push_back(
+      cmd.add_option("--backoff-multiplier", o.backoff_multiplier, "Each further failure multiplies the back-off (1.0-25.5)")
+          ->type_name("X")
+          ->capture_default_str());
+  o.backoff_given.push_back(
+      cmd.add_option("--backoff-max", o.backoff_max_ms, "Longest back-off, in ms")->type_name("MS")->capture_default_str());
+  o.backoff_given.push_back(
+      cmd.add_option("--backoff-jitter", o.backoff_jitter,
+                     "equal: wait between half and all of the back-off; full: between 0 and all; none: exactly it")
+          ->check(CLI::IsMember({"none", "equal", "full"}))
+          ->capture_default_str());
 }
 
 const GroupStats* find(const QueueStats& s, const std::string& group) {
@@ -85,14 +102,19 @@ int run_add(const GroupOptionsCli& o) {
 
 int run_redelivery(const GroupOptionsCli& o) {
   Queue q = open_queue(o.name);
+  const QueueStats s = q.stats();
+  const GroupStats* g = find(s, o.group);
+  if (!g) throw group_not_found(o.name, o.group);
+  // Options not given keep the group's current values (a group without a
+  // back-off has the defaults there).
+  const RedeliveryPolicy policy = o.redelivery_over(g->redelivery);
   try {
-    q.set_redelivery(o.group, o.redelivery());
+    q.set_redelivery(o.group, policy);
   } catch (const Error& e) {
     if (e.code() == ErrorCode::not_found) throw group_not_found(o.name, o.group);
     throw Failure(exit_code_of(e.code()), e.what());
   }
-  std::cout << "group " << o.group << " of '" << o.name << "': redelivery back-off " << describe(o.redelivery())
-            << '\n';
+  std::cout << "group " << o.group << " of '" << o.name << "': redelivery back-off " << describe(policy) << '\n';
   return 0;
 }
 
@@ -252,8 +274,8 @@ void add_group_commands(CLI::App& app, Globals& globals, Action& action) {
     add_backoff_options(*cmd, *o);
     cmd->footer(
         "Example: ackring group redelivery orders billing --backoff-initial 500 --backoff-max 60000\n"
-        "--backoff-initial 0 turns the back-off off. The policy lives in the queue file, not in the\n"
-        "journal: after 'ackring recover', set it again.");
+        "Options not given keep the group's current values; --backoff-initial 0 turns the back-off\n"
+        "off. The policy lives in the queue file, not in the journal: after 'ackring recover', set it again.");
     add_common_options(*cmd, globals);
     cmd->callback([o, &action] { set_action(action, [o] { return run_redelivery(*o); }); });
   }
