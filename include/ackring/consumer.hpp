@@ -25,7 +25,6 @@ namespace detail {
 struct QueueState;
 struct Fingerprint;
 struct LeaseWord;
-struct RedeliveryWord;
 enum class SettleReason : std::uint8_t;
 }  // namespace detail
 
@@ -153,8 +152,7 @@ class Consumer {
   enum class Take : std::uint8_t { got, nothing, retry };
   [[nodiscard]] Take take_expired(Delivery& out, std::uint64_t now_ms) noexcept;
   struct Takeover;
-  [[nodiscard]] Takeover plan_takeover(const detail::LeaseWord& expired, const detail::RedeliveryWord& policy,
-                                       std::uint64_t now_ms) noexcept;
+  [[nodiscard]] Takeover plan_takeover(const detail::LeaseWord& expired, std::uint64_t now_ms) noexcept;
   [[nodiscard]] bool deliver_taken_over(Delivery& out, std::uint64_t seq, const Takeover& takeover,
                                         std::uint32_t from_owner, std::uint64_t now_ms,
                                         std::uint64_t& earliest_ms) noexcept;

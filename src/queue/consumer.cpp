@@ -236,15 +236,15 @@ struct Consumer::Takeover {
   std::uint64_t backoff_until;  // non-zero: the back-off step, visible again then
 };
 
-Consumer::Takeover Consumer::plan_takeover(const LeaseWord& lw, const RedeliveryWord& policy,
-                                           std::uint64_t now) noexcept {
+Consumer::Takeover Consumer::plan_takeover(const LeaseWord& lw, std::uint64_t now) noexcept {
   const bool exhausted = lw.deliveries >= state_->layout.max_deliveries;
   // A lease that ran out in its holder's hands comes back only after the
   // group's back-off, counted from its deadline. Words given back by a
   // nack, a death or a leave had theirs applied when they were given back.
-  if (policy.enabled() && !exhausted && lw.owner < kMaxMembers) {
-    const std::uint64_t until =
-        widen_deadline(lw.deadline_ms, now) + backoff_ms(policy, lw.deliveries, splitmix64(jitter_state_));
+  const std::uint64_t wait =
+      lw.owner < kMaxMembers ? redelivery_delay_ms(*state_, group_, lw.deliveries, jitter_state_) : 0;
+  if (wait != 0) {
+    const std::uint64_t until = widen_deadline(lw.deadline_ms, now) + wait;
     // Backing off, the word keeps its delivery count and names no member:
     // the holder's receipt no longer matches, as after a takeover.
     if (until > now)
@@ -290,8 +290,6 @@ Consumer::Take Consumer::take_expired(Delivery& out, std::uint64_t now) noexcept
   // acquire: lease words below `next` were written before next moved past them.
   const std::uint64_t floor = G.floor.load(std::memory_order_acquire);
   const std::uint64_t next = G.next.load(std::memory_order_acquire);
-  // relaxed: the policy word is self-contained; any recent value will do.
-  const RedeliveryWord policy = RedeliveryWord::decode(G.redelivery.load(std::memory_order_relaxed));
   std::uint64_t earliest = ~0ull;
   for (std::uint64_t s = floor; s < next && s - floor < q.layout.capacity; ++s) {
     auto& word = q.lease(group_, s);
@@ -303,7 +301,7 @@ Consumer::Take Consumer::take_expired(Delivery& out, std::uint64_t now) noexcept
       earliest = std::min(earliest, widen_deadline(lw.deadline_ms, now));
       continue;
     }
-    const Takeover t = plan_takeover(lw, policy, now);
+    const Takeover t = plan_takeover(lw, now);
     ACKRING_FAILPOINT("takeover.before_lease_cas");
     // acq_rel: we own this delivery now; pairs with the ack/nack CAS of the previous holder.
     if (!word.compare_exchange_strong(w, t.mine.encode(), std::memory_order_acq_rel, std::memory_order_acquire))
@@ -676,13 +674,8 @@ Status Consumer::modify_lease(const Receipt& r, std::uint64_t new_deadline_ms, b
 Status Consumer::nack(const Receipt& r, Millis delay) noexcept {
   const std::uint64_t now = coarse_monotonic_ms();
   auto d = static_cast<std::uint64_t>(std::clamp<std::int64_t>(delay.count(), 0, 1ll << 30));
-  if (d == 0 && r.deliveries < state_->layout.max_deliveries) {
-    // No explicit delay: the group's back-off decides (none by default). An
-    // exhausted message is not held back: its next take dead-letters it.
-    // relaxed: the policy word is self-contained.
-    const RedeliveryWord policy = RedeliveryWord::decode(state_->group(group_).redelivery.load(std::memory_order_relaxed));
-    d = backoff_ms(policy, r.deliveries, splitmix64(jitter_state_));
-  }
+  // No explicit delay: the group's back-off decides (none by default).
+  if (d == 0) d = redelivery_delay_ms(*state_, group_, r.deliveries, jitter_state_);
   const Status s = modify_lease(r, now + d, /*give_up=*/true);
   if (s != Status::ok) return s;
   bump(state_->member(group_, member_).nacked);

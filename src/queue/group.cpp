@@ -43,9 +43,6 @@ std::string_view name_of(const GroupEntry& g) noexcept {
 void release_leases_of(const QueueState& q, std::uint32_t g, std::uint32_t m, std::uint32_t why) noexcept {
   auto& G = q.group(g);
   const std::uint64_t now = coarse_monotonic_ms();
-  // relaxed: the policy word is self-contained; any recent value will do.
-  const RedeliveryWord policy =
-      RedeliveryWord::decode(why == kDeadOwner ? G.redelivery.load(std::memory_order_relaxed) : 0);
   std::uint64_t jitter_state = monotonic_ns() ^ (std::uint64_t{m} << 32);
   // acquire (floor, tail): pair with the floor CAS and the producers' tail CAS; they only bound the scan.
   const std::uint64_t floor = G.floor.load(std::memory_order_acquire);
@@ -60,10 +57,8 @@ void release_leases_of(const QueueState& q, std::uint32_t g, std::uint32_t m, st
       LeaseWord lw = LeaseWord::decode(w);
       if (lw.state != LeaseState::leased || lw.generation != q.generation(s) || lw.owner != m) break;
       lw.owner = why;
-      const bool to_dead_letters = lw.deliveries >= q.layout.max_deliveries;  // no point waiting
-      lw.deadline_ms = policy.enabled() && !to_dead_letters
-                           ? static_cast<std::uint32_t>(now + backoff_ms(policy, lw.deliveries, splitmix64(jitter_state)))
-                           : static_cast<std::uint32_t>(now - 1);
+      const std::uint64_t wait = why == kDeadOwner ? redelivery_delay_ms(q, g, lw.deliveries, jitter_state) : 0;
+      lw.deadline_ms = static_cast<std::uint32_t>(wait != 0 ? now + wait : now - 1);
       // acq_rel: the new owner's takeover CAS reads this value; nothing else is published.
       if (word.compare_exchange_weak(w, lw.encode(), std::memory_order_acq_rel, std::memory_order_acquire)) {
         any = true;
@@ -226,6 +221,14 @@ std::uint32_t create_group(const QueueState& q, std::string_view name, const Gro
   init_group_entry(q, g, name, options);
   start_and_publish_group(q, g, options.start);
   return g;
+}
+
+std::uint64_t redelivery_delay_ms(const QueueState& q, std::uint32_t g, std::uint32_t deliveries,
+                                  std::uint64_t& jitter_state) noexcept {
+  if (deliveries >= q.layout.max_deliveries) return 0;
+  // relaxed: the policy word is self-contained; any recent value will do.
+  const RedeliveryWord policy = RedeliveryWord::decode(q.group(g).redelivery.load(std::memory_order_relaxed));
+  return policy.enabled() ? backoff_ms(policy, deliveries, splitmix64(jitter_state)) : 0;
 }
 
 void set_group_redelivery(const QueueState& q, std::uint32_t g, const RedeliveryPolicy& policy) {

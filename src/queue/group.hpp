@@ -45,6 +45,13 @@ std::uint32_t join_group(const QueueState& q, std::uint32_t g);
 // the group's redelivery back-off if it died), folds its counters into the
 // group's, and frees the slot.
 void leave_group(const QueueState& q, std::uint32_t g, std::uint32_t m, bool died = false) noexcept;
+// How long a message given back after its `deliveries`-th delivery waits
+// before group g may deliver it again: the group's redelivery back-off
+// (GroupOptions::redelivery), spread by jitter drawn from `jitter_state`.
+// 0 without a policy, and 0 for a message at max_deliveries: its next take
+// dead-letters it, so there is no point waiting.
+[[nodiscard]] std::uint64_t redelivery_delay_ms(const QueueState& q, std::uint32_t g, std::uint32_t deliveries,
+                                                std::uint64_t& jitter_state) noexcept;
 // Changes group g's redelivery policy (GroupOptions::redelivery); members
 // apply it from their next redelivery. Throws invalid_argument.
 void set_group_redelivery(const QueueState& q, std::uint32_t g, const RedeliveryPolicy& policy);
