@@ -122,8 +122,9 @@ void check_slot(const QueueState& q, std::uint64_t i, std::uint64_t tail, Peeked
   }
   // acquire: as above. A live queue may have claimed past the tail read at
   // the start: only a slot ahead of the tail as it is now is damaged.
-  if (sw.seq >= tail + (sw.state == SlotState::free ? q.layout.capacity : 0) &&
-      sw.seq >= h.tail.load(std::memory_order_acquire) + (sw.state == SlotState::free ? q.layout.capacity : 0)) {
+  // (A free slot is initialised a lap ahead: free(seq) is found up to a ring past the tail.)
+  const std::uint64_t ahead = sw.state == SlotState::free ? q.layout.capacity : 0;
+  if (sw.seq >= tail + ahead && sw.seq >= h.tail.load(std::memory_order_acquire) + ahead) {
     problem("slot " + std::to_string(i) + ": holds seq " + std::to_string(sw.seq) + " at or beyond the tail " +
             std::to_string(tail));
     ++r.corrupt_slots;
