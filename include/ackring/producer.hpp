@@ -16,7 +16,11 @@
 
 namespace ackring {
 
-namespace detail { struct QueueState; }
+namespace detail {
+struct QueueState;
+class TscClock;
+struct ClockReading;
+}
 
 struct PublishResult {
   Status status = Status::ok;
@@ -102,6 +106,9 @@ class Producer {
   std::int32_t pid_ = 0;             // the registering process: written into claimed slots
   std::uint64_t start_time_ = 0;     // (a Producer is used only in the process that made it)
   std::uint64_t cached_floor_ = 0;  // local copy of the queue's min floor: refreshed only when the ring looks full
+  // The claim time and publish time of the next message (shm/tsc_clock.hpp).
+  [[nodiscard]] detail::ClockReading read_clock() noexcept;
+  std::unique_ptr<detail::TscClock> clock_;  // null only if its allocation failed
 };
 
 }  // namespace ackring

@@ -6,6 +6,7 @@
 
 #include <algorithm>
 #include <cstring>
+#include <new>
 
 #include "shm/clock.hpp"
 #include "shm/cpu_relax.hpp"
@@ -14,6 +15,7 @@
 #include "queue/durability.hpp"
 #include "queue/group.hpp"
 #include "shm/queue_state.hpp"
+#include "shm/tsc_clock.hpp"
 #include "shm/wait.hpp"
 #include "shm/xxhash_inline.hpp"
 
@@ -156,12 +158,6 @@ std::uint64_t durability_deadline(const QueueState& q, std::chrono::nanoseconds 
   return std::max(deadline_after(timeout), durable_floor_deadline(q));
 }
 
-// The message's publish time (QueueOptions::publish_timestamp): the precise
-// realtime clock is the largest single cost of a publish on most machines.
-std::uint64_t publish_time_ns(const QueueState& q) noexcept {
-  return (q.layout.flags & kLayoutCoarsePublishTime) != 0 ? coarse_realtime_ns() : realtime_ns();
-}
-
 std::uint64_t deadline_after(std::chrono::nanoseconds timeout) noexcept {
   const std::uint64_t now = monotonic_ns();
   if (timeout.count() <= 0) return now;
@@ -178,7 +174,12 @@ inline void bump(std::atomic<std::uint64_t>& c, std::uint64_t by) noexcept {
 
 Producer::Producer(std::shared_ptr<QueueState> state, std::uint32_t index, std::uint32_t incarnation,
                    std::int32_t pid, std::uint64_t start_time) noexcept
-    : state_(std::move(state)), index_(index), incarnation_(incarnation), pid_(pid), start_time_(start_time) {}
+    : state_(std::move(state)),
+      index_(index),
+      incarnation_(incarnation),
+      pid_(pid),
+      start_time_(start_time),
+      clock_(new(std::nothrow) TscClock()) {}
 
 Producer::Producer(Producer&& o) noexcept { *this = std::move(o); }
 
@@ -191,11 +192,20 @@ Producer& Producer::operator=(Producer&& o) noexcept {
     pid_ = o.pid_;
     start_time_ = o.start_time_;
     cached_floor_ = o.cached_floor_;
+    clock_ = std::move(o.clock_);
   }
   return *this;
 }
 
 Producer::~Producer() { release(); }
+
+// The claim time and the message's publish time (QueueOptions::publish_timestamp),
+// from one TSC read; clock_gettime only once a millisecond.
+ClockReading Producer::read_clock() noexcept {
+  const bool precise = (state_->layout.flags & kLayoutCoarsePublishTime) == 0;
+  if (clock_) return clock_->now(precise);
+  return {coarse_monotonic_ms(), precise ? realtime_ns() : coarse_realtime_ns()};
+}
 
 void Producer::release() noexcept {
   if (!state_) return;
@@ -299,14 +309,15 @@ PublishResult Producer::write_claimed(std::uint64_t first, std::span<const Bytes
                                       std::uint64_t durable_deadline_ns) noexcept {
   const QueueState& q = *state_;
   const std::uint64_t k = payloads.size();
-  std::uint64_t now_ms = coarse_monotonic_ms();
-  Claimer self{static_cast<std::uint32_t>(pid_), start_time_, static_cast<std::uint32_t>(now_ms), publish_time_ns(q)};
+  const ClockReading now = read_clock();
+  std::uint64_t now_ms = now.coarse_ms;
+  Claimer self{static_cast<std::uint32_t>(pid_), start_time_, static_cast<std::uint32_t>(now_ms), now.realtime_ns};
   std::uint64_t committed = 0;
   std::uint64_t first_lost = k;  // index of the first payload a consumer aborted, if any
   bool corrupt = false;
   for (std::uint64_t i = 0; i < k && first_lost == k; ++i) {
     if (i != 0 && i % kClaimTimeEvery == 0) {
-      now_ms = coarse_monotonic_ms();
+      now_ms = read_clock().coarse_ms;
       self.claim_ms = static_cast<std::uint32_t>(now_ms);
     }
     switch (write_slot(q, first + i, payloads[i], self, Stamp{})) {
@@ -441,8 +452,9 @@ PublishResult Producer::publish_keyed(Bytes payload, std::string_view key, std::
       end_flight();
       return {Status::corrupt, 0};
     }
-    const std::uint64_t now_ms = coarse_monotonic_ms();
-    const Claimer self{static_cast<std::uint32_t>(pid_), start_time_, static_cast<std::uint32_t>(now_ms), publish_time_ns(q)};
+    const ClockReading now = read_clock();
+    const std::uint64_t now_ms = now.coarse_ms;
+    const Claimer self{static_cast<std::uint32_t>(pid_), start_time_, static_cast<std::uint32_t>(now_ms), now.realtime_ns};
     const Write w =
         write_slot(q, seq, payload, self, Stamp{kSlotHasKey | kSlotKeyUnrecorded, fp.lo, fp.hi});
     // The entry is committed first, before anything else: between the slot's
