@@ -8,6 +8,7 @@
 #pragma once
 
 #include <chrono>
+#include <cstring>
 #include <filesystem>
 #include <string>
 #include <string_view>
@@ -91,8 +92,12 @@ class AckringModesTransport {
   class Tx {
    public:
     Tx(AckringModesTransport& t, int /*ch: one queue serves every group*/)
-        : q_(ackring::Queue::open(t.path_)), prod_(q_.producer()), keyed_(t.m_.delivery == Delivery::effectively_once) {}
+        : q_(ackring::Queue::open(t.path_)),
+          prod_(q_.producer()),
+          keyed_(t.m_.delivery == Delivery::effectively_once),
+          batch_(keyed_ ? 1 : t.p_.publish_batch) {}
     void send(const std::byte* data, std::uint32_t n) {
+      if (batch_ > 1) return stage(data, n);
       // The message index (first 8 bytes, unique per producer and message)
       // is the idempotency key: one new key per message, as a producer that
       // retries by business id would publish.
@@ -102,10 +107,33 @@ class AckringModesTransport {
       if (r.duplicate) throw std::runtime_error("ackring keyed publish: a fresh key was reported duplicate");
     }
 
+    // The producer-batched row: messages are copied aside (the caller reuses
+    // its buffer) and published batch_ at a time with publish_batch; the
+    // producer loop flushes what is left after its last message and after
+    // the stop marks.
+    void flush() {
+      if (staged_.empty()) return;
+      const auto r = prod_.publish_batch(staged_);
+      if (!r.ok()) throw std::runtime_error("ackring publish_batch: " + std::string(ackring::to_string(r.status)));
+      staged_.clear();
+      used_ = 0;
+    }
+
    private:
+    void stage(const std::byte* data, std::uint32_t n) {
+      if (store_.size() < std::size_t{batch_} * n) store_.resize(std::size_t{batch_} * n);
+      std::memcpy(store_.data() + used_, data, n);
+      staged_.emplace_back(store_.data() + used_, n);
+      used_ += n;
+      if (staged_.size() == batch_) flush();
+    }
     ackring::Queue q_;
     ackring::Producer prod_;
     bool keyed_;
+    std::uint32_t batch_;
+    std::vector<std::byte> store_;
+    std::size_t used_ = 0;
+    std::vector<ackring::Bytes> staged_;
   };
 
   class Rx {

@@ -76,6 +76,13 @@ std::unique_ptr<T> make_transport(const Variant& v, const Params& p, int channel
   }
 }
 
+// A sender that batches (the ackring producer-batched row) publishes what it holds.
+template <class Tx>
+void flush_all(std::vector<std::optional<Tx>>& tx) {
+  if constexpr (requires(Tx& x) { x.flush(); })
+    for (auto& x : tx) x->flush();
+}
+
 template <class T>
 constexpr bool native_fanout() {
   if constexpr (requires { T::kNativeFanout; }) return T::kNativeFanout;
@@ -119,6 +126,7 @@ Run run_topology(const Config& cfg, const Variant& v, const Params& p) {
         stamp(buf.data(), (std::uint64_t(pi) << kProducerShift) | i);
         for (auto& x : tx) x->send(buf.data(), p.size);
       }
+      flush_all(tx);
       c->sent[pi] = i;
       // The last producer to finish ends the run: its stop marks queue up
       // behind every data message of every producer.
@@ -127,6 +135,7 @@ Run run_topology(const Config& cfg, const Variant& v, const Params& p) {
           stamp(buf.data(), kStopBit | std::uint64_t(k));
           for (auto& x : tx) x->send(buf.data(), p.size);
         }
+      flush_all(tx);
     }});
   }
   for (int ci = 0; ci < C; ++ci) {
@@ -412,6 +421,8 @@ std::vector<Variant> build_variants(const Config& cfg, const std::string& tag) {
           const bool modes = cfg.full || (topo.name == "1->1" && matrix_cell);
           if (modes) {
             ack("at-most-once", "none", "ackring at-most-once batch" + b, "spin 50us, futex", none);
+            ack("at-least-once", "none", "ackring at-least-once publish_batch(32), batch" + b + "+ack_batch",
+                "spin 50us, futex", [](Variant& x) { x.params.publish_batch = 32; });
             ack("effectively-once", "none", "ackring effectively-once keyed+process-once", "spin 50us, futex", none);
             if (topo.consumers == 1)  // a spinning consumer next to another on one cpu measures the scheduler
               ack("at-least-once", "none", "ackring at-least-once batch" + b + "+ack_batch", "busy-poll",

@@ -42,6 +42,7 @@ struct Params {
   std::uint32_t size = 64;       // payload bytes of every message
   std::uint32_t capacity = 4096; // slots of the rings (ackring, spsc, boost mq)
   std::uint32_t batch = 32;      // most messages one recv() takes (where the transport can batch)
+  std::uint32_t publish_batch = 1;  // ackring modes: messages per publish call (> 1: publish_batch)
   bool poll = false;             // receivers busy-poll instead of sleeping in the kernel
   ackring::DeliveryMode mode = ackring::DeliveryMode::at_least_once;
   std::optional<std::chrono::microseconds> spin;  // ackring ConsumerOptions::spin (unset: library default)
