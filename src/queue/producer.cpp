@@ -203,8 +203,7 @@ Producer::~Producer() { release(); }
 // from one TSC read; clock_gettime only once a millisecond.
 ClockReading Producer::read_clock() noexcept {
   const bool precise = (state_->layout.flags & kLayoutCoarsePublishTime) == 0;
-  if (clock_) return clock_->now(precise);
-  return {coarse_monotonic_ms(), precise ? realtime_ns() : coarse_realtime_ns()};
+  return clock_ ? clock_->now(precise) : TscClock::kernel_reading(precise);
 }
 
 void Producer::release() noexcept {

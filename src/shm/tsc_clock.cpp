@@ -52,10 +52,10 @@ bool kernel_clocksource_is_tsc() noexcept {
 }
 
 ClockReading TscClock::reanchor() noexcept {
-  // The coarse reading first: the claim time must not be later than the
-  // claim it stamps, and every extrapolation below is from after it.
+  // The coarse reading before the pair: every reading this anchor serves
+  // comes after it, so the claim time it hands out is never ahead of the
+  // coarse clock (docs/protocol.md §1).
   const std::uint64_t coarse_ms = coarse_monotonic_ms();
-  if (!use_tsc_) return {coarse_ms, realtime_ns()};
   // Each clock reading is matched with the midpoint of the TSC reads around it.
   const std::uint64_t t0 = read_tsc();
   const std::uint64_t real = realtime_ns();

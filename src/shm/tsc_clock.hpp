@@ -58,13 +58,19 @@ class TscClock {
   [[nodiscard]] ClockReading now(bool precise_time = true) noexcept {
 #if defined(ACKRING_FAILPOINTS)
     // The test build's controlled clock rules the claim time, as it rules every other coarse reading.
-    if (test_clock::frozen_ms.load(std::memory_order_relaxed) != 0) return {coarse_monotonic_ms(), realtime_ns()};
+    if (test_clock::frozen_ms.load(std::memory_order_relaxed) != 0) return kernel_reading(precise_time);
 #endif
+    if (!use_tsc_) return kernel_reading(precise_time);  // no TSC read at all: it may cost 10-25 ns
     // Signed: on another CPU the TSC may read a few ticks behind the anchor's; anchor again then.
     const auto ticks = static_cast<std::int64_t>(read_tsc() - anchor_tsc_);
     if (ticks < 0 || static_cast<std::uint64_t>(ticks) >= reanchor_ticks_) return reanchor();
     if (!precise_time) return {anchor_ms_, anchor_ns_};
     return {anchor_ms_, anchor_ns_ + static_cast<std::uint64_t>((static_cast<uint128>(ticks) * scale_q32_) >> 32)};
+  }
+
+  // Both clocks from the kernel, as before this clock existed.
+  [[nodiscard]] static ClockReading kernel_reading(bool precise_time) noexcept {
+    return {coarse_monotonic_ms(), precise_time ? realtime_ns() : coarse_realtime_ns()};
   }
 
   // ns per TSC tick, in 32.32 fixed point; 0 while not calibrated (and always

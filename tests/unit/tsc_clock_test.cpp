@@ -105,6 +105,33 @@ TEST_F(TscClockTest, should_anchor_again_after_a_gap_longer_than_an_anchors_life
   EXPECT_GE(clock.now().coarse_ms, ms_before);
 }
 
+TEST_F(TscClockTest, should_stamp_the_anchors_wall_clock_reading_for_a_coarse_publish_time) {
+  // publish_timestamp = coarse: the anchor's CLOCK_REALTIME reading, at most one anchor life old.
+  TscClock clock;
+  ASSERT_TRUE(calibrate(clock));
+  for (int i = 0; i < 100'000; ++i) {
+    const std::uint64_t before = realtime_ns();
+    const std::uint64_t t = clock.now(/*precise_time=*/false).realtime_ns;
+    const std::uint64_t after = realtime_ns();
+    ASSERT_LE(t, after);
+    ASSERT_GE(t + 1'000'000 + kRealtimeToleranceNs, before);
+  }
+}
+
+TEST(TscClockFallback, should_read_the_kernels_coarse_wall_clock_for_a_coarse_publish_time) {
+  TscClock clock(/*use_tsc=*/false);
+  for (int i = 0; i < 1000; ++i) {
+    timespec ts{};
+    clock_gettime(CLOCK_REALTIME_COARSE, &ts);
+    const std::uint64_t coarse_before = static_cast<std::uint64_t>(ts.tv_sec) * 1'000'000'000ull +
+                                        static_cast<std::uint64_t>(ts.tv_nsec);
+    const std::uint64_t t = clock.now(/*precise_time=*/false).realtime_ns;
+    const std::uint64_t after = realtime_ns();
+    EXPECT_GE(t, coarse_before);
+    EXPECT_LE(t, after);
+  }
+}
+
 TEST(TscClockFallback, should_read_the_kernels_clocks_every_time_without_a_usable_tsc) {
   TscClock clock(/*use_tsc=*/false);
   for (int i = 0; i < 1000; ++i) {
