@@ -95,7 +95,9 @@ class AckringModesTransport {
         : q_(ackring::Queue::open(t.path_)),
           prod_(q_.producer()),
           keyed_(t.m_.delivery == Delivery::effectively_once),
-          batch_(keyed_ ? 1 : t.p_.publish_batch) {}
+          batch_(keyed_ ? 1 : t.p_.publish_batch),
+          stride_(t.p_.size),
+          store_(batch_ > 1 ? std::size_t{batch_} * stride_ : 0) {}
     void send(const std::byte* data, std::uint32_t n) {
       if (batch_ > 1) return stage(data, n);
       // The message index (first 8 bytes, unique per producer and message)
@@ -116,23 +118,24 @@ class AckringModesTransport {
       const auto r = prod_.publish_batch(staged_);
       if (!r.ok()) throw std::runtime_error("ackring publish_batch: " + std::string(ackring::to_string(r.status)));
       staged_.clear();
-      used_ = 0;
     }
 
    private:
+    // Staged message i lives at store_[i * stride_]: the store never grows,
+    // so the spans in staged_ stay valid until flush().
     void stage(const std::byte* data, std::uint32_t n) {
-      if (store_.size() < std::size_t{batch_} * n) store_.resize(std::size_t{batch_} * n);
-      std::memcpy(store_.data() + used_, data, n);
-      staged_.emplace_back(store_.data() + used_, n);
-      used_ += n;
+      if (n > stride_) throw std::runtime_error("ackring publish_batch: message larger than the queue's size");
+      std::byte* slot = store_.data() + staged_.size() * stride_;
+      std::memcpy(slot, data, n);
+      staged_.emplace_back(slot, n);
       if (staged_.size() == batch_) flush();
     }
     ackring::Queue q_;
     ackring::Producer prod_;
     bool keyed_;
     std::uint32_t batch_;
+    std::size_t stride_;  // the largest message: Params::size
     std::vector<std::byte> store_;
-    std::size_t used_ = 0;
     std::vector<ackring::Bytes> staged_;
   };
 
