@@ -4,6 +4,7 @@
 #pragma once
 
 #include <array>
+#include <atomic>
 #include <chrono>
 #include <cstddef>
 #include <cstdint>
@@ -23,6 +24,8 @@ namespace ackring {
 
 namespace detail {
 struct QueueState;
+struct GroupEntry;
+struct MemberEntry;
 struct Fingerprint;
 struct LeaseWord;
 enum class SettleReason : std::uint8_t;
@@ -175,11 +178,22 @@ class Consumer {
   void advance_floor() noexcept;
   void release() noexcept;
   [[nodiscard]] bool group_gone() const noexcept;
+  [[nodiscard]] std::atomic<std::uint64_t>& lease_word(std::uint64_t seq) const noexcept {
+    return leases_[seq & lease_mask_];
+  }
 
   std::shared_ptr<detail::QueueState> state_;
   std::uint32_t group_ = 0;
   std::uint32_t incarnation_ = 0;
   std::uint32_t member_ = 0;
+  // This group's entry, this member's entry and this group's lease words in
+  // the mapping, found once: every receive and ack reads them, and the
+  // mapping (state_) outlives this handle. A group removed and created again
+  // under the same index reuses the same entry; group_gone() tells them apart.
+  detail::GroupEntry* group_entry_ = nullptr;
+  detail::MemberEntry* member_entry_ = nullptr;
+  std::atomic<std::uint64_t>* leases_ = nullptr;
+  std::uint64_t lease_mask_ = 0;  // capacity - 1
   std::string group_name_;
   ConsumerOptions options_;
   std::uint32_t lease_ms_ = 0;

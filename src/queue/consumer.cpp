@@ -75,6 +75,10 @@ Consumer::Consumer(std::shared_ptr<QueueState> state, std::uint32_t group, std::
       group_name_(std::move(group_name)),
       options_(options) {
   const auto& q = *state_;
+  group_entry_ = &q.group(group);
+  member_entry_ = &q.member(group, member);
+  leases_ = &q.lease(group, 0);
+  lease_mask_ = q.mask;
   lease_ms_ = options.lease.count() > 0 ? static_cast<std::uint32_t>(std::min<std::int64_t>(options.lease.count(), 1ll << 30))
                                         : q.layout.default_lease_ms;
   drop_group_ = q.group(group).overflow == static_cast<std::uint8_t>(OverflowPolicy::drop);
@@ -94,6 +98,10 @@ Consumer& Consumer::operator=(Consumer&& o) noexcept {
     group_ = o.group_;
     incarnation_ = o.incarnation_;
     member_ = o.member_;
+    group_entry_ = o.group_entry_;
+    member_entry_ = o.member_entry_;
+    leases_ = o.leases_;
+    lease_mask_ = o.lease_mask_;
     group_name_ = std::move(o.group_name_);
     options_ = o.options_;
     lease_ms_ = o.lease_ms_;
@@ -122,7 +130,7 @@ void Consumer::release() noexcept {
 }
 
 bool Consumer::group_gone() const noexcept {
-  const auto& G = state_->group(group_);
+  const auto& G = *group_entry_;
   // acquire: pairs with create's release of `active`; the incarnation read next is at least that creation's.
   return G.state.load(std::memory_order_acquire) != static_cast<std::uint32_t>(GroupState::active) ||
          G.incarnation.load(std::memory_order_relaxed) != incarnation_;
@@ -194,7 +202,7 @@ std::size_t Consumer::receive_batch(std::span<Delivery> out, std::chrono::nanose
       // the next housekeeping, or a re-check of a stuck head.
       const std::uint64_t now_ms = now_ns / 1'000'000;
       std::uint64_t wake_ms = std::min(next_housekeep_ms_, now_ms + 1000);
-      const std::uint64_t hint = state_->group(group_).deadline_hint_ms.load(std::memory_order_relaxed);
+      const std::uint64_t hint = group_entry_->deadline_hint_ms.load(std::memory_order_relaxed);
       wake_ms = std::min(wake_ms, std::max(hint, now_ms + 1));
       if (stalled_since_ms_ != kNotStalled) wake_ms = std::min(wake_ms, now_ms + kStallCheckMs);
       const std::uint64_t sleep_ns =
@@ -262,8 +270,7 @@ Consumer::Takeover Consumer::plan_takeover(const LeaseWord& lw, std::uint64_t no
 // it, or hand it out in `out`. True if `out` holds a delivery.
 bool Consumer::deliver_taken_over(Delivery& out, std::uint64_t seq, const Takeover& t, std::uint32_t from_owner,
                                   std::uint64_t now, std::uint64_t& earliest) noexcept {
-  const QueueState& q = *state_;
-  auto& me = q.member(group_, member_);
+  auto& me = *member_entry_;
   bump(me.lease_expiries);
   if (t.exhausted) {
     if (!dead_letter(seq, t.mine.encode(), static_cast<std::uint8_t>(DeadLetterReason::max_deliveries)))
@@ -277,14 +284,14 @@ bool Consumer::deliver_taken_over(Delivery& out, std::uint64_t seq, const Takeov
   if (options_.mode == DeliveryMode::at_most_once) {
     settle(seq, t.mine.encode(), SettleReason::acked);
   } else {
-    lower_deadline_hint(q, group_, now + lease_ms_);
+    lower_deadline_hint(*group_entry_, now + lease_ms_);
   }
   return true;
 }
 
 Consumer::Take Consumer::take_expired(Delivery& out, std::uint64_t now) noexcept {
   const QueueState& q = *state_;
-  auto& G = q.group(group_);
+  auto& G = *group_entry_;
   const std::uint64_t hint = G.deadline_hint_ms.load(std::memory_order_relaxed);
   if (now < hint) return Take::nothing;
   // acquire: lease words below `next` were written before next moved past them.
@@ -292,7 +299,7 @@ Consumer::Take Consumer::take_expired(Delivery& out, std::uint64_t now) noexcept
   const std::uint64_t next = G.next.load(std::memory_order_acquire);
   std::uint64_t earliest = ~0ull;
   for (std::uint64_t s = floor; s < next && s - floor < q.layout.capacity; ++s) {
-    auto& word = q.lease(group_, s);
+    auto& word = lease_word(s);
     // acquire: pairs with the word's last CAS (take, nack, give-back); the takeover CAS below expects this value.
     std::uint64_t w = word.load(std::memory_order_acquire);
     const LeaseWord lw = LeaseWord::decode(w);
@@ -329,13 +336,12 @@ Consumer::Take Consumer::take_expired(Delivery& out, std::uint64_t now) noexcept
 // Settles the head seq `s` unseen (an aborted claim, or a slot holding
 // garbage), from the lease word `w` read for it. False if the word moved.
 bool Consumer::skip_unusable(std::uint64_t s, std::uint64_t w, SettleReason why) noexcept {
-  const QueueState& q = *state_;
   // acq_rel: as the take-new lease CAS. `w` is empty or an earlier lap's
   // settled word: a value that never comes back in this slot.
-  if (!q.lease(group_, s).compare_exchange_strong(w, settled_word(s, why), std::memory_order_acq_rel,
+  if (!lease_word(s).compare_exchange_strong(w, settled_word(s, why), std::memory_order_acq_rel,
                                                   std::memory_order_acquire))
     return false;
-  auto& G = q.group(group_);
+  auto& G = *group_entry_;
   (why == SettleReason::corrupt ? G.corrupt_skipped : G.aborted_skipped).fetch_add(1, std::memory_order_relaxed);
   return true;
 }
@@ -346,7 +352,7 @@ bool Consumer::skip_unusable(std::uint64_t s, std::uint64_t w, SettleReason why)
 // it guards, and split apart those checks would no longer sit beside it.
 Consumer::Take Consumer::take_new_batch(std::span<Delivery> out, std::size_t& got, std::uint64_t now) noexcept {
   const QueueState& q = *state_;
-  auto& G = q.group(group_);
+  auto& G = *group_entry_;
   // acquire: pairs with the CAS that advanced next; lease words below it are visible.
   const std::uint64_t n = G.next.load(std::memory_order_acquire);
   const std::uint64_t bound = durable_bound(q);
@@ -376,7 +382,7 @@ Consumer::Take Consumer::take_new_batch(std::span<Delivery> out, std::size_t& go
       }
       break;
     }
-    auto& word = q.lease(group_, s);
+    auto& word = lease_word(s);
     // acquire: pairs with a taker's lease CAS; keeps the re-read of next below after this load (protocol.md §2).
     std::uint64_t w = word.load(std::memory_order_acquire);
     const std::uint32_t gen = q.generation(s);
@@ -410,7 +416,7 @@ Consumer::Take Consumer::take_new_batch(std::span<Delivery> out, std::size_t& go
     // leave a lease that nobody scans for until it resumes. (Once per batch;
     // a take that then fails only costs one early scan.)
     if (!at_most_once && !hint_lowered) {
-      lower_deadline_hint(q, group_, now + lease_ms_);
+      lower_deadline_hint(*group_entry_, now + lease_ms_);
       hint_lowered = true;
     }
     const LeaseWord mine{LeaseState::leased, gen, member_, 1, static_cast<std::uint32_t>(now + lease_ms_)};
@@ -434,8 +440,7 @@ Consumer::Take Consumer::take_new_batch(std::span<Delivery> out, std::size_t& go
 // and move the floor if some were settled at once (at-most-once, skipped).
 void Consumer::finish_take(std::uint64_t n, std::uint64_t consumed, std::size_t got_before, std::size_t got,
                            std::uint64_t now) noexcept {
-  const QueueState& q = *state_;
-  auto& G = q.group(group_);
+  auto& G = *group_entry_;
   std::uint64_t cur = n;
   const std::uint64_t target = n + consumed;
   // acq_rel: publishes our lease words to members that read next (acquire).
@@ -443,7 +448,7 @@ void Consumer::finish_take(std::uint64_t n, std::uint64_t consumed, std::size_t 
   }
   const std::size_t delivered = got - got_before;
   if (delivered != 0) {
-    auto& me = q.member(group_, member_);
+    auto& me = *member_entry_;
     bump(me.delivered, delivered);
     me.last_active_ms.store(now, std::memory_order_relaxed);
   }
@@ -506,20 +511,20 @@ bool Consumer::fill(Delivery& out, std::uint64_t seq, std::uint32_t deliveries, 
   // Length past the slot or checksum mismatch: never hand it out. Settle it
   // so the group moves on, and count it.
   settle_own(seq, deliveries, SettleReason::corrupt);
-  q.group(group_).corrupt_skipped.fetch_add(1, std::memory_order_relaxed);
+  group_entry_->corrupt_skipped.fetch_add(1, std::memory_order_relaxed);
   return false;
 }
 
 void Consumer::settle_own(std::uint64_t seq, std::uint32_t deliveries, SettleReason reason) noexcept {
   const QueueState& q = *state_;
   // acquire: pairs with the word's last CAS (our take, a takeover, a drop push); settle() expects this value.
-  std::uint64_t w = q.lease(group_, seq).load(std::memory_order_acquire);
+  std::uint64_t w = lease_word(seq).load(std::memory_order_acquire);
   if (holds_receipt(q, LeaseWord::decode(w), Receipt{seq, deliveries}, member_)) settle(seq, w, reason);
 }
 
 bool Consumer::settle(std::uint64_t seq, std::uint64_t expected, SettleReason reason) noexcept {
   // release: the floor advancer (acquire) sees it settled before it lets producers reuse the slot.
-  return state_->lease(group_, seq).compare_exchange_strong(expected, settled_word(seq, reason),
+  return lease_word(seq).compare_exchange_strong(expected, settled_word(seq, reason),
                                                             std::memory_order_release, std::memory_order_relaxed);
 }
 
@@ -553,21 +558,21 @@ void Consumer::handle_stalled_head(std::uint64_t seq, std::uint64_t now) noexcep
 
 void Consumer::housekeep(std::uint64_t now) noexcept {
   const QueueState& q = *state_;
-  auto& me = q.member(group_, member_);
+  auto& me = *member_entry_;
   me.last_active_ms.store(now, std::memory_order_relaxed);
   // Only reclaims and expires leases (lock-free); wakes sleepers if it freed any.
   reclaim_dead_members(q, group_);
   // A member that died between settling and advancing the floor left a run
   // of settled words behind the floor: move over it for them.
   (void)advance_group_floor(q, group_);
-  const bool idle = q.group(group_).next.load(std::memory_order_relaxed) ==
+  const bool idle = group_entry_->next.load(std::memory_order_relaxed) ==
                     q.header().tail.load(std::memory_order_relaxed);
   next_housekeep_ms_ = now + (idle ? kHousekeepIdleMs : kHousekeepBusyMs);
 }
 
 // -------------------------------------------------------------------- ack --
 
-void Consumer::advance_floor() noexcept { (void)advance_group_floor(*state_, group_); }
+void Consumer::advance_floor() noexcept { (void)advance_group_floor(*state_, *group_entry_, leases_); }
 
 // Whether `word` (loaded from lease[r.seq]) is the delivery `r` was issued
 // for. The word must be leased by us with the receipt's generation and count,
@@ -582,7 +587,7 @@ bool Consumer::check_receipt(const Receipt& r, std::uint64_t word) const noexcep
   const QueueState& q = *state_;
   if (!holds_receipt(q, LeaseWord::decode(word), r, member_)) return false;
   // acquire: pairs with the floor CAS; a floor past r.seq means its lap is settled.
-  if (q.group(group_).floor.load(std::memory_order_acquire) > r.seq) return false;
+  if (group_entry_->floor.load(std::memory_order_acquire) > r.seq) return false;
   // Last, right before the CAS: the group was not removed (and created again
   // under this index, where a new member may hold the same index) since.
   if (group_gone()) return false;
@@ -591,13 +596,13 @@ bool Consumer::check_receipt(const Receipt& r, std::uint64_t word) const noexcep
 }
 
 Status Consumer::settle_receipt(const Receipt& r, SettleReason reason) noexcept {
-  if (group_gone()) return Status::no_such_group;
-  const QueueState& q = *state_;
-  auto& word = q.lease(group_, r.seq);
+  auto& word = lease_word(r.seq);
   // acquire: pairs with the word's last CAS; keeps check_receipt's floor read after it (fence, protocol.md §3).
   std::uint64_t w = word.load(std::memory_order_acquire);
   for (;;) {
-    if (!check_receipt(r, w)) return Status::lease_lost;
+    // check_receipt looks at the group last, right before the CAS; only a
+    // failed check asks why (one look at the group per ack, not two).
+    if (!check_receipt(r, w)) return group_gone() ? Status::no_such_group : Status::lease_lost;
     // release: pairs with advance_floor's acquire; our reads of the payload happen before reuse.
     if (word.compare_exchange_weak(w, settled_word(r.seq, reason), std::memory_order_release,
                                    std::memory_order_acquire)) {
@@ -613,7 +618,7 @@ Status Consumer::settle_receipt(const Receipt& r, SettleReason reason) noexcept 
 void Consumer::record_ack_latency(std::uint32_t delivered_ms, std::uint64_t n, std::uint64_t now) noexcept {
   if (delivered_ms == 0 || n == 0) return;
   const std::uint32_t ms = static_cast<std::uint32_t>(now) - delivered_ms;  // wraps like the deadlines
-  auto& me = state_->member(group_, member_);
+  auto& me = *member_entry_;
   bump(me.ack_latency[latency_bucket(ms)], n);
   bump(me.ack_latency_sum_ms, ms * n);
 }
@@ -621,7 +626,7 @@ void Consumer::record_ack_latency(std::uint32_t delivered_ms, std::uint64_t n, s
 Status Consumer::ack(const Receipt& r) noexcept {
   const Status s = settle_receipt(r, SettleReason::acked);
   if (s != Status::ok) return s;
-  auto& me = state_->member(group_, member_);
+  auto& me = *member_entry_;
   bump(me.acked);
   record_ack_latency(r.delivered_ms, 1, coarse_monotonic_ms());
   advance_floor();
@@ -647,7 +652,7 @@ std::size_t Consumer::ack_batch(std::span<const Delivery> batch) noexcept {
   }
   record_ack_latency(run_ms, run, now);
   if (acked != 0) {
-    bump(state_->member(group_, member_).acked, acked);
+    bump(member_entry_->acked, acked);
     advance_floor();
   }
   return acked;
@@ -655,8 +660,7 @@ std::size_t Consumer::ack_batch(std::span<const Delivery> batch) noexcept {
 
 Status Consumer::modify_lease(const Receipt& r, std::uint64_t new_deadline_ms, bool give_up) noexcept {
   if (group_gone()) return Status::no_such_group;
-  const QueueState& q = *state_;
-  auto& word = q.lease(group_, r.seq);
+  auto& word = lease_word(r.seq);
   // acquire: pairs with the word's last CAS; keeps check_receipt's floor read after it (fence, protocol.md §3).
   std::uint64_t w = word.load(std::memory_order_acquire);
   for (;;) {
@@ -667,7 +671,7 @@ Status Consumer::modify_lease(const Receipt& r, std::uint64_t new_deadline_ms, b
     // acq_rel: a takeover CAS racing with us either sees the new deadline or makes ours fail.
     if (word.compare_exchange_weak(w, lw.encode(), std::memory_order_acq_rel, std::memory_order_acquire)) break;
   }
-  lower_deadline_hint(q, group_, new_deadline_ms);
+  lower_deadline_hint(*group_entry_, new_deadline_ms);
   return Status::ok;
 }
 
@@ -678,7 +682,7 @@ Status Consumer::nack(const Receipt& r, Millis delay) noexcept {
   if (d == 0) d = redelivery_delay_ms(*state_, group_, r.deliveries, jitter_state_);
   const Status s = modify_lease(r, now + d, /*give_up=*/true);
   if (s != Status::ok) return s;
-  bump(state_->member(group_, member_).nacked);
+  bump(member_entry_->nacked);
   // Sleeping members computed their wake-up from the old hint: let them
   // recompute it (no syscall unless someone sleeps).
   wake_waiters(state_->header().commit_futex, state_->header().commit_waiters);
@@ -692,9 +696,8 @@ Status Consumer::extend(const Receipt& r, Millis lease) noexcept {
 
 Status Consumer::reject(const Receipt& r) noexcept {
   if (group_gone()) return Status::no_such_group;
-  const QueueState& q = *state_;
   // acquire: pairs with the word's last CAS; keeps check_receipt's floor read after it (fence, protocol.md §3).
-  const std::uint64_t w = q.lease(group_, r.seq).load(std::memory_order_acquire);
+  const std::uint64_t w = lease_word(r.seq).load(std::memory_order_acquire);
   if (!check_receipt(r, w)) return Status::lease_lost;
   return dead_letter(r.seq, w, static_cast<std::uint8_t>(DeadLetterReason::rejected)) ? Status::ok
                                                                                      : Status::queue_full;
@@ -707,7 +710,7 @@ bool Consumer::is_processed(const Delivery& d) noexcept {
   if (!table.enabled()) return false;
   DedupCounters counters;
   if (!table.contains(processed_key_of(d), coarse_monotonic_ms(), counters)) return false;
-  bump(state_->member(group_, member_).process_once_skips);
+  bump(member_entry_->process_once_skips);
   return true;
 }
 

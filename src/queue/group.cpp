@@ -310,7 +310,10 @@ std::uint32_t reclaim_dead_members(const QueueState& q, std::uint32_t g) noexcep
 }
 
 bool advance_group_floor(const QueueState& q, std::uint32_t g) noexcept {
-  auto& G = q.group(g);
+  return advance_group_floor(q, q.group(g), &q.lease(g, 0));
+}
+
+bool advance_group_floor(const QueueState& q, GroupEntry& G, std::atomic<std::uint64_t>* leases) noexcept {
   // acquire: pairs with other advancers' floor CAS; the start of the scan (the CAS below re-checks it).
   std::uint64_t floor = G.floor.load(std::memory_order_acquire);
   for (;;) {
@@ -319,7 +322,7 @@ bool advance_group_floor(const QueueState& q, std::uint32_t g) noexcept {
     std::uint64_t end = floor;
     while (end < next && end - floor < q.layout.capacity) {
       // acquire: pairs with the settling CAS (release).
-      if (!is_settled_for(q.lease(g, end).load(std::memory_order_acquire), end)) break;
+      if (!is_settled_for(leases[end & q.mask].load(std::memory_order_acquire), end)) break;
       ++end;
     }
     if (end == floor) return false;
@@ -381,8 +384,8 @@ bool abort_claim(const QueueState& q, std::uint64_t seq, std::uint64_t observed)
                                             std::memory_order_acq_rel, std::memory_order_relaxed);
 }
 
-void lower_deadline_hint(const QueueState& q, std::uint32_t g, std::uint64_t deadline_ms) noexcept {
-  auto& hint = q.group(g).deadline_hint_ms;
+void lower_deadline_hint(GroupEntry& G, std::uint64_t deadline_ms) noexcept {
+  auto& hint = G.deadline_hint_ms;
   std::uint64_t cur = hint.load(std::memory_order_relaxed);
   // relaxed: the hint only decides when to scan; the scan reads lease words with acquire.
   while (deadline_ms < cur && !hint.compare_exchange_weak(cur, deadline_ms, std::memory_order_relaxed)) {

@@ -61,6 +61,8 @@ std::uint32_t reclaim_dead_members(const QueueState& q, std::uint32_t g) noexcep
 // Moves group g's floor over the contiguous run of settled lease words after
 // it (one CAS), and wakes producers waiting for space. Returns true if it moved.
 bool advance_group_floor(const QueueState& q, std::uint32_t g) noexcept;
+// The same for a consumer that holds its group's entry and lease words.
+bool advance_group_floor(const QueueState& q, GroupEntry& G, std::atomic<std::uint64_t>* leases) noexcept;
 
 // The head seq `seq` has been claimed but not committed since
 // `stalled_since_ms` (when the tail was `stalled_tail`). Aborts it if its
@@ -79,7 +81,10 @@ std::uint64_t abort_stalled_claims(const QueueState& q, std::uint64_t seq, std::
 bool abort_claim(const QueueState& q, std::uint64_t seq, std::uint64_t observed) noexcept;
 
 // Lowers the group's expired-lease hint to `deadline_ms` if it is earlier.
-void lower_deadline_hint(const QueueState& q, std::uint32_t g, std::uint64_t deadline_ms) noexcept;
+void lower_deadline_hint(GroupEntry& G, std::uint64_t deadline_ms) noexcept;
+inline void lower_deadline_hint(const QueueState& q, std::uint32_t g, std::uint64_t deadline_ms) noexcept {
+  lower_deadline_hint(q.group(g), deadline_ms);
+}
 
 // Moves a group's next and floor up to `target`, settling every unsettled
 // message below with `reason` (leases held on them are lost). Used for the
