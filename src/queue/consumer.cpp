@@ -154,8 +154,10 @@ std::size_t Consumer::try_receive_batch(std::span<Delivery> out) noexcept {
   const std::uint64_t now = coarse_monotonic_ms();
   if (now >= next_housekeep_ms_) housekeep(now);
   std::size_t got = 0;
-  // Expired leases first: they are the oldest work.
-  while (got < out.size()) {
+  // Expired leases first: they are the oldest work. Before the group's hint
+  // (the earliest deadline it knows of) there is nothing to scan for.
+  const bool may_have_expired = now >= group_entry_->deadline_hint_ms.load(std::memory_order_relaxed);
+  while (may_have_expired && got < out.size()) {
     const Take t = take_expired(out[got], now);
     if (t == Take::got) ++got;
     else if (t == Take::nothing) break;

@@ -384,14 +384,6 @@ bool abort_claim(const QueueState& q, std::uint64_t seq, std::uint64_t observed)
                                             std::memory_order_acq_rel, std::memory_order_relaxed);
 }
 
-void lower_deadline_hint(GroupEntry& G, std::uint64_t deadline_ms) noexcept {
-  auto& hint = G.deadline_hint_ms;
-  std::uint64_t cur = hint.load(std::memory_order_relaxed);
-  // relaxed: the hint only decides when to scan; the scan reads lease words with acquire.
-  while (deadline_ms < cur && !hint.compare_exchange_weak(cur, deadline_ms, std::memory_order_relaxed)) {
-  }
-}
-
 std::uint64_t push_group_forward(const QueueState& q, std::uint32_t g, std::uint64_t target,
                                  SettleReason reason) noexcept {
   auto& G = q.group(g);

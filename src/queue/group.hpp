@@ -81,7 +81,13 @@ std::uint64_t abort_stalled_claims(const QueueState& q, std::uint64_t seq, std::
 bool abort_claim(const QueueState& q, std::uint64_t seq, std::uint64_t observed) noexcept;
 
 // Lowers the group's expired-lease hint to `deadline_ms` if it is earlier.
-void lower_deadline_hint(GroupEntry& G, std::uint64_t deadline_ms) noexcept;
+inline void lower_deadline_hint(GroupEntry& G, std::uint64_t deadline_ms) noexcept {
+  auto& hint = G.deadline_hint_ms;
+  std::uint64_t cur = hint.load(std::memory_order_relaxed);
+  // relaxed: the hint only decides when to scan; the scan reads lease words with acquire.
+  while (deadline_ms < cur && !hint.compare_exchange_weak(cur, deadline_ms, std::memory_order_relaxed)) {
+  }
+}
 inline void lower_deadline_hint(const QueueState& q, std::uint32_t g, std::uint64_t deadline_ms) noexcept {
   lower_deadline_hint(q.group(g), deadline_ms);
 }
