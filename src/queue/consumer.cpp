@@ -341,7 +341,7 @@ bool Consumer::skip_unusable(std::uint64_t s, std::uint64_t w, SettleReason why)
   // acq_rel: as the take-new lease CAS. `w` is empty or an earlier lap's
   // settled word: a value that never comes back in this slot.
   if (!lease_word(s).compare_exchange_strong(w, settled_word(s, why), std::memory_order_acq_rel,
-                                                  std::memory_order_acquire))
+                                             std::memory_order_acquire))
     return false;
   auto& G = *group_entry_;
   (why == SettleReason::corrupt ? G.corrupt_skipped : G.aborted_skipped).fetch_add(1, std::memory_order_relaxed);
@@ -526,8 +526,8 @@ void Consumer::settle_own(std::uint64_t seq, std::uint32_t deliveries, SettleRea
 
 bool Consumer::settle(std::uint64_t seq, std::uint64_t expected, SettleReason reason) noexcept {
   // release: the floor advancer (acquire) sees it settled before it lets producers reuse the slot.
-  return lease_word(seq).compare_exchange_strong(expected, settled_word(seq, reason),
-                                                            std::memory_order_release, std::memory_order_relaxed);
+  return lease_word(seq).compare_exchange_strong(expected, settled_word(seq, reason), std::memory_order_release,
+                                                 std::memory_order_relaxed);
 }
 
 void Consumer::handle_stalled_head(std::uint64_t seq, std::uint64_t now) noexcept {
