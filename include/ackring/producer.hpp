@@ -93,6 +93,7 @@ class Producer {
   void abort_own_claims(std::uint64_t from, std::uint64_t to) noexcept;
   [[nodiscard]] PublishResult write_claimed(std::uint64_t first, std::span<const Bytes> payloads,
                                             std::uint64_t durable_deadline_ns) noexcept;
+  [[nodiscard]] PublishResult publish_one(Bytes payload, std::chrono::nanoseconds timeout) noexcept;
   [[nodiscard]] PublishResult publish_keyed(Bytes payload, std::string_view key, std::chrono::nanoseconds timeout) noexcept;
   // Queue::rewind_group: one message with the slot flags, key fields and
   // publish time given (a replay copy). Waits for room until deadline_ns;

@@ -390,17 +390,23 @@ PublishResult Producer::publish_batch(std::span<const Bytes> payloads, std::chro
   return write_claimed(first, payloads, durability_deadline(q, timeout));
 }
 
-PublishResult Producer::try_publish(Bytes payload) noexcept {
-  // publish_batch for one message without a deadline, minus its loops.
+// publish_batch for one message, without its loops over the batch. Inlined
+// into try_publish and publish: a call more is measurable on this path.
+[[gnu::always_inline]] inline PublishResult Producer::publish_one(Bytes payload, std::chrono::nanoseconds timeout) noexcept {
   const QueueState& q = *state_;
   if (payload.size() > q.layout.max_message_size) return {Status::too_large, 0};
   std::uint64_t seq = 0;
-  if (const Status s = claim(1, seq); s != Status::ok) return {s, 0};
-  return write_claimed(seq, {&payload, 1}, durable_floor_deadline(q));
+  Status s = claim(1, seq);
+  // The deadline (a clock read) only matters once the ring is full.
+  if (s == Status::queue_full && timeout.count() > 0) s = claim_wait(1, deadline_after(timeout), seq);
+  if (s != Status::ok) return {s, 0};
+  return write_claimed(seq, {&payload, 1}, durability_deadline(q, timeout));
 }
 
+PublishResult Producer::try_publish(Bytes payload) noexcept { return publish_one(payload, {}); }
+
 PublishResult Producer::publish(Bytes payload, std::chrono::nanoseconds timeout) noexcept {
-  return publish_batch({&payload, 1}, timeout);
+  return publish_one(payload, timeout);
 }
 
 // ------------------------------------------------------------------ keyed --
