@@ -152,24 +152,20 @@ class AckringModesTransport {
     template <class F>
     std::size_t recv(F&& f) {
       const std::size_t n = cons_.receive_batch(buf_, std::chrono::seconds(1));
-      for (std::size_t i = 0; i < n; ++i) {
-        const ackring::Delivery& d = buf_[i];
-        if (delivery_ == Delivery::effectively_once) {
-          // process_once without its per-message ack: skip what this group
-          // processed before, record what it processes now, then ONE
-          // cumulative ack for the batch below.
-          if (cons_.is_processed(d)) {
-            ++duplicates_;
-            continue;
-          }
+      const std::span<const ackring::Delivery> got(buf_.data(), n);
+      if (delivery_ == Delivery::effectively_once) {
+        // Skips what this group processed before, records what it processes
+        // now, then one cumulative ack for the batch.
+        const auto r = cons_.process_once_batch(got, [&](const ackring::Delivery& d) {
           f(d.payload().data(), static_cast<std::uint32_t>(d.payload().size()));
-          if (const auto s = cons_.mark_processed(d); s != ackring::Status::ok)
-            throw std::runtime_error("ackring mark_processed: " + std::string(ackring::to_string(s)));
-        } else {
-          f(d.payload().data(), static_cast<std::uint32_t>(d.payload().size()));
-        }
+        });
+        duplicates_ += r.duplicates;
+        if (r.unrecorded != 0) throw std::runtime_error("ackring process_once_batch: processed keys not recorded (dedup_full)");
+        if (r.acked != n) throw std::runtime_error("ackring process_once_batch lost leases");
+        return n;
       }
-      if (delivery_ != Delivery::at_most_once && n != 0 && cons_.ack_batch(std::span(buf_.data(), n)) != n)
+      for (const ackring::Delivery& d : got) f(d.payload().data(), static_cast<std::uint32_t>(d.payload().size()));
+      if (delivery_ != Delivery::at_most_once && n != 0 && cons_.ack_batch(got) != n)
         throw std::runtime_error("ackring ack_batch lost leases");
       return n;
     }

@@ -113,7 +113,12 @@ Fingerprint fingerprint(std::string_view key) noexcept {
 }
 
 Fingerprint processed_key(Fingerprint message_key, bool has_key, std::uint64_t seq, std::string_view group) noexcept {
-  const std::uint64_t seed = XXH3_64bits(group.data(), group.size());
+  return processed_key(message_key, has_key, seq, processed_key_seed(group));
+}
+
+std::uint64_t processed_key_seed(std::string_view group) noexcept { return XXH3_64bits(group.data(), group.size()); }
+
+Fingerprint processed_key(Fingerprint message_key, bool has_key, std::uint64_t seq, std::uint64_t seed) noexcept {
   std::uint64_t words[3] = {message_key.lo, message_key.hi, has_key ? 1u : 2u};
   if (!has_key) words[0] = seq, words[1] = 0;
   const XXH128_hash_t h = XXH3_128bits_withSeed(words, sizeof words, seed);
@@ -275,6 +280,15 @@ void DedupTable::bloom_insert(Fingerprint key, std::uint64_t now_ms) noexcept {
     // reservation in its validation scan.
     if ((words[w].load(std::memory_order_relaxed) & m) != m) words[w].fetch_or(m, std::memory_order_seq_cst);
   }
+}
+
+void DedupTable::prefetch(Fingerprint key) const noexcept {
+  if (!enabled()) return;
+  if (bloom_blocks_ != 0) {
+    __builtin_prefetch(block(0, key), 0, 3);
+    __builtin_prefetch(block(1, key), 0, 3);
+  }
+  prefetch_window(entries_, mask_, key.lo & mask_);
 }
 
 // ------------------------------------------------------------------ table --

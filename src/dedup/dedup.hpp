@@ -62,6 +62,11 @@ struct Fingerprint {
 // if it had one, else its seq; namespaced by the group so groups never collide.
 [[nodiscard]] Fingerprint processed_key(Fingerprint message_key, bool has_key, std::uint64_t seq,
                                         std::string_view group) noexcept;
+// The same key in two steps: the group's seed (hash it once per Consumer),
+// then the message's key under it.
+[[nodiscard]] std::uint64_t processed_key_seed(std::string_view group) noexcept;
+[[nodiscard]] Fingerprint processed_key(Fingerprint message_key, bool has_key, std::uint64_t seq,
+                                        std::uint64_t group_seed) noexcept;
 
 // Owner of a reservation: a producer table entry and the full incarnation of
 // the registration that holds it (a re-registration of the entry, however
@@ -161,6 +166,11 @@ class DedupTable {
     std::uint64_t entries = 0;
   };
   [[nodiscard]] Load load(std::uint64_t now_ms) const noexcept;
+
+  // Asks for the lines a lookup or insert of `key` reads (its bloom blocks
+  // and its window) without waiting for them: a caller about to handle many
+  // keys issues them all first, so their cache misses overlap.
+  void prefetch(Fingerprint key) const noexcept;
 
   // Bloom filter alone, exposed for tests and benchmarks.
   [[nodiscard]] bool bloom_may_contain(Fingerprint key) const noexcept;

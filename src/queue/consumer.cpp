@@ -73,6 +73,7 @@ Consumer::Consumer(std::shared_ptr<QueueState> state, std::uint32_t group, std::
       incarnation_(incarnation),
       member_(member),
       group_name_(std::move(group_name)),
+      processed_seed_(processed_key_seed(group_name_)),
       options_(options) {
   const auto& q = *state_;
   group_entry_ = &q.group(group);
@@ -103,6 +104,8 @@ Consumer& Consumer::operator=(Consumer&& o) noexcept {
     leases_ = o.leases_;
     lease_mask_ = o.lease_mask_;
     group_name_ = std::move(o.group_name_);
+    processed_seed_ = o.processed_seed_;
+    processed_keys_ = std::move(o.processed_keys_);
     options_ = o.options_;
     lease_ms_ = o.lease_ms_;
     drop_group_ = o.drop_group_;
@@ -726,7 +729,49 @@ detail::Fingerprint Consumer::processed_key_of(const Delivery& d) const noexcept
   // A replay copy is the message it copies: its key, or (without one) the
   // original seq it carries in key_lo, so process_once skips it too.
   const std::uint64_t seq = d.replayed_ && !d.has_key_ ? d.key_lo_ : d.seq_;
-  return processed_key({d.key_lo_, d.key_hi_}, d.has_key_, seq, group_name_);
+  return processed_key({d.key_lo_, d.key_hi_}, d.has_key_, seq, processed_seed_);
+}
+
+// Two passes: every key's lines are requested first (prefetch: a hint, no
+// ordering), then each delivery is looked up, handled and recorded as
+// is_processed / mark_processed would, so the protocol is theirs
+// (docs/dedup.md); only the waits for memory overlap.
+Consumer::ProcessedBatch Consumer::process_once_batch(std::span<const Delivery> batch, void* handler,
+                                                      void (*call)(void*, const Delivery&)) {
+  DedupTable table(*state_);
+  if (table.enabled()) {
+    processed_keys_.resize(2 * batch.size());
+    for (std::size_t i = 0; i < batch.size(); ++i) {
+      const Fingerprint key = processed_key_of(batch[i]);
+      processed_keys_[2 * i] = key.lo;
+      processed_keys_[2 * i + 1] = key.hi;
+      table.prefetch(key);
+    }
+  }
+  ProcessedBatch result;
+  std::size_t done = 0;
+  try {
+    for (; done < batch.size(); ++done) {
+      const Delivery& d = batch[done];
+      const Fingerprint key = table.enabled() ? Fingerprint{processed_keys_[2 * done], processed_keys_[2 * done + 1]}
+                                              : Fingerprint{};
+      DedupCounters counters;
+      if (table.enabled() && table.contains(key, coarse_monotonic_ms(), counters)) {
+        bump(member_entry_->process_once_skips);
+        ++result.duplicates;
+        continue;
+      }
+      call(handler, d);
+      ++result.handled;
+      // A full window (dedup_full) records nothing; the ack below still settles it, as in process_once.
+      if (!table.enabled() || !table.insert(key, d.seq_, coarse_monotonic_ms())) ++result.unrecorded;
+    }
+  } catch (...) {
+    (void)ack_batch(batch.first(done));
+    throw;
+  }
+  result.acked = ack_batch(batch);
+  return result;
 }
 
 }  // namespace ackring

@@ -131,3 +131,101 @@ TEST_F(ProcessOnce, should_keep_records_of_different_groups_apart) {
   EXPECT_EQ(b.process_once(*db, [&](const ackring::Delivery&) { ++calls; }), ackring::Status::ok);
   EXPECT_EQ(calls, 2);
 }
+
+namespace {
+// The payloads a process_once_batch handler saw, in order.
+struct SeenPayloads {
+  std::vector<std::string> texts;
+  void operator()(const ackring::Delivery& d) { texts.emplace_back(d.text()); }
+};
+}  // namespace
+
+TEST_F(ProcessOnce, should_handle_the_new_skip_the_processed_and_ack_the_whole_batch) {
+  auto& [q, c, p] = open({.capacity = 64, .max_message_size = 64});
+  // Keyed and unkeyed messages: a keyed one's record is its key, an unkeyed one's its seq.
+  for (int i = 0; i < 6; ++i) {
+    const std::string text = "m" + std::to_string(i);
+    ASSERT_TRUE((i % 2 == 0 ? p.publish(text, {.key = "key-" + text}) : p.publish(text)).ok());
+  }
+  std::vector<ackring::Delivery> batch(6);
+  ASSERT_EQ(c.receive_batch(batch, 1s), 6u);
+  // m1 and m4 were processed before (by mark_processed, the one-by-one path).
+  ASSERT_EQ(c.mark_processed(batch[1]), ackring::Status::ok);
+  ASSERT_EQ(c.mark_processed(batch[4]), ackring::Status::ok);
+
+  SeenPayloads seen;
+  const auto r = c.process_once_batch(batch, seen);
+  EXPECT_EQ(seen.texts, (std::vector<std::string>{"m0", "m2", "m3", "m5"}));
+  EXPECT_EQ(r.handled, 4u);
+  EXPECT_EQ(r.duplicates, 2u);
+  EXPECT_EQ(r.acked, 6u);
+  EXPECT_EQ(r.unrecorded, 0u);
+  EXPECT_EQ(q.stats().groups.at(0).process_once_skips, 2u);
+  EXPECT_FALSE(c.try_receive());  // all six acked
+  // What the batch recorded, the one-by-one path sees, and the other way round.
+  for (const auto& d : batch) EXPECT_TRUE(c.is_processed(d)) << d.text();
+}
+
+TEST_F(ProcessOnce, should_ack_what_came_before_a_throwing_handler_and_leave_the_rest_to_come_back) {
+  auto& [q, c, p] = open({.capacity = 64, .max_message_size = 64});
+  for (int i = 0; i < 4; ++i) ASSERT_TRUE(p.publish("m" + std::to_string(i), {.key = "k" + std::to_string(i)}).ok());
+  std::vector<ackring::Delivery> batch(4);
+  ASSERT_EQ(c.receive_batch(batch, 1s), 4u);
+  std::vector<std::string> handled;
+  EXPECT_THROW((void)c.process_once_batch(batch,
+                                          [&](const ackring::Delivery& d) {
+                                            if (d.text() == "m2") throw std::runtime_error("handler failed");
+                                            handled.emplace_back(d.text());
+                                          }),
+               std::runtime_error);
+  EXPECT_EQ(handled, (std::vector<std::string>{"m0", "m1"}));
+  EXPECT_TRUE(c.is_processed(batch[1]));
+  EXPECT_FALSE(c.is_processed(batch[2]));  // the handler threw: nothing recorded
+  EXPECT_FALSE(c.is_processed(batch[3]));  // never reached
+  // m0 and m1 were acked; m2 and m3 are still leased to us: give them back now.
+  EXPECT_EQ(c.ack(batch[0]), ackring::Status::lease_lost);
+  EXPECT_EQ(c.ack(batch[1]), ackring::Status::lease_lost);
+  ASSERT_EQ(c.nack(batch[2].receipt()), ackring::Status::ok);
+  ASSERT_EQ(c.nack(batch[3].receipt()), ackring::Status::ok);
+
+  std::vector<ackring::Delivery> again(4);
+  ASSERT_EQ(c.receive_batch(again, 1s), 2u);
+  SeenPayloads seen;
+  const auto r = c.process_once_batch(std::span(again.data(), 2), seen);
+  EXPECT_EQ(seen.texts, (std::vector<std::string>{"m2", "m3"}));
+  EXPECT_EQ(again[0].deliveries(), 2u);
+  EXPECT_EQ(r.handled, 2u);
+  EXPECT_EQ(r.acked, 2u);
+  EXPECT_FALSE(c.try_receive());
+}
+
+TEST_F(ProcessOnce, should_keep_the_records_of_different_groups_apart_in_a_batch) {
+  auto& q = create({.capacity = 64, .max_message_size = 64});
+  auto a = q.consumer("a");
+  auto b = q.consumer("b");
+  auto p = q.producer();
+  ASSERT_TRUE(p.publish("m", {.key = "k"}).ok());
+  std::vector<ackring::Delivery> da(1), db(1);
+  ASSERT_EQ(a.receive_batch(da, 1s), 1u);
+  ASSERT_EQ(b.receive_batch(db, 1s), 1u);
+  SeenPayloads seen_a, seen_b;
+  EXPECT_EQ(a.process_once_batch(da, seen_a).handled, 1u);
+  EXPECT_EQ(b.process_once_batch(db, seen_b).handled, 1u);  // a's record is a's alone
+  EXPECT_EQ(seen_b.texts, std::vector<std::string>{"m"});
+}
+
+TEST_F(ProcessOnce, should_handle_and_ack_a_batch_without_a_dedup_table_and_say_nothing_was_recorded) {
+  auto o = ackring::testing::small_options(16);
+  o.dedup = false;
+  auto& [q, c, p] = open(o);
+  for (int i = 0; i < 3; ++i) ASSERT_TRUE(p.publish("m" + std::to_string(i)).ok());
+  std::vector<ackring::Delivery> batch(3);
+  ASSERT_EQ(c.receive_batch(batch, 1s), 3u);
+  SeenPayloads seen;
+  const auto r = c.process_once_batch(batch, seen);
+  EXPECT_EQ(seen.texts, (std::vector<std::string>{"m0", "m1", "m2"}));
+  EXPECT_EQ(r.handled, 3u);
+  EXPECT_EQ(r.unrecorded, 3u);
+  EXPECT_EQ(r.acked, 3u);
+  EXPECT_FALSE(c.try_receive());
+}
