@@ -95,7 +95,7 @@ class AckringModesTransport {
         : q_(ackring::Queue::open(t.path_)),
           prod_(q_.producer()),
           keyed_(t.m_.delivery == Delivery::effectively_once),
-          batch_(keyed_ ? 1 : t.p_.publish_batch),
+          batch_(t.p_.publish_batch),
           stride_(t.p_.size),
           store_(batch_ > 1 ? std::size_t{batch_} * stride_ : 0) {}
     void send(const std::byte* data, std::uint32_t n) {
@@ -109,12 +109,26 @@ class AckringModesTransport {
       if (r.duplicate) throw std::runtime_error("ackring keyed publish: a fresh key was reported duplicate");
     }
 
-    // The producer-batched row: messages are copied aside (the caller reuses
-    // its buffer) and published batch_ at a time with publish_batch; the
-    // producer loop flushes what is left after its last message and after
-    // the stop marks.
+    // The producer-batched rows: messages are copied aside (the caller reuses
+    // its buffer) and published batch_ at a time with publish_batch (keyed:
+    // publish_keyed_batch); the producer loop flushes what is left after its
+    // last message and after the stop marks.
     void flush() {
       if (staged_.empty()) return;
+      if (keyed_) {
+        // Keyed: publish_keyed_batch, the message index as key, as send() keys one message.
+        keyed_staged_.clear();
+        for (const ackring::Bytes& m : staged_)
+          keyed_staged_.push_back({m, std::string_view(reinterpret_cast<const char*>(m.data()), 8)});
+        const std::size_t ok = prod_.publish_keyed_batch(keyed_staged_);
+        if (ok != keyed_staged_.size())
+          throw std::runtime_error("ackring publish_keyed_batch: " +
+                                   std::string(ackring::to_string(keyed_staged_[ok].result.status)));
+        for (const auto& m : keyed_staged_)
+          if (m.result.duplicate) throw std::runtime_error("ackring keyed publish: a fresh key was reported duplicate");
+        staged_.clear();
+        return;
+      }
       const auto r = prod_.publish_batch(staged_);
       if (!r.ok()) throw std::runtime_error("ackring publish_batch: " + std::string(ackring::to_string(r.status)));
       staged_.clear();
@@ -137,6 +151,7 @@ class AckringModesTransport {
     std::size_t stride_;  // the largest message: Params::size
     std::vector<std::byte> store_;
     std::vector<ackring::Bytes> staged_;
+    std::vector<ackring::KeyedPublish> keyed_staged_;  // keyed: staged_ with their keys
   };
 
   class Rx {

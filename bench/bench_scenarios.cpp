@@ -424,6 +424,8 @@ std::vector<Variant> build_variants(const Config& cfg, const std::string& tag) {
             ack("at-least-once", "none", "ackring at-least-once publish_batch(32), batch" + b + "+ack_batch",
                 "spin 50us, futex", [](Variant& x) { x.params.publish_batch = 32; });
             ack("effectively-once", "none", "ackring effectively-once keyed+process-once", "spin 50us, futex", none);
+            ack("effectively-once", "none", "ackring effectively-once publish_keyed_batch(32)+process-once",
+                "spin 50us, futex", [](Variant& x) { x.params.publish_batch = 32; });
             if (topo.consumers == 1)  // a spinning consumer next to another on one cpu measures the scheduler
               ack("at-least-once", "none", "ackring at-least-once batch" + b + "+ack_batch", "busy-poll",
                   [](Variant& x) { x.params.spin = std::chrono::hours(1); });

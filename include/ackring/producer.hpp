@@ -20,6 +20,8 @@ namespace detail {
 struct QueueState;
 class TscClock;
 struct ClockReading;
+struct Fingerprint;
+class DedupTable;
 }
 
 struct PublishResult {
@@ -34,6 +36,14 @@ using Bytes = std::span<const std::byte>;
 [[nodiscard]] inline Bytes as_bytes(std::string_view s) noexcept {
   return {reinterpret_cast<const std::byte*>(s.data()), s.size()};
 }
+
+// One message of Producer::publish_keyed_batch: what to publish, and what
+// became of it.
+struct KeyedPublish {
+  Bytes payload;
+  std::string_view key;    // the idempotency key; empty: published unkeyed
+  PublishResult result{};  // written by publish_keyed_batch
+};
 
 class Producer {
  public:
@@ -69,8 +79,20 @@ class Producer {
     return publish(as_bytes(text), options, timeout);
   }
 
+  // Keyed publish of many messages, in order, each exactly as
+  // publish(m.payload, {.key = m.key}, timeout) (so `timeout` bounds each
+  // message's waits, not the call). Not all or nothing: returns how many,
+  // from the first, came back ok (published, or duplicate); if that is fewer
+  // than messages.size(), the next one's result says why it was not published
+  // and the rest were not tried (their results are not written). Publishing
+  // the rest again is safe: the keys dedup. Faster than one call per message
+  // with a dedup table larger than the caches: the keys further on have
+  // their table lines requested while a message is being published.
+  [[nodiscard]] std::size_t publish_keyed_batch(
+      std::span<KeyedPublish> messages, std::chrono::nanoseconds timeout = std::chrono::nanoseconds::max()) noexcept;
+
   // All or nothing: claims payloads.size() consecutive slots in one CAS.
-  // (Keys are per message: publish keyed messages one by one.)
+  // (Keys are per message: publish_keyed_batch publishes keyed messages.)
   // On ok, the messages have seqs result.seq .. result.seq + size - 1 —
   // unless this producer stalled past the queue's claim_timeout mid-batch and
   // a consumer aborted its claim: then the messages from the first aborted
@@ -95,6 +117,8 @@ class Producer {
                                             std::uint64_t durable_deadline_ns) noexcept;
   [[nodiscard]] PublishResult publish_one(Bytes payload, std::chrono::nanoseconds timeout) noexcept;
   [[nodiscard]] PublishResult publish_keyed(Bytes payload, std::string_view key, std::chrono::nanoseconds timeout) noexcept;
+  [[nodiscard]] PublishResult publish_keyed(Bytes payload, const detail::Fingerprint& key, detail::DedupTable& table,
+                                            std::chrono::nanoseconds timeout) noexcept;
   // Queue::rewind_group: one message with the slot flags, key fields and
   // publish time given (a replay copy). Waits for room until deadline_ns;
   // does not wait for durability (the caller waits once for the last copy).

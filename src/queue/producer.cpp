@@ -5,6 +5,7 @@
 #include "ackring/producer.hpp"
 
 #include <algorithm>
+#include <array>
 #include <cstring>
 #include <new>
 
@@ -423,15 +424,44 @@ PublishResult Producer::publish(Bytes payload, const PublishOptions& options, st
   return publish_keyed(payload, options.key, timeout);
 }
 
+PublishResult Producer::publish_keyed(Bytes payload, std::string_view key, std::chrono::nanoseconds timeout) noexcept {
+  DedupTable table(*state_);
+  return publish_keyed(payload, fingerprint(key), table, timeout);
+}
+
+// Each message exactly as publish(payload, {.key}, timeout) would publish it;
+// the keys kKeysAhead messages on have their table lines requested before
+// the message in hand is published, so their misses overlap its work. Each
+// key is ~11 lines (its window and two filter blocks): 4 ahead and 8 ahead
+// measured the same (BM_PublishKeyedBatch), 16 ahead 1.6x slower.
+std::size_t Producer::publish_keyed_batch(std::span<KeyedPublish> messages, std::chrono::nanoseconds timeout) noexcept {
+  constexpr std::size_t kKeysAhead = 4;
+  DedupTable table(*state_);
+  std::array<Fingerprint, kKeysAhead> ahead{};
+  auto prepare = [&](std::size_t i) {
+    if (messages[i].key.empty()) return;
+    ahead[i % kKeysAhead] = fingerprint(messages[i].key);
+    table.prefetch(ahead[i % kKeysAhead]);
+  };
+  for (std::size_t i = 0; i < std::min(kKeysAhead, messages.size()); ++i) prepare(i);
+  for (std::size_t i = 0; i < messages.size(); ++i) {
+    KeyedPublish& m = messages[i];
+    const Fingerprint key = ahead[i % kKeysAhead];
+    if (i + kKeysAhead < messages.size()) prepare(i + kKeysAhead);
+    m.result = m.key.empty() ? publish_one(m.payload, timeout) : publish_keyed(m.payload, key, table, timeout);
+    if (!m.result.ok()) return i;
+  }
+  return messages.size();
+}
+
 // Long on purpose: reserve the key, claim, record the claim in the entry,
 // write, commit the entry, end the flight — the order is the keyed publish
 // protocol (docs/dedup.md) and reads best as one sequence.
-PublishResult Producer::publish_keyed(Bytes payload, std::string_view key, std::chrono::nanoseconds timeout) noexcept {
+PublishResult Producer::publish_keyed(Bytes payload, const Fingerprint& fp, DedupTable& table,
+                                      std::chrono::nanoseconds timeout) noexcept {
   const QueueState& q = *state_;
   if (payload.size() > q.layout.max_message_size) return {Status::too_large, 0};
-  DedupTable table(q);
   if (!table.enabled()) return {Status::no_dedup, 0};
-  const Fingerprint fp = fingerprint(key);
   DedupCounters counters;
   // No precise clock read unless something has to wait (a racing publisher,
   // a full ring, the disk): the deadline is computed then.

@@ -1,5 +1,6 @@
 #include <gtest/gtest.h>
 
+#include <map>
 #include <thread>
 
 #include "ackring/ackring.hpp"
@@ -97,6 +98,122 @@ TEST_F(DedupPublish, should_evict_the_oldest_key_when_asked_to) {
   EXPECT_FALSE(p.publish("x", {.key = "k0"}).duplicate);  // the evicted one is forgotten...
   EXPECT_EQ(q.stats().dedup.evicted, 2u);                  // ...and re-adding it evicted another
   EXPECT_EQ(q.stats().tail, 18u);
+}
+
+namespace {
+// Texts and keys that outlive the KeyedPublish views into them.
+struct KeyedBatch {
+  std::vector<std::string> texts, keys;
+  std::vector<ackring::KeyedPublish> messages;
+  void add(std::string text, std::string key) {
+    texts.push_back(std::move(text));
+    keys.push_back(std::move(key));
+  }
+  std::span<ackring::KeyedPublish> views() {
+    messages.clear();
+    for (std::size_t i = 0; i < texts.size(); ++i) messages.push_back({ackring::as_bytes(texts[i]), keys[i]});
+    return messages;
+  }
+};
+}  // namespace
+
+TEST_F(DedupPublish, should_publish_a_keyed_batch_in_order_and_answer_each_retried_key_with_its_first_seq) {
+  auto& [q, c, p] = open({.capacity = 64, .max_message_size = 64});
+  ASSERT_EQ(p.publish("before", {.key = "k-old"}).seq, 0u);
+  KeyedBatch b;
+  b.add("m0", "k0");
+  b.add("m1", "k-old");  // published before the batch
+  b.add("m2", "k2");
+  b.add("m3", "k0");     // earlier in this batch
+  b.add("m4", "");       // no key: published unkeyed
+  const auto msgs = b.views();
+  ASSERT_EQ(p.publish_keyed_batch(msgs), 5u);
+  for (const auto& m : msgs) EXPECT_TRUE(m.result.ok());
+  EXPECT_EQ(msgs[0].result.seq, 1u);
+  EXPECT_TRUE(msgs[1].result.duplicate);
+  EXPECT_EQ(msgs[1].result.seq, 0u);
+  EXPECT_EQ(msgs[2].result.seq, 2u);
+  EXPECT_TRUE(msgs[3].result.duplicate);
+  EXPECT_EQ(msgs[3].result.seq, 1u);
+  EXPECT_FALSE(msgs[4].result.duplicate);
+  EXPECT_EQ(msgs[4].result.seq, 3u);
+  std::vector<std::string> queued;
+  while (auto d = c.try_receive()) {
+    queued.emplace_back(d->text());
+    EXPECT_EQ(d->has_key(), d->text() != "m4") << d->text();
+    ASSERT_EQ(c.ack(*d), ackring::Status::ok);
+  }
+  EXPECT_EQ(queued, (std::vector<std::string>{"before", "m0", "m2", "m4"}));
+}
+
+TEST_F(DedupPublish, should_stop_a_keyed_batch_at_the_first_message_that_fails_and_leave_the_rest_untried) {
+  auto& [q, c, p] = open({.capacity = 64, .max_message_size = 8});
+  KeyedBatch b;
+  b.add("m0", "k0");
+  b.add("far too long for the queue", "k1");
+  b.add("m2", "k2");
+  auto msgs = b.views();
+  msgs[2].result = {ackring::Status::empty, 99};  // a value the call must not write
+  ASSERT_EQ(p.publish_keyed_batch(msgs), 1u);
+  EXPECT_TRUE(msgs[0].result.ok());
+  EXPECT_EQ(msgs[1].result.status, ackring::Status::too_large);
+  EXPECT_EQ(msgs[2].result.status, ackring::Status::empty);
+  EXPECT_EQ(msgs[2].result.seq, 99u);
+  EXPECT_EQ(q.stats().tail, 1u);
+  // The caller fixes the message and publishes from it on; k0 is not published twice.
+  b.texts[1] = "m1";
+  msgs = b.views();
+  ASSERT_EQ(p.publish_keyed_batch(msgs), 3u);
+  EXPECT_TRUE(msgs[0].result.duplicate);
+  EXPECT_EQ(q.stats().tail, 3u);
+}
+
+TEST_F(DedupPublish, should_answer_no_dedup_for_a_keyed_batch_on_a_queue_without_a_table) {
+  auto o = ackring::testing::small_options(16);
+  o.dedup = false;
+  auto& [q, c, p] = open(o);
+  KeyedBatch b;
+  b.add("m0", "");
+  b.add("m1", "k1");
+  auto msgs = b.views();
+  ASSERT_EQ(p.publish_keyed_batch(msgs), 1u);  // the unkeyed one needs no table
+  EXPECT_EQ(msgs[1].result.status, ackring::Status::no_dedup);
+  EXPECT_EQ(q.stats().tail, 1u);
+}
+
+TEST_F(DedupPublish, should_let_exactly_one_of_racing_keyed_batches_publish_each_key) {
+  auto& q = create({.capacity = 1024, .max_message_size = 64});
+  auto c = q.consumer("g");
+  constexpr int kThreads = 4;
+  constexpr int kKeys = 256;
+  std::vector<std::vector<std::uint64_t>> seqs(kThreads, std::vector<std::uint64_t>(kKeys));
+  std::vector<std::thread> threads;
+  for (int t = 0; t < kThreads; ++t)
+    threads.emplace_back([&, t] {
+      auto p = q.producer();
+      KeyedBatch b;
+      // Every thread in its own order of the same keys, 32 per batch.
+      for (int k = 0; k < kKeys; ++k) {
+        const int key = (k * (2 * t + 1)) % kKeys;
+        b.add("payload-of-" + std::to_string(key), "key-" + std::to_string(key));
+      }
+      auto all = b.views();
+      for (std::size_t from = 0; from < all.size(); from += 32) {
+        auto part = all.subspan(from, 32);
+        ASSERT_EQ(p.publish_keyed_batch(part, 5s), part.size());
+      }
+      for (int k = 0; k < kKeys; ++k) seqs[t][(k * (2 * t + 1)) % kKeys] = all[k].result.seq;
+    });
+  for (auto& th : threads) th.join();
+  // Every thread was answered the same seq for a key, and that message holds the key's payload, once.
+  for (int t = 1; t < kThreads; ++t) EXPECT_EQ(seqs[t], seqs[0]) << "thread " << t;
+  std::map<std::uint64_t, std::string> queued;
+  while (auto d = c.try_receive()) {
+    queued.emplace(d->seq(), std::string(d->text()));
+    ASSERT_EQ(c.ack(*d), ackring::Status::ok);
+  }
+  ASSERT_EQ(queued.size(), static_cast<std::size_t>(kKeys));
+  for (int k = 0; k < kKeys; ++k) EXPECT_EQ(queued[seqs[0][k]], "payload-of-" + std::to_string(k));
 }
 
 TEST_F(ProcessOnce, should_skip_a_redelivered_message_that_was_processed) {
