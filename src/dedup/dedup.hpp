@@ -131,10 +131,11 @@ class DedupTable {
   // key, and for a stalled one, only that long.
   //
   // set_claimed, commit and release act on the reservation that this
-  // object's last reserve() made (for `owner`; producer.cpp makes one table
-  // per publish), and check that the entry still holds it: each returns
-  // false if it does not (never expected while the owner lives: a live
-  // owner's reservation is never taken; see docs/dedup.md).
+  // object's last reserve() made (for `owner`; producer.cpp uses a table for
+  // one keyed publish at a time: publish_keyed_batch reserves the next key
+  // only once the last publish is over), and check that the entry still
+  // holds it: each returns false if it does not (never expected while the
+  // owner lives: a live owner's reservation is never taken; see docs/dedup.md).
   [[nodiscard]] Reservation reserve(Fingerprint key, std::uint64_t owner, std::uint64_t now_ms,
                                     std::uint64_t timeout_ns, DedupCounters& counters) noexcept;
   // Records the seq the reservation claimed, before its slot is committed, so
