@@ -232,6 +232,27 @@ ACKRING_API ackring_status ackring_publish_keyed(ackring_producer* producer, con
 ACKRING_API ackring_status ackring_publish_batch(ackring_producer* producer, const ackring_buffer* messages,
                                                  size_t count, int64_t timeout_ns, ackring_publish_result* result);
 
+/* One message of ackring_publish_keyed_batch. key_length 0: that message is
+ * published without a key. */
+typedef struct ackring_keyed_buffer {
+  const void* data;
+  size_t length;
+  const void* key;
+  size_t key_length;
+} ackring_keyed_buffer;
+/* Keyed publish of count messages, in order, each as ackring_publish_keyed
+ * with timeout_ns (which bounds each message's waits, not the call). Not all
+ * or nothing: *published (required) is how many, from the first, came back
+ * ACKRING_OK, and results[i] (results may be NULL; else count entries) their
+ * seq and duplicate flag. If that is fewer than count, the call returns the
+ * status of messages[*published], which was not published, and the rest were
+ * not tried; publishing them again is safe (the keys dedup). With a dedup
+ * table larger than the caches it is faster than one call per message: the
+ * table lines of the keys further on are fetched meanwhile. */
+ACKRING_API ackring_status ackring_publish_keyed_batch(ackring_producer* producer, const ackring_keyed_buffer* messages,
+                                                       size_t count, int64_t timeout_ns,
+                                                       ackring_publish_result* results, size_t* published);
+
 /* ---- consumers ----------------------------------------------------------- */
 ACKRING_API ackring_status ackring_queue_consumer(ackring_queue* queue, const char* group,
                                                   const ackring_consumer_options* options, ackring_consumer** out);
@@ -296,6 +317,24 @@ ACKRING_API ackring_status ackring_reject(ackring_consumer* consumer, const ackr
 typedef int (*ackring_handler)(const ackring_message* message, void* user);
 ACKRING_API ackring_status ackring_process_once(ackring_consumer* consumer, const ackring_message* message,
                                                 ackring_handler handler, void* user);
+/* What ackring_process_once_batch did. */
+typedef struct ackring_process_counts {
+  size_t handled;    /* handler returned 0 */
+  size_t duplicates; /* processed before: skipped (and acked) */
+  size_t acked;      /* the others had lost their lease: they come back, and are then skipped */
+  size_t unrecorded; /* handled, but not recorded (the key's window was full, or no dedup table) */
+} ackring_process_counts;
+/* ackring_process_once over count received messages with one cumulative ack
+ * (Consumer::process_once_batch): skips the ones processed before, calls
+ * handler(message, user) for the others in order and records each whose
+ * handler returned 0; the table lines of every message are fetched first.
+ * Returns ACKRING_OK if all were acked, ACKRING_LEASE_LOST if some had lost
+ * their lease. If a handler returns non-zero, the messages before it are
+ * acked, it and the rest are not (they are redelivered later), and
+ * ACKRING_HANDLER_FAILED is returned. counts may be NULL. */
+ACKRING_API ackring_status ackring_process_once_batch(ackring_consumer* consumer, const ackring_message* messages,
+                                                      size_t count, ackring_handler handler, void* user,
+                                                      ackring_process_counts* counts);
 /* The building blocks: *processed = 1 if processed before. */
 ACKRING_API ackring_status ackring_is_processed(ackring_consumer* consumer, const ackring_message* message,
                                                 int* processed);

@@ -148,19 +148,29 @@ class Consumer {
   // batch waits about once for memory instead of once or twice per message.
   // If handler throws, the deliveries before that one (handled or skipped)
   // are acked, the one that threw and those after it are not (they are
-  // redelivered after their lease), and the exception propagates.
+  // redelivered after their lease), and the exception propagates. A handler
+  // that returns bool may say false instead: the same happens, without the
+  // exception, and the result says `stopped`.
   struct ProcessedBatch {
-    std::size_t handled = 0;     // handler called and returned
+    std::size_t handled = 0;     // handler called and returned (true)
     std::size_t duplicates = 0;  // processed before: skipped
     std::size_t acked = 0;       // the others had lost their lease (they come back, and are then skipped)
     std::size_t unrecorded = 0;  // handled, but not recorded: the key's window was full (dedup_full) or
                                  // the queue has no dedup table (no_dedup); a redelivery would run them again
+    bool stopped = false;        // a handler returned false: it and the deliveries after it were not acked
   };
   template <typename Handler>
   ProcessedBatch process_once_batch(std::span<const Delivery> batch, Handler&& handler) {
     using H = std::remove_reference_t<Handler>;
     return process_once_batch(batch, const_cast<void*>(static_cast<const void*>(std::addressof(handler))),
-                              [](void* h, const Delivery& d) { (*static_cast<H*>(h))(d); });
+                              [](void* h, const Delivery& d) -> bool {
+                                if constexpr (std::is_same_v<std::invoke_result_t<H&, const Delivery&>, bool>) {
+                                  return (*static_cast<H*>(h))(d);
+                                } else {
+                                  (*static_cast<H*>(h))(d);
+                                  return true;
+                                }
+                              });
   }
 
   // The building blocks of process_once, for callers that ack themselves.
@@ -193,8 +203,9 @@ class Consumer {
   // Settles seq if we still hold the lease of this delivery.
   void settle_own(std::uint64_t seq, std::uint32_t deliveries, detail::SettleReason reason) noexcept;
   [[nodiscard]] detail::Fingerprint processed_key_of(const Delivery& d) const noexcept;
+  // false from `call`: the handler failed (ProcessedBatch::stopped).
   ProcessedBatch process_once_batch(std::span<const Delivery> batch, void* handler,
-                                    void (*call)(void* handler, const Delivery& delivery));
+                                    bool (*call)(void* handler, const Delivery& delivery));
   [[nodiscard]] bool check_receipt(const Receipt& receipt, std::uint64_t lease_word) const noexcept;
   [[nodiscard]] Status settle_receipt(const Receipt& receipt, detail::SettleReason reason) noexcept;
   [[nodiscard]] Status modify_lease(const Receipt& receipt, std::uint64_t deadline_ms, bool give_up) noexcept;

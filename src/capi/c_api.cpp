@@ -520,6 +520,34 @@ ackring_status ackring_publish_keyed(ackring_producer* producer, const void* dat
   return publish_outcome(r, result);
 }
 
+ackring_status ackring_publish_keyed_batch(ackring_producer* producer, const ackring_keyed_buffer* messages,
+                                           size_t count, int64_t timeout_ns, ackring_publish_result* results,
+                                           size_t* published) {
+  ACKRING_CHECK_ARG(published != nullptr, "published is NULL");
+  *published = 0;
+  ACKRING_CHECK_HANDLE(producer, "producer", kProducerMagic);
+  ACKRING_CHECK_ARG(messages != nullptr || count == 0, "messages is NULL and count is not 0");
+  for (size_t i = 0; i < count; ++i) {
+    if (messages[i].data == nullptr && messages[i].length != 0)
+      return fail(ACKRING_E_INVALID_ARGUMENT, "%s: messages[%zu].data is NULL and its length is not 0", __func__, i);
+    if (messages[i].key == nullptr && messages[i].key_length != 0)
+      return fail(ACKRING_E_INVALID_ARGUMENT, "%s: messages[%zu].key is NULL and its key_length is not 0", __func__, i);
+  }
+  std::vector<KeyedPublish> batch;
+  if (auto s = guard(__func__, [&] { batch.resize(count); return ACKRING_OK; }); s != ACKRING_OK) return s;
+  for (size_t i = 0; i < count; ++i)
+    batch[i] = {Bytes(static_cast<const std::byte*>(messages[i].data), messages[i].length),
+                std::string_view(static_cast<const char*>(messages[i].key), messages[i].key_length)};
+  // timeout_ns 0 as in ackring_publish_keyed (try_publish with a key): a
+  // racing publisher of the same key gets 1 ms.
+  const auto timeout = timeout_ns == 0 ? std::chrono::nanoseconds(std::chrono::milliseconds(1)) : to_timeout(timeout_ns);
+  const std::size_t ok = producer->producer.publish_keyed_batch(batch, timeout);
+  *published = ok;
+  if (results != nullptr)
+    for (size_t i = 0; i < ok; ++i) (void)publish_outcome(batch[i].result, &results[i]);
+  return ok == count ? ACKRING_OK : from_status(batch[ok].result.status);
+}
+
 ackring_status ackring_publish_batch(ackring_producer* producer, const ackring_buffer* messages, size_t count,
                                      int64_t timeout_ns, ackring_publish_result* result) {
   ACKRING_CHECK_HANDLE(producer, "producer", kProducerMagic);
@@ -670,6 +698,34 @@ ackring_status ackring_process_once(ackring_consumer* consumer, const ackring_me
   if (handler(message, user) != 0) return fail_status(ACKRING_HANDLER_FAILED);
   (void)consumer->consumer.mark_processed(d);  // if the table is full, the ack still settles it
   return from_status(consumer->consumer.ack(d));
+}
+
+ackring_status ackring_process_once_batch(ackring_consumer* consumer, const ackring_message* messages, size_t count,
+                                          ackring_handler handler, void* user, ackring_process_counts* counts) {
+  if (counts != nullptr) *counts = ackring_process_counts{};
+  ACKRING_CHECK_HANDLE(consumer, "consumer", kConsumerMagic);
+  ACKRING_CHECK_ARG(handler != nullptr, "handler is NULL");
+  ACKRING_CHECK_ARG(messages != nullptr || count == 0, "messages is NULL and count is not 0");
+  if (consumer->scratch.size() < count)
+    if (auto s = guard(__func__, [&] { consumer->scratch.resize(count); return ACKRING_OK; }); s != ACKRING_OK)
+      return s;
+  // Every message is checked before any handler runs: all or none of the arguments are used.
+  for (size_t i = 0; i < count; ++i)
+    if (auto s = delivery_of(__func__, consumer, &messages[i], consumer->scratch[i]); s != ACKRING_OK) return s;
+  const std::span<const Delivery> batch(consumer->scratch.data(), count);
+  // The handler gets the caller's message for the delivery in hand: same index.
+  Consumer::ProcessedBatch r;
+  // guard: the only exception possible is the key buffer's allocation, before any handler runs.
+  if (auto s = guard(__func__, [&] {
+        r = consumer->consumer.process_once_batch(
+            batch, [&](const Delivery& d) { return handler(&messages[&d - batch.data()], user) == 0; });
+        return ACKRING_OK;
+      });
+      s != ACKRING_OK)
+    return s;
+  if (counts != nullptr) *counts = ackring_process_counts{r.handled, r.duplicates, r.acked, r.unrecorded};
+  if (r.stopped) return fail_status(ACKRING_HANDLER_FAILED);
+  return r.acked == count ? ACKRING_OK : fail_status(ACKRING_LEASE_LOST);
 }
 
 ackring_status ackring_is_processed(ackring_consumer* consumer, const ackring_message* message, int* processed) {

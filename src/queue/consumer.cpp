@@ -737,7 +737,7 @@ detail::Fingerprint Consumer::processed_key_of(const Delivery& d) const noexcept
 // is_processed / mark_processed would, so the protocol is theirs
 // (docs/dedup.md); only the waits for memory overlap.
 Consumer::ProcessedBatch Consumer::process_once_batch(std::span<const Delivery> batch, void* handler,
-                                                      void (*call)(void*, const Delivery&)) {
+                                                      bool (*call)(void*, const Delivery&)) {
   DedupTable table(*state_);
   if (table.enabled()) {
     processed_keys_.resize(2 * batch.size());
@@ -761,7 +761,11 @@ Consumer::ProcessedBatch Consumer::process_once_batch(std::span<const Delivery> 
         ++result.duplicates;
         continue;
       }
-      call(handler, d);
+      if (!call(handler, d)) {
+        result.stopped = true;
+        result.acked = ack_batch(batch.first(done));
+        return result;
+      }
       ++result.handled;
       // A full window (dedup_full) records nothing; the ack below still settles it, as in process_once.
       if (!table.enabled() || !table.insert(key, d.seq_, coarse_monotonic_ms())) ++result.unrecorded;

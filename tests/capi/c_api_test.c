@@ -17,6 +17,7 @@
 static int failures = 0;
 static char g_path[128];     /* the test queue (its .dlq too) */
 static char g_path2[256];    /* a queue without dedup */
+static char g_path3[256];    /* the batch calls' queue */
 static char g_durable[256];  /* a sync-durable queue, recovered from its journal */
 static char g_journal[256];  /* its journal directory */
 
@@ -57,6 +58,7 @@ static void cleanup(void) {
   snprintf(dlq, sizeof dlq, "%s.dlq", g_path);
   ackring_queue_destroy(dlq);
   ackring_queue_destroy(g_path2);
+  ackring_queue_destroy(g_path3);
   ackring_queue_destroy(g_durable);
   snprintf(dlq, sizeof dlq, "%s.dlq", g_durable);
   ackring_queue_destroy(dlq);
@@ -145,6 +147,77 @@ static int handler_fails(const ackring_message* m, void* user) {
   (void)user;
   ++g_handler_calls;
   return 1;
+}
+
+/* Fails on the message "m2", counts the others. */
+static int handler_fails_on_m2(const ackring_message* m, void* user) {
+  if (message_is(m, "m2")) return 1;
+  ++*(int*)user;
+  return 0;
+}
+
+static void test_keyed_batch_and_process_once_batch(void) {
+  ackring_queue_options o;
+  ackring_queue* q = NULL;
+  ackring_queue_options_init(&o);
+  o.capacity = 64;
+  o.max_message_size = 8;
+  EXPECT(ackring_queue_create(g_path3, &o, &q), ACKRING_OK);
+  REQUIRE(q != NULL);
+  ackring_consumer* c = NULL;
+  ackring_producer* p = NULL;
+  EXPECT(ackring_queue_consumer(q, "g", NULL, &c), ACKRING_OK); /* joins before the publishes */
+  EXPECT(ackring_queue_producer(q, &p), ACKRING_OK);
+  REQUIRE(c != NULL && p != NULL);
+
+  /* keyed batch: m0 (k0), m1 (k0 again: duplicate of m0), m2 (no key), then one too long */
+  ackring_keyed_buffer batch[4] = {{"m0", 2, "k0", 2}, {"m1", 2, "k0", 2}, {"m2", 2, NULL, 0},
+                                   {"far too long", 12, "k3", 2}};
+  ackring_publish_result results[4];
+  memset(results, 0xff, sizeof results);
+  size_t published = 99;
+  EXPECT(ackring_publish_keyed_batch(p, batch, 4, 0, results, NULL), ACKRING_E_INVALID_ARGUMENT);
+  EXPECT(ackring_publish_keyed_batch(NULL, batch, 4, 0, results, &published), ACKRING_E_INVALID_ARGUMENT);
+  CHECK(published == 0);
+  ackring_keyed_buffer bad = {"x", 1, NULL, 3};
+  EXPECT(ackring_publish_keyed_batch(p, &bad, 1, 0, results, &published), ACKRING_E_INVALID_ARGUMENT);
+  EXPECT(ackring_publish_keyed_batch(p, batch, 4, 0, results, &published), ACKRING_TOO_LARGE);
+  CHECK(published == 3);
+  CHECK(results[0].seq == 0 && results[0].duplicate == 0);
+  CHECK(results[1].seq == 0 && results[1].duplicate == 1);
+  CHECK(results[2].seq == 1 && results[2].duplicate == 0);
+  CHECK(results[3].seq == ~0ull); /* not tried: not written */
+  batch[3].length = 2;             /* "fa" */
+  EXPECT(ackring_publish_keyed_batch(p, batch, 4, 1000000, NULL, &published), ACKRING_OK);
+  CHECK(published == 4); /* m0, m1 duplicates again; m2 (unkeyed) published again; "fa" new */
+
+  /* process-once batch: m0, m2, m2, fa; the handler fails on the first m2 */
+  ackring_message msgs[8];
+  size_t n = 0;
+  EXPECT(ackring_receive_batch(c, msgs, 8, 0, &n), ACKRING_OK);
+  REQUIRE(n == 4);
+  CHECK(message_is(&msgs[0], "m0") && message_is(&msgs[1], "m2") && message_is(&msgs[2], "m2") &&
+        message_is(&msgs[3], "fa"));
+  int calls = 0;
+  ackring_process_counts counts;
+  EXPECT(ackring_process_once_batch(c, msgs, n, NULL, &calls, &counts), ACKRING_E_INVALID_ARGUMENT);
+  EXPECT(ackring_process_once_batch(c, msgs, n, handler_fails_on_m2, &calls, &counts), ACKRING_HANDLER_FAILED);
+  CHECK(calls == 1 && counts.handled == 1 && counts.acked == 1 && counts.duplicates == 0);
+  int processed = -1;
+  EXPECT(ackring_is_processed(c, &msgs[1], &processed), ACKRING_OK);
+  CHECK(processed == 0); /* the failed one is not recorded */
+  EXPECT(ackring_ack(c, &msgs[0]), ACKRING_LEASE_LOST); /* m0 was acked */
+  /* the three left (still leased to us), once "fa" was recorded as processed elsewhere */
+  EXPECT(ackring_mark_processed(c, &msgs[3]), ACKRING_OK);
+  calls = 0;
+  EXPECT(ackring_process_once_batch(c, msgs + 1, 3, handler_ok, &calls, &counts), ACKRING_OK);
+  CHECK(calls == 2 && counts.handled == 2 && counts.duplicates == 1 && counts.acked == 3 && counts.unrecorded == 0);
+  EXPECT(ackring_receive(c, &msgs[0], 0), ACKRING_EMPTY); /* all settled */
+  EXPECT(ackring_process_once_batch(c, msgs, 0, handler_ok, &calls, NULL), ACKRING_OK);
+
+  ackring_producer_close(p);
+  ackring_consumer_close(c);
+  ackring_queue_close(q);
 }
 
 static void test_publish_receive_settle(void) {
@@ -555,6 +628,7 @@ int main(void) {
   if (getrandom(&nonce, sizeof nonce, 0) != (ssize_t)sizeof nonce) nonce = (unsigned long long)getpid();
   snprintf(g_path, sizeof g_path, "/dev/shm/ackring-test.c.%d.%llx", (int)getpid(), nonce);
   snprintf(g_path2, sizeof g_path2, "%s.small", g_path);
+  snprintf(g_path3, sizeof g_path3, "%s.batch", g_path);
   snprintf(g_durable, sizeof g_durable, "%s.durable", g_path);
   char tmpl[] = "/tmp/ackring-c-journal.XXXXXX";
   REQUIRE(mkdtemp(tmpl) != NULL);
@@ -564,6 +638,7 @@ int main(void) {
   test_status_strings_and_version();
   test_options_and_queue_errors();
   test_publish_receive_settle();
+  test_keyed_batch_and_process_once_batch();
   test_recovery();
   if (failures != 0) {
     fprintf(stderr, "c_api_test: %d check(s) failed\n", failures);

@@ -316,6 +316,27 @@ TEST_F(ProcessOnce, should_ack_what_came_before_a_throwing_handler_and_leave_the
   EXPECT_FALSE(c.try_receive());
 }
 
+TEST_F(ProcessOnce, should_stop_a_batch_without_an_exception_when_a_handler_returns_false) {
+  auto& [q, c, p] = open({.capacity = 64, .max_message_size = 64});
+  for (int i = 0; i < 4; ++i) ASSERT_TRUE(p.publish("m" + std::to_string(i), {.key = "k" + std::to_string(i)}).ok());
+  std::vector<ackring::Delivery> batch(4);
+  ASSERT_EQ(c.receive_batch(batch, 1s), 4u);
+  std::vector<std::string> handled;
+  const auto r = c.process_once_batch(batch, [&](const ackring::Delivery& d) {
+    if (d.text() == "m2") return false;
+    handled.emplace_back(d.text());
+    return true;
+  });
+  EXPECT_TRUE(r.stopped);
+  EXPECT_EQ(handled, (std::vector<std::string>{"m0", "m1"}));
+  EXPECT_EQ(r.handled, 2u);
+  EXPECT_EQ(r.acked, 2u);
+  EXPECT_FALSE(c.is_processed(batch[2]));
+  EXPECT_EQ(c.ack(batch[1]), ackring::Status::lease_lost);  // acked by the batch
+  EXPECT_EQ(c.ack(batch[2]), ackring::Status::ok);          // still ours: not acked
+  EXPECT_EQ(c.ack(batch[3]), ackring::Status::ok);
+}
+
 TEST_F(ProcessOnce, should_keep_the_records_of_different_groups_apart_in_a_batch) {
   auto& q = create({.capacity = 64, .max_message_size = 64});
   auto a = q.consumer("a");
