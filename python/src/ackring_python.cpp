@@ -228,6 +228,7 @@ class Message {
 
   const ackring_message& raw() const { return m_; }
   ackring_consumer* consumer() const { return core_->get(); }
+  void mark_settled() { settled_ = true; }
 
  private:
   static PyObject* check_ptr(PyObject* p) {
@@ -285,6 +286,53 @@ class Consumer {
     const ackring_status s = ackring_ack_batch(c, raw.data(), raw.size(), &acked);
     if (s != ACKRING_OK && s != ACKRING_LEASE_LOST) raise_status(s);
     return acked;
+  }
+
+  // Consumer::process_once_batch with a Python handler, under process_once's
+  // rule for an exception from it: the messages before it are acked, it and
+  // the rest are not, and it is raised again.
+  py::dict process_once_batch(const py::list& messages, const py::object& handler) {
+    std::vector<Message*> held;
+    std::vector<ackring_message> raw;
+    for (py::handle item : messages) {
+      held.push_back(&item.cast<Message&>());
+      raw.push_back(held.back()->raw());
+    }
+    struct Call {
+      const py::list* messages;
+      const py::object* handler;
+      const ackring_message* first;
+      std::optional<py::error_already_set> error;
+      std::size_t failed_at = 0;
+    } call{&messages, &handler, raw.data(), std::nullopt};
+    auto trampoline = [](const ackring_message* m, void* user) -> int {
+      auto* c = static_cast<Call*>(user);
+      const auto i = static_cast<std::size_t>(m - c->first);
+      try {
+        (*c->handler)((*c->messages)[i]);
+        return 0;
+      } catch (py::error_already_set& e) {
+        c->error = std::move(e);
+        c->failed_at = i;
+        return 1;
+      }
+    };
+    Busy busy(core_->busy);
+    ackring_process_counts counts{};
+    const ackring_status s =
+        ackring_process_once_batch(core_->get(), raw.data(), raw.size(), trampoline, &call, &counts);
+    if (s == ACKRING_HANDLER_FAILED) {
+      for (std::size_t i = 0; i < call.failed_at; ++i) held[i]->mark_settled();
+      if (call.error) throw std::move(*call.error);
+    }
+    if (s != ACKRING_OK && s != ACKRING_LEASE_LOST) raise_status(s);
+    for (Message* m : held) m->mark_settled();
+    py::dict d;
+    d["handled"] = counts.handled;
+    d["duplicates"] = counts.duplicates;
+    d["acked"] = counts.acked;
+    d["unrecorded"] = counts.unrecorded;
+    return d;
   }
 
   void close() {
@@ -357,6 +405,55 @@ class Producer {
       return ackring_publish_batch(p, buffers.data(), buffers.size(), slice, &r);
     }));
     return {r.seq, r.duplicate != 0};
+  }
+
+  // (payload, key) pairs, key None: unkeyed. Not all or nothing: the error
+  // raised for a message that failed carries `results`, those of the
+  // messages before it (published or duplicate).
+  std::vector<PublishResult> publish_keyed_batch(const py::list& messages, const std::optional<double>& timeout) {
+    Busy busy(busy_);
+    ackring_producer* p = get();
+    const std::size_t n = messages.size();
+    std::vector<py::object> holders(2 * n);
+    std::vector<py::buffer_info> views;  // held (not released) while the bytes are read without the GIL
+    views.reserve(2 * n);
+    std::vector<ackring_keyed_buffer> buffers;
+    buffers.reserve(n);
+    for (std::size_t i = 0; i < n; ++i) {
+      const py::handle item = messages[i];
+      if (!py::isinstance<py::tuple>(item) || py::len(item) != 2)
+        throw py::value_error("publish_keyed_batch takes (payload, key) pairs");
+      const auto pair = py::reinterpret_borrow<py::tuple>(item);
+      views.push_back(view(pair[0], holders[2 * i], "payload"));
+      ackring_keyed_buffer b{views.back().ptr, static_cast<std::size_t>(views.back().size), nullptr, 0};
+      if (!pair[1].is_none()) {
+        views.push_back(view(pair[1], holders[2 * i + 1], "key"));
+        b.key = views.back().ptr;
+        b.key_length = static_cast<std::size_t>(views.back().size);
+      }
+      buffers.push_back(b);
+    }
+    std::vector<ackring_publish_result> raw(n);
+    std::size_t done = 0;
+    const ackring_status s = wait_in_slices(to_ns(timeout), [&](std::int64_t slice) {
+      std::size_t published = 0;
+      const ackring_status r =
+          ackring_publish_keyed_batch(p, buffers.data() + done, n - done, slice, raw.data() + done, &published);
+      done += published;
+      return r;
+    });
+    std::vector<PublishResult> out;
+    out.reserve(done);
+    for (std::size_t i = 0; i < done; ++i) out.push_back({raw[i].seq, raw[i].duplicate != 0});
+    if (s != ACKRING_OK) {
+      try {
+        raise_status(s);
+      } catch (py::error_already_set& e) {
+        e.value().attr("results") = py::cast(out);
+        throw;
+      }
+    }
+    return out;
   }
 
   void close() {
@@ -747,6 +844,7 @@ PYBIND11_MODULE(_ackring, m) {
       .def("receive", &Consumer::receive, py::arg("timeout") = py::none())
       .def("receive_batch", &Consumer::receive_batch, py::arg("max"), py::arg("timeout") = py::none())
       .def("ack_batch", &Consumer::ack_batch, py::arg("messages"))
+      .def("process_once_batch", &Consumer::process_once_batch, py::arg("messages"), py::arg("handler"))
       .def("close", &Consumer::close)
       .def_property_readonly("closed", &Consumer::closed)
       .def_property_readonly("group", &Consumer::group)
@@ -766,6 +864,8 @@ PYBIND11_MODULE(_ackring, m) {
       .def("publish", &Producer::publish, py::arg("payload"), py::arg("key") = py::none(),
            py::arg("timeout") = py::none())
       .def("publish_batch", &Producer::publish_batch, py::arg("payloads"), py::arg("timeout") = py::none())
+      .def("publish_keyed_batch", &Producer::publish_keyed_batch, py::arg("messages"),
+           py::arg("timeout") = py::none())
       .def("close", &Producer::close)
       .def_property_readonly("closed", &Producer::closed)
       .def("__enter__", [](py::object self) { return self; })

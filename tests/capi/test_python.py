@@ -163,6 +163,43 @@ def test_process_once_skips_what_was_processed_and_records_nothing_when_the_hand
     assert seen == [b"job"]
 
 
+def test_keyed_batch_publishes_in_order_and_reports_what_came_before_a_failure(queue):
+    p = queue.producer()
+    c = queue.consumer("g")
+    results = p.publish_keyed_batch([(b"m0", "k0"), ("m1", b"k0"), (bytearray(b"m2"), None)])
+    assert [(r.seq, r.duplicate) for r in results] == [(0, False), (0, True), (1, False)]
+    with pytest.raises(ackring.TooLarge) as failed:
+        p.publish_keyed_batch([(b"m3", "k3"), (b"x" * 100, "k4"), (b"m5", "k5")])
+    assert [(r.seq, r.duplicate) for r in failed.value.results] == [(2, False)]
+    assert p.publish_keyed_batch([]) == []
+    with pytest.raises(ValueError):
+        p.publish_keyed_batch([b"not a pair"])
+    assert [m.bytes() for m in c.receive_batch(8, timeout=1.0)] == [b"m0", b"m2", b"m3"]
+
+
+def test_process_once_batch_handles_the_new_and_raises_what_the_handler_raised(queue):
+    p = queue.producer()
+    p.publish_keyed_batch([(f"m{i}".encode(), f"k{i}") for i in range(4)])
+    c = queue.consumer("g")
+    batch = c.receive_batch(8, timeout=1.0)
+    assert len(batch) == 4
+    seen = []
+
+    def fail_on_m2(msg):
+        if msg.bytes() == b"m2":
+            raise KeyError("m2")
+        seen.append(msg.bytes())
+
+    with pytest.raises(KeyError):
+        c.process_once_batch(batch, fail_on_m2)
+    assert seen == [b"m0", b"m1"]
+    assert [m.settled for m in batch] == [True, True, False, False]
+    counts = c.process_once_batch(batch[2:], lambda msg: seen.append(msg.bytes()))
+    assert counts == {"handled": 2, "duplicates": 0, "acked": 2, "unrecorded": 0}
+    assert seen == [b"m0", b"m1", b"m2", b"m3"] and all(m.settled for m in batch)
+    assert c.receive(0) is None
+
+
 def test_stats_are_dicts(queue):
     queue.create_group("g", overflow="block", start="earliest")
     queue.create_group("h", overflow="drop", start="latest")
