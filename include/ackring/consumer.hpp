@@ -233,7 +233,6 @@ class Consumer {
   std::uint64_t lease_mask_ = 0;  // capacity - 1
   std::string group_name_;
   std::uint64_t processed_seed_ = 0;  // processed_key_seed(group_name_): hashed once, used per message
-  std::vector<std::uint64_t> processed_keys_;  // process_once_batch: lo, hi of each delivery's key
   ConsumerOptions options_;
   std::uint32_t lease_ms_ = 0;
   bool drop_group_ = false;

@@ -706,13 +706,13 @@ ackring_status ackring_process_once_batch(ackring_consumer* consumer, const ackr
   ACKRING_CHECK_HANDLE(consumer, "consumer", kConsumerMagic);
   ACKRING_CHECK_ARG(handler != nullptr, "handler is NULL");
   ACKRING_CHECK_ARG(messages != nullptr || count == 0, "messages is NULL and count is not 0");
-  if (consumer->scratch.size() < count)
-    if (auto s = guard(__func__, [&] { consumer->scratch.resize(count); return ACKRING_OK; }); s != ACKRING_OK)
-      return s;
+  // Not the consumer's scratch: a handler may receive or ack with this consumer meanwhile.
+  std::vector<Delivery> deliveries;
+  if (auto s = guard(__func__, [&] { deliveries.resize(count); return ACKRING_OK; }); s != ACKRING_OK) return s;
   // Every message is checked before any handler runs: all or none of the arguments are used.
   for (size_t i = 0; i < count; ++i)
-    if (auto s = delivery_of(__func__, consumer, &messages[i], consumer->scratch[i]); s != ACKRING_OK) return s;
-  const std::span<const Delivery> batch(consumer->scratch.data(), count);
+    if (auto s = delivery_of(__func__, consumer, &messages[i], deliveries[i]); s != ACKRING_OK) return s;
+  const std::span<const Delivery> batch(deliveries.data(), count);
   // The handler gets the caller's message for the delivery in hand: same index.
   Consumer::ProcessedBatch r;
   // guard: the only exception possible is the key buffer's allocation, before any handler runs.

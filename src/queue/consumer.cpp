@@ -16,6 +16,7 @@
 #include "ackring/dead_letter.hpp"
 
 #include <algorithm>
+#include <array>
 #include <atomic>
 #include <cstring>
 
@@ -105,7 +106,6 @@ Consumer& Consumer::operator=(Consumer&& o) noexcept {
     lease_mask_ = o.lease_mask_;
     group_name_ = std::move(o.group_name_);
     processed_seed_ = o.processed_seed_;
-    processed_keys_ = std::move(o.processed_keys_);
     options_ = o.options_;
     lease_ms_ = o.lease_ms_;
     drop_group_ = o.drop_group_;
@@ -739,13 +739,20 @@ detail::Fingerprint Consumer::processed_key_of(const Delivery& d) const noexcept
 Consumer::ProcessedBatch Consumer::process_once_batch(std::span<const Delivery> batch, void* handler,
                                                       bool (*call)(void*, const Delivery&)) {
   DedupTable table(*state_);
+  // The keys live in this call (the stack for a receive_batch's usual size),
+  // not in the Consumer: a handler may use this consumer, this call included.
+  constexpr std::size_t kStackKeys = 64;
+  std::array<Fingerprint, kStackKeys> stack_keys;
+  std::vector<Fingerprint> heap_keys;
+  Fingerprint* keys = stack_keys.data();
   if (table.enabled()) {
-    processed_keys_.resize(2 * batch.size());
+    if (batch.size() > kStackKeys) {
+      heap_keys.resize(batch.size());
+      keys = heap_keys.data();
+    }
     for (std::size_t i = 0; i < batch.size(); ++i) {
-      const Fingerprint key = processed_key_of(batch[i]);
-      processed_keys_[2 * i] = key.lo;
-      processed_keys_[2 * i + 1] = key.hi;
-      table.prefetch(key);
+      keys[i] = processed_key_of(batch[i]);
+      table.prefetch(keys[i]);
     }
   }
   ProcessedBatch result;
@@ -753,8 +760,7 @@ Consumer::ProcessedBatch Consumer::process_once_batch(std::span<const Delivery> 
   try {
     for (; done < batch.size(); ++done) {
       const Delivery& d = batch[done];
-      const Fingerprint key = table.enabled() ? Fingerprint{processed_keys_[2 * done], processed_keys_[2 * done + 1]}
-                                              : Fingerprint{};
+      const Fingerprint key = table.enabled() ? keys[done] : Fingerprint{};
       DedupCounters counters;
       if (table.enabled() && table.contains(key, coarse_monotonic_ms(), counters)) {
         bump(member_entry_->process_once_skips);
