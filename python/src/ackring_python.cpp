@@ -285,6 +285,9 @@ class Consumer {
     std::size_t acked = 0;
     const ackring_status s = ackring_ack_batch(c, raw.data(), raw.size(), &acked);
     if (s != ACKRING_OK && s != ACKRING_LEASE_LOST) raise_status(s);
+    // Acked now or settled before (a lost lease is another delivery's to
+    // settle): either way not this handle's to ack again, e.g. in `with msg:`.
+    for (Message* m : messages) m->mark_settled();
     return acked;
   }
 

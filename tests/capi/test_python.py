@@ -144,6 +144,9 @@ def test_batches_publish_receive_and_cumulative_ack(queue):
     assert [m.bytes() for m in batch] == [b"0", b"1", b"2"]
     batch[0].ack()
     assert c.ack_batch(batch) == 2  # the first was settled already
+    assert all(m.settled for m in batch)
+    with batch[1]:  # settled: the block's end does not ack it again
+        pass
     with pytest.raises(ValueError):
         p.publish_batch([])
 
