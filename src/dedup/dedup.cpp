@@ -112,10 +112,6 @@ Fingerprint fingerprint(std::string_view key) noexcept {
   return {h.low64, h.high64};
 }
 
-Fingerprint processed_key(Fingerprint message_key, bool has_key, std::uint64_t seq, std::string_view group) noexcept {
-  return processed_key(message_key, has_key, seq, processed_key_seed(group));
-}
-
 std::uint64_t processed_key_seed(std::string_view group) noexcept { return XXH3_64bits(group.data(), group.size()); }
 
 Fingerprint processed_key(Fingerprint message_key, bool has_key, std::uint64_t seq, std::uint64_t seed) noexcept {

@@ -59,11 +59,8 @@ struct Fingerprint {
 
 [[nodiscard]] Fingerprint fingerprint(std::string_view key) noexcept;
 // The key a group's process-once record uses for a message: its publish key
-// if it had one, else its seq; namespaced by the group so groups never collide.
-[[nodiscard]] Fingerprint processed_key(Fingerprint message_key, bool has_key, std::uint64_t seq,
-                                        std::string_view group) noexcept;
-// The same key in two steps: the group's seed (hash it once per Consumer),
-// then the message's key under it.
+// if it had one, else its seq; namespaced by the group (group_seed =
+// processed_key_seed(group name), hashed once per Consumer) so groups never collide.
 [[nodiscard]] std::uint64_t processed_key_seed(std::string_view group) noexcept;
 [[nodiscard]] Fingerprint processed_key(Fingerprint message_key, bool has_key, std::uint64_t seq,
                                         std::uint64_t group_seed) noexcept;
