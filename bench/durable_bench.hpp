@@ -33,14 +33,18 @@ namespace ackring_bench::durable {
 namespace fs = std::filesystem;
 using json = nlohmann::json;
 
-enum class Variant { sync, raw_pwrite, raw_uring, raw_full, async, none };
-inline constexpr Variant kVariants[] = {Variant::sync,     Variant::raw_pwrite, Variant::raw_uring,
-                                        Variant::raw_full, Variant::async,      Variant::none};
+// sync: the journal lock is held by a process of its own (as with `ackring
+// journald`); sync_local: by the first producer's process, whose publishing
+// thread then flushes its own messages (the journal thread's wake-ups skipped).
+enum class Variant { sync, sync_local, raw_pwrite, raw_uring, raw_full, async, none };
+inline constexpr Variant kVariants[] = {Variant::sync,      Variant::sync_local, Variant::raw_pwrite, Variant::raw_uring,
+                                        Variant::raw_full,  Variant::async,      Variant::none};
 inline constexpr std::size_t kVariantCount = std::size(kVariants);
 
 [[nodiscard]] inline const char* name_of(Variant v) {
   switch (v) {
     case Variant::sync: return "sync";
+    case Variant::sync_local: return "sync_local";
     case Variant::raw_pwrite: return "raw_pwrite";
     case Variant::raw_uring: return "raw_uring";
     case Variant::raw_full: return "raw_full";
@@ -134,6 +138,7 @@ struct CaseResult {
   std::vector<RunResult> runs[kVariantCount];  // by Variant
   // sync / raw, per round (paired, so that a slow minute of the disk cancels out)
   std::vector<double> over_pwrite, over_uring, over_limit, over_full;
+  std::vector<double> local_over_limit, local_over_full;  // sync_local / raw, likewise
 };
 
 // durable_run.cpp: SIGINT / SIGTERM / SIGHUP kill the current run's children

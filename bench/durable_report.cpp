@@ -119,6 +119,7 @@ void print_case(const CaseResult& r, std::uint32_t async_ms) {
   const auto at = [](Variant v) { return static_cast<std::size_t>(v); };
   char b[32];
   print_row(r.cs, "sync", runs[at(Variant::sync)], pct_text(r.over_limit), pct_text(r.over_full));
+  print_row(r.cs, "sync, local", runs[at(Variant::sync_local)], pct_text(r.local_over_limit), pct_text(r.local_over_full));
   // The raw rows' own share of the limit shows which path set it.
   std::vector<double> pw, ur;
   const auto& P = runs[at(Variant::raw_pwrite)];
@@ -180,6 +181,8 @@ json results_json(const Config& cfg, const json& machine, const std::vector<Case
     ratio("sync_over_raw_pwrite", r.over_pwrite);
     ratio("sync_over_raw_uring", r.over_uring);
     ratio("sync_over_raw_full", r.over_full);
+    ratio("sync_local_over_limit", r.local_over_limit);
+    ratio("sync_local_over_raw_full", r.local_over_full);
     cases.push_back(std::move(c));
   }
   j["cases"] = std::move(cases);

@@ -93,16 +93,23 @@ pid_t spawn(Control* c, int slot, int cpu, F&& body) {
 
 // ---- the processes of an ackring run -----------------------------------------------
 
-// Holds the journal lock, so the writer thread lives in its own process (as
-// with `ackring journald`) rather than in whichever producer opened first,
-// and reads the journal counters at the edges of the window.
-void journal_holder(Control* c, const std::string& queue) {
-  auto q = ackring::Queue::open(queue);
+// Returns once this process holds the journal lock (its journal thread took it).
+void wait_for_journal_lock(const ackring::Queue& q, const char* who) {
   const std::uint64_t give_up = now_ns() + 5'000'000'000ull;
   while (q.stats().journal_pid != static_cast<std::uint32_t>(::getpid())) {
-    if (now_ns() > give_up) throw std::runtime_error("the journal holder did not get the journal lock within 5 s");
+    if (now_ns() > give_up) throw std::runtime_error(std::string(who) + " did not get the journal lock within 5 s");
     ::usleep(2000);
   }
+}
+
+// Reads the journal counters at the edges of the window. Variant sync: it
+// also holds the journal lock, so the writer thread lives in its own process
+// (as with `ackring journald`) rather than in whichever producer opened
+// first. sync_local: it runs no journal thread; the first producer holds it.
+void journal_holder(Control* c, const std::string& queue, bool hold) {
+  if (!hold) ackring::set_journal_writer_enabled(false);
+  auto q = ackring::Queue::open(queue);
+  if (hold) wait_for_journal_lock(q, "the journal holder");
   wait_for_go(c);
   sleep_until_ns(c->window_start);
   auto s = q.stats();
@@ -118,7 +125,8 @@ void journal_holder(Control* c, const std::string& queue) {
   // ~Queue: the writer journals what is left, flushes and hands the lock back.
 }
 
-void consumer(Control* c, const std::string& queue) {
+void consumer(Control* c, const std::string& queue, bool journal) {
+  if (!journal) ackring::set_journal_writer_enabled(false);
   auto q = ackring::Queue::open(queue);
   auto member = q.consumer(kGroup);
   std::vector<ackring::Delivery> batch(kReceiveBatch);
@@ -142,8 +150,9 @@ void consumer(Control* c, const std::string& queue) {
   c->consumer_cpu = sched_getcpu();
 }
 
-void producer(Control* c, int index, const std::string& queue, std::uint32_t size, std::uint32_t k) {
+void producer(Control* c, int index, const std::string& queue, std::uint32_t size, std::uint32_t k, bool hold_journal) {
   auto q = ackring::Queue::open(queue);
+  if (hold_journal) wait_for_journal_lock(q, "the first producer");
   auto p = q.producer();
   std::vector<std::byte> bytes(std::size_t{size} * k, std::byte{0x5a});
   std::vector<Bytes> payloads;
@@ -213,7 +222,8 @@ RunResult Bench::run_ackring(Variant v, const Case& cs) {
   o.capacity = cfg_.capacity;
   o.max_message_size = max_size_;
   o.dedup = false;  // not exercised: unkeyed publishes
-  o.durability = v == Variant::sync ? ackring::Durability::sync
+  const bool local = v == Variant::sync_local;
+  o.durability = v == Variant::sync || local ? ackring::Durability::sync
                : v == Variant::async ? ackring::Durability::async : ackring::Durability::none;
   o.journal_dir = work_.string();
   o.async_flush_interval = std::chrono::milliseconds(cfg_.async_interval_ms);
@@ -233,7 +243,7 @@ RunResult Bench::run_ackring(Variant v, const Case& cs) {
   try {
     if (journaled) {
       // First, and alone, so that its journal thread is the one that takes the lock.
-      pids.push_back(spawn(c, 0, cfg_.cpu_consumer, [&] { journal_holder(c, queue); }));
+      pids.push_back(spawn(c, 0, cfg_.cpu_consumer, [&] { journal_holder(c, queue, !local); }));
       while (c->ready.load(std::memory_order_acquire) < 1) {
         if (now_ns() > deadline) throw std::runtime_error("journal holder not ready");
         int st = 0;
@@ -245,10 +255,17 @@ RunResult Bench::run_ackring(Variant v, const Case& cs) {
       }
     }
     const std::size_t first_producer = pids.size() + 1;
-    pids.push_back(spawn(c, 1, cfg_.cpu_consumer, [&] { consumer(c, queue); }));
-    for (std::uint32_t i = 0; i < cs.producers; ++i)
+    pids.push_back(spawn(c, 1, cfg_.cpu_consumer, [&] { consumer(c, queue, !local); }));
+    for (std::uint32_t i = 0; i < cs.producers; ++i) {
+      const bool hold = local && i == 0;
       pids.push_back(spawn(c, static_cast<int>(2 + i), cfg_.cpu_producers,
-                           [&, i] { producer(c, static_cast<int>(i), queue, cs.size, cs.batch); }));
+                           [&, i, hold] { producer(c, static_cast<int>(i), queue, cs.size, cs.batch, hold); }));
+      // sync_local: the first producer takes the journal lock before the others open the queue.
+      while (hold && c->ready.load(std::memory_order_acquire) < static_cast<int>(pids.size())) {
+        if (now_ns() > deadline) throw std::runtime_error("the first producer did not take the journal lock");
+        ::usleep(1000);
+      }
+    }
     while (c->ready.load(std::memory_order_acquire) < static_cast<int>(pids.size())) {
       if (now_ns() > deadline) throw std::runtime_error("children not ready");
       ::usleep(1000);

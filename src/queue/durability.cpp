@@ -24,6 +24,7 @@
 #include "ackring/error.hpp"
 #include "shm/clock.hpp"
 #include "shm/cpu_relax.hpp"
+#include "shm/failpoint.hpp"
 #include "queue/group.hpp"
 #include "queue/journal_meta.hpp"
 #include "journal/journal_writer.hpp"
@@ -68,9 +69,17 @@ std::uint64_t segment_size_for(const Layout& l) noexcept {
 
 // ---- hot-path hook -------------------------------------------------------------
 
+// DurabilityAgent::lead_flush (the agent is defined below).
+bool lead_flush(DurabilityAgent& agent, std::uint64_t seq) noexcept;
+
 Status wait_durable(const QueueState& q, std::uint64_t seq, std::uint64_t deadline_ns) noexcept {
   if (q.layout.durability != kDurabilitySync) return Status::ok;
   auto& h = q.header();
+  if (q.durability) {
+    if (lead_flush(*q.durability, seq)) return Status::ok;
+    // The commit wake the producer left to us (commit_wake_deferred).
+    wake_waiters(h.commit_futex, h.commit_waiters);
+  }
   // acquire: pairs with publish_durable's CAS.
   for (int i = 0; i < 256; ++i) {
     if (h.durable_seq.load(std::memory_order_acquire) > seq) return Status::ok;
@@ -170,6 +179,11 @@ struct DurabilityAgent {
   std::atomic<bool> stopping{false};    // read without the mutex in the loop
   std::thread thread;
 
+  // The writer and every field below it belong to whoever holds writer_mutex:
+  // the journal thread for a round, or (sync mode) a publishing thread of
+  // this process that flushes its own message (lead_flush). Never held while
+  // sleeping, so a publisher finds it free unless a flush is under way.
+  std::mutex writer_mutex;
   std::unique_ptr<JournalWriter> writer;
   std::uint32_t checkpoint_epoch = ~0u;
   std::uint64_t last_checkpoint_ms = 0;
@@ -374,8 +388,15 @@ struct DurabilityAgent {
     }
   }
 
-  // One round as the holder of the lock.
-  void round() {
+  // What the journal thread does after a round, with writer_mutex released.
+  enum class Pause { none, nap, sleep_on_commit };
+  struct AfterRound {
+    Pause pause = Pause::none;
+    std::uint64_t nap_ns = 0;
+  };
+
+  // One round as the holder of the lock (writer_mutex held).
+  AfterRound round() {
     const bool sync = q.layout.durability == kDurabilitySync;
     const std::uint64_t interval_ns = std::uint64_t{q.layout.async_flush_ms} * 1'000'000;
     maybe_checkpoint();
@@ -387,29 +408,67 @@ struct DurabilityAgent {
       // journal's throughput at one batch per interval.
       if (sync || writer->staged_bytes() >= kMaxBatchBytes || monotonic_ns() - last_flush_ns >= interval_ns) {
         flush_and_publish();
-        return;
+        return {};
       }
     }
-    if (n != 0) return;  // more may be there; look again before sleeping
+    if (n != 0) return {};  // more may be there; look again before sleeping
     check_stalled_head();
     if (!sync) {
       // Async: the interval is the loss window; sleep until it ends.
       const std::uint64_t since = monotonic_ns() - last_flush_ns;
       const std::uint64_t left = since >= interval_ns ? 0 : interval_ns - since;
-      if (left != 0) nap_ns(left);
-      return;
+      return {left != 0 ? Pause::nap : Pause::none, left};
     }
-    // Sync, nothing to do: sleep on the commit futex (producers wake it).
+    return {Pause::sleep_on_commit, 0};
+  }
+
+  // Sync, nothing to journal: sleep on the commit futex (producers wake it),
+  // writer_mutex released so that a publisher of this process can lead.
+  // The seq the journal waits for is durable_seq, not the writer's next_seq
+  // (which needs the mutex): in sync mode they are equal after a round that
+  // found nothing, and a leader that journals more raises durable_seq first.
+  void sleep_until_commit() {
     auto& h = q.header();
     // seq_cst: the waiting side of wait.hpp; pairs with the producer's commit CAS and waiter load.
     h.commit_waiters.fetch_add(1, std::memory_order_seq_cst);
     const std::uint32_t seen = arm(h.commit_futex);  // armed: a producer's commit wakes us (wait.hpp)
-    const std::uint64_t s = writer->next_seq();
+    // seq_cst: after the arming (wait.hpp); a seq at or below it is journaled, so its slot cannot be reused yet.
+    const std::uint64_t s = h.durable_seq.load(std::memory_order_seq_cst);
     const SlotWord sw = SlotWord::decode(q.slot(s).state.load(std::memory_order_seq_cst));
     const bool ready = sw.seq == (s & kSeqMask) && (sw.state == SlotState::committed || sw.state == SlotState::aborted);
     if (!ready && !stopping.load(std::memory_order_relaxed)) futex_wait(h.commit_futex, seen, kIdleWaitNs);
     // seq_cst: the last step of wait.hpp (all steps seq_cst); a late decrement only costs a waker a syscall.
     h.commit_waiters.fetch_sub(1, std::memory_order_seq_cst);
+  }
+
+  // Sync mode, called by a publishing thread of this process once its
+  // message (seq) is committed. If this process holds the journal and no
+  // flush is under way, the thread journals and flushes up to its own
+  // message itself: the same append + flush + publish as a round, without
+  // the two cross-thread wake-ups (publisher -> journal thread -> publisher)
+  // that a flush costs otherwise, each a sleeping CPU woken on a VM. Returns
+  // true once seq is durable; false to wait for the journal thread instead
+  // (another process holds the journal, a flush is under way, a claim
+  // before seq is not committed yet, or the flush failed).
+  bool lead_flush(std::uint64_t seq) noexcept {
+    std::unique_lock lock(writer_mutex, std::try_to_lock);
+    if (!lock.owns_lock() || !writer) return false;
+    auto& h = q.header();
+    try {
+      // acquire: pairs with publish_durable's CAS (ours or the journal thread's).
+      while (h.durable_seq.load(std::memory_order_acquire) <= seq) {
+        if (append_available() == 0 && writer->staged_bytes() == 0) return false;  // stopped at an earlier claim
+        ACKRING_FAILPOINT("journal.lead_before_flush");
+        flush_and_publish();
+      }
+      return true;
+    } catch (const std::exception& e) {
+      report(e.what());
+    } catch (...) {
+      report("unknown error");
+    }
+    release();  // the journal thread takes the lock again (and says why it cannot)
+    return false;
   }
 
   void nap_ns(std::uint64_t ns) {
@@ -421,27 +480,25 @@ struct DurabilityAgent {
     // acquire: pairs with the deleter's release store; nothing but the flag is published (stop is under the mutex).
     while (!stopping.load(std::memory_order_acquire)) {
       try {
-        if (!writer) {
-          acquire();
-          if (!writer) {
-            nap(kRetryLockMs);
-            continue;
-          }
+        AfterRound after;
+        {
+          std::lock_guard lock(writer_mutex);
+          if (!writer) acquire();
+          if (writer) after = round();
+          else after = {Pause::nap, kRetryLockMs * 1'000'000};
         }
-        round();
+        if (after.pause == Pause::nap) nap_ns(after.nap_ns);
+        else if (after.pause == Pause::sleep_on_commit) sleep_until_commit();
       } catch (const std::exception& e) {
-        report(e.what());
-        release();
-        nap(1000);
+        fail(e.what());
       } catch (...) {
-        report("unknown error");
-        release();
-        nap(1000);
+        fail("unknown error");
       }
     }
     // Orderly stop: journal everything committed up to the tail as it is now
     // (a backlog can be a whole ring: flush batch by batch), then hand the
     // lock over. Stops early at a claim that is not committed yet.
+    std::lock_guard lock(writer_mutex);
     if (writer) {
       try {
         const std::uint64_t stop_at = q.header().tail.load(std::memory_order_acquire);
@@ -456,6 +513,16 @@ struct DurabilityAgent {
     }
   }
 
+  void fail(const std::string& what) {
+    {
+      std::lock_guard lock(writer_mutex);
+      report(what);
+      release();
+    }
+    nap(1000);
+  }
+
+  // writer_mutex held.
   void release() noexcept {
     if (!writer) return;
     auto& h = q.header();
@@ -465,6 +532,8 @@ struct DurabilityAgent {
     pending_retention.reset();
   }
 };
+
+bool lead_flush(DurabilityAgent& agent, std::uint64_t seq) noexcept { return agent.lead_flush(seq); }
 
 void DurabilityAgentDeleter::operator()(DurabilityAgent* agent) const noexcept {
   if (agent == nullptr) return;

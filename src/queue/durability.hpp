@@ -39,6 +39,14 @@ inline constexpr std::uint32_t kDurabilitySync = 2;
   return q.header().durable_seq.load(std::memory_order_acquire);
 }
 
+// Sync mode with a journal thread in this process: a producer need not wake
+// the commit futex after its commit, because wait_durable does (or journals
+// the message itself, and publish_durable wakes the consumers). In sync mode
+// nothing but the journal thread can act on a commit before it is durable.
+[[nodiscard]] inline bool commit_wake_deferred(const QueueState& q) noexcept {
+  return q.layout.durability == kDurabilitySync && q.durability != nullptr;
+}
+
 // Producers in sync mode: returns ok once durable_seq > seq, timeout when
 // the monotonic clock reaches deadline_ns first. ok at once in none/async
 // modes. Spins briefly, then sleeps on the durability futex (wait.hpp protocol).

@@ -339,7 +339,9 @@ PublishResult Producer::write_claimed(std::uint64_t first, std::span<const Bytes
   auto& e = q.producer(index_);
   bump(e.published, committed);
   e.last_active_ms.store(now_ms, std::memory_order_relaxed);
-  wake_waiters(q.header().commit_futex, q.header().commit_waiters);
+  // Sync mode, straight on to wait_durable: it wakes the commit futex itself
+  // unless this thread journals the batch (commit_wake_deferred).
+  if (corrupt || first_lost != k || !commit_wake_deferred(q)) wake_waiters(q.header().commit_futex, q.header().commit_waiters);
   if (corrupt) return {Status::corrupt, 0};
   if (first_lost != k) {
     // Rare: we stalled past claim_timeout (or were taken for dead) and a

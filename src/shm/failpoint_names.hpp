@@ -35,4 +35,6 @@
   X("dedup.after_reserve")      /* key's entry reserved, not yet validated */                            \
   X("dedup.after_validate")     /* reservation validated, no seq claimed yet */                          \
   X("dedup.after_set_claimed")  /* claimed seq recorded in the entry, slot not yet written */            \
-  X("dedup.before_entry_commit") /* slot committed, entry not yet committed */
+  X("dedup.before_entry_commit") /* slot committed, entry not yet committed */                          \
+  /* journal (src/queue/durability.cpp) */                                                                     \
+  X("journal.lead_before_flush") /* a sync publisher journals itself: records staged, not yet written */

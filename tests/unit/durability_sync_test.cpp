@@ -1,4 +1,11 @@
 #include <gtest/gtest.h>
+#include <unistd.h>
+
+#include <atomic>
+#include <set>
+#include <string>
+#include <thread>
+#include <vector>
 
 #include "ackring/ackring.hpp"
 #include "test_util.hpp"
@@ -40,6 +47,42 @@ TEST_F(SyncDurability, should_hand_consumers_only_durable_messages) {
     EXPECT_LT(d->seq(), q.stats().durable_seq);
     EXPECT_EQ(c.ack(*d), ackring::Status::ok);
   }
+}
+
+// In the process that holds the journal, a sync publisher writes its own
+// message to disk unless a flush is under way (then it waits for that one):
+// threads publishing at once each return only once their message is durable,
+// and every message arrives once, by content.
+TEST_F(SyncDurability, should_make_each_message_of_concurrent_publishers_in_the_journal_process_durable) {
+  auto& q = create({.capacity = 256, .max_message_size = 64, .durability = Durability::sync,
+                    .journal_dir = journal().root().string()});
+  auto c = q.consumer("g");
+  for (int i = 0; i < 5000 && q.stats().journal_pid != static_cast<std::uint32_t>(::getpid()); ++i)
+    std::this_thread::sleep_for(1ms);
+  ASSERT_EQ(q.stats().journal_pid, static_cast<std::uint32_t>(::getpid()));
+  constexpr int kThreads = 4, kEach = 40;
+  std::atomic<int> not_durable{0}, failed{0};
+  std::vector<std::thread> threads;
+  for (int t = 0; t < kThreads; ++t)
+    threads.emplace_back([&, t] {
+      auto p = q.producer();
+      for (int i = 0; i < kEach; ++i) {
+        const auto r = p.publish("t" + std::to_string(t) + "-" + std::to_string(i), 10s);
+        if (!r.ok()) ++failed;
+        else if (q.stats().durable_seq <= r.seq) ++not_durable;
+      }
+    });
+  for (auto& t : threads) t.join();
+  EXPECT_EQ(failed.load(), 0);
+  EXPECT_EQ(not_durable.load(), 0) << "a publish returned before its record was durable";
+  std::set<std::string> want, got;
+  for (int t = 0; t < kThreads; ++t)
+    for (int i = 0; i < kEach; ++i) want.insert("t" + std::to_string(t) + "-" + std::to_string(i));
+  for (auto& d : receive_n(c, want.size())) {
+    EXPECT_TRUE(got.insert(text_of(d.payload())).second) << "delivered twice: " << text_of(d.payload());
+    EXPECT_EQ(c.ack(d), Status::ok);
+  }
+  EXPECT_EQ(got, want);
 }
 
 }  // namespace ackring::testing
