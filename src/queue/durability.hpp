@@ -8,6 +8,9 @@
 // aborted one (skip), flushes (one write + fdatasync per batch: group
 // commit) and publishes the durable end in FileHeader::durable_seq. The
 // others retry the lock every 100 ms and take over when its holder dies.
+// In sync mode a publishing thread of the holder's process does the same
+// for its own message instead of waking the journal thread (wait_durable;
+// docs/journal.md, "Publishers lead in the holder's process").
 //
 // Hooks for the hot paths (the two functions below):
 //   producer, sync mode: after the commit, before returning ok:

@@ -8,6 +8,7 @@
 // interleavings still differ from run to run). Built for ThreadSanitizer
 // (-DACKRING_SANITIZE=thread) it runs shorter and must report nothing.
 #include <gtest/gtest.h>
+#include <unistd.h>
 
 #include <algorithm>
 #include <atomic>
@@ -374,6 +375,55 @@ TEST(ThreadsStress, should_ack_every_message_exactly_once_per_group_with_produce
   if (!kTsan) {
     EXPECT_GT(published, 10'000u) << "suspiciously little throughput";
   }
+}
+
+// Sync durability with every thread in the process that holds the journal:
+// each publishing thread writes its own message to disk when no flush is
+// under way (durability.cpp, lead_flush), the journal thread when one is
+// not taken, all through the one writer. Every publish returns only once it
+// is durable; the consumer thread gets every message once, by content.
+TEST(ThreadsStress, should_deliver_every_sync_publish_once_with_publishers_leading_journal_flushes) {
+  TempJournalDir journal;
+  TempQueue tq;
+  QueueOptions qo;
+  qo.capacity = 256;
+  qo.max_message_size = 64;
+  qo.durability = Durability::sync;
+  qo.journal_dir = journal.root().string();
+  auto q = Queue::create(tq.path(), qo);
+  auto c = q.consumer("g");
+  for (int i = 0; i < 5000 && q.stats().journal_pid != static_cast<std::uint32_t>(::getpid()); ++i)
+    std::this_thread::sleep_for(1ms);
+  ASSERT_EQ(q.stats().journal_pid, static_cast<std::uint32_t>(::getpid()));
+  constexpr int kThreads = 3, kEach = kTsan ? 150 : 400;
+  std::atomic<int> failures{0};
+  std::vector<std::thread> publishers;
+  for (int t = 0; t < kThreads; ++t)
+    publishers.emplace_back([&, t] {
+      auto p = q.producer();
+      for (int i = 0; i < kEach; ++i) {
+        const auto r = p.publish("p" + std::to_string(t) + "-" + std::to_string(i), 30s);
+        if (!r.ok() || q.stats().durable_seq <= r.seq) ++failures;
+      }
+    });
+  std::vector<std::string> got;
+  std::thread consumer([&] {
+    while (got.size() < std::size_t{kThreads} * kEach) {
+      auto d = c.receive(10s);
+      if (!d) return;
+      got.push_back(text_of(d->payload()));
+      if (c.ack(*d) != Status::ok) ++failures;
+    }
+  });
+  for (auto& t : publishers) t.join();
+  consumer.join();
+  EXPECT_EQ(failures.load(), 0) << "a publish failed or returned before it was durable, or an ack failed";
+  std::vector<std::string> want;
+  for (int t = 0; t < kThreads; ++t)
+    for (int i = 0; i < kEach; ++i) want.push_back("p" + std::to_string(t) + "-" + std::to_string(i));
+  std::sort(want.begin(), want.end());
+  std::sort(got.begin(), got.end());
+  EXPECT_EQ(got, want);
 }
 
 }  // namespace
