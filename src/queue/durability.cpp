@@ -184,6 +184,10 @@ struct DurabilityAgent {
   // this process that flushes its own message (lead_flush). Never held while
   // sleeping, so a publisher finds it free unless a flush is under way.
   std::mutex writer_mutex;
+  // The process that started the agent: a child forked from it inherits a
+  // copy of the agent (and the writer's lock and files) but not its thread,
+  // and must never write that journal beside its parent.
+  const pid_t owner_pid = ::getpid();
   std::unique_ptr<JournalWriter> writer;
   std::uint32_t checkpoint_epoch = ~0u;
   std::uint64_t last_checkpoint_ms = 0;
@@ -451,6 +455,7 @@ struct DurabilityAgent {
   // (another process holds the journal, a flush is under way, a claim
   // before seq is not committed yet, or the flush failed).
   bool lead_flush(std::uint64_t seq) noexcept {
+    if (::getpid() != owner_pid) return false;  // a forked child: its parent's journal thread writes
     std::unique_lock lock(writer_mutex, std::try_to_lock);
     if (!lock.owns_lock() || !writer) return false;
     auto& h = q.header();

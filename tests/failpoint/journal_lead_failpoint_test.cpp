@@ -129,5 +129,32 @@ TEST_F(JournalLead, should_journal_what_a_leader_that_died_before_its_write_left
   EXPECT_EQ(receive_texts(c, q, tail + 1), expected(tail, "b"));
 }
 
+// A child forked from the process that holds the journal inherits a copy of
+// its writer (and its lock's file description) but not its journal thread:
+// its sync publishes must leave the journal to the parent, never write it
+// beside the parent's thread.
+TEST_F(JournalLead, should_leave_the_journal_to_the_parent_in_a_forked_child) {
+  set_journal_writer_enabled(true);
+  auto q = Queue::create(tq_.path(), sync_options());
+  auto c = q.consumer("g");
+  for (int i = 0; i < 5000 && q.stats().journal_pid != static_cast<std::uint32_t>(::getpid()); ++i) sleep_ms(1);
+  ASSERT_EQ(q.stats().journal_pid, static_cast<std::uint32_t>(::getpid()));
+  auto p = q.producer();
+  ASSERT_TRUE(p.publish("a0", 10s).ok());
+  Child child = fork_child([&] {
+    auto cp = q.producer();
+    for (int i = 0; i < 20; ++i) {
+      const auto r = cp.publish("c" + std::to_string(i), 10s);
+      if (!r.ok() || q.stats().durable_seq <= r.seq) return 3;
+    }
+    return fp::passes("journal.lead_before_flush") == 0 ? 0 : 6;  // 6: the child wrote the journal
+  });
+  ASSERT_TRUE(child.wait_for(60s));
+  EXPECT_TRUE(child.exited_ok()) << child.describe();
+  std::set<std::string> want{"a0"};
+  for (int i = 0; i < 20; ++i) want.insert("c" + std::to_string(i));
+  EXPECT_EQ(receive_texts(c, q, want.size()), want);
+}
+
 }  // namespace
 }  // namespace ackring::testing
