@@ -187,6 +187,15 @@ template <class F>
   return {};
 }
 
+// True once this process's journal thread holds the journal lock of the
+// durable queue `q` (it takes it within a few ms of opening when no other
+// process holds it), false if it does not within five seconds.
+[[nodiscard]] inline bool holds_journal(const Queue& q) {
+  const auto me = static_cast<std::uint32_t>(::getpid());
+  for (int i = 0; i < 5000 && q.stats().journal_pid != me; ++i) ::usleep(1000);
+  return q.stats().journal_pid == me;
+}
+
 [[nodiscard]] inline QueueOptions small_options(std::uint32_t capacity = 8, std::uint32_t max_message_size = 64) {
   QueueOptions o;
   o.capacity = capacity;
