@@ -52,7 +52,10 @@ inline constexpr std::uint32_t kDurabilitySync = 2;
 
 // Producers in sync mode: returns ok once durable_seq > seq, timeout when
 // the monotonic clock reaches deadline_ns first. ok at once in none/async
-// modes. Spins briefly, then sleeps on the durability futex (wait.hpp protocol).
+// modes. In the process that holds the journal it first tries to write the
+// journal up to seq itself (a flush it starts is not cut short by the
+// deadline); otherwise, or if that cannot be done now, it wakes the journal
+// thread, spins briefly, then sleeps on the durability futex (wait.hpp protocol).
 [[nodiscard]] Status wait_durable(const QueueState& q, std::uint64_t seq, std::uint64_t deadline_ns) noexcept;
 
 // ---- cold path ---------------------------------------------------------------

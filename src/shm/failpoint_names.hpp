@@ -1,8 +1,9 @@
 // The named steps of ackring's shared-memory protocols. Each is a place where
 // a process may stall (be preempted, stopped, swapped out) or die, and each
 // has a failpoint (src/shm/failpoint.hpp) so a test can make it do either there.
-// docs/protocol.md has a row per step; model/ackring.pml marks the same
-// steps (tests/model checks that the two lists agree).
+// docs/protocol.md has a row per step (dedup's in docs/dedup.md, the
+// journal's in docs/journal.md); model/ackring.pml marks the same steps of
+// the modelled protocols (tests/model checks that the two lists agree).
 //
 // X(name): the failpoint's name as tests and ACKRING_FAILPOINT use it.
 #pragma once
