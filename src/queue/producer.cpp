@@ -518,7 +518,9 @@ PublishResult Producer::publish_keyed(Bytes payload, const Fingerprint& fp, Dedu
       relaxed_store(q.slot(seq).flags, kSlotHasKey);
     }
     end_flight();
-    wake_waiters(q.header().commit_futex, q.header().commit_waiters);
+    // As in write_claimed: a committed message goes straight on to
+    // wait_durable, which wakes the commit futex unless this thread journals it.
+    if (w != Write::committed || !commit_wake_deferred(q)) wake_waiters(q.header().commit_futex, q.header().commit_waiters);
     if (w == Write::committed) {
       bump(e.published, 1);
       e.last_active_ms.store(now_ms, std::memory_order_relaxed);

@@ -48,6 +48,32 @@ TEST_F(SyncDurability, should_hand_consumers_only_durable_messages) {
   }
 }
 
+// A keyed publish goes the same way (its commit wake left to wait_durable,
+// which flushes in this thread): durable on return, and its retry is a
+// duplicate of the same seq.
+TEST_F(SyncDurability, should_return_from_a_keyed_publish_only_after_the_record_is_durable) {
+  auto& q = create(sync_options());
+  auto c = q.consumer("g");
+  ASSERT_TRUE(holds_journal(q));
+  auto p = q.producer();
+  for (int i = 0; i < 10; ++i) {
+    const auto r = p.publish("m" + std::to_string(i), PublishOptions{.key = "k" + std::to_string(i)}, 5s);
+    ASSERT_TRUE(r.ok()) << ackring::to_string(r.status);
+    EXPECT_FALSE(r.duplicate);
+    EXPECT_GT(q.stats().durable_seq, r.seq);
+  }
+  const auto again = p.publish("m0", PublishOptions{.key = "k0"}, 5s);
+  ASSERT_TRUE(again.ok());
+  EXPECT_TRUE(again.duplicate);
+  EXPECT_EQ(again.seq, 0u);
+  for (int i = 0; i < 10; ++i) {
+    auto d = c.receive(2s);
+    ASSERT_TRUE(d);
+    EXPECT_EQ(text_of(d->payload()), "m" + std::to_string(i));
+    EXPECT_EQ(c.ack(*d), Status::ok);
+  }
+}
+
 // In the process that holds the journal, a sync publisher writes its own
 // message to disk unless a flush is under way (then it waits for that one):
 // threads publishing at once each return only once their message is durable,
