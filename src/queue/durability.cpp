@@ -49,7 +49,8 @@ bool writer_enabled_by_environment() {
   return enabled;
 }
 
-constexpr std::uint64_t kRetryLockMs = 100;       // non-holders try the journal lock this often
+constexpr std::uint64_t kRetryLockNs = 100'000'000;      // non-holders try the journal lock this often
+constexpr std::uint64_t kRetryAfterErrorNs = 1'000'000'000;  // after an error (writer released), the wait before trying again
 constexpr std::uint64_t kCheckpointEveryMs = 1000;
 constexpr std::uint64_t kIdleWaitNs = 5'000'000;   // sync: longest sleep between looks at the ring
 constexpr std::size_t kMaxBatchRecords = 65536;     // records appended before a flush, at most
@@ -198,12 +199,6 @@ struct DurabilityAgent {
   bool meta_written = false;                   // the QUEUE file was checked once by this agent
 
   DurabilityAgent(const QueueState& state, std::filesystem::path d) : q(state), dir(std::move(d)) {}
-
-  // Sleeps up to ms, or until stop is asked.
-  void nap(std::uint64_t ms) {
-    std::unique_lock lock(mutex);
-    cv.wait_for(lock, std::chrono::milliseconds(ms), [&] { return stop; });
-  }
 
   void report(const std::string& what) {
     if (what == last_error) return;  // once per distinct problem
@@ -476,6 +471,7 @@ struct DurabilityAgent {
     return false;
   }
 
+  // Sleeps up to ns, or until stop is asked.
   void nap_ns(std::uint64_t ns) {
     std::unique_lock lock(mutex);
     cv.wait_for(lock, std::chrono::nanoseconds(ns), [&] { return stop; });
@@ -490,7 +486,7 @@ struct DurabilityAgent {
           std::lock_guard lock(writer_mutex);
           if (!writer) acquire();
           if (writer) after = round();
-          else after = {Pause::nap, kRetryLockMs * 1'000'000};
+          else after = {Pause::nap, kRetryLockNs};
         }
         if (after.pause == Pause::nap) nap_ns(after.nap_ns);
         else if (after.pause == Pause::sleep_on_commit) sleep_until_commit();
@@ -524,7 +520,7 @@ struct DurabilityAgent {
       report(what);
       release();
     }
-    nap(1000);
+    nap_ns(kRetryAfterErrorNs);
   }
 
   // writer_mutex held.
