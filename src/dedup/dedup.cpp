@@ -5,7 +5,6 @@
 #include <unistd.h>
 
 #include <algorithm>
-#include <bit>
 #include <cstring>
 
 #include "shm/clock.hpp"
@@ -43,24 +42,26 @@ constexpr std::uint64_t committed_state(std::uint64_t tag, std::uint64_t time_ms
 }
 constexpr std::uint64_t owner_tag(std::uint64_t owner) noexcept { return (owner >> 32) * 64 + (owner & 63); }
 
-// The split-block bloom filter's per-word bit selection (Parquet's salts).
+// The bloom filter's bit selection: all of a key's 8 bits in one 64-bit word
+// of its 256-bit block (the word chosen by fp.lo's top 2 bits, which the
+// table index never uses; each bit by (x * salt_i) >> 26, Parquet's salts).
+// Setting a fresh key's bits is then one atomic OR instead of four (a full
+// barrier each on x86, ~5 ns on an Intel host: the four were most of a
+// keyed publish's filter cost), and a lookup loads one word per generation.
+// The price is a higher false-positive rate than the split block's (one bit
+// per 32-bit word): at one key per table entry, 0.45 % against 0.13 %
+// (docs/dedup.md §6); a false positive costs one scan of the key's window.
 constexpr std::uint32_t kSalt[8] = {0x47b6137bU, 0x44974d91U, 0x8824ad5bU, 0xa2b7289dU,
                                     0x705495c7U, 0x2df1424bU, 0x9efc4947U, 0x5c6bfb31U};
 
-std::uint32_t bloom_mask(Fingerprint key, int word) noexcept {
-  const auto x = static_cast<std::uint32_t>(key.hi >> 32);
-  return 1u << ((x * kSalt[word]) >> 27);
-}
-
-// The block's 32-bit words 2p and 2p+1 as one 64-bit word (little-endian:
-// word 2p is the low half). Setting a key's bits then takes 4 atomic ORs
-// instead of 8, and each is a full barrier on x86: half the cost of a fresh
-// key's insert. The bytes in the file are the same as with 32-bit words.
-static_assert(std::endian::native == std::endian::little, "the bloom block's 64-bit view assumes little-endian");
 static_assert(std::atomic<std::uint64_t>::is_always_lock_free);
-std::uint64_t bloom_mask64(Fingerprint key, int pair) noexcept {
-  return std::uint64_t{bloom_mask(key, 2 * pair)} | (std::uint64_t{bloom_mask(key, 2 * pair + 1)} << 32);
+std::uint64_t bloom_mask(Fingerprint key) noexcept {
+  const auto x = static_cast<std::uint32_t>(key.hi >> 32);
+  std::uint64_t m = 0;
+  for (const std::uint32_t salt : kSalt) m |= std::uint64_t{1} << ((x * salt) >> 26);
+  return m;
 }
+std::uint32_t bloom_word(Fingerprint key) noexcept { return static_cast<std::uint32_t>(key.lo >> 62); }
 
 // Every keyed publish reads its key's whole window (the validation scan of
 // reserve(), phase 3) and, with the filter on, its bloom block in both
@@ -174,14 +175,9 @@ bool DedupTable::bloom_may_contain(Fingerprint key) const noexcept {
   // bits in one of them; bits of older keys only add false positives.
   for (std::uint32_t gen = 0; gen < 2; ++gen) {
     if ((word & untrusted_bit(gen)) != 0) return true;  // may have lost bits: ask the table
-    const auto* words = block(gen, key);
-    bool all = true;
+    const std::uint64_t m = bloom_mask(key);
     // seq_cst: pairs with bloom_insert's seq_cst fetch_or (see reserve()).
-    for (int w = 0; w < 4 && all; ++w) {
-      const std::uint64_t m = bloom_mask64(key, w);
-      all = (words[w].load(std::memory_order_seq_cst) & m) == m;
-    }
-    if (all) return true;
+    if ((block(gen, key)[bloom_word(key)].load(std::memory_order_seq_cst) & m) == m) return true;
   }
   return false;
 }
@@ -268,14 +264,12 @@ void DedupTable::bloom_insert(Fingerprint key, std::uint64_t now_ms) noexcept {
   if (bloom_blocks_ == 0) return;  // no filter: lookups always probe the table
   const std::uint64_t epoch = now_ms / window_ms_;
   ensure_rotated(epoch);
-  auto* words = block(static_cast<std::uint32_t>(epoch & 1), key);
-  for (int w = 0; w < 4; ++w) {
-    const std::uint64_t m = bloom_mask64(key, w);
-    // seq_cst: ordered before our reservation store, so a publisher whose
-    // bloom check misses these bits is concurrent with us and meets our
-    // reservation in its validation scan.
-    if ((words[w].load(std::memory_order_relaxed) & m) != m) words[w].fetch_or(m, std::memory_order_seq_cst);
-  }
+  auto& word = block(static_cast<std::uint32_t>(epoch & 1), key)[bloom_word(key)];
+  const std::uint64_t m = bloom_mask(key);
+  // seq_cst: ordered before our reservation store, so a publisher whose
+  // bloom check misses these bits is concurrent with us and meets our
+  // reservation in its validation scan.
+  if ((word.load(std::memory_order_relaxed) & m) != m) word.fetch_or(m, std::memory_order_seq_cst);
 }
 
 void DedupTable::prefetch(Fingerprint key) const noexcept {

@@ -23,11 +23,10 @@
 //   value: 1 + the seq the reservation claimed (0: none yet); committed: 1 + seq
 //   tag:   low bits of the committer's owner or pid (only makes ABA rarer)
 //
-// Bloom filter: two generations of 256-bit blocks (8 × 32-bit words, one bit
-// set per word, as in Parquet's split-block filter). Generation (epoch & 1)
+// Bloom filter: two generations of 256-bit blocks (4 × 64-bit words); a key
+// sets 8 bits in one word of its block (one atomic OR). Generation (epoch & 1)
 // takes the inserts of epoch = time / window and is cleared when its epoch
 // begins, so a key inside the window always has its bits in one of the two.
-// A block is accessed as 4 × 64-bit atomics (same bytes, half the atomic ORs).
 // With QueueOptions::dedup_bloom off the file has no filter (bloom_blocks 0):
 // every key "may be present" and every lookup probes the table.
 #pragma once
@@ -206,7 +205,7 @@ class DedupTable {
   const QueueState* q_;
   DedupEntry* entries_ = nullptr;
   std::uint64_t mask_ = 0;
-  std::atomic<std::uint64_t>* bloom_ = nullptr;  // 4 × 64 bits per block (see bloom_mask64); null when off
+  std::atomic<std::uint64_t>* bloom_ = nullptr;  // 4 × 64 bits per block (see bloom_mask); null when off
   std::uint32_t bloom_blocks_ = 0;               // per generation; 0: no filter (QueueOptions::dedup_bloom)
   std::uint64_t window_ms_ = 0;
   // The reservation the last reserve() made: its state word (0: none) and time.

@@ -27,8 +27,10 @@ inline constexpr char kMagic[8] = {'A', 'C', 'K', 'R', 'I', 'N', 'G', '\0'};
 // read it as a settled word of another lap. 5: members and groups carry the
 // redelivery policy, the redelivery causes and the ack latency histogram,
 // producers count keyed publishes (longer entries: a version-4 process would
-// find members at the wrong offsets).
-inline constexpr std::uint32_t kFormatVersion = 5;
+// find members at the wrong offsets). 6: a key's bloom bits are 8 bits of one
+// 64-bit word of its block (they were one bit in each 32-bit word): a
+// version-5 process would miss keys a version-6 one inserted.
+inline constexpr std::uint32_t kFormatVersion = 6;
 // Layout::flags (format 4): publishes stamp messages with the coarse realtime clock.
 inline constexpr std::uint32_t kLayoutCoarsePublishTime = 1;
 inline constexpr std::uint32_t kLayoutKnownFlags = kLayoutCoarsePublishTime;

@@ -1,4 +1,4 @@
-// The dedup table's parts on their own: the split-block bloom filter (its
+// The dedup table's parts on their own: the bloom filter (its
 // false-positive rate against theory, its two rotating generations, turning
 // it off), and the open-addressing hash table (probe windows that wrap past
 // the end, expiry, a full window under both DedupFullPolicy values).
@@ -10,6 +10,7 @@
 
 #include <unistd.h>
 
+#include <array>
 #include <cmath>
 #include <cstdio>
 #include <cstdint>
@@ -114,26 +115,47 @@ constexpr std::uint64_t kSomeOwner = detail::dedup_owner(0, 1);
 
 // ------------------------------------------------------------------ bloom --
 
-// Theoretical false-positive rate of a split-block bloom filter: a key picks
-// one 256-bit block (8 words of 32 bits) and one bit per word. With n keys in
-// B blocks a block holds j ~ Poisson(n / B) keys; a query of a fresh key to
-// a block with j keys is positive when each of its 8 bits is set, each with
-// probability 1 - (31/32)^j.
-double split_block_fpr(double keys_per_block) {
+// Theoretical false-positive rate of the filter: a key picks one 64-bit word
+// (one of the 4 in its 256-bit block) and sets 8 bits of it, each drawn
+// uniformly (they may coincide). With n keys in B blocks a word holds
+// j ~ Poisson(n / 4B) keys. A fresh key's query has d distinct bits (the
+// occupancy distribution of 8 draws from 64) and is positive when all d are
+// set: by inclusion-exclusion, sum_i (-1)^i C(d,i) ((64-i)/64)^(8j).
+double one_word_fpr(double keys_per_block) {
+  std::array<double, 9> distinct{1.0};  // P(d distinct bits) after each draw
+  for (int draw = 0; draw < 8; ++draw) {
+    std::array<double, 9> next{};
+    for (int d = 0; d <= 8; ++d) {
+      next[d] += distinct[d] * d / 64.0;
+      if (d < 8) next[d + 1] += distinct[d] * (64.0 - d) / 64.0;
+    }
+    distinct = next;
+  }
+  const double keys_per_word = keys_per_block / 4.0;
   double fpr = 0;
-  double pj = std::exp(-keys_per_block);
+  double pj = std::exp(-keys_per_word);
   for (int j = 0; j < 400; ++j) {
-    if (j > 0) pj *= keys_per_block / j;
-    fpr += pj * std::pow(1.0 - std::pow(31.0 / 32.0, j), 8);
+    if (j > 0) pj *= keys_per_word / j;
+    double all_set = 0;
+    for (int d = 1; d <= 8; ++d) {
+      double q = 0;
+      double choose = 1;  // C(d, i)
+      for (int i = 0; i <= d; ++i) {
+        q += (i % 2 == 0 ? 1 : -1) * choose * std::pow((64.0 - i) / 64.0, 8.0 * j);
+        choose = choose * (d - i) / (i + 1);
+      }
+      all_set += distinct[d] * q;
+    }
+    fpr += pj * all_set;
   }
   return fpr;
 }
 
-TEST(DedupBloom, should_have_the_false_positive_rate_of_a_split_block_filter_with_its_bits_per_key) {
+TEST(DedupBloom, should_have_the_false_positive_rate_of_a_one_word_filter_with_its_bits_per_key) {
   // The table's filter has entries / 16 blocks: 16 bits per key at 100% load.
   // Load it to 1x (16 bits/key, the configured size) and 2x (8 bits/key): the
-  // measured rate must follow the split-block curve at both points (a filter
-  // setting fewer bits, or picking blocks badly, lands far outside).
+  // measured rate must follow the one-word curve at both points (a filter
+  // setting fewer bits, or picking words badly, lands far outside).
   constexpr std::uint32_t kEntries = 1u << 16;
   constexpr std::uint64_t kQueries = 1'000'000;
   for (const std::uint32_t load : {1u, 2u}) {
@@ -152,12 +174,12 @@ TEST(DedupBloom, should_have_the_false_positive_rate_of_a_split_block_filter_wit
       positives += f.table().bloom_may_contain(detail::fingerprint("out-" + std::to_string(i))) ? 1 : 0;
     const double measured = static_cast<double>(positives) / kQueries;
     const double bits_per_key = 256.0 * static_cast<double>(blocks) / static_cast<double>(n);
-    const double theory = split_block_fpr(static_cast<double>(n) / static_cast<double>(blocks));
-    std::printf("bloom: %.0f bits/key, measured FPR %.5f, split-block theory %.5f (%llu queries)\n", bits_per_key,
+    const double theory = one_word_fpr(static_cast<double>(n) / static_cast<double>(blocks));
+    std::printf("bloom: %.0f bits/key, measured FPR %.5f, one-word theory %.5f (%llu queries)\n", bits_per_key,
                 measured, theory, static_cast<unsigned long long>(kQueries));
-    // 16 bits/key: theory 0.13% (about 1300 positives, sigma 3%); 8 bits/key:
-    // 3.3%. A band of -20% .. +25% is over 6 sigma wide, yet excludes both a
-    // classic bloom filter's rate (0.057% at 16 bits/key) and a broken one.
+    // 16 bits/key: theory 0.45% (about 4500 positives, sigma 1.5%); 8 bits/key:
+    // 5.1%. A band of -20% .. +25% is over 10 sigma wide, yet excludes the
+    // split-block filter's rate (0.13% at 16 bits/key) and a broken one.
     EXPECT_GT(measured, theory * 0.80);
     EXPECT_LT(measured, theory * 1.25);
   }
