@@ -200,6 +200,46 @@ void BM_ReceiveAck(benchmark::State& state) {
 }
 BENCHMARK(BM_ReceiveAck);
 
+// try_receive + ack of the delivery received N messages before (N leases in
+// flight, as ackring-bench --sweep inflight holds them), 2^16 slots of 64 B.
+// The design says a receive and an ack cost the same whatever N; what grows
+// with N is the memory between a receive and its ack (README, "Cost growth").
+void BM_ReceiveAckHolding(benchmark::State& state) {
+  const auto holding = static_cast<std::size_t>(state.range(0));
+  constexpr std::size_t size = 64;
+  TempQueue q("receive-holding", 1u << 16, size);
+  auto prod = q->producer();
+  auto cons = q->consumer("g", consumer_options());
+  std::vector<std::byte> msg(size, std::byte{1});
+  std::vector<ackring::Delivery> held(holding + 1);  // a ring: the oldest is acked once it holds holding + 1
+  std::size_t oldest = 0, count = 0, left = 0;
+  for (auto _ : state) {
+    if (left == 0) {
+      state.PauseTiming();
+      if (!fill(prod, kRefill, ackring::Bytes(msg))) state.SkipWithError("fill failed");
+      left = kRefill;
+      state.ResumeTiming();
+    }
+    auto d = cons.try_receive();
+    if (!d) {
+      state.SkipWithError("receive failed");
+      break;
+    }
+    held[(oldest + count) % held.size()] = *d;
+    if (++count == held.size()) {
+      if (cons.ack(held[oldest]) != ackring::Status::ok) {
+        state.SkipWithError("ack failed");
+        break;
+      }
+      oldest = (oldest + 1) % held.size();
+      --count;
+    }
+    --left;
+  }
+  set_counters(state, state.iterations(), size);
+}
+BENCHMARK(BM_ReceiveAckHolding)->ArgName("held")->Arg(0)->Arg(1024)->Arg(4096)->Arg(8192)->Arg(16384)->Arg(24576);
+
 // try_receive_batch(32) + ack_batch (cumulative ack: one floor advance).
 void BM_ReceiveBatchAck(benchmark::State& state) {
   const auto batch = static_cast<std::size_t>(state.range(0));
@@ -333,6 +373,44 @@ void BM_LeaseTakeover(benchmark::State& state) {
 }
 // Fixed iterations: each refill sleeps 30 ms, which Google Benchmark does not count.
 BENCHMARK(BM_LeaseTakeover)->Iterations(50 * kTakeover);
+
+// A member holding N leases closes (its leases come back at once: owner
+// released, no back-off); another member receives all N with
+// try_receive_batch(32), holding them, then acks them. Timed: the second
+// member's receives and acks, per message. Each receive looks for expired
+// leases from where its previous look stopped, so the cost per message does
+// not grow with N (a look that started over at the group's floor walked past
+// every lease already taken over: N^2 / 2 word reads in all).
+void BM_TakeoverHeld(benchmark::State& state) {
+  const auto n = static_cast<std::size_t>(state.range(0));
+  constexpr std::size_t size = 64;
+  TempQueue q("takeover-held", 1u << 16, size);
+  auto prod = q->producer();
+  auto b = q->consumer("g", consumer_options());
+  std::vector<std::byte> msg(size, std::byte{1});
+  std::vector<ackring::Delivery> held(n);
+  for (auto _ : state) {
+    state.PauseTiming();
+    if (!fill(prod, n, ackring::Bytes(msg))) state.SkipWithError("fill failed");
+    {
+      auto a = q->consumer("g", consumer_options());
+      for (std::size_t taken = 0; taken < n;) taken += a.try_receive_batch(std::span(held).subspan(taken));
+    }  // a closes: its n leases come back
+    state.ResumeTiming();
+    std::size_t got = 0;
+    while (got < n) {
+      const std::size_t k = b.try_receive_batch(std::span(held).subspan(got, std::min<std::size_t>(32, n - got)));
+      if (k == 0) break;
+      got += k;
+    }
+    if (got != n || held[n - 1].deliveries() != 2 || b.ack_batch(held) != n) {
+      state.SkipWithError("expected every lease back");
+      break;
+    }
+  }
+  state.SetItemsProcessed(state.iterations() * static_cast<std::int64_t>(n));
+}
+BENCHMARK(BM_TakeoverHeld)->ArgName("leases")->Arg(1024)->Arg(4096)->Arg(16384);
 
 // Queue::stats(): one producer, one group with one member (default max_groups 8).
 void BM_Stats(benchmark::State& state) {

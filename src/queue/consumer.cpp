@@ -115,6 +115,7 @@ Consumer& Consumer::operator=(Consumer&& o) noexcept {
     stalled_since_ms_ = o.stalled_since_ms_;
     stalled_tail_ = o.stalled_tail_;
     next_stall_check_ms_ = o.next_stall_check_ms_;
+    expiry_pass_ = o.expiry_pass_;
     copies_ = std::move(o.copies_);
     copy_cursor_ = o.copy_cursor_;
     dlq_ = std::move(o.dlq_);
@@ -297,20 +298,34 @@ bool Consumer::deliver_taken_over(Delivery& out, std::uint64_t seq, const Takeov
 Consumer::Take Consumer::take_expired(Delivery& out, std::uint64_t now) noexcept {
   const QueueState& q = *state_;
   auto& G = *group_entry_;
+  ExpiryPass& pass = expiry_pass_;
   const std::uint64_t hint = G.deadline_hint_ms.load(std::memory_order_relaxed);
-  if (now < hint) return Take::nothing;
+  if (now < hint) {
+    pass.active = false;  // someone finished a look meanwhile and found nothing due before `hint`
+    return Take::nothing;
+  }
   // acquire: lease words below `next` were written before next moved past them.
   const std::uint64_t floor = G.floor.load(std::memory_order_acquire);
   const std::uint64_t next = G.next.load(std::memory_order_acquire);
-  std::uint64_t earliest = ~0ull;
-  for (std::uint64_t s = floor; s < next && s - floor < q.layout.capacity; ++s) {
+  // One look runs from the floor to `next` over as many receives as it
+  // takes: each takeover returns a delivery and the next receive goes on
+  // after it, so taking back N leases reads each word once, not N times.
+  // Below where it goes on, every lease was seen in this look (its deadline
+  // is in `earliest`), or settled, or taken over. A lease given back there
+  // meanwhile (a close, a nack, a member's death) may not have lowered the
+  // hint (it was already <= its deadline): a look older than kRescanMs starts
+  // over at the floor, so such a lease waits at most that long, as it would
+  // behind a look that ran in one receive.
+  if (!pass.active || pass.next_seq > next || now - pass.started_ms >= kRescanMs)
+    pass = {.active = true, .next_seq = floor, .earliest = ~0ull, .started_hint = hint, .started_ms = now};
+  for (std::uint64_t s = std::max(pass.next_seq, floor); s < next && s - floor < q.layout.capacity; ++s) {
     auto& word = lease_word(s);
     // acquire: pairs with the word's last CAS (take, nack, give-back); the takeover CAS below expects this value.
     std::uint64_t w = word.load(std::memory_order_acquire);
     const LeaseWord lw = LeaseWord::decode(w);
     if (lw.state != LeaseState::leased || lw.generation != q.generation(s)) continue;
     if (!deadline_passed(lw.deadline_ms, now)) {
-      earliest = std::min(earliest, widen_deadline(lw.deadline_ms, now));
+      pass.earliest = std::min(pass.earliest, widen_deadline(lw.deadline_ms, now));
       continue;
     }
     const Takeover t = plan_takeover(lw, now);
@@ -321,19 +336,24 @@ Consumer::Take Consumer::take_expired(Delivery& out, std::uint64_t now) noexcept
     ACKRING_FAILPOINT("takeover.after_lease_cas");
     if (took_later_lap(q, group_, s, w, t.mine.encode())) continue;
     if (t.backoff_until != 0) {
-      earliest = std::min(earliest, t.backoff_until);
+      pass.earliest = std::min(pass.earliest, t.backoff_until);
       continue;
     }
-    // The hint stays where it was (<= now): the next receive scans again for more.
-    if (deliver_taken_over(out, s, t, lw.owner, now, earliest)) return Take::got;
+    // The hint stays where it was (<= now): the next receive goes on from s + 1.
+    if (deliver_taken_over(out, s, t, lw.owner, now, pass.earliest)) {
+      pass.next_seq = s + 1;
+      return Take::got;
+    }
   }
-  // Nothing expired: raise the hint to the earliest live deadline, unless a
-  // member lowered it meanwhile (then its value stands). A lease taken while
-  // we scanned, behind our scan position, may not have lowered it (the hint
-  // was already <= its deadline), so never raise it more than kRescanMs
-  // ahead: such a lease is found at most that late.
-  std::uint64_t expected = hint;
-  G.deadline_hint_ms.compare_exchange_strong(expected, std::min(earliest, now + kRescanMs),
+  // The look reached `next`: raise the hint to the earliest live deadline it
+  // saw, unless the hint changed since the look began (a member lowered it —
+  // a lease taken, nacked or given back by a death — and its value stands).
+  // A lease taken or given back while we looked, behind our position, may
+  // not have lowered it (the hint was already <= its deadline), so never
+  // raise it more than kRescanMs ahead: such a lease is found at most that late.
+  pass.active = false;
+  std::uint64_t expected = pass.started_hint;
+  G.deadline_hint_ms.compare_exchange_strong(expected, std::min(pass.earliest, now + kRescanMs),
                                              std::memory_order_relaxed);
   return Take::nothing;
 }
@@ -677,6 +697,11 @@ Status Consumer::modify_lease(const Receipt& r, std::uint64_t new_deadline_ms, b
     if (word.compare_exchange_weak(w, lw.encode(), std::memory_order_acq_rel, std::memory_order_acquire)) break;
   }
   lower_deadline_hint(*group_entry_, new_deadline_ms);
+  // Our own look for expired leases goes back to the message we gave back:
+  // the hint (already <= now while a look runs) does not tell it, and a
+  // nack(0) means "again at once". Back only to it, not to the floor, so a
+  // member that nacks what it takes back still reads each word about once.
+  if (give_up && expiry_pass_.active) expiry_pass_.next_seq = std::min(expiry_pass_.next_seq, r.seq);
   return Status::ok;
 }
 

@@ -2,10 +2,15 @@
 // delay, extend, and the release of a leaving member's leases.
 #include <gtest/gtest.h>
 
+#include <array>
 #include <chrono>
+#include <map>
 #include <optional>
 #include <set>
+#include <span>
+#include <string>
 #include <thread>
+#include <vector>
 
 #include "ackring/ackring.hpp"
 #include "test_util.hpp"
@@ -250,6 +255,94 @@ TEST_F(Lease, should_redeliver_the_leases_of_a_destroyed_consumer_to_another_mem
   EXPECT_EQ(texts, (std::set<std::string>{"m0", "m2"}));
   EXPECT_FALSE(survivor.try_receive());
   EXPECT_EQ(group_stats(q, "g").floor, 3u);
+}
+
+// A member that holds what it takes back: each receive goes on looking for
+// expired leases where the previous one stopped (the look does not start
+// over at the floor, which the held leases keep at seq 0).
+TEST_F(Lease, should_take_back_every_lease_of_a_closed_member_once_and_in_order_while_holding_them) {
+  constexpr std::size_t kCount = 2048;
+  auto& [q, survivor, prod] = open(small_options(4096));
+  for (std::size_t i = 0; i < kCount; ++i) ASSERT_TRUE(prod.try_publish("m" + std::to_string(i)).ok());
+  {
+    auto leaver = q.consumer("g");  // default lease: 30 s
+    std::vector<Delivery> taken(kCount);
+    for (std::size_t got = 0; got < kCount;) {
+      const std::size_t n = leaver.try_receive_batch(std::span(taken).subspan(got));
+      ASSERT_NE(n, 0u) << got;
+      got += n;
+    }
+  }  // closes: every lease comes back at once
+  std::vector<Delivery> held(kCount);
+  std::size_t got = 0;
+  while (got < kCount) {
+    const std::size_t n =
+        survivor.try_receive_batch(std::span(held).subspan(got, std::min<std::size_t>(32, kCount - got)));
+    ASSERT_NE(n, 0u) << got;  // no waiting: the leases were released
+    got += n;
+  }
+  for (std::size_t i = 0; i < kCount; ++i) {
+    ASSERT_EQ(held[i].seq(), i);
+    ASSERT_EQ(held[i].text(), "m" + std::to_string(i));
+    ASSERT_EQ(held[i].deliveries(), 2u) << i;
+  }
+  EXPECT_FALSE(survivor.try_receive());
+  EXPECT_EQ(survivor.ack_batch(held), kCount);
+  EXPECT_EQ(group_stats(q, "g").floor, kCount);
+}
+
+// A look for expired leases that is under way (it took back some of one
+// member's leases) when another member, holding seqs below where it goes on,
+// closes: those leases come back too, each once.
+TEST_F(Lease, should_take_back_leases_given_back_behind_a_look_under_way) {
+  auto& [q, survivor, prod] = open(small_options(128));
+  for (int i = 0; i < 100; ++i) ASSERT_TRUE(prod.try_publish("m" + std::to_string(i)).ok());
+  std::optional<Consumer> early(q.consumer("g"));
+  ASSERT_EQ(receive_n(*early, 10, 30ms).size(), 10u);  // seqs 0..9
+  {
+    auto leaver = q.consumer("g");
+    ASSERT_EQ(receive_n(leaver, 90, 30ms).size(), 90u);  // seqs 10..99
+  }
+  std::array<Delivery, 8> first;
+  ASSERT_EQ(survivor.try_receive_batch(first), first.size());
+  for (std::size_t i = 0; i < first.size(); ++i) ASSERT_EQ(first[i].seq(), 10 + i);  // the look goes on at 18
+  early.reset();  // seqs 0..9 come back behind it
+  std::map<std::uint64_t, std::string> rest;
+  std::array<Delivery, 32> buf;
+  while (rest.size() < 92) {
+    const std::size_t n = survivor.receive_batch(buf, 5s);
+    ASSERT_NE(n, 0u) << rest.size() << " of 92";
+    for (std::size_t i = 0; i < n; ++i) {
+      EXPECT_EQ(buf[i].deliveries(), 2u) << buf[i].seq();
+      EXPECT_TRUE(rest.emplace(buf[i].seq(), std::string(buf[i].text())).second) << "twice: " << buf[i].seq();
+      EXPECT_EQ(survivor.ack(buf[i]), Status::ok);
+    }
+  }
+  for (std::uint64_t s = 0; s < 100; ++s)
+    if (s < 10 || s >= 18) EXPECT_EQ(rest[s], "m" + std::to_string(s));
+  for (const Delivery& d : first) EXPECT_EQ(survivor.ack(d), Status::ok);
+  EXPECT_FALSE(survivor.try_receive());
+  EXPECT_EQ(group_stats(q, "g").floor, 100u);
+}
+
+// nack(0) means "again at once", also for a message this member just took
+// back: its look for expired leases goes back to it.
+TEST_F(Lease, should_redeliver_at_once_a_message_nacked_while_taking_back_others) {
+  auto& [q, survivor, prod] = open(small_options(64));
+  for (int i = 0; i < 32; ++i) ASSERT_TRUE(prod.try_publish("m" + std::to_string(i)).ok());
+  {
+    auto leaver = q.consumer("g");
+    ASSERT_EQ(receive_n(leaver, 32, 30ms).size(), 32u);
+  }
+  std::array<Delivery, 8> first;
+  ASSERT_EQ(survivor.try_receive_batch(first), first.size());  // seqs 0..7, delivery 2
+  ASSERT_EQ(survivor.nack(first[3].receipt()), Status::ok);
+  std::array<Delivery, 8> second;
+  ASSERT_EQ(survivor.try_receive_batch(second), second.size());  // no waiting
+  EXPECT_EQ(second[0].seq(), 3u);
+  EXPECT_EQ(second[0].text(), "m3");
+  EXPECT_EQ(second[0].deliveries(), 3u);
+  for (std::size_t i = 1; i < second.size(); ++i) EXPECT_EQ(second[i].seq(), 7 + i);
 }
 
 TEST_F(Lease, should_use_the_queue_default_lease_when_the_consumer_does_not_choose_one) {
