@@ -228,6 +228,12 @@ class Scenario {
   }
 
   [[nodiscard]] std::uint64_t total() const { return std::uint64_t{o_.producers} * o_.messages_per_producer; }
+  // Messages settled so far, summed over the groups (each group's floor).
+  [[nodiscard]] std::uint64_t settled_in_groups() const {
+    std::uint64_t sum = 0;
+    for (const auto& g : q_->stats().groups) sum += g.floor;
+    return sum;
+  }
 
   void spawn_consumer(std::uint32_t role) {
     ConsumerInstance inst;
@@ -259,7 +265,6 @@ class Scenario {
   // returns once every group's floor reached the tail; false after a failure.
   bool supervise_until_settled() {
     const std::uint64_t start = now_ms();
-    std::uint64_t next_parent_kill = start + 20 + rng_() % 60;
     bool complete = false;
     while (!complete) {
       const std::uint64_t now = now_ms();
@@ -282,7 +287,12 @@ class Scenario {
         ++deaths_;
         spawn_consumer(inst.role);  // may reallocate `instances_`: `inst` is not used below
       }
-      if (o_.kills == Kills::parent_random && parent_kills_ < o_.max_kills && now >= next_parent_kill) {
+      // Kills are spread over the run by progress, not by time: the k-th
+      // (from 0) once the groups have settled (k + 1) / (max_kills + 2) of
+      // what they will settle, so a machine that runs the scenario faster
+      // still sees every kill (by time, a 150 ms run got only two).
+      if (o_.kills == Kills::parent_random && parent_kills_ < o_.max_kills &&
+          settled_in_groups() * (o_.max_kills + 2) >= total() * o_.groups.size() * (parent_kills_ + 1)) {
         std::vector<std::size_t> alive;
         for (std::size_t i = 0; i < instances_.size(); ++i)
           if (!instances_[i].child.reaped()) alive.push_back(i);
@@ -290,7 +300,6 @@ class Scenario {
         victim.child.kill(SIGKILL);
         victim.killed_by_parent = true;
         ++parent_kills_;
-        next_parent_kill = now + 5 + rng_() % 60;
       }
       bool producers_done = true;
       for (auto& p : producers_) producers_done = producers_done && p.reaped();
