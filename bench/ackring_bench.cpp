@@ -225,7 +225,7 @@ void usage() {
       "                      groups    consumer groups 1,2,4,8,16 (one member each)\n"
       "                      members   members of one group 1,2,4,8\n"
       "                      capacity  ring slots 2^10 .. 2^20\n"
-      "                      inflight  leases each member holds unacked 0,64,1024,16384\n"
+      "                      inflight  leases each member holds unacked 0,1024,...,24576\n"
       "                      all       every one of them\n"
       "                    one consumer process polls every member; each point is a\n"
       "                    --sweep-ms window (default 300) after 50 ms, median of --repeat;\n"

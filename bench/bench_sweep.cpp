@@ -276,8 +276,10 @@ std::vector<Sweep> all_sweeps(bool quick) {
        [](std::uint32_t v) { return Point{1, v, 4096, 0}; }},
       {"capacity", "slots", "1 group, 1 member, no leases held", capacities,
        [](std::uint32_t v) { return Point{1, 1, v, 0}; }},
-      // 2^16 slots: the most leases held (16384) leave three quarters of the ring to the producer.
-      {"inflight", "leases held", "1 group, 1 member, capacity 65536", {0, 64, 1024, 16384},
+      // 2^16 slots: the most leases held (24576) leave 5/8 of the ring to the producer. Each
+      // point's one-thread run first takes back what the exiting consumer process held, so
+      // it also shows the takeover's cost growing with the leases held, if it does.
+      {"inflight", "leases held", "1 group, 1 member, capacity 65536", {0, 1024, 4096, 8192, 16384, 24576},
        [](std::uint32_t v) { return Point{1, 1, 1u << 16, v}; }},
   };
 }
