@@ -175,6 +175,15 @@ void BM_TryPublishFull(benchmark::State& state) {
 BENCHMARK(BM_TryPublishFull);
 
 // try_receive + ack of one message (at-least-once), queue refilled (paused).
+// kRefill publishes of `msg`, paused, once `left` (messages still to take) is 0.
+void refill_when_empty(benchmark::State& state, ackring::Producer& prod, ackring::Bytes msg, std::size_t& left) {
+  if (left != 0) return;
+  state.PauseTiming();
+  if (!fill(prod, kRefill, msg)) state.SkipWithError("fill failed");
+  left = kRefill;
+  state.ResumeTiming();
+}
+
 void BM_ReceiveAck(benchmark::State& state) {
   constexpr std::size_t size = 64;
   TempQueue q("receive-ack");
@@ -183,12 +192,7 @@ void BM_ReceiveAck(benchmark::State& state) {
   std::vector<std::byte> msg(size, std::byte{1});
   std::size_t left = 0;
   for (auto _ : state) {
-    if (left == 0) {
-      state.PauseTiming();
-      if (!fill(prod, kRefill, ackring::Bytes(msg))) state.SkipWithError("fill failed");
-      left = kRefill;
-      state.ResumeTiming();
-    }
+    refill_when_empty(state, prod, ackring::Bytes(msg), left);
     auto d = cons.try_receive();
     if (!d || cons.ack(*d) != ackring::Status::ok) {
       state.SkipWithError("receive/ack failed");
@@ -202,8 +206,8 @@ BENCHMARK(BM_ReceiveAck);
 
 // try_receive + ack of the delivery received N messages before (N leases in
 // flight, as ackring-bench --sweep inflight holds them), 2^16 slots of 64 B.
-// The design says a receive and an ack cost the same whatever N; what grows
-// with N is the memory between a receive and its ack (README, "Cost growth").
+// The design says a receive and an ack cost the same whatever N, and they
+// do (README, "Cost growth").
 void BM_ReceiveAckHolding(benchmark::State& state) {
   const auto holding = static_cast<std::size_t>(state.range(0));
   constexpr std::size_t size = 64;
@@ -214,12 +218,7 @@ void BM_ReceiveAckHolding(benchmark::State& state) {
   std::vector<ackring::Delivery> held(holding + 1);  // a ring: the oldest is acked once it holds holding + 1
   std::size_t oldest = 0, count = 0, left = 0;
   for (auto _ : state) {
-    if (left == 0) {
-      state.PauseTiming();
-      if (!fill(prod, kRefill, ackring::Bytes(msg))) state.SkipWithError("fill failed");
-      left = kRefill;
-      state.ResumeTiming();
-    }
+    refill_when_empty(state, prod, ackring::Bytes(msg), left);
     auto d = cons.try_receive();
     if (!d) {
       state.SkipWithError("receive failed");
