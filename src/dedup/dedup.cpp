@@ -173,11 +173,12 @@ bool DedupTable::bloom_may_contain(Fingerprint key) const noexcept {
   const std::uint64_t word = q_->header().bloom_epoch.load(std::memory_order_seq_cst);
   // Both generations, whatever the epoch: a key inside the window has its
   // bits in one of them; bits of older keys only add false positives.
+  const std::uint64_t m = bloom_mask(key);
+  const std::uint32_t w = bloom_word(key);
   for (std::uint32_t gen = 0; gen < 2; ++gen) {
     if ((word & untrusted_bit(gen)) != 0) return true;  // may have lost bits: ask the table
-    const std::uint64_t m = bloom_mask(key);
     // seq_cst: pairs with bloom_insert's seq_cst fetch_or (see reserve()).
-    if ((block(gen, key)[bloom_word(key)].load(std::memory_order_seq_cst) & m) == m) return true;
+    if ((block(gen, key)[w].load(std::memory_order_seq_cst) & m) == m) return true;
   }
   return false;
 }
