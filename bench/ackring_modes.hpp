@@ -193,6 +193,7 @@ class AckringModesTransport {
                                                      : ackring::DeliveryMode::at_least_once;
       o.create_group = false;
       if (p.spin) o.spin = *p.spin;
+      o.linger = p.linger;
       return o;
     }
     ackring::Queue q_;

@@ -420,6 +420,10 @@ std::vector<Variant> build_variants(const Config& cfg, const std::string& tag) {
           v.back().reference = true;
           const bool modes = cfg.full || (topo.name == "1->1" && matrix_cell);
           if (modes) {
+            // Throughput for latency (ConsumerOptions::linger): a short batch
+            // waits 2 us for more instead of polling the slot being written.
+            ack("at-least-once", "none", "ackring at-least-once batch" + b + "+ack_batch, linger 2us",
+                "spin 50us, futex", [](Variant& x) { x.params.linger = std::chrono::microseconds(2); });
             ack("at-most-once", "none", "ackring at-most-once batch" + b, "spin 50us, futex", none);
             ack("at-least-once", "none", "ackring at-least-once publish_batch(32), batch" + b + "+ack_batch",
                 "spin 50us, futex", [](Variant& x) { x.params.publish_batch = 32; });

@@ -6,6 +6,7 @@
 // ring (spsc_ring.hpp) pushing and popping one 64 B message in one thread:
 // the cost of a shared-memory queue with no protocol at all.
 #include <benchmark/benchmark.h>
+#include <sys/mman.h>
 #include <time.h>
 
 #include <algorithm>
@@ -14,6 +15,7 @@
 #include <cstddef>
 #include <cstdint>
 #include <cstring>
+#include <random>
 #include <vector>
 
 #include "shm/clock.hpp"
@@ -125,5 +127,37 @@ void BM_Floor_BareRingPushPop(benchmark::State& state) {
   }
 }
 BENCHMARK(BM_Floor_BareRingPushPop);
+
+// One cache line at a random place in a region of `MiB` (Arg), each load's
+// address depending on the one before (a pointer chase through a random
+// cycle of every line): what a keyed publish or a process-once record waits
+// for when its key's lines are not cached, as the first load of a key that
+// it only learns at the call. 4 KiB pages (transparent huge pages refused,
+// as they are for the queue file on tmpfs by default), so the chase also
+// pays the TLB misses a large dedup table costs. 64 MiB is ackring-bench's
+// table (2^21 entries); 1 MiB fits the L2.
+void BM_Floor_RandomLineMiss(benchmark::State& state) {
+  const std::size_t bytes = static_cast<std::size_t>(state.range(0)) << 20;
+  const std::size_t lines = bytes / 64;
+  void* region = ::mmap(nullptr, bytes, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
+  if (region == MAP_FAILED) {
+    state.SkipWithError("mmap failed");
+    return;
+  }
+  (void)::madvise(region, bytes, MADV_NOHUGEPAGE);
+  auto* line = static_cast<std::uint64_t*>(region);  // word 0 of line i: the next line's index
+  // Every line once, in a random order, chained into one cycle.
+  std::vector<std::uint32_t> order(lines);
+  for (std::size_t i = 0; i < lines; ++i) order[i] = static_cast<std::uint32_t>(i);
+  std::shuffle(order.begin(), order.end(), std::mt19937_64(42));
+  for (std::size_t i = 0; i < lines; ++i) line[std::size_t{order[i]} * 8] = order[(i + 1) % lines];
+  std::uint64_t at = order[0];
+  for (auto _ : state) {
+    at = line[at * 8];
+    benchmark::DoNotOptimize(at);
+  }
+  ::munmap(region, bytes);
+}
+BENCHMARK(BM_Floor_RandomLineMiss)->ArgName("MiB")->Arg(1)->Arg(64);
 
 }  // namespace

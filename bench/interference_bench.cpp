@@ -9,6 +9,12 @@
 // polling the header line of the slot the producer is writing. The table,
 // sorted by mean batch, shows what that costs the producer (README, "Where a
 // message's time goes"). Every message is checked by index, in order.
+//
+// --keyed does the same for effectively-once, as ackring-bench's row does it:
+// a keyed publish per message (its index as the key) into a queue with a
+// 2^21-entry dedup table, and a consumer on process_once_batch. --linger
+// gives the consumer ConsumerOptions::linger: what a consumer that waits for
+// a batch to gather, instead of polling, leaves the producer.
 #include <sys/wait.h>
 #include <unistd.h>
 
@@ -39,9 +45,14 @@ struct Config {
   std::uint64_t messages = 1'000'000;
   int runs = 12;
   int cpu_producer = 0, cpu_consumer = 1;
+  bool keyed = false;
+  std::chrono::microseconds linger{0};  // the consumer's ConsumerOptions::linger
 };
 
 constexpr std::uint32_t kSize = 64;
+// --keyed: ackring-bench's effectively-once table (ackring_modes.hpp).
+constexpr std::uint32_t kKeyedDedupEntries = 1u << 21;
+constexpr ackring::Millis kKeyedDedupWindow{50};
 
 // A whole lap published and drained in this process first, so the measured
 // messages find every page mapped: a fresh file's first lap pays page faults.
@@ -69,6 +80,7 @@ Report run_once(const Config& cfg, bool polling) {
   o.capacity = 1u << 20;
   while (o.capacity < cfg.messages + 1) o.capacity <<= 1;
   o.max_message_size = kSize;
+  if (cfg.keyed) o.dedup_entries = kKeyedDedupEntries, o.dedup_window = kKeyedDedupWindow;
   auto q = ackring::Queue::create(path, o);
   q.create_group("g");
   warm(q, o.capacity);
@@ -85,6 +97,7 @@ Report run_once(const Config& cfg, bool polling) {
         auto qq = ackring::Queue::open(path);
         ackring::ConsumerOptions co;
         co.create_group = false;
+        co.linger = cfg.linger;
         auto c = qq.consumer("g", co);
         char one = 1;
         if (::write(ready[1], &one, 1) != 1) ::_exit(3);
@@ -97,7 +110,14 @@ Report run_once(const Config& cfg, bool polling) {
             if (index_of(buf[i].payload().data()) != got + i) ++shared->out_of_order;
           got += n;
           ++calls;
-          if (c.ack_batch(std::span(buf.data(), n)) != n) throw std::runtime_error("consumer: ack_batch lost leases");
+          const std::span<const ackring::Delivery> batch(buf.data(), n);
+          if (cfg.keyed) {
+            const auto r = c.process_once_batch(batch, [](const ackring::Delivery&) {});
+            if (r.duplicates != 0 || r.unrecorded != 0 || r.acked != n)
+              throw std::runtime_error("consumer: process_once_batch found a duplicate, recorded nothing or lost leases");
+          } else if (c.ack_batch(batch) != n) {
+            throw std::runtime_error("consumer: ack_batch lost leases");
+          }
         }
         shared->consumer_batch = static_cast<double>(got) / static_cast<double>(calls);
       } catch (const std::exception& e) {
@@ -118,7 +138,11 @@ Report run_once(const Config& cfg, bool polling) {
   const std::uint64_t t0 = now_ns();
   for (std::uint64_t i = 0; i < cfg.messages; ++i) {
     stamp(msg.data(), i);
-    if (!p.try_publish(ackring::Bytes(msg)).ok()) throw std::runtime_error("publish failed (the ring is sized never to fill)");
+    const std::string_view key(reinterpret_cast<const char*>(msg.data()), 8);
+    const auto r = cfg.keyed ? p.try_publish(ackring::Bytes(msg), {.key = key}) : p.try_publish(ackring::Bytes(msg));
+    if (!r.ok() || r.duplicate)  // the ring is sized never to fill, and every key is fresh
+      throw std::runtime_error("publish " + std::to_string(i) + ": " +
+                               (r.duplicate ? std::string("a fresh key found duplicate") : std::string(ackring::to_string(r.status))));
   }
   const std::uint64_t elapsed = now_ns() - t0;
   Report r;
@@ -142,6 +166,8 @@ Config parse(int argc, char** argv) {
       return argv[++i];
     };
     if (a == "--messages") c.messages = std::stoull(value());
+    else if (a == "--keyed") c.keyed = true;
+    else if (a == "--linger") c.linger = std::chrono::microseconds(std::stoll(value()));
     else if (a == "--runs") c.runs = std::stoi(value());
     else if (a == "--cpus") {
       const std::string v = value();
@@ -151,17 +177,24 @@ Config parse(int argc, char** argv) {
       c.cpu_consumer = std::stoi(v.substr(comma + 1));
     } else if (a == "--help" || a == "-h") {
       std::printf(
-          "usage: ackring-interference-bench [--messages N] [--runs R] [--cpus A,B]\n"
+          "usage: ackring-interference-bench [--messages N] [--runs R] [--cpus A,B] [--keyed] [--linger US]\n"
           "  The producer's cost per 64 B try_publish (pinned to cpu A) alone, and with a consumer\n"
           "  process (cpu B) taking the messages as they come: receive_batch(32) + ack_batch.\n"
           "  R runs of each (default 12), N messages a run (default 1000000); polling runs are\n"
-          "  listed by the consumer's mean batch (near 1: it caught up with the producer).\n");
+          "  listed by the consumer's mean batch (near 1: it caught up with the producer).\n"
+          "  --keyed: effectively-once, as ackring-bench runs it: each publish keyed by the\n"
+          "  message's index (2^21-entry dedup table, 50 ms window, its pages first touched by\n"
+          "  the measured publishes), the consumer on receive_batch(32) + process_once_batch.\n"
+          "  --linger US: the consumer's ConsumerOptions::linger (default 0): a short batch waits\n"
+          "  US microseconds for more instead of polling the slot being written.\n");
       std::exit(0);
     } else {
       throw std::runtime_error("unknown option " + a + " (--help lists them)");
     }
   }
   if (c.messages == 0 || c.runs <= 0) throw std::runtime_error("--messages and --runs must be positive");
+  if (c.linger.count() < 0 || c.linger > std::chrono::seconds(1))
+    throw std::runtime_error("--linger must be between 0 and 1000000 (us)");
   return c;
 }
 
@@ -180,8 +213,10 @@ int main(int argc, char** argv) {
     for (const Report& r : polling) bad += r.out_of_order;
     std::sort(alone.begin(), alone.end());
     std::sort(polling.begin(), polling.end(), [](const Report& a, const Report& b) { return a.consumer_batch < b.consumer_batch; });
-    std::printf("ackring-interference-bench: %llu x 64 B per run, producer on cpu %d, consumer on cpu %d, load %.2f\n",
-                static_cast<unsigned long long>(cfg.messages), cfg.cpu_producer, cfg.cpu_consumer,
+    std::printf("ackring-interference-bench: %llu x 64 B per run%s, consumer linger %lld us, producer on cpu %d, "
+                "consumer on cpu %d, load %.2f\n",
+                static_cast<unsigned long long>(cfg.messages), cfg.keyed ? " (keyed, process-once)" : "",
+                static_cast<long long>(cfg.linger.count()), cfg.cpu_producer, cfg.cpu_consumer,
                 ackring_bench::read_load1());
     std::printf("producer alone: median %.1f ns/publish (min %.1f, max %.1f)\n", alone[alone.size() / 2], alone.front(),
                 alone.back());

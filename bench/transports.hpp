@@ -46,6 +46,7 @@ struct Params {
   bool poll = false;             // receivers busy-poll instead of sleeping in the kernel
   ackring::DeliveryMode mode = ackring::DeliveryMode::at_least_once;
   std::optional<std::chrono::microseconds> spin;  // ackring ConsumerOptions::spin (unset: library default)
+  std::chrono::microseconds linger{0};            // ackring ConsumerOptions::linger (the modes rows)
   long mq_maxmsg = 10;           // POSIX mq depth
 };
 

@@ -502,6 +502,10 @@ end_idle:
                     /* @step receive.after_lease_cas */
                     d_step { if :: nxt[g] == n -> nxt[g] = n + 1 :: else -> skip fi };
                     read_payload(n, 1)
+                    /* @step receive.linger */
+                    /* (ConsumerOptions::linger: the member holds what it took and
+                       reads nothing of the queue for a while; here, as anywhere
+                       between two of its steps, it may stall for any time) */
                  :: else -> skip
                  fi
               :: else ->

@@ -148,6 +148,9 @@ typedef struct ackring_consumer_options {
   uint64_t spin_us;      /* a blocking receive spins this long before sleeping (default 50) */
   uint32_t group_overflow;
   uint32_t group_start;
+  uint64_t linger_us;    /* a receive_batch that found fewer messages than it holds waits this long
+                            (reading nothing of the queue), then takes more: throughput for latency
+                            (ConsumerOptions::linger; default 0, at most 1,000,000) */
 } ackring_consumer_options;
 
 ACKRING_API void ackring_queue_options_init(ackring_queue_options* options);

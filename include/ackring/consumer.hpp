@@ -98,6 +98,9 @@ class Consumer {
   [[nodiscard]] std::optional<Delivery> receive(std::chrono::nanoseconds timeout) noexcept;
   // Fills up to out.size() deliveries; returns how many.
   [[nodiscard]] std::size_t try_receive_batch(std::span<Delivery> out) noexcept;
+  // Waits up to `timeout` for a first message, as receive() does; with
+  // options.linger, a batch that came back short is filled further after
+  // that wait (ConsumerOptions::linger).
   [[nodiscard]] std::size_t receive_batch(std::span<Delivery> out, std::chrono::nanoseconds timeout) noexcept;
 
   // Settles the message in this group. lease_lost if the receipt is stale.
@@ -186,6 +189,10 @@ class Consumer {
   Consumer(std::shared_ptr<detail::QueueState> state, std::uint32_t group, std::uint32_t incarnation,
            std::uint32_t member, std::string group_name, const ConsumerOptions& options);
 
+  // receive_batch's two waits: for a first message (spin, then futex), and
+  // ConsumerOptions::linger's for the rest of a short batch.
+  [[nodiscard]] std::size_t wait_for_first(std::span<Delivery> out, std::chrono::nanoseconds timeout) noexcept;
+  [[nodiscard]] std::size_t linger_and_take(std::span<Delivery> rest) noexcept;
   enum class Take : std::uint8_t { got, nothing, retry };
   [[nodiscard]] Take take_expired(Delivery& out, std::uint64_t now_ms) noexcept;
   struct Takeover;

@@ -117,7 +117,8 @@ class Queue:
     def consumer(self, group: str, lease: Optional[float] = None,
                  mode: Literal["at_least_once", "at_most_once"] = "at_least_once",
                  create_group: bool = True, overflow: Literal["block", "drop"] = "block",
-                 start: Literal["earliest", "latest"] = "earliest", spin_us: int = 50) -> Consumer: ...
+                 start: Literal["earliest", "latest"] = "earliest", spin_us: int = 50,
+                 linger_us: int = 0) -> Consumer: ...
     # backoff: {"initial_ms": 500, "multiplier": 2.0, "max_ms": 60000, "jitter": "equal"}
     def create_group(self, group: str, overflow: Literal["block", "drop"] = "block",
                      start: Literal["earliest", "latest"] = "earliest",

@@ -600,7 +600,8 @@ class Queue {
   }
 
   Consumer consumer(const std::string& group, const std::optional<double>& lease, const std::string& mode,
-                    bool create_group, const std::string& overflow, const std::string& start, std::uint64_t spin_us) {
+                    bool create_group, const std::string& overflow, const std::string& start, std::uint64_t spin_us,
+                    std::uint64_t linger_us) {
     ackring_consumer_options o;
     ackring_consumer_options_init(&o);
     if (mode == "at_least_once") o.mode = ACKRING_AT_LEAST_ONCE;
@@ -611,6 +612,7 @@ class Queue {
     o.group_overflow = overflow_of(overflow);
     o.group_start = start_of(start);
     o.spin_us = spin_us;
+    o.linger_us = linger_us;
     auto core = std::make_shared<ConsumerCore>();
     core->queue = q_;
     core->group = group;
@@ -883,7 +885,7 @@ PYBIND11_MODULE(_ackring, m) {
       .def("producer", &Queue::producer)
       .def("consumer", &Queue::consumer, py::arg("group"), py::arg("lease") = py::none(),
            py::arg("mode") = "at_least_once", py::arg("create_group") = true, py::arg("overflow") = "block",
-           py::arg("start") = "earliest", py::arg("spin_us") = 50)
+           py::arg("start") = "earliest", py::arg("spin_us") = 50, py::arg("linger_us") = 0)
       .def("create_group", &Queue::create_group, py::arg("group"), py::arg("overflow") = "block",
            py::arg("start") = "earliest", py::arg("backoff") = py::none())
       .def("set_redelivery", &Queue::set_redelivery, py::arg("group"), py::arg("backoff"))

@@ -351,6 +351,7 @@ void ackring_consumer_options_init(ackring_consumer_options* options) {
   options->create_group = d.create_group ? 1 : 0;
   options->lease_ms = static_cast<std::uint64_t>(d.lease.count());
   options->spin_us = static_cast<std::uint64_t>(d.spin.count());
+  options->linger_us = static_cast<std::uint64_t>(d.linger.count());
   options->group_overflow = ACKRING_OVERFLOW_BLOCK;
   options->group_start = ACKRING_START_EARLIEST;
 }
@@ -593,6 +594,10 @@ ackring_status ackring_queue_consumer(ackring_queue* queue, const char* group, c
   co.mode = static_cast<DeliveryMode>(o.mode);
   co.lease = Millis(o.lease_ms);
   co.spin = std::chrono::microseconds(o.spin_us);
+  if (o.linger_us > 1'000'000)
+    return fail(ACKRING_E_INVALID_ARGUMENT, "%s: linger_us %llu is above 1000000 (1 s)", __func__,
+                static_cast<unsigned long long>(o.linger_us));
+  co.linger = std::chrono::microseconds(o.linger_us);
   co.create_group = o.create_group != 0;
   co.group = {.overflow = static_cast<OverflowPolicy>(o.group_overflow),
               .start = static_cast<StartPosition>(o.group_start)};

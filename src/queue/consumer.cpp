@@ -177,7 +177,30 @@ std::size_t Consumer::try_receive_batch(std::span<Delivery> out) noexcept {
 }
 
 std::size_t Consumer::receive_batch(std::span<Delivery> out, std::chrono::nanoseconds timeout) noexcept {
-  if (const std::size_t n = try_receive_batch(out); n != 0) return n;
+  // Copying consumers (drop groups, at-most-once) own kCopySlots payload
+  // copies: a batch, lingered or not, must not need more.
+  if (!copies_.empty() && out.size() > kCopySlots) out = out.first(kCopySlots);
+  std::size_t got = try_receive_batch(out);
+  if (got == 0) got = wait_for_first(out, timeout);
+  if (got == 0 || got == out.size() || options_.linger.count() <= 0) return got;
+  return got + linger_and_take(out.subspan(got));
+}
+
+// A batch that came back short: let the producers get ahead before taking
+// the rest. The wait reads only this process's clock: polling the queue
+// meanwhile would pull the line of the slot being written away from its
+// producer once per poll, the cost the linger exists to save. The leases
+// already taken run meanwhile: one that runs out is taken over as after any
+// stall, and the late ack answers lease_lost (ConsumerOptions::linger).
+std::size_t Consumer::linger_and_take(std::span<Delivery> rest) noexcept {
+  ACKRING_FAILPOINT("receive.linger");
+  const std::uint64_t until =
+      monotonic_ns() + static_cast<std::uint64_t>(std::chrono::nanoseconds(options_.linger).count());
+  while (monotonic_ns() < until) cpu_relax();
+  return try_receive_batch(rest);
+}
+
+std::size_t Consumer::wait_for_first(std::span<Delivery> out, std::chrono::nanoseconds timeout) noexcept {
   // The precise clock (~27 ns on a KVM guest) is read only once the first
   // poll came back empty: while messages are waiting it is never read.
   const std::uint64_t start = monotonic_ns();

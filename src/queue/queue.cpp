@@ -119,6 +119,10 @@ Producer Queue::producer() {
 
 Consumer Queue::consumer(std::string_view group, const ConsumerOptions& options) {
   const QueueState& q = *state_;
+  if (options.linger < std::chrono::microseconds(0) || options.linger > std::chrono::seconds(1))
+    throw Error(ErrorCode::invalid_argument, "join group '" + std::string(group) + "' in '" + q.path.string() +
+                                                 "': linger must be between 0 and 1 s (it was " +
+                                                 std::to_string(options.linger.count()) + " us)");
   std::uint32_t g = find_group(q, group);
   if (g == kNoGroup) {
     if (!options.create_group)

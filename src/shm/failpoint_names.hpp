@@ -20,6 +20,7 @@
   X("receive.after_slot_check") /* slot n seen committed, lease word not yet taken */                    \
   X("receive.after_lease_cas")  /* lease taken, next not yet advanced */                                 \
   X("receive.mid_read")         /* header and payload read, state not yet re-checked */                  \
+  X("receive.linger")           /* a short batch taken (leases held), its linger not yet begun */        \
   X("takeover.before_lease_cas") /* an expired lease read, takeover CAS not yet made */                  \
   X("takeover.after_lease_cas") /* an expired lease taken over, payload not yet read */                  \
   /* settle (src/queue/consumer.cpp) */                                                                        \

@@ -336,6 +336,11 @@ static void test_publish_receive_settle(void) {
   co.group_overflow = 7;
   EXPECT(ackring_queue_consumer(q, "work", &co, &c), ACKRING_E_INVALID_ARGUMENT);
   ackring_consumer_options_init(&co);
+  CHECK(co.linger_us == 0);
+  co.linger_us = 1000001;
+  EXPECT(ackring_queue_consumer(q, "work", &co, &c), ACKRING_E_INVALID_ARGUMENT);
+  CHECK(c == NULL);
+  ackring_consumer_options_init(&co);
   co.create_group = 0;
   EXPECT(ackring_queue_consumer(q, "missing", &co, &c), ACKRING_E_NOT_FOUND);
   ackring_consumer_options_init(&co);

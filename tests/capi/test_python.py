@@ -151,6 +151,17 @@ def test_batches_publish_receive_and_cumulative_ack(queue):
         p.publish_batch([])
 
 
+def test_a_lingering_consumer_returns_a_short_batch_and_refuses_a_linger_over_a_second(queue):
+    p = queue.producer()
+    p.publish(b"only")
+    c = queue.consumer("g", linger_us=1000)
+    batch = c.receive_batch(8, timeout=1.0)
+    assert [m.bytes() for m in batch] == [b"only"]
+    assert c.ack_batch(batch) == 1
+    with pytest.raises(ValueError, match="linger"):
+        queue.consumer("g", linger_us=1_000_001)
+
+
 def test_process_once_skips_what_was_processed_and_records_nothing_when_the_handler_raises(queue):
     p = queue.producer()
     p.publish(b"job", key="job-1")

@@ -48,6 +48,32 @@ TEST_F(ConsumerHandle, should_return_what_is_there_from_a_batch_receive_without_
   EXPECT_LT(Clock::now() - start, 10s);
 }
 
+TEST_F(ConsumerHandle, should_return_a_short_batch_after_lingering_when_nothing_more_came) {
+  auto& q = create(small_options(16));
+  auto cons = q.consumer("g", {.linger = 1ms});
+  auto prod = q.producer();
+  ASSERT_TRUE(prod.try_publish("only").ok());
+  std::vector<Delivery> batch(8);
+  ASSERT_EQ(cons.receive_batch(batch, 10s), 1u);
+  EXPECT_EQ(batch[0].text(), "only");
+  EXPECT_EQ(cons.ack_batch(std::span(batch.data(), 1)), 1u);
+  EXPECT_EQ(cons.receive_batch(batch, 1ms), 0u);  // nothing at all: no linger, the timeout as before
+}
+
+TEST_F(ConsumerHandle, should_refuse_a_linger_below_zero_or_above_one_second) {
+  auto& q = create(small_options(16));
+  for (const auto linger : {std::chrono::microseconds(-1), std::chrono::microseconds(1'000'001)}) {
+    try {
+      (void)q.consumer("g", {.linger = linger});
+      ADD_FAILURE() << "linger " << linger.count() << " us was accepted";
+    } catch (const Error& e) {
+      EXPECT_EQ(e.code(), ErrorCode::invalid_argument);
+      EXPECT_NE(std::string(e.what()).find("linger must be between 0 and 1 s"), std::string::npos) << e.what();
+    }
+  }
+  EXPECT_NO_THROW((void)q.consumer("g", {.linger = 1s}));
+}
+
 TEST_F(ConsumerHandle, should_wait_in_a_batch_receive_until_a_message_arrives) {
   auto& q = create(small_options(16));
   auto cons = q.consumer("g", {.spin = std::chrono::microseconds(0)});
