@@ -193,6 +193,7 @@ class Consumer {
   // ConsumerOptions::linger's for the rest of a short batch.
   [[nodiscard]] std::size_t wait_for_first(std::span<Delivery> out, std::chrono::nanoseconds timeout) noexcept;
   [[nodiscard]] std::size_t linger_and_take(std::span<Delivery> rest) noexcept;
+  [[nodiscard]] std::span<Delivery> within_copies(std::span<Delivery> out) const noexcept;
   enum class Take : std::uint8_t { got, nothing, retry };
   [[nodiscard]] Take take_expired(Delivery& out, std::uint64_t now_ms) noexcept;
   struct Takeover;

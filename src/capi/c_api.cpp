@@ -83,14 +83,17 @@ ackring_status guard(const char* function, F&& body) noexcept {
 // published version of each struct.
 template <class T>
 constexpr std::size_t kMinSize = sizeof(T);
-// Grown since their first version (the redelivery back-off and its signals):
-// a caller built against the older header passes the older size.
+// Grown since their first version (the redelivery back-off and its signals,
+// the consumer's linger): a caller built against the older header passes the
+// older size.
 template <>
 constexpr std::size_t kMinSize<ackring_group_options> = offsetof(ackring_group_options, redelivery_initial_ms);
 template <>
 constexpr std::size_t kMinSize<ackring_queue_info> = offsetof(ackring_queue_info, dedup_keyed_published);
 template <>
 constexpr std::size_t kMinSize<ackring_group_info> = offsetof(ackring_group_info, waiting_redelivery);
+template <>
+constexpr std::size_t kMinSize<ackring_consumer_options> = offsetof(ackring_consumer_options, linger_us);
 
 template <class T>
 ackring_status read_sized(const char* function, const char* what, const T* in, T& out) noexcept {
@@ -594,9 +597,7 @@ ackring_status ackring_queue_consumer(ackring_queue* queue, const char* group, c
   co.mode = static_cast<DeliveryMode>(o.mode);
   co.lease = Millis(o.lease_ms);
   co.spin = std::chrono::microseconds(o.spin_us);
-  if (o.linger_us > 1'000'000)
-    return fail(ACKRING_E_INVALID_ARGUMENT, "%s: linger_us %llu is above 1000000 (1 s)", __func__,
-                static_cast<unsigned long long>(o.linger_us));
+  // Out of range (above 1 s, or above INT64_MAX and so negative here): Queue::consumer refuses it.
   co.linger = std::chrono::microseconds(o.linger_us);
   co.create_group = o.create_group != 0;
   co.group = {.overflow = static_cast<OverflowPolicy>(o.group_overflow),

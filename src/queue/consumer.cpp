@@ -154,7 +154,7 @@ std::optional<Delivery> Consumer::receive(std::chrono::nanoseconds timeout) noex
 
 std::size_t Consumer::try_receive_batch(std::span<Delivery> out) noexcept {
   if (out.empty() || group_gone()) return 0;
-  if (!copies_.empty() && out.size() > kCopySlots) out = out.first(kCopySlots);
+  out = within_copies(out);
   const std::uint64_t now = coarse_monotonic_ms();
   if (now >= next_housekeep_ms_) housekeep(now);
   std::size_t got = 0;
@@ -176,10 +176,15 @@ std::size_t Consumer::try_receive_batch(std::span<Delivery> out) noexcept {
   return got;
 }
 
+// Copying consumers (drop groups, at-most-once) own kCopySlots payload
+// copies, used round robin: one call must not hand out more deliveries than
+// that, or its last copies would overwrite its first.
+std::span<Delivery> Consumer::within_copies(std::span<Delivery> out) const noexcept {
+  return !copies_.empty() && out.size() > kCopySlots ? out.first(kCopySlots) : out;
+}
+
 std::size_t Consumer::receive_batch(std::span<Delivery> out, std::chrono::nanoseconds timeout) noexcept {
-  // Copying consumers (drop groups, at-most-once) own kCopySlots payload
-  // copies: a batch, lingered or not, must not need more.
-  if (!copies_.empty() && out.size() > kCopySlots) out = out.first(kCopySlots);
+  out = within_copies(out);  // the whole batch, lingered or not
   std::size_t got = try_receive_batch(out);
   if (got == 0) got = wait_for_first(out, timeout);
   if (got == 0 || got == out.size() || options_.linger.count() <= 0) return got;

@@ -340,6 +340,16 @@ static void test_publish_receive_settle(void) {
   co.linger_us = 1000001;
   EXPECT(ackring_queue_consumer(q, "work", &co, &c), ACKRING_E_INVALID_ARGUMENT);
   CHECK(c == NULL);
+  co.linger_us = UINT64_MAX;
+  EXPECT(ackring_queue_consumer(q, "work", &co, &c), ACKRING_E_INVALID_ARGUMENT);
+  CHECK(c == NULL);
+  /* A caller built before linger_us existed passes the shorter struct: accepted, no linger. */
+  ackring_consumer_options_init(&co);
+  co.size = offsetof(ackring_consumer_options, linger_us);
+  EXPECT(ackring_queue_consumer(q, "work", &co, &c), ACKRING_OK);
+  REQUIRE(c != NULL);
+  ackring_consumer_close(c);
+  c = NULL;
   ackring_consumer_options_init(&co);
   co.create_group = 0;
   EXPECT(ackring_queue_consumer(q, "missing", &co, &c), ACKRING_E_NOT_FOUND);
