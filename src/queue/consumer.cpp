@@ -46,8 +46,9 @@ constexpr std::size_t kCopySlots = 64;            // copy-mode batch limit
 constexpr std::uint64_t kRescanMs = 100;           // longest a scan may push the expired-lease hint ahead
 constexpr std::uint64_t kNotStalled = ~0ull;       // stalled_since_ms_ when the head is not stuck
 
-// Owner-only counter bump: no RMW needed, readers use relaxed loads.
-inline void bump(std::atomic<std::uint64_t>& c, std::uint64_t by = 1) noexcept {
+// Owner-only counter bump: no RMW needed, readers use relaxed loads. (Forced
+// inline: GCC kept it out of line, a call per receive and per ack.)
+[[gnu::always_inline]] inline void bump(std::atomic<std::uint64_t>& c, std::uint64_t by = 1) noexcept {
   c.store(c.load(std::memory_order_relaxed) + by, std::memory_order_relaxed);
 }
 
@@ -133,7 +134,7 @@ void Consumer::release() noexcept {
   state_.reset();
 }
 
-bool Consumer::group_gone() const noexcept {
+[[gnu::always_inline]] inline bool Consumer::group_gone() const noexcept {
   const auto& G = *group_entry_;
   // acquire: pairs with create's release of `active`; the incarnation read next is at least that creation's.
   return G.state.load(std::memory_order_acquire) != static_cast<std::uint32_t>(GroupState::active) ||
@@ -403,7 +404,14 @@ bool Consumer::skip_unusable(std::uint64_t s, std::uint64_t w, SettleReason why)
 // each step of take-new (protocol.md §2) re-checks what the step before it
 // read (the slot's state, the lease word, `next` again) right before the CAS
 // it guards, and split apart those checks would no longer sit beside it.
-Consumer::Take Consumer::take_new_batch(std::span<Delivery> out, std::size_t& got, std::uint64_t now) noexcept {
+//
+// Inlined, like the other helpers of one receive or one ack marked so here
+// (group_gone, finish_take, check_receipt, settle_receipt,
+// record_ack_latency): they are private and have one or a few callers in this
+// file, but GCC keeps an external member function out of line. The calls cost
+// BM_ReceiveAck 2-3 ns of ~42 on the Intel host (bench/README.md).
+[[gnu::always_inline]] inline Consumer::Take Consumer::take_new_batch(std::span<Delivery> out, std::size_t& got,
+                                                                      std::uint64_t now) noexcept {
   const QueueState& q = *state_;
   auto& G = *group_entry_;
   // acquire: pairs with the CAS that advanced next; lease words below it are visible.
@@ -491,8 +499,8 @@ Consumer::Take Consumer::take_new_batch(std::span<Delivery> out, std::size_t& go
 // After a take of [n, n + consumed) that handed out got - got_before of
 // them: advance next past it (helpers may have moved it part way), count,
 // and move the floor if some were settled at once (at-most-once, skipped).
-void Consumer::finish_take(std::uint64_t n, std::uint64_t consumed, std::size_t got_before, std::size_t got,
-                           std::uint64_t now) noexcept {
+[[gnu::always_inline]] inline void Consumer::finish_take(std::uint64_t n, std::uint64_t consumed, std::size_t got_before,
+                                                         std::size_t got, std::uint64_t now) noexcept {
   auto& G = *group_entry_;
   std::uint64_t cur = n;
   const std::uint64_t target = n + consumed;
@@ -636,7 +644,7 @@ void Consumer::advance_floor() noexcept { (void)advance_group_floor(*state_, *gr
 // the floor past r.seq first — so if the floor we read after loading the
 // word is not past r.seq, the word was r.seq's, and the CAS that follows
 // expects exactly it. (protocol.md §3)
-bool Consumer::check_receipt(const Receipt& r, std::uint64_t word) const noexcept {
+[[gnu::always_inline]] inline bool Consumer::check_receipt(const Receipt& r, std::uint64_t word) const noexcept {
   const QueueState& q = *state_;
   if (!holds_receipt(q, LeaseWord::decode(word), r, member_)) return false;
   // acquire: pairs with the floor CAS; a floor past r.seq means its lap is settled.
@@ -648,7 +656,7 @@ bool Consumer::check_receipt(const Receipt& r, std::uint64_t word) const noexcep
   return true;
 }
 
-Status Consumer::settle_receipt(const Receipt& r, SettleReason reason) noexcept {
+[[gnu::always_inline]] inline Status Consumer::settle_receipt(const Receipt& r, SettleReason reason) noexcept {
   auto& word = lease_word(r.seq);
   // acquire: pairs with the word's last CAS; keeps check_receipt's floor read after it (fence, protocol.md §3).
   std::uint64_t w = word.load(std::memory_order_acquire);
@@ -668,7 +676,8 @@ Status Consumer::settle_receipt(const Receipt& r, SettleReason reason) noexcept 
 // Counts acked deliveries in this member's delivery-to-ack histogram: `n`
 // acks of deliveries made at `delivered_ms`, now. Receipts made up by the
 // caller (delivered_ms 0) are not counted.
-void Consumer::record_ack_latency(std::uint32_t delivered_ms, std::uint64_t n, std::uint64_t now) noexcept {
+[[gnu::always_inline]] inline void Consumer::record_ack_latency(std::uint32_t delivered_ms, std::uint64_t n,
+                                                                std::uint64_t now) noexcept {
   if (delivered_ms == 0 || n == 0) return;
   const std::uint32_t ms = static_cast<std::uint32_t>(now) - delivered_ms;  // wraps like the deadlines
   auto& me = *member_entry_;
