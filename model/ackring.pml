@@ -38,6 +38,15 @@
  * -DINTENT_AS_CODE, the intent handling of src/queue/producer.cpp at 6105ec4 (stored
  * just before the first tail CAS, kept across failed CASes, cleared before a
  * refresh when the ring looks full and before publishing again).
+ * Proposal (must verify; NOT the code, docs/model.md "A publish without the
+ * mark"): -DMARK_FREE, the producer does not mark the slot claimed; its commit
+ * CASes the slot from the exact earlier word it read to committed(s), and a
+ * reader validates its copy by its own lease word and the group floor
+ * instead of by the slot state. Its reverted variant -DMARK_FREE
+ * -DSLOT_RECHECK (readers still validate by the slot state) must FAIL: a
+ * torn read passes the re-check. -DMARK_FREE -DNO_READ_FLOOR (the lease word
+ * alone, no floor re-check) also verifies: a reader stalled mid-read is
+ * alive, so no one else can take its seq's later lap under its member id.
  * Configuration switches (docs/model.md): TAKER_ONCE (block member 0 tries
  * take-new once only: the stalled taker of the take-new ABA), NP, MSGS, MSGS0, MSGS1, MAXSEQ, NB,
  * ND, MAXDEATHS, KILL_PRODUCERS_ONLY, MAXABORTS, MAXD, GEN_BITS, NO_ABORT,
@@ -97,6 +106,12 @@
 #define BLOCK 0
 #define DROP 1
 #define SLOT(s) ((s) % C)
+/* no store into a reused slot: the slot is still ours while we write it */
+#ifndef MARK_FREE
+#define SLOT_STILL_OURS (sseq[i] == s)
+#else
+#define SLOT_STILL_OURS ((sseq[i] == ps && sst[i] == pt) || (sseq[i] == s && sst[i] == ABORTED))
+#endif
 #define GEN(s) (((s) / C) % (1 << GEN_BITS))
 #define LW(g, s) ((g) * C + SLOT(s))
 #define MIN(a, b) (((a) < (b)) -> (a) : (b))
@@ -263,6 +278,9 @@ inline refresh(t) {
 proctype Producer(byte p) {
   byte k, m, t, fw, fw0, rt, nf, tgt, f, s, i;
   byte r;
+#ifdef MARK_FREE
+  byte ps, pt;                  /* the slot word the commit expects (read instead of the mark) */
+#endif
   bool flagged;                 /* INTENT_AS_CODE: our in-flight word is set for this claim */
   {
   do
@@ -335,6 +353,7 @@ end_wait:
      /* @step publish.after_tail_cas */
      s = t; fw = 0;
      i = SLOT(s);
+#ifndef MARK_FREE
      /* 3. mark: earlier lap or free(s) -> claimed(s) */
      d_step {
        if
@@ -344,6 +363,17 @@ end_wait:
        :: else -> r = FREE; printf("P%d: mark finds slot %d at seq %d (reused)\n", p, i, sseq[i])
        fi
      }
+#else
+     /* 3. no mark: read the word the commit will expect */
+     d_step {
+       ps = sseq[i]; pt = sst[i];
+       if
+       :: ps == s && pt == ABORTED -> r = ABORTED; printf("P%d: finds seq %d aborted\n", p, s)
+       :: ps < s || (ps == s && pt == FREE) -> r = CLAIMED; printf("P%d: will write slot %d over seq %d\n", p, i, ps)
+       :: else -> r = FREE; printf("P%d: finds slot %d at seq %d (reused)\n", p, i, sseq[i])
+       fi
+     }
+#endif
 #ifndef END_TO_END_ONLY
      assert(r != FREE);      /* invariant: never reused under a live claimer */
 #endif
@@ -355,19 +385,23 @@ end_wait:
      /* @step publish.after_mark */
      /* 4. payload, in two halves */
 #ifndef END_TO_END_ONLY
-     assert(sseq[i] == s);
+     assert(SLOT_STILL_OURS);
 #endif
      d_step { d0[i] = m; printf("P%d: writes 1st half of m%d into slot %d (slot is at seq %d, state %d)\n", p, m, i, sseq[i], sst[i]) };
      /* @step publish.mid_payload */
 #ifndef END_TO_END_ONLY
-     assert(sseq[i] == s);
+     assert(SLOT_STILL_OURS);
 #endif
      d_step { d1[i] = m; printf("P%d: writes 2nd half of m%d into slot %d (slot is at seq %d, state %d)\n", p, m, i, sseq[i], sst[i]) };
      /* @step publish.before_commit */
      /* 5. commit */
      d_step {
        if
+#ifndef MARK_FREE
        :: sseq[i] == s && sst[i] == CLAIMED -> sst[i] = COMMITTED; smsg[s] = m; mseq[m] = s; r = COMMITTED;
+#else
+       :: sseq[i] == ps && sst[i] == pt -> sseq[i] = s; sst[i] = COMMITTED; smsg[s] = m; mseq[m] = s; r = COMMITTED;
+#endif
           printf("P%d: commits seq %d = m%d\n", p, s, m)
        :: else -> r = ABORTED; printf("P%d: commit of seq %d fails (slot at seq %d, state %d): publish again\n", p, s, sseq[i], sst[i])
        fi
@@ -394,8 +428,19 @@ halt:
 inline read_payload(n, dd) {
   d_step { r0 = d0[i]; r1 = d1[i] };
   /* @step receive.mid_read */
+#if !defined(MARK_FREE) || defined(SLOT_RECHECK)
   d_step {
     ok = (sseq[i] == n && sst[i] == COMMITTED);
+#else
+  /* MARK_FREE: the copy is valid while our lease word is unchanged and the
+     group floor (read after it) has not passed n: the slot cannot be reused
+     before the floor passes n, nor the floor pass n while we hold its lease */
+  ok = (lst[j] == LEASED && lgen[j] == GEN(n) && lown[j] == me && ldel[j] == dd);
+  d_step {
+#ifndef NO_READ_FLOOR
+    ok = ok && gfl[g] <= n;
+#endif
+#endif
     if
     :: ok -> printf("%c%d: accepts seq %d delivery %d: read m%d/m%d, seq %d is m%d\n", NAME, me, n, dd, r0, r1, n, smsg[n])
     :: else -> printf("%c%d: discards its read of seq %d (slot moved on)\n", NAME, me, n)
