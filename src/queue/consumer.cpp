@@ -46,12 +46,6 @@ constexpr std::size_t kCopySlots = 64;            // copy-mode batch limit
 constexpr std::uint64_t kRescanMs = 100;           // longest a scan may push the expired-lease hint ahead
 constexpr std::uint64_t kNotStalled = ~0ull;       // stalled_since_ms_ when the head is not stuck
 
-// Owner-only counter bump: no RMW needed, readers use relaxed loads. (Forced
-// inline: GCC kept it out of line, a call per receive and per ack.)
-[[gnu::always_inline]] inline void bump(std::atomic<std::uint64_t>& c, std::uint64_t by = 1) noexcept {
-  c.store(c.load(std::memory_order_relaxed) + by, std::memory_order_relaxed);
-}
-
 // The receipt still names the current lease: leased by this member, of the
 // receipt's lap (generation) and delivery (count). Anything else is a stale
 // receipt. The generation has 14 bits and wraps; the floor check in

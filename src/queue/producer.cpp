@@ -172,13 +172,6 @@ std::uint64_t deadline_after(std::chrono::nanoseconds timeout) noexcept {
   return t > ~0ull - now ? ~0ull : now + t;
 }
 
-// Owner-only counter bump (no RMW needed). Forced inline, as read_clock and
-// claim are: GCC kept all three out of line, and the calls cost BM_TryPublish/64
-// 2-3 ns of ~56 on the Intel host.
-[[gnu::always_inline]] inline void bump(std::atomic<std::uint64_t>& c, std::uint64_t by) noexcept {
-  if (by != 0) c.store(c.load(std::memory_order_relaxed) + by, std::memory_order_relaxed);
-}
-
 }  // namespace
 
 Producer::Producer(std::shared_ptr<QueueState> state, std::uint32_t index, std::uint32_t incarnation,
@@ -209,7 +202,9 @@ Producer& Producer::operator=(Producer&& o) noexcept {
 Producer::~Producer() { release(); }
 
 // The claim time and the message's publish time (QueueOptions::publish_timestamp),
-// from one TSC read; clock_gettime only once a millisecond.
+// from one TSC read; clock_gettime only once a millisecond. Forced inline, as
+// claim is: GCC kept both out of line, and with bump (layout.hpp) the calls
+// cost BM_TryPublish/64 2-3 ns of ~56 on the Intel host.
 [[gnu::always_inline]] inline ClockReading Producer::read_clock() noexcept {
   const bool precise = (state_->layout.flags & kLayoutCoarsePublishTime) == 0;
   return clock_ ? clock_->now(precise) : TscClock::kernel_reading(precise);

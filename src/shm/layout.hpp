@@ -354,6 +354,14 @@ inline void relaxed_store(T& field, T value) noexcept {
   std::atomic_ref<T>(field).store(value, std::memory_order_relaxed);
 }
 
+// Bumps a counter only its owner (one producer handle, one member) writes: a
+// load and a store, no RMW; readers (stats) use relaxed loads. A zero bump
+// stores nothing. Forced inline: GCC kept it out of line, a call per publish,
+// receive and ack on the hot path.
+[[gnu::always_inline]] inline void bump(std::atomic<std::uint64_t>& counter, std::uint64_t by = 1) noexcept {
+  if (by != 0) counter.store(counter.load(std::memory_order_relaxed) + by, std::memory_order_relaxed);
+}
+
 [[nodiscard]] inline SlotFields read_fields(const SlotHeader& slot) noexcept {
   return {relaxed_load(slot.length), relaxed_load(slot.flags),  relaxed_load(slot.checksum),
           relaxed_load(slot.key_lo), relaxed_load(slot.key_hi), relaxed_load(slot.publish_time_ns)};
