@@ -1,6 +1,6 @@
 /*
- * ackring: a Promela model of the FIXED claim/mark/commit/abort/floor/reuse
- * protocol and of the lease/ack/expiry/receipt protocol (issue 13, "How it
+ * ackring: a Promela model of the FIXED claim/commit/abort/floor/reuse
+ * protocol (no mark since format 7) and of the lease/ack/expiry/receipt protocol (issue 13, "How it
  * must be checked", item 2). docs/model.md says what is modelled, how to run
  * it, what the reverted variants find, and the limits.
  *
@@ -38,15 +38,16 @@
  * -DINTENT_AS_CODE, the intent handling of src/queue/producer.cpp at 6105ec4 (stored
  * just before the first tail CAS, kept across failed CASes, cleared before a
  * refresh when the ring looks full and before publishing again).
- * Proposal (must verify; NOT the code, docs/model.md "A publish without the
- * mark"): -DMARK_FREE, the producer does not mark the slot claimed; its commit
- * CASes the slot from the exact earlier word it read to committed(s), and a
- * reader validates its copy by its own lease word and the group floor
- * instead of by the slot state. Its reverted variant -DMARK_FREE
+ * The publish without the mark (the code since format 7, docs/model.md "A
+ * publish without the mark"): the producer does not mark the slot claimed;
+ * its commit CASes the slot from the exact earlier word it read to
+ * committed(s), and a reader validates its copy by its own lease word
+ * (still the one it took) instead of by the slot state. Its reverted variant
  * -DSLOT_RECHECK (readers still validate by the slot state) must FAIL: a
- * torn read passes the re-check. -DMARK_FREE -DNO_READ_FLOOR (the lease word
- * alone, no floor re-check) also verifies: a reader stalled mid-read is
- * alive, so no one else can take its seq's later lap under its member id.
+ * torn read passes the re-check. -DREAD_FLOOR (the reader also checks that
+ * the group floor has not passed the seq) must verify too. -DMARKED is the
+ * protocol of formats up to 6 (the producer marks the slot claimed(s) by a
+ * CAS before writing, readers re-check the slot state); it verified too.
  * Configuration switches (docs/model.md): TAKER_ONCE (block member 0 tries
  * take-new once only: the stalled taker of the take-new ABA), NP, MSGS, MSGS0, MSGS1, MAXSEQ, NB,
  * ND, MAXDEATHS, KILL_PRODUCERS_ONLY, MAXABORTS, MAXD, GEN_BITS, NO_ABORT,
@@ -56,6 +57,14 @@
  * group of 2, drop group of 1, a death, an abort): it does not fit in 4 GiB;
  * tests/model/CMakeLists.txt runs the configurations that do.
  */
+
+/* the code's protocol unless -DMARKED: no mark, readers check their lease word */
+#ifndef MARKED
+#define MARK_FREE
+#ifndef READ_FLOOR
+#define NO_READ_FLOOR
+#endif
+#endif
 
 /* ------------------------------------------------------------ configuration */
 #define C 2                     /* capacity (the guards below are written for 2) */
@@ -382,7 +391,7 @@ end_wait:
      :: r == FREE -> goto republish
      :: else -> skip
      fi;
-     /* @step publish.after_mark */
+     /* @step publish.after_slot_read */
      /* 4. payload, in two halves */
 #ifndef END_TO_END_ONLY
      assert(SLOT_STILL_OURS);

@@ -205,7 +205,8 @@ class Consumer {
   [[nodiscard]] bool skip_unusable(std::uint64_t seq, std::uint64_t lease_word, detail::SettleReason why) noexcept;
   void finish_take(std::uint64_t first, std::uint64_t consumed, std::size_t got_before, std::size_t got,
                    std::uint64_t now_ms) noexcept;
-  [[nodiscard]] bool fill(Delivery& out, std::uint64_t seq, std::uint32_t deliveries, std::uint64_t now_ms) noexcept;
+  [[nodiscard]] bool fill(Delivery& out, std::uint64_t seq, std::uint64_t held_word, std::uint64_t now_ms) noexcept;
+  [[nodiscard]] bool still_held(std::uint64_t seq, std::uint64_t held_word) const noexcept;
   void record_ack_latency(std::uint32_t delivered_ms, std::uint64_t acks, std::uint64_t now_ms) noexcept;
   bool settle(std::uint64_t seq, std::uint64_t expected_word, detail::SettleReason reason) noexcept;
   // Settles seq if we still hold the lease of this delivery.

@@ -106,8 +106,7 @@ class Producer {
 
  private:
   friend class Queue;
-  Producer(std::shared_ptr<detail::QueueState> state, std::uint32_t index, std::uint32_t incarnation,
-           std::int32_t pid, std::uint64_t start_time) noexcept;
+  Producer(std::shared_ptr<detail::QueueState> state, std::uint32_t index, std::uint32_t incarnation) noexcept;
   void release() noexcept;
   [[nodiscard]] Status claim(std::uint64_t count, std::uint64_t& first) noexcept;
   [[nodiscard]] Status claim_wait(std::uint64_t count, std::uint64_t deadline_ns, std::uint64_t& first) noexcept;
@@ -128,10 +127,8 @@ class Producer {
   std::shared_ptr<detail::QueueState> state_;
   std::uint32_t index_ = 0;
   std::uint32_t incarnation_ = 0;    // of our producer entry: names us as a dedup reservation owner
-  std::int32_t pid_ = 0;             // the registering process: written into claimed slots
-  std::uint64_t start_time_ = 0;     // (a Producer is used only in the process that made it)
   std::uint64_t cached_floor_ = 0;  // local copy of the queue's min floor: refreshed only when the ring looks full
-  // The claim time and publish time of the next message (shm/tsc_clock.hpp).
+  // The publish time and coarse ms of the next message (shm/tsc_clock.hpp).
   [[nodiscard]] detail::ClockReading read_clock() noexcept;
   std::unique_ptr<detail::TscClock> clock_;  // null only if its allocation failed
 };

@@ -319,6 +319,15 @@ bool DedupTable::slot_committed_with(Fingerprint key, std::uint64_t value) const
   const SlotFields f = read_fields(slot);
   const std::uint32_t flags = f.flags;
   const Fingerprint stored{f.key_lo, f.key_hi};
+  // The state word changes only at the next lap's commit or abort, after the
+  // fields are rewritten (protocol.md §1), so an unchanged word does not
+  // prove the fields were not. It need not: whoever rewrites or aborts the
+  // slot's next lap first records this key (remember_key_before_reuse, then
+  // its first store), so a read that saw a rewritten field comes after the
+  // entry was committed, and what the caller does on its older view of the
+  // entry (a CAS from the reserved state) fails. The caller that records the
+  // key is the one rewriting the slot, which needs the answer before any
+  // store: the tail, already past this lap for it, cannot be the check.
   std::atomic_thread_fence(std::memory_order_acquire);  // the field reads happen before the re-check
   return slot.state.load(std::memory_order_relaxed) == before && (flags & kSlotHasKey) != 0 && stored == key;
 }

@@ -98,8 +98,8 @@ struct Reservation {
 };
 
 // Called by every process about to move a slot out of `committed` (a
-// producer's mark of a later lap, a consumer's abort of an unmarked later
-// claim), with the state word it will CAS from. If that word is committed(s)
+// producer about to write a later lap, before its first store; a consumer's
+// abort of a later claim), with the state word it will CAS from. If that word is committed(s)
 // and the slot still carries kSlotKeyUnrecorded (its keyed publisher did not
 // get to commit the dedup entry), the entry is committed first: once the
 // slot is reused, the key's fate could no longer be read from it

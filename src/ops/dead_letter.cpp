@@ -9,6 +9,7 @@
 
 #include "ackring/error.hpp"
 #include "ackring/queue.hpp"
+#include "queue/consumer_inline.hpp"
 #include "queue/dead_letter_codec.hpp"
 #include "queue/durability.hpp"
 #include "shm/failpoint.hpp"
@@ -120,7 +121,7 @@ bool Consumer::dead_letter(std::uint64_t seq, std::uint64_t held_word, std::uint
   try {
     if (!dlq_) dlq_ = std::make_unique<Producer>(open_dead_letter_queue(q).producer());
     // A seqlock read, like Consumer::fill: our lease can run out while we copy
-    // (a stalled process) and the slot be rewritten; the state re-check below
+    // (a stalled process) and the slot be rewritten; the lease re-check below
     // discards such a copy.
     [[maybe_unused]] const SeqlockReadScope racy_reads;
     const SlotFields f = read_fields(slot);
@@ -131,9 +132,7 @@ bool Consumer::dead_letter(std::uint64_t seq, std::uint64_t held_word, std::uint
   } catch (...) {
     return false;  // could not open/create the DLQ: the caller keeps the message leased
   }
-  std::atomic_thread_fence(std::memory_order_acquire);  // the copy above happens before the re-check
-  const SlotWord again = SlotWord::decode(slot.state.load(std::memory_order_relaxed));
-  if (again.seq != (seq & kSeqMask) || again.state != SlotState::committed) return true;  // not ours any more
+  if (!still_held(seq, held_word)) return true;  // not ours any more
   // The payload is the tail of the encoded record.
   if (XXH3_64bits(dlq_buffer_.data() + dlq_buffer_.size() - length, length) != checksum) {
     if (settle(seq, held_word, SettleReason::corrupt)) {

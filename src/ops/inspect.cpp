@@ -1,6 +1,7 @@
 // Operator tools on a live queue: peek (read without taking), purge, verify.
-// peek and verify only read: a slot is copied and then its state word is
-// read again (a seqlock read), so a slot reused meanwhile is left out.
+// peek and verify only read: a slot is copied and then the tail is read (a
+// seqlock read whose sequence word is the tail: copy_not_overwritten), so a
+// slot reused meanwhile is left out.
 #include <xxhash.h>
 
 #include <algorithm>
@@ -37,8 +38,7 @@ SlotRead read_slot(const QueueState& q, std::uint64_t seq, PeekedMessage& out) {
   if (length > q.layout.max_message_size) return SlotRead::corrupt;
   out.payload.resize(length);
   if (length != 0) std::memcpy(out.payload.data(), q.payload(seq), length);
-  std::atomic_thread_fence(std::memory_order_acquire);  // the copy happens before the re-check
-  if (slot.state.load(std::memory_order_relaxed) != before) return SlotRead::overwritten;
+  if (!copy_not_overwritten(q, seq)) return SlotRead::overwritten;
   if (XXH3_64bits(out.payload.data(), length) != checksum) return SlotRead::corrupt;
   out.seq = seq;
   out.publish_time_ns = published;
@@ -106,15 +106,18 @@ void verify_journal(const QueueState& q, VerifyReport& r) {
 }
 
 // Checks slot i: its state word names a seq that can live there, not ahead
-// of the tail, with a committed message that verifies; counts dead claims.
-void check_slot(const QueueState& q, std::uint64_t i, std::uint64_t tail, PeekedMessage& m, VerifyReport& r) {
+// of the tail, with a committed message that verifies; counts dead claims
+// (uncommitted claims below `dead_below`, where no live producer may store).
+void check_slot(const QueueState& q, std::uint64_t i, std::uint64_t tail, std::uint64_t dead_below, PeekedMessage& m,
+                VerifyReport& r) {
   auto problem = [&r](std::string line) { r.problems.push_back(std::move(line)); };
   const auto& h = q.header();
   ++r.slots_checked;
   const SlotHeader& slot = q.slot(i);
-  // acquire: pairs with the producer's mark/commit CAS; read_slot then does its own seqlock read.
+  // acquire: pairs with the producer's commit CAS; read_slot then does its own seqlock read.
   const SlotWord sw = SlotWord::decode(slot.state.load(std::memory_order_acquire));
-  if ((sw.seq & q.mask) != i || static_cast<std::uint8_t>(sw.state) > 3) {
+  const auto state = static_cast<std::uint8_t>(sw.state);
+  if ((sw.seq & q.mask) != i || state == 1 || state > 3) {  // 1: the claimed mark of formats up to 6
     problem("slot " + std::to_string(i) + ": state word names seq " + std::to_string(sw.seq) + " state " +
             std::to_string(static_cast<unsigned>(sw.state)) + ", which cannot live in this slot");
     ++r.corrupt_slots;
@@ -135,10 +138,12 @@ void check_slot(const QueueState& q, std::uint64_t i, std::uint64_t tail, Peeked
             "): length or checksum does not verify; consumers will skip it");
     ++r.corrupt_slots;
   }
-  if (sw.state == SlotState::claimed &&
-      !is_alive(static_cast<pid_t>(relaxed_load(slot.claimer_pid)), relaxed_load(slot.claimer_start_time))) {
+  // The seq of this slot's newest claim (the highest below the tail), if any:
+  // while uncommitted, the slot still holds free(it) or an earlier lap's word.
+  if (tail <= i) return;
+  const std::uint64_t claimed = i + ((tail - 1 - i) & ~q.mask);
+  if ((sw.seq < claimed || sw.state == SlotState::free) && claimed < dead_below)
     ++r.dead_claims;  // consumers abort these on their own: reported, not a problem
-  }
 }
 
 // Checks group entry g: a known state and, when active, cursors in order
@@ -176,7 +181,9 @@ VerifyReport Queue::verify() const {
   const std::uint64_t tail = q.header().tail.load(std::memory_order_acquire);
   if (tail > kSeqMask) r.problems.push_back("tail " + std::to_string(tail) + " is beyond the 56-bit sequence space");
   PeekedMessage m;
-  for (std::uint64_t i = 0; i < q.layout.capacity; ++i) check_slot(q, i, tail, m, r);
+  // Claims below it have no live producer that may still write them.
+  const std::uint64_t dead_below = lowest_live_in_flight(q, tail);
+  for (std::uint64_t i = 0; i < q.layout.capacity; ++i) check_slot(q, i, tail, dead_below, m, r);
   for (std::uint32_t g = 0; g < q.layout.max_groups; ++g) check_group(q, g, tail, r);
   verify_journal(q, r);
   return r;

@@ -24,7 +24,7 @@ struct Oldest {
 
 // The first seq of [floor, tail) that group g has not settled and that holds
 // a committed message meant for it. Reads the slot like a seqlock reader:
-// the publish time counts only if the state word is the same before and after.
+// the publish time counts only if the slot was not reused meanwhile.
 Oldest oldest_unsettled(const QueueState& q, std::uint32_t g, std::uint64_t floor, std::uint64_t next,
                         std::uint64_t tail) noexcept {
   const auto& G = q.group(g);
@@ -36,13 +36,11 @@ Oldest oldest_unsettled(const QueueState& q, std::uint32_t g, std::uint64_t floo
     }
     const SlotHeader& slot = q.slot(seq);
     // acquire: pairs with the commit CAS; the fields read below are then those of this seq (re-checked).
-    const std::uint64_t before = slot.state.load(std::memory_order_acquire);
-    const SlotWord sw = SlotWord::decode(before);
-    if (sw.seq != (seq & kSeqMask) || sw.state != SlotState::committed) continue;  // claimed, aborted or lapped
+    const SlotWord sw = SlotWord::decode(slot.state.load(std::memory_order_acquire));
+    if (sw.seq != (seq & kSeqMask) || sw.state != SlotState::committed) continue;  // uncommitted, aborted or lapped
     const std::uint32_t flags = relaxed_load(slot.flags);
     const std::uint64_t published = relaxed_load(slot.publish_time_ns);
-    std::atomic_thread_fence(std::memory_order_acquire);  // the field reads happen before the re-check
-    if (slot.state.load(std::memory_order_relaxed) != before) continue;
+    if (!copy_not_overwritten(q, seq)) continue;
     if (seq >= next && !slot_is_for(flags, g, incarnation)) continue;  // a replay copy for another group
     return {seq, published};
   }

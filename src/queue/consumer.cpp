@@ -22,6 +22,7 @@
 
 #include "shm/clock.hpp"
 #include "shm/cpu_relax.hpp"
+#include "queue/consumer_inline.hpp"
 #include "queue/dead_letter_codec.hpp"
 #include "dedup/dedup.hpp"
 #include "queue/durability.hpp"
@@ -126,13 +127,6 @@ void Consumer::release() noexcept {
   dlq_.reset();
   if (!group_gone()) leave_group(*state_, group_, member_);
   state_.reset();
-}
-
-[[gnu::always_inline]] inline bool Consumer::group_gone() const noexcept {
-  const auto& G = *group_entry_;
-  // acquire: pairs with create's release of `active`; the incarnation read next is at least that creation's.
-  return G.state.load(std::memory_order_acquire) != static_cast<std::uint32_t>(GroupState::active) ||
-         G.incarnation.load(std::memory_order_relaxed) != incarnation_;
 }
 
 // ---------------------------------------------------------------- receive --
@@ -306,7 +300,7 @@ bool Consumer::deliver_taken_over(Delivery& out, std::uint64_t seq, const Takeov
       earliest = std::min(earliest, widen_deadline(t.mine.deadline_ms, now));
     return false;
   }
-  if (!fill(out, seq, t.mine.deliveries, now)) return false;
+  if (!fill(out, seq, t.mine.encode(), now)) return false;
   bump(me.delivered);
   bump(me.redelivered);
   bump(me.redelivered_by[static_cast<std::uint8_t>(redelivery_cause_of(from_owner))]);
@@ -430,7 +424,7 @@ bool Consumer::skip_unusable(std::uint64_t s, std::uint64_t w, SettleReason why)
     // only after every floor passed it, and drop groups move next first): the
     // slot is garbage. It is skipped below like an aborted one, as corrupt.
     const bool garbage = sw.seq > (s & kSeqMask) && s < q.header().tail.load(std::memory_order_acquire);
-    if (!garbage && (sw.seq != (s & kSeqMask) || sw.state == SlotState::free || sw.state == SlotState::claimed)) {
+    if (!garbage && (sw.seq != (s & kSeqMask) || sw.state == SlotState::free)) {
       if (consumed == 0) {
         handle_stalled_head(s, now);
         result = Take::nothing;
@@ -481,7 +475,7 @@ bool Consumer::skip_unusable(std::uint64_t s, std::uint64_t w, SettleReason why)
     if (!word.compare_exchange_strong(w, mine.encode(), std::memory_order_acq_rel, std::memory_order_acquire)) break;
     ACKRING_FAILPOINT("receive.after_lease_cas");
     ++consumed;
-    if (!fill(out[got], s, 1, now)) continue;
+    if (!fill(out[got], s, mine.encode(), now)) continue;
     if (at_most_once) settle(s, mine.encode(), SettleReason::acked);
     ++got;
   }
@@ -510,13 +504,15 @@ bool Consumer::skip_unusable(std::uint64_t s, std::uint64_t w, SettleReason why)
   if (options_.mode == DeliveryMode::at_most_once || delivered != consumed) advance_floor();
 }
 
-bool Consumer::fill(Delivery& out, std::uint64_t seq, std::uint32_t deliveries, std::uint64_t now) noexcept {
+bool Consumer::fill(Delivery& out, std::uint64_t seq, std::uint64_t held_word, std::uint64_t now) noexcept {
   const QueueState& q = *state_;
   const SlotHeader& slot = q.slot(seq);
+  const std::uint32_t deliveries = LeaseWord::decode(held_word).deliveries;
   // We hold the lease, so the slot cannot be reused while it is valid; but a
   // lease can run out while we read (a stalled process), and then the slot
   // may be rewritten. So the header is read as relaxed atomics and the whole
-  // read is validated by re-reading the state word afterwards (a seqlock read).
+  // read is validated afterwards by our lease word (a seqlock read whose
+  // sequence word is the lease).
   const SlotFields f = read_fields(slot);
   const std::byte* src = q.payload(seq);
   const bool length_ok = f.length <= q.layout.max_message_size;
@@ -537,12 +533,10 @@ bool Consumer::fill(Delivery& out, std::uint64_t seq, std::uint32_t deliveries, 
     checksum_ok = length_ok && XXH3_64bits(src, f.length) == f.checksum;
   }
   ACKRING_FAILPOINT("receive.mid_read");
-  std::atomic_thread_fence(std::memory_order_acquire);  // the reads above happen before the re-check
-  const SlotWord again = SlotWord::decode(slot.state.load(std::memory_order_relaxed));
-  if (again.seq != (seq & kSeqMask) || again.state != SlotState::committed) {
-    // The slot moved on under us: our lease ran out (or a drop group was
-    // pushed past it: push_group_forward counted it dropped). Not ours to
-    // deliver any more.
+  if (!still_held(seq, held_word)) {
+    // Our lease ran out and was taken over (the slot may have been reused),
+    // or a drop group was pushed past it (push_group_forward counted it
+    // dropped). Not ours to deliver any more.
     return false;
   }
   if (checksum_ok && !slot_is_for(f.flags, group_, incarnation_)) {

@@ -359,9 +359,9 @@ struct DurabilityAgent {
   void check_stalled_head() {
     auto& h = q.header();
     const std::uint64_t seq = writer->next_seq();
-    // acquire: pairs with the producers' tail CAS; seqs below it are claimed, so an unmarked head is a stalled claim.
+    // acquire: pairs with the producers' tail CAS; seqs below it are claimed, so an uncommitted head is a stalled claim.
     const std::uint64_t tail = h.tail.load(std::memory_order_acquire);
-    const std::uint64_t now = coarse_monotonic_ms();  // the clock claim times are taken with
+    const std::uint64_t now = coarse_monotonic_ms();  // the clock stalls are timed with
     if (tail <= seq) {
       stalled_seq = ~0ull;
       return;

@@ -338,36 +338,26 @@ bool advance_group_floor(const QueueState& q, GroupEntry& G, std::atomic<std::ui
 
 std::uint64_t abort_stalled_claims(const QueueState& q, std::uint64_t seq, std::uint64_t now,
                                    std::uint64_t stalled_since_ms, std::uint64_t stalled_tail) noexcept {
-  SlotHeader& slot = q.slot(seq);
-  // acquire: pairs with the claimer's release CAS; the claimer fields are then visible.
-  std::uint64_t w = slot.state.load(std::memory_order_acquire);
-  const SlotWord sw = SlotWord::decode(w);
-  const std::uint64_t mine = seq & kSeqMask;
-  bool abort = false;
-  if (sw.seq == mine && sw.state == SlotState::claimed) {
-    const auto age = static_cast<std::uint32_t>(now) - relaxed_load(slot.claim_ms);
-    abort = !is_alive(static_cast<pid_t>(relaxed_load(slot.claimer_pid)), relaxed_load(slot.claimer_start_time)) ||
-            age >= q.layout.claim_timeout_ms;
-  } else if (sw.seq < mine || (sw.seq == mine && sw.state == SlotState::free)) {
-    // Claimed on the tail but never marked: we cannot know by whom, so only time tells.
-    abort = now - stalled_since_ms >= q.layout.claim_timeout_ms;
-  }
-  if (!abort) return 0;
+  // Every seq of [seq, stalled_tail) was claimed when the stall began. After
+  // claim_timeout all of them that are still uncommitted are aborted; before
+  // that, those no live producer may still store into (below the lowest live
+  // in-flight word: their claimers died). A claim is not written into its
+  // slot, so the in-flight words are what names a claim's owner; they are
+  // visible here because we learned of the claims from the tail (acquire),
+  // which each claimer's CAS published after its word (protocol.md §1).
+  const bool timed_out = now - stalled_since_ms >= q.layout.claim_timeout_ms;
+  const std::uint64_t end = std::min(stalled_tail, seq + q.layout.capacity);
+  const std::uint64_t dead_below = timed_out ? end : std::min(end, lowest_live_in_flight(q, end));
+  if (dead_below <= seq) return 0;
   ACKRING_FAILPOINT("abort.after_judge");
-  std::uint64_t aborted = abort_claim(q, seq, w) ? 1 : 0;
-  // A producer that died in a batch leaves the rest of its claim unmarked.
-  // Those seqs were below the tail when this stall began, so they have been
-  // claimed for at least claim_timeout too: abort them now rather than one
-  // timeout each. (Marked claims are judged by their claimer's liveness.)
-  if (now - stalled_since_ms >= q.layout.claim_timeout_ms) {
-    for (std::uint64_t s = seq + 1; s < stalled_tail && s - seq < q.layout.capacity; ++s) {
-      SlotHeader& later = q.slot(s);
-      // acquire: pairs with the earlier lap's commit CAS; abort_claim reads that lap's key flags before reuse.
-      std::uint64_t lw = later.state.load(std::memory_order_acquire);
-      const SlotWord lsw = SlotWord::decode(lw);
-      const bool unmarked = lsw.seq < (s & kSeqMask) || (lsw.seq == (s & kSeqMask) && lsw.state == SlotState::free);
-      if (unmarked && abort_claim(q, s, lw)) ++aborted;
-    }
+  std::uint64_t aborted = 0;
+  for (std::uint64_t s = seq; s < dead_below; ++s) {
+    // acquire: pairs with the earlier lap's commit CAS; abort_claim reads that lap's key flags before reuse.
+    const std::uint64_t w = q.slot(s).state.load(std::memory_order_acquire);
+    const SlotWord sw = SlotWord::decode(w);
+    // Not written yet in this lap: free(s) or an earlier lap's word.
+    const bool uncommitted = sw.seq < (s & kSeqMask) || (sw.seq == (s & kSeqMask) && sw.state == SlotState::free);
+    if (uncommitted && abort_claim(q, s, w)) ++aborted;
   }
   if (aborted != 0) {
     q.header().aborted.fetch_add(aborted, std::memory_order_relaxed);
@@ -463,15 +453,7 @@ std::uint64_t scan_min_floor(const QueueState& q, std::uint64_t tail) noexcept {
   return min_floor;
 }
 
-// The lowest seq a live producer may still store into, if below `bound`
-// (else `bound`). A producer stalled anywhere inside a publish — even one
-// whose claim a consumer aborted — keeps its in-flight word, so no slot it
-// may still write is handed to another producer (invariant 1). A dead
-// producer stores nothing more: its word is ignored (pid + start time; a
-// process is dead when none of its threads runs).
-namespace {
-
-std::uint64_t min_in_flight(const QueueState& q, std::uint64_t bound) noexcept {
+std::uint64_t lowest_live_in_flight(const QueueState& q, std::uint64_t bound) noexcept {
   std::uint64_t lowest = bound;
   for (std::uint32_t i = 0; i < q.layout.max_producers; ++i) {
     const ProducerEntry& e = q.producer(i);
@@ -486,8 +468,6 @@ std::uint64_t min_in_flight(const QueueState& q, std::uint64_t bound) noexcept {
   }
   return lowest;
 }
-
-}  // namespace
 
 std::uint64_t refresh_floor(const QueueState& q, std::uint64_t want_floor, bool make_room) noexcept {
   auto& h = q.header();
@@ -522,7 +502,7 @@ std::uint64_t refresh_floor(const QueueState& q, std::uint64_t want_floor, bool 
     // After the floors, never before: a claim that some group's floor has
     // passed was made (tail CAS, release) after its producer's in-flight
     // store, so reading the floors first makes that store visible here.
-    floor = std::min(floor, min_in_flight(q, floor));
+    floor = std::min(floor, lowest_live_in_flight(q, floor));
     ACKRING_FAILPOINT("refresh.after_scan");
     floor = std::max(floor, floor_of(w));  // the floor never moves back
     if (floor == floor_of(w)) return floor;

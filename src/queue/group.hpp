@@ -65,16 +65,25 @@ bool advance_group_floor(const QueueState& q, std::uint32_t g) noexcept;
 bool advance_group_floor(const QueueState& q, GroupEntry& G, std::atomic<std::uint64_t>* leases) noexcept;
 
 // The head seq `seq` has been claimed but not committed since
-// `stalled_since_ms` (when the tail was `stalled_tail`). Aborts it if its
-// claimer is dead, its claim is older than claim_timeout, or it was never
-// marked for claim_timeout; then also the unmarked claims after it below
-// stalled_tail (a producer that died inside a batch). Used by consumers and
-// by the journal thread (a queue may have no consumer). Returns how many.
+// `stalled_since_ms` (when the tail was `stalled_tail`). Aborts the
+// uncommitted claims of [seq, stalled_tail) that no live producer may still
+// store into (their claimers died: a death inside a batch leaves several),
+// and after claim_timeout all of them. Used by consumers and by the journal
+// thread (a queue may have no consumer). Returns how many.
 std::uint64_t abort_stalled_claims(const QueueState& q, std::uint64_t seq, std::uint64_t now_ms,
                                    std::uint64_t stalled_since_ms, std::uint64_t stalled_tail) noexcept;
 
+// The lowest seq a live producer may still store into, if below `bound`
+// (else `bound`): 1 less than the lowest in-flight word of a live producer.
+// A producer stalled anywhere inside a publish — even one whose claim a
+// consumer aborted — keeps its in-flight word, so no slot it may still write
+// is handed to another producer (invariant 1), and no claim of it below the
+// word is taken for dead. A dead producer stores nothing more: its word is
+// ignored (pid + start time; a process is dead when none of its threads runs).
+std::uint64_t lowest_live_in_flight(const QueueState& q, std::uint64_t bound) noexcept;
+
 // Aborts the claim of `seq` by one CAS from `observed`, the slot state word
-// it was judged by (free, a claim, or a state of an earlier lap). The slot
+// it was judged by (free(seq) or a state of an earlier lap). The slot
 // leaves its previous lap here, so a keyed message committed there whose
 // publisher died before recording its key has the key recorded first
 // (remember_key_before_reuse, dedup.hpp). True if this CAS aborted it.

@@ -1,5 +1,5 @@
-// The publish path: in-flight word -> claim (CAS on tail) -> mark claimed
-// (CAS on the slot state) -> write -> commit (CAS on the slot state) -> clear
+// The publish path: in-flight word -> claim (CAS on tail) -> read the slot
+// word -> write -> commit (CAS on the slot state from the word read) -> clear
 // the in-flight word. docs/protocol.md §1 argues why each step is safe when
 // the process stalls there for any time, or dies there.
 #include "ackring/producer.hpp"
@@ -28,19 +28,6 @@ namespace {
 
 enum class Write : std::uint8_t { committed, aborted, corrupt };
 
-// Who writes a slot, and since when: consumers judge a stuck claim by it
-// (pid + start time; claim_ms against claim_timeout).
-struct Claimer {
-  std::uint32_t pid;
-  std::uint64_t start_time;
-  std::uint32_t claim_ms;         // low 32 bits of coarse monotonic ms, read after the claim
-  std::uint64_t publish_time_ns;  // wall clock, for display
-};
-
-// A batch re-reads the claim time every this many slots, so that a long
-// batch (large messages) never marks a slot with a time from long before.
-constexpr std::uint64_t kClaimTimeEvery = 16;
-
 // The slot fields a publish chooses: plain (0), keyed (kSlotHasKey + key),
 // or a replay copy (kSlotReplay ..., see layout.hpp).
 struct Stamp {
@@ -51,8 +38,9 @@ struct Stamp {
 
 // Asks for write ownership of a slot's header line and first payload line
 // ahead of use. Consumers read every slot a lap earlier, so its lines sit in
-// their cores' caches; without this, the mark CAS below waits for the other
-// core to give the line up — a cross-core round trip per message. Two slots
+// their cores' caches; without this, the first store (and the commit CAS)
+// waits for the other core to give the line up — a cross-core round trip per
+// message. Two slots
 // ahead: the transfer takes longer than one publish, so one slot ahead is
 // still in flight when the write comes; three ahead is no better than two,
 // and four is slower than none (bench/README.md, "The producer's PREFETCHW
@@ -77,10 +65,14 @@ inline void prefetch_for_write(const void* line) noexcept {
 // published and the caller publishes the message again at a new seq. The
 // slot cannot have been reused meanwhile: our in-flight word holds every
 // seq from our claim on back from reuse until we clear it (protocol.md §1).
+// No mark: the slot word read here is what the commit CAS expects, so a
+// consumer's abort (a CAS from the same word) and our commit exclude each
+// other, and readers of the slot's previous lap validate by their lease word
+// or the tail instead of by the slot state (protocol.md §1).
 // Inlined into each caller: it is most of a publish, and the call itself
 // (argument set-up, saved and restored registers) showed in every profile.
 [[gnu::always_inline]] inline Write write_slot(const QueueState& q, std::uint64_t seq, Bytes payload,
-                                               const Claimer& self, const Stamp& stamp) noexcept {
+                                               std::uint64_t publish_time_ns, const Stamp& stamp) noexcept {
   SlotHeader& slot = q.slot(seq);
   // Addresses computed once: the atomics below make the compiler reload the
   // layout for every q.slot()/q.payload() it would otherwise compute again.
@@ -89,7 +81,10 @@ inline void prefetch_for_write(const void* line) noexcept {
   prefetch_for_write(&ahead);
   prefetch_for_write(&ahead + 1);  // its first payload line (q.payload of that seq)
   // acquire: pairs with the last lap's commit or abort CAS; its fields (the key
-  // remember_key_before_reuse may read) are visible, and the mark CAS expects this value.
+  // remember_key_before_reuse may read) are visible. The commit CAS expects
+  // exactly this value: seqs only grow and our in-flight word keeps other
+  // producers out, so the word cannot change and come back; only a
+  // consumer's abort (to aborted(seq)) can change it before our commit.
   std::uint64_t observed = slot.state.load(std::memory_order_acquire);
   const SlotWord prior = SlotWord::decode(observed);
   const std::uint64_t mine = seq & kSeqMask;
@@ -97,7 +92,7 @@ inline void prefetch_for_write(const void* line) noexcept {
   // The floor check let us claim `seq`, so every group is done with whatever
   // an earlier lap left here, and no live producer still writes it: normally
   // committed/aborted seq - capacity, but with no group at all also a claim
-  // of a producer that died (claimed, or never marked).
+  // of a producer that died (never committed).
   const bool fresh = prior.seq == mine && prior.state == SlotState::free;
   const bool earlier_lap = prior.seq < mine && ((mine - prior.seq) & q.mask) == 0;
   if (!fresh && !earlier_lap) return Write::corrupt;
@@ -105,30 +100,17 @@ inline void prefetch_for_write(const void* line) noexcept {
   // dedup entry: record the key while this slot still proves the publish.
   // (One load of a line we hold; a scan only after such a death.)
   remember_key_before_reuse(q, slot, observed);
-  // Everything that needs no ownership of the slot is done before we mark it,
-  // so the slot's line (which consumers poll) is held as briefly as possible.
+  ACKRING_FAILPOINT("publish.after_slot_read");
   const std::uint64_t checksum = XXH3_64bits(payload.data(), payload.size());
-  // Only we store into this slot in this lap (the in-flight word fences off
-  // the next lap), so plain relaxed stores; consumers read them after seeing
-  // `claimed` (acquire), to judge liveness. The claim time was read after
-  // the claim, not when the publish began: a publish that waited for room
-  // must not mark a claim that already looks timed out.
-  relaxed_store(slot.claimer_pid, self.pid);
-  relaxed_store(slot.claimer_start_time, self.start_time);
-  relaxed_store(slot.claim_ms, self.claim_ms);
-  // release: pairs with the stall checker's acquire load, which then reads the claimer fields.
-  if (!slot.state.compare_exchange_strong(observed, SlotWord{seq, SlotState::claimed}.encode(),
-                                          std::memory_order_release, std::memory_order_acquire))
-    return SlotWord::decode(observed).state == SlotState::aborted ? Write::aborted : Write::corrupt;
-  ACKRING_FAILPOINT("publish.after_mark");
-  // release fence: the field and payload stores below stay after the claim.
-  // A consumer still reading the previous lap's message here (its lease ran
-  // out mid-read: the seqlock read in Consumer::fill) that sees any of them
-  // then also sees the claim when it re-checks the state after its acquire
-  // fence, and discards what it read. (Free on x86; needed on ARM.)
+  // release fence: the field and payload stores below stay after our claim
+  // and after the acquire of the floor word that allowed it. A reader still
+  // copying the previous lap's message here (its lease ran out mid-read, a
+  // peek) that sees any of them then also sees, after its acquire fence, its
+  // lease word changed or the tail past this lap, and discards what it read.
+  // (Free on x86; needed on ARM.)
   std::atomic_thread_fence(std::memory_order_release);
   write_fields(slot, {static_cast<std::uint32_t>(payload.size()), stamp.flags, checksum, stamp.key_lo, stamp.key_hi,
-                      self.publish_time_ns});
+                      publish_time_ns});
 #if defined(ACKRING_FAILPOINTS)
   // Test build: stop half way through the payload.
   const std::size_t half = payload.size() / 2;
@@ -139,10 +121,9 @@ inline void prefetch_for_write(const void* line) noexcept {
 #else
   if (!payload.empty()) std::memcpy(payload_dst, payload.data(), payload.size());
 #endif
-  std::uint64_t claimed = SlotWord{seq, SlotState::claimed}.encode();
   // seq_cst: release publishes header and payload to consumers (their acquire/seq_cst
   // load of the state); seq_cst orders it before our read of commit_waiters (wait.hpp).
-  if (!slot.state.compare_exchange_strong(claimed, SlotWord{seq, SlotState::committed}.encode(),
+  if (!slot.state.compare_exchange_strong(observed, SlotWord{seq, SlotState::committed}.encode(),
                                           std::memory_order_seq_cst))
     return Write::aborted;  // a consumer aborted us between claim and commit
   ACKRING_FAILPOINT("publish.after_commit");
@@ -174,13 +155,10 @@ std::uint64_t deadline_after(std::chrono::nanoseconds timeout) noexcept {
 
 }  // namespace
 
-Producer::Producer(std::shared_ptr<QueueState> state, std::uint32_t index, std::uint32_t incarnation,
-                   std::int32_t pid, std::uint64_t start_time) noexcept
+Producer::Producer(std::shared_ptr<QueueState> state, std::uint32_t index, std::uint32_t incarnation) noexcept
     : state_(std::move(state)),
       index_(index),
       incarnation_(incarnation),
-      pid_(pid),
-      start_time_(start_time),
       clock_(new(std::nothrow) TscClock()) {}
 
 Producer::Producer(Producer&& o) noexcept { *this = std::move(o); }
@@ -191,8 +169,6 @@ Producer& Producer::operator=(Producer&& o) noexcept {
     state_ = std::move(o.state_);
     index_ = o.index_;
     incarnation_ = o.incarnation_;
-    pid_ = o.pid_;
-    start_time_ = o.start_time_;
     cached_floor_ = o.cached_floor_;
     clock_ = std::move(o.clock_);
   }
@@ -201,8 +177,8 @@ Producer& Producer::operator=(Producer&& o) noexcept {
 
 Producer::~Producer() { release(); }
 
-// The claim time and the message's publish time (QueueOptions::publish_timestamp),
-// from one TSC read; clock_gettime only once a millisecond. Forced inline, as
+// The message's publish time (QueueOptions::publish_timestamp) and the
+// coarse ms of the producer's last_active_ms, from one TSC read; clock_gettime only once a millisecond. Forced inline, as
 // claim is: GCC kept both out of line, and with bump (layout.hpp) the calls
 // cost BM_TryPublish/64 2-3 ns of ~56 on the Intel host.
 [[gnu::always_inline]] inline ClockReading Producer::read_clock() noexcept {
@@ -312,18 +288,14 @@ PublishResult Producer::write_claimed(std::uint64_t first, std::span<const Bytes
                                       std::uint64_t durable_deadline_ns) noexcept {
   const QueueState& q = *state_;
   const std::uint64_t k = payloads.size();
+  // One clock read for the batch: the publish time of every message in it.
   const ClockReading now = read_clock();
-  std::uint64_t now_ms = now.coarse_ms;
-  Claimer self{static_cast<std::uint32_t>(pid_), start_time_, static_cast<std::uint32_t>(now_ms), now.realtime_ns};
+  const std::uint64_t now_ms = now.coarse_ms;
   std::uint64_t committed = 0;
   std::uint64_t first_lost = k;  // index of the first payload a consumer aborted, if any
   bool corrupt = false;
   for (std::uint64_t i = 0; i < k && first_lost == k; ++i) {
-    if (i != 0 && i % kClaimTimeEvery == 0) {
-      now_ms = read_clock().coarse_ms;
-      self.claim_ms = static_cast<std::uint32_t>(now_ms);
-    }
-    switch (write_slot(q, first + i, payloads[i], self, Stamp{})) {
+    switch (write_slot(q, first + i, payloads[i], now.realtime_ns, Stamp{})) {
       case Write::committed: ++committed; break;
       case Write::aborted: first_lost = i; break;
       case Write::corrupt: corrupt = true; break;
@@ -365,7 +337,7 @@ void Producer::abort_own_claims(std::uint64_t from, std::uint64_t to) noexcept {
     std::uint64_t w = state.load(std::memory_order_acquire);
     const SlotWord sw = SlotWord::decode(w);
     if (sw.seq == (s & kSeqMask) && sw.state == SlotState::aborted) continue;  // a consumer was first
-    // Like a consumer's abort; we never marked these, so no commit of ours races it.
+    // Like a consumer's abort; we have not written these, so no commit of ours races it.
     if (abort_claim(q, s, w)) ++aborted;
   }
   if (aborted != 0) q.header().aborted.fetch_add(aborted, std::memory_order_relaxed);
@@ -501,9 +473,7 @@ PublishResult Producer::publish_keyed(Bytes payload, const Fingerprint& fp, Dedu
     }
     const ClockReading now = read_clock();
     const std::uint64_t now_ms = now.coarse_ms;
-    const Claimer self{static_cast<std::uint32_t>(pid_), start_time_, static_cast<std::uint32_t>(now_ms), now.realtime_ns};
-    const Write w =
-        write_slot(q, seq, payload, self, Stamp{kSlotHasKey | kSlotKeyUnrecorded, fp.lo, fp.hi});
+    const Write w = write_slot(q, seq, payload, now.realtime_ns, Stamp{kSlotHasKey | kSlotKeyUnrecorded, fp.lo, fp.hi});
     // The entry is committed first, before anything else: between the slot's
     // commit and the entry's, a death leaves the key's fate to be read from
     // the slot (docs/dedup.md), so that window is kept as short as possible.
@@ -548,9 +518,8 @@ PublishResult Producer::publish_copy(Bytes payload, std::uint32_t flags, std::ui
     std::uint64_t seq = 0;
     if (const Status s = claim_wait(1, deadline_ns, seq); s != Status::ok) return {s, 0};
     const std::uint64_t now_ms = coarse_monotonic_ms();
-    const Claimer self{static_cast<std::uint32_t>(pid_), start_time_, static_cast<std::uint32_t>(now_ms), publish_time_ns};
     // A copy has no dedup entry of its own to record.
-    const Write w = write_slot(q, seq, payload, self, Stamp{flags & ~kSlotKeyUnrecorded, key_lo, key_hi});
+    const Write w = write_slot(q, seq, payload, publish_time_ns, Stamp{flags & ~kSlotKeyUnrecorded, key_lo, key_hi});
     end_flight();
     wake_waiters(q.header().commit_futex, q.header().commit_waiters);
     if (w == Write::committed) {

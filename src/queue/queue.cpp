@@ -109,7 +109,7 @@ Producer Queue::producer() {
       const std::uint32_t incarnation = e.incarnation.fetch_add(1, std::memory_order_relaxed) + 1;
       // release: readers that see the start time judge liveness by it (and by the incarnation).
       e.start_time.store(self.start_time, std::memory_order_release);
-      return Producer(state_, i, incarnation, self.pid, self.start_time);
+      return Producer(state_, i, incarnation);
     }
   }
   throw Error(ErrorCode::resource_exhausted, "register producer in '" + q.path.string() + "': all " +

@@ -6,7 +6,7 @@
 //
 // Arming is per process: a forked child arms what it should do, or the
 // environment variable ACKRING_FAILPOINTS does it for exec'd programs:
-//   ACKRING_FAILPOINTS="publish.after_mark=stall@3,ack.after_settle=die"
+//   ACKRING_FAILPOINTS="publish.after_slot_read=stall@3,ack.after_settle=die"
 // (`@N`: on the N-th pass, default 1). A stall is SIGSTOP of the whole
 // process, so every thread stops, as when the kernel deschedules or swaps it
 // out; the test sees it with waitpid(WUNTRACED) and resumes it with SIGCONT.

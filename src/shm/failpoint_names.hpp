@@ -11,8 +11,8 @@
 #define ACKRING_FAILPOINT_NAMES(X)                                                                       \
   /* publish (src/queue/producer.cpp) */                                                                       \
   X("publish.after_intent")     /* producer's in-flight word stored, tail not yet claimed */             \
-  X("publish.after_tail_cas")   /* seqs claimed on the tail, slot not yet marked */                      \
-  X("publish.after_mark")       /* slot marked claimed(s), nothing written */                            \
+  X("publish.after_tail_cas")   /* seqs claimed on the tail, slot not yet read */                        \
+  X("publish.after_slot_read")  /* slot word read (the commit expects it), nothing written */            \
   X("publish.mid_payload")      /* header fields and half the payload written */                         \
   X("publish.before_commit")    /* everything written, commit CAS not yet made */                        \
   X("publish.after_commit")     /* committed, in-flight word not yet cleared */                          \

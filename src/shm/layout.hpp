@@ -29,8 +29,12 @@ inline constexpr char kMagic[8] = {'A', 'C', 'K', 'R', 'I', 'N', 'G', '\0'};
 // producers count keyed publishes (longer entries: a version-4 process would
 // find members at the wrong offsets). 6: a key's bloom bits are 8 bits of one
 // 64-bit word of its block (they were one bit in each 32-bit word): a
-// version-5 process would miss keys a version-6 one inserted.
-inline constexpr std::uint32_t kFormatVersion = 6;
+// version-5 process would miss keys a version-6 one inserted. 7: producers
+// no longer mark a slot claimed before writing it (readers validate a copy by
+// their lease word or the tail, docs/protocol.md §1): a version-6 reader,
+// which validates by the slot state, would accept a copy a version-7
+// producer tore.
+inline constexpr std::uint32_t kFormatVersion = 7;
 // Layout::flags (format 4): publishes stamp messages with the coarse realtime clock.
 inline constexpr std::uint32_t kLayoutCoarsePublishTime = 1;
 inline constexpr std::uint32_t kLayoutKnownFlags = kLayoutCoarsePublishTime;
@@ -290,11 +294,11 @@ static_assert(offsetof(GroupEntry, deadline_hint_ms) == 192);
 static_assert(offsetof(GroupEntry, dead_lettered) == 256);
 
 // Slot header, followed by up to max_message_size payload bytes.
-//   0        8      12     16         24        40            48     52       56
-//   ┌────────┬──────┬──────┬──────────┬─────────┬─────────────┬──────┬────────┬───────────┐
-//   │ state  │length│flags │ checksum │ key fp  │publish time │claim │claim ms│claimer    │
-//   │seq<<8|s│      │      │ XXH3-64  │ 128 bit │ realtime ns │ pid  │        │start time │
-//   └────────┴──────┴──────┴──────────┴─────────┴─────────────┴──────┴────────┴───────────┘
+//   0        8      12     16         24        40            48
+//   ┌────────┬──────┬──────┬──────────┬─────────┬─────────────┬────────────────┐
+//   │ state  │length│flags │ checksum │ key fp  │publish time │ reserved (0)   │
+//   │seq<<8|s│      │      │ XXH3-64  │ 128 bit │ realtime ns │                │
+//   └────────┴──────┴──────┴──────────┴─────────┴─────────────┴────────────────┘
 struct SlotHeader {
   std::atomic<std::uint64_t> state;  // SlotWord: the commit marker
   std::uint32_t length;
@@ -303,9 +307,10 @@ struct SlotHeader {
   std::uint64_t key_lo;
   std::uint64_t key_hi;
   std::uint64_t publish_time_ns;
-  std::uint32_t claimer_pid;
-  std::uint32_t claim_ms;            // low 32 bits of monotonic ms at claim
-  std::uint64_t claimer_start_time;
+  // Zero. Until format 6 the claimer's pid, claim time and start time, which
+  // the mark wrote; a claim's liveness is now judged by the producers'
+  // in-flight words (docs/protocol.md §1).
+  std::uint64_t reserved[2];
 };
 static_assert(sizeof(SlotHeader) == kCacheLine);
 inline constexpr std::uint32_t kSlotHasKey = 1;  // SlotHeader::flags: key_lo/key_hi hold the key fingerprint
@@ -377,17 +382,20 @@ inline void write_fields(SlotHeader& slot, const SlotFields& f) noexcept {
 }
 static_assert(offsetof(SlotHeader, checksum) == 16);
 static_assert(offsetof(SlotHeader, publish_time_ns) == 40);
-static_assert(offsetof(SlotHeader, claimer_start_time) == 56);
+static_assert(offsetof(SlotHeader, reserved) == 48);
 
 static_assert(std::atomic<std::uint64_t>::is_always_lock_free);
 static_assert(std::atomic<std::uint32_t>::is_always_lock_free);
 
 // ---- slot state word: (seq << 8) | SlotState -------------------------------
-// A slot holding seq s goes free(s) -> claimed(s) -> committed(s) | aborted(s),
-// then, once every floor passed s, claimed(s + capacity) ... Every transition
-// is a CAS, so a consumer aborting a stuck claim and the producer committing
-// it cannot both win.
-enum class SlotState : std::uint8_t { free = 0, claimed = 1, committed = 2, aborted = 3 };
+// A slot holding seq s goes free(s) -> committed(s) | aborted(s), then, once
+// every floor passed s, committed(s + capacity) | aborted(s + capacity) ...
+// A claim is not written into the slot: a claimed, uncommitted seq s is one
+// below the tail whose slot still holds free(s) or an earlier lap's word.
+// Every transition is a CAS from the exact word the claimer read after its
+// claim, so a consumer aborting a stuck claim and the producer committing it
+// cannot both win. (State 1, `claimed(s)`, was the mark of formats up to 6.)
+enum class SlotState : std::uint8_t { free = 0, committed = 2, aborted = 3 };
 
 struct SlotWord {
   std::uint64_t seq;

@@ -76,6 +76,19 @@ inline void retire_producer_counters(const QueueState& q, ProducerEntry& e) noex
                                      std::memory_order_relaxed);
 }
 
+// For a reader that copied seq's slot without holding a lease (peek, verify,
+// stats, dedup's slot check), after it saw the slot committed(seq) (acquire):
+// true if the copy is seq's message. A producer writes a slot of seq +
+// capacity or later only after its tail CAS past seq + capacity, and its
+// stores into the slot follow a release fence; a copy that saw one of them
+// sees, after the acquire fence here, the tail past seq + capacity. (The slot
+// word itself changes only at the commit, after the payload: protocol.md §1.)
+[[nodiscard]] inline bool copy_not_overwritten(const QueueState& q, std::uint64_t seq) noexcept {
+  std::atomic_thread_fence(std::memory_order_acquire);  // the copy happens before the tail load
+  // relaxed: ordered after the copy by the fence above.
+  return q.header().tail.load(std::memory_order_relaxed) <= seq + q.layout.capacity;
+}
+
 // Layout arithmetic shared by create and open: fills offsets and sizes from
 // the parameters. Returns false if they overflow or exceed limits.
 [[nodiscard]] bool compute_layout(Layout& layout) noexcept;

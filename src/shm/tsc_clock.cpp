@@ -17,7 +17,7 @@ constexpr std::uint64_t kTightPairTicks = 4096;
 // and from a base no older than kRebaseNs, so that it follows NTP's slewing.
 constexpr std::uint64_t kMinCalibrationNs = 1'000'000;
 constexpr std::uint64_t kRebaseNs = 1'000'000'000;
-constexpr std::uint64_t kAnchorLifeNs = 1'000'000;  // also the claim time's largest age
+constexpr std::uint64_t kAnchorLifeNs = 1'000'000;  // also the coarse ms's largest age
 // Sanity bounds on ns per tick: TSCs tick at 0.0625 .. 16 GHz.
 constexpr std::uint64_t kMinScaleQ32 = std::uint64_t{1} << 28;
 constexpr std::uint64_t kMaxScaleQ32 = std::uint64_t{1} << 36;
@@ -53,8 +53,8 @@ bool kernel_clocksource_is_tsc() noexcept {
 
 ClockReading TscClock::reanchor() noexcept {
   // The coarse reading before the pair: every reading this anchor serves
-  // comes after it, so the claim time it hands out is never ahead of the
-  // coarse clock (docs/protocol.md §1).
+  // comes after it, so the coarse ms it hands out is never ahead of the
+  // coarse clock.
   const std::uint64_t coarse_ms = coarse_monotonic_ms();
   // Each clock reading is matched with the midpoint of the TSC reads around it.
   const std::uint64_t t0 = read_tsc();

@@ -1,6 +1,6 @@
-// The two clock readings every publish takes — the claim time (coarse
-// monotonic ms, which consumers judge a stuck claim by) and the publish time
-// (CLOCK_REALTIME ns) — from one TSC read.
+// The two clock readings every publish takes — the coarse monotonic ms (the
+// producer's last_active_ms) and the publish time (CLOCK_REALTIME ns) — from
+// one TSC read.
 //
 // clock_gettime(CLOCK_REALTIME) costs 20-30 ns even through the vDSO (a TSC
 // read, a seqlock on the kernel's time data, a multiply) and the coarse
@@ -9,7 +9,7 @@
 // scale it learns from the kernel's clock. Once a millisecond (by the TSC) it
 // takes a fresh anchor: a coarse monotonic reading and a (TSC,
 // CLOCK_REALTIME) pair. So
-//   - the claim time is the anchor's coarse reading: a real reading of the
+//   - the coarse ms is the anchor's coarse reading: a real reading of the
 //     system-wide clock, never ahead of what any other process reads after
 //     it, and at most 1 ms old (the coarse clock itself lags by a tick);
 //   - the publish time is extrapolated from the anchor over at most 1 ms of
@@ -57,7 +57,7 @@ class TscClock {
   // anchor's CLOCK_REALTIME reading, at most 1 ms old, with no arithmetic.
   [[nodiscard]] ClockReading now(bool precise_time = true) noexcept {
 #if defined(ACKRING_FAILPOINTS)
-    // The test build's controlled clock rules the claim time, as it rules every other coarse reading.
+    // The test build's controlled clock rules the coarse ms, as it rules every other coarse reading.
     if (test_clock::frozen_ms.load(std::memory_order_relaxed) != 0) return kernel_reading(precise_time);
 #endif
     if (!use_tsc_) return kernel_reading(precise_time);  // no TSC read at all: it may cost 10-25 ns

@@ -93,7 +93,7 @@ TEST_P(ConsumeStep, should_settle_every_acknowledged_publish_once_processed_what
       auto pub = qq.producer();
       std::vector<std::byte> b;
       make_payload({5, 0}, kMaxSize, b);
-      fp::arm("publish.after_mark", fp::Action::stall);
+      fp::arm("publish.after_slot_read", fp::Action::stall);
       const PublishResult r = pub.publish(Bytes(b), 30s);
       stuck_result->seq.store(r.seq);
       stuck_result->status.store(static_cast<int>(r.status));

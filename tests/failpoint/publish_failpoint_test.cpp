@@ -170,8 +170,8 @@ TEST_P(PublishStep, should_deliver_every_acknowledged_publish_with_its_bytes_wha
 
 std::vector<PublishCase> publish_cases() {
   std::vector<PublishCase> cases;
-  for (const char* step : {"publish.after_intent", "publish.after_tail_cas", "publish.after_mark", "publish.mid_payload",
-                           "publish.before_commit", "publish.after_commit"})
+  for (const char* step : {"publish.after_intent", "publish.after_tail_cas", "publish.after_slot_read",
+                           "publish.mid_payload", "publish.before_commit", "publish.after_commit"})
     for (const fp::Action a : {fp::Action::stall, fp::Action::die})
       for (const Groups g : {Groups::block_and_drop, Groups::drop_only})
         for (const bool keyed : {false, true}) cases.push_back({step, a, g, keyed});
@@ -179,6 +179,41 @@ std::vector<PublishCase> publish_cases() {
 }
 
 INSTANTIATE_TEST_SUITE_P(EveryStep, PublishStep, ::testing::ValuesIn(publish_cases()), case_name);
+
+// Readers without a lease (peek, verify) while a producer is stopped half way
+// through the payload of a slot's next lap. The slot word still says the old
+// message is committed (a claim is not written into the slot, protocol.md
+// §1), so only the tail tells these readers the slot is being rewritten:
+// peek must leave the old seq out rather than hand out a mix of the two
+// messages, and verify must not report the half-written slot as corrupt.
+TEST(PublishStep, should_keep_peek_and_verify_off_a_slot_whose_next_lap_is_half_written) {
+  TempQueue tq;
+  auto q = Queue::create(tq.path(), {.capacity = 2, .max_message_size = kMaxSize});
+  auto p = q.producer();
+  const std::string old_text(kMaxSize, 'o');
+  const std::string new_text(kMaxSize, 'n');
+  ASSERT_EQ(p.try_publish(old_text).seq, 0u);
+  ASSERT_EQ(p.try_publish("seq 1").seq, 1u);
+  // No group holds the ring: seq 2 may reuse slot 0 while seq 0 is still there to peek at.
+  Child writer = fork_child([&] {
+    auto qq = Queue::open(tq.path());
+    auto pp = qq.producer();
+    fp::arm("publish.mid_payload", fp::Action::stall);
+    return pp.try_publish(new_text).seq == 2 ? 0 : 3;
+  });
+  ASSERT_EQ(wait_stopped_or_dead(writer, 10s), "stopped");
+  for (const PeekedMessage& m : q.peek(0, 10))
+    EXPECT_NE(m.seq, 0u) << "peek handed out seq 0 while its slot was half rewritten: " << m.payload.size() << " bytes";
+  const VerifyReport r = q.verify();
+  EXPECT_EQ(r.corrupt_slots, 0u);
+  EXPECT_TRUE(r.problems.empty()) << r.problems.front();
+  writer.kill(SIGCONT);
+  ASSERT_TRUE(writer.wait_for(10s));
+  EXPECT_TRUE(writer.exited_ok()) << writer.describe();
+  const auto after = q.peek(2, 1);
+  ASSERT_EQ(after.size(), 1u);
+  EXPECT_EQ(std::string(reinterpret_cast<const char*>(after[0].payload.data()), after[0].payload.size()), new_text);
+}
 
 }  // namespace
 }  // namespace ackring::testing

@@ -70,8 +70,9 @@ TEST_F(HostileOpen, should_refuse_a_file_longer_than_its_header_says_as_corrupt)
 }
 
 TEST_F(HostileOpen, should_refuse_another_format_version_saying_which_was_found_and_which_is_supported) {
-  // 1: the format before the durability fields; kFormatVersion + 1: a newer build.
-  for (const std::uint32_t version : {0u, 1u, detail::kFormatVersion + 1, 7u, 0xffffffffu}) {
+  // 1: the format before the durability fields; kFormatVersion - 1: the
+  // format before this one; kFormatVersion + 1: a newer build.
+  for (const std::uint32_t version : {0u, 1u, detail::kFormatVersion - 1, detail::kFormatVersion + 1, 0xffffffffu}) {
     SCOPED_TRACE("version " + std::to_string(version));
     // Only the version field changes; the checksum is left as it was, as a
     // file written by another build would have its own valid checksum.

@@ -294,12 +294,11 @@ TEST(DedupMp, should_not_count_a_key_as_published_when_its_producer_died_after_r
       const auto r = table.reserve(detail::fingerprint(key), own_dedup_owner(*st), detail::coarse_monotonic_ms(),
                                    1'000'000'000ull, counters);
       ACKRING_CHILD_CHECK(r.outcome == detail::ReserveOutcome::reserved, 20);
-      if (c.claim_a_seq) {  // producer.cpp's next steps: claim, record the claim, mark the slot
+      if (c.claim_a_seq) {  // producer.cpp's next steps: claim, record the claim
         RawQueueFile raw(tq.path());
-        const auto seq = raw.claim_on_tail(1);
+        const auto seq = raw.claim_on_tail(1, p.index());
         ACKRING_CHILD_CHECK(seq.has_value(), 21);
         table.set_claimed(r.entry, *seq);
-        ACKRING_CHILD_CHECK(raw.mark_claimed(*seq), 22);
       }
       ::raise(SIGKILL);
       return 23;

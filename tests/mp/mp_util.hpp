@@ -152,40 +152,25 @@ class RawQueueFile {
     return -1;
   }
 
-  // Step 1 of a publish, as Producer::try_publish_batch does it: CAS the
-  // tail forward by k, after checking room against the shared floor word.
-  // Returns the first claimed seq, or nullopt if the ring has no room.
-  [[nodiscard]] std::optional<std::uint64_t> claim_on_tail(std::uint64_t k) const noexcept {
+  [[nodiscard]] detail::ProducerEntry& producer(std::uint32_t i) const noexcept {
+    return reinterpret_cast<detail::ProducerEntry*>(base_ + layout().producers_offset)[i];
+  }
+
+  // The claim step of a publish, as Producer::claim does it for the
+  // registered producer `producer` (Producer::index()): store the in-flight
+  // word, then CAS the tail forward by k after checking room against the
+  // shared floor word. Returns the first claimed seq, or nullopt if the ring
+  // has no room. (A publish writes nothing into the slot before its commit.)
+  [[nodiscard]] std::optional<std::uint64_t> claim_on_tail(std::uint64_t k, std::uint32_t producer) const noexcept {
     auto& h = header();
     std::uint64_t tail = h.tail.load(std::memory_order_relaxed);
     for (;;) {
       const std::uint64_t floor = detail::floor_of(h.floor_word.load(std::memory_order_acquire));
       if (tail + k > floor + layout().capacity) return std::nullopt;
-      if (h.tail.compare_exchange_weak(tail, tail + k, std::memory_order_acquire, std::memory_order_relaxed))
+      this->producer(producer).in_flight.store(tail + 1, std::memory_order_relaxed);
+      if (h.tail.compare_exchange_weak(tail, tail + k, std::memory_order_acq_rel, std::memory_order_relaxed))
         return tail;
     }
-  }
-
-  // Step 2, as write_slot does it: record the claimer (this process) in the
-  // slot header and CAS the state word to claimed(seq). Returns false if the
-  // slot was not free for this seq.
-  [[nodiscard]] bool mark_claimed(std::uint64_t seq) const noexcept {
-    auto& slot = this->slot(seq);
-    std::uint64_t observed = slot.state.load(std::memory_order_acquire);
-    const detail::SlotWord prior = detail::SlotWord::decode(observed);
-    const std::uint64_t mine = seq & detail::kSeqMask;
-    const bool fresh = prior.seq == mine && prior.state == detail::SlotState::free;
-    const bool earlier_lap = prior.seq < mine && ((mine - prior.seq) & mask()) == 0;
-    if (!fresh && !earlier_lap) return false;
-    const detail::ProcessIdentity self = detail::self_identity();
-    timespec ts{};
-    clock_gettime(CLOCK_MONOTONIC, &ts);
-    const std::uint64_t ms = static_cast<std::uint64_t>(ts.tv_sec) * 1000ull + static_cast<std::uint64_t>(ts.tv_nsec) / 1'000'000ull;
-    slot.claimer_pid = static_cast<std::uint32_t>(self.pid);
-    slot.claimer_start_time = self.start_time;
-    slot.claim_ms = static_cast<std::uint32_t>(ms);
-    return slot.state.compare_exchange_strong(observed, detail::SlotWord{seq, detail::SlotState::claimed}.encode(),
-                                              std::memory_order_release, std::memory_order_acquire);
   }
 
   [[nodiscard]] detail::SlotWord slot_word(std::uint64_t seq) const noexcept {
