@@ -111,6 +111,7 @@ class Producer {
   [[nodiscard]] Status claim(std::uint64_t count, std::uint64_t& first) noexcept;
   [[nodiscard]] Status claim_wait(std::uint64_t count, std::uint64_t deadline_ns, std::uint64_t& first) noexcept;
   void end_flight() noexcept;
+  [[nodiscard]] bool floor_help_due() noexcept;
   void abort_own_claims(std::uint64_t from, std::uint64_t to) noexcept;
   [[nodiscard]] PublishResult write_claimed(std::uint64_t first, std::span<const Bytes> payloads,
                                             std::uint64_t durable_deadline_ns) noexcept;
@@ -128,6 +129,7 @@ class Producer {
   std::uint32_t index_ = 0;
   std::uint32_t incarnation_ = 0;    // of our producer entry: names us as a dedup reservation owner
   std::uint64_t cached_floor_ = 0;  // local copy of the queue's min floor: refreshed only when the ring looks full
+  std::uint64_t next_floor_help_ns_ = 0;  // monotonic ns before which a full ring does not help floors (floor_help_due)
   // The publish time and coarse ms of the next message (shm/tsc_clock.hpp).
   [[nodiscard]] detail::ClockReading read_clock() noexcept;
   std::unique_ptr<detail::TscClock> clock_;  // null only if its allocation failed

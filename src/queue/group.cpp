@@ -469,14 +469,14 @@ std::uint64_t lowest_live_in_flight(const QueueState& q, std::uint64_t bound) no
   return lowest;
 }
 
-std::uint64_t refresh_floor(const QueueState& q, std::uint64_t want_floor, bool make_room) noexcept {
+std::uint64_t refresh_floor(const QueueState& q, std::uint64_t want_floor, bool help_settled_runs) noexcept {
   auto& h = q.header();
   for (int attempt = 0; attempt < 16; ++attempt) {
     // acquire: a word whose version a group creation bumped comes with that group's entry.
     std::uint64_t w = h.floor_word.load(std::memory_order_acquire);
     const std::uint64_t tail = h.tail.load(std::memory_order_acquire);
     std::uint64_t floor = scan_min_floor(q, tail);
-    if (make_room && floor < want_floor) {
+    if (help_settled_runs && floor < want_floor) {
       // A member that died between settling and advancing a floor leaves it
       // behind a settled run: advance every group that holds us back.
       for (std::uint32_t g = 0; g < q.layout.max_groups; ++g)
@@ -485,7 +485,7 @@ std::uint64_t refresh_floor(const QueueState& q, std::uint64_t want_floor, bool 
           (void)advance_group_floor(q, g);
       floor = scan_min_floor(q, tail);
     }
-    if (make_room && floor < want_floor) {
+    if (floor < want_floor) {
       // A drop group never holds producers back: push it forward by a bit
       // more than needed (capacity/16), so this is not paid on every publish.
       const std::uint64_t target = std::min(tail, want_floor + q.layout.capacity / 16);

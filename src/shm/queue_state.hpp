@@ -97,9 +97,12 @@ inline void retire_producer_counters(const QueueState& q, ProducerEntry& e) noex
 // there are none. Reads each group's floor with acquire.
 [[nodiscard]] std::uint64_t scan_min_floor(const QueueState& q, std::uint64_t tail) noexcept;
 
-// Recomputes the shared floor word. Returns the new min floor. A producer
-// that finds the ring full calls this with make_room = true: drop-policy
-// groups that hold the floor are then pushed forward (counting what they miss).
-std::uint64_t refresh_floor(const QueueState& q, std::uint64_t want_floor, bool make_room) noexcept;
+// Recomputes the shared floor word for a producer that finds the ring full,
+// and makes room: drop-policy groups that hold the floor are pushed forward
+// (counting what they miss), and with help_settled_runs the floor of every
+// group that holds us back is first moved over the settled run after it (a
+// member that died between its settle and its floor CAS leaves one).
+// Returns the new min floor.
+std::uint64_t refresh_floor(const QueueState& q, std::uint64_t want_floor, bool help_settled_runs) noexcept;
 
 }  // namespace ackring::detail
