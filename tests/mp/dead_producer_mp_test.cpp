@@ -144,6 +144,7 @@ TEST(DeadProducer, should_skip_a_slot_claimed_by_a_producer_that_died_without_wa
   ASSERT_EQ(dead2, 11u);
   ASSERT_EQ(q.stats().tail, 17u);
   ASSERT_EQ(process_state(zombie_claimer.pid()), 'Z');
+  EXPECT_EQ(q.verify().dead_claims, 2u) << "verify names the claims no live producer holds";
 
   const std::uint64_t start = now_ns();
   RecordLog log_a, log_b;
@@ -194,6 +195,7 @@ TEST(DeadProducer, should_abort_the_claim_of_a_stopped_producer_after_the_claim_
   const std::uint64_t stalled = claim_in_child(tq.path(), 1, SIGSTOP, claimer);
   ASSERT_EQ(stalled, 3u);
   ASSERT_EQ(process_state(claimer.pid()), 'T');
+  EXPECT_EQ(q.verify().dead_claims, 0u) << "a stopped producer's claim is not a dead one";
   publish_in_child(tq.path(), 1, 0, 4);
 
   RecordLog log_a, log_b;
