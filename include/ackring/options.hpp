@@ -50,7 +50,9 @@ struct QueueOptions {
   std::uint32_t max_groups = 8;           // consumer groups (1..1024)
   std::uint32_t max_members = 16;         // competing members per group (1..250)
   std::uint32_t max_producers = 64;       // producer handles attached at once (1..65535)
-  Millis claim_timeout{2'000};            // a claimed, uncommitted slot older than this is aborted
+  // A claim of a live producer still uncommitted this long after a consumer
+  // found it in the way is aborted (a dead producer's claims are aborted at once).
+  Millis claim_timeout{2'000};
   mode_t mode = 0600;                     // permission bits of the queue file
   PublishTimestamp publish_timestamp = PublishTimestamp::precise;
   // Dedup table (idempotent publish, process-once). Entries: a power of two,

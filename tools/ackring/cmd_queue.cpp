@@ -385,7 +385,7 @@ void add_queue_commands(CLI::App& app, Globals& globals, Action& action) {
     cmd->add_option("--max-producers", o->queue.max_producers, "Producers attached at once (1..65535)")
         ->capture_default_str();
     cmd->add_option("--claim-timeout", o->claim_timeout_ms,
-                    "A claimed slot not committed within this many ms is aborted")
+                    "A live producer's claim still uncommitted this many ms after a consumer met it is aborted (a dead producer's at once)")
         ->type_name("MS")
         ->capture_default_str();
     cmd->add_option("--mode", o->mode, "Permission bits of the queue file (octal)")

@@ -191,7 +191,7 @@ void add_recover_command(CLI::App& app, Globals& globals, Action& action) {
                [&ov](QueueOptions& q) { q.max_members = ov.max_members; });
   add_override(*cmd, ov, "--max-producers", ov.max_producers, "Producers attached at once",
                [&ov](QueueOptions& q) { q.max_producers = ov.max_producers; });
-  add_override(*cmd, ov, "--claim-timeout", ov.claim_timeout_ms, "Claims older than this are aborted",
+  add_override(*cmd, ov, "--claim-timeout", ov.claim_timeout_ms, "Live producers' claims stuck this long are aborted",
                [&ov](QueueOptions& q) { q.claim_timeout = Millis(ov.claim_timeout_ms); }, "MS");
   add_override(*cmd, ov, "--flush-interval", ov.flush_interval_ms, "async: journal flush interval",
                [&ov](QueueOptions& q) { q.async_flush_interval = Millis(ov.flush_interval_ms); }, "MS");
