@@ -254,5 +254,38 @@ std::vector<StepCase> step_cases() {
 
 INSTANTIATE_TEST_SUITE_P(EveryStep, ConsumeStep, ::testing::ValuesIn(step_cases()), case_name);
 
+// A member stopped in the middle of reading a message while its group is
+// removed and the slot reused. A removed group's leases no longer hold the
+// ring, so the member's lease word, which nobody changed, proves nothing: it
+// must see its group gone and drop the copy (protocol.md §1, "Readers of the
+// previous lap"). A block group reads without copying, so a delivery handed
+// out here would show the bytes of the message that reused the slot.
+TEST(RemovedGroupStall, should_not_hand_out_a_read_whose_group_was_removed_and_slot_reused_meanwhile) {
+  TempQueue tq;
+  auto q = Queue::create(tq.path(), small_options(2));
+  q.create_group("g");
+  auto prod = q.producer();
+  const std::string first(48, 'f');
+  ASSERT_TRUE(prod.try_publish(first).ok());
+  Child reader = fork_child([&] {
+    auto qq = Queue::open(tq.path());
+    ConsumerOptions o;
+    o.create_group = false;
+    auto c = qq.consumer("g", o);
+    fp::arm("receive.mid_read", fp::Action::stall);
+    const auto d = c.receive(2s);
+    if (!d) return 0;  // its group is gone: nothing to deliver
+    ACKRING_CHILD_CHECK(d->text() == first, 3);  // a torn or foreign read handed out
+    return 4;                                    // seq 0 is no longer this group's to deliver
+  });
+  ASSERT_EQ(wait_stopped_or_dead(reader, 10s), "stopped");
+  ASSERT_TRUE(q.remove_group("g"));
+  const std::string later(48, 'x');
+  for (int i = 0; i < 4; ++i) ASSERT_TRUE(prod.try_publish(later).ok()) << i;  // seqs 2 and 4 reuse slot 0
+  reader.kill(SIGCONT);
+  ASSERT_TRUE(reader.wait_for(20s));
+  EXPECT_TRUE(reader.exited_ok()) << reader.describe();
+}
+
 }  // namespace
 }  // namespace ackring::testing
