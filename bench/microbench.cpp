@@ -128,11 +128,12 @@ void BM_TryPublishCoarseTime(benchmark::State& state) {
 }
 BENCHMARK(BM_TryPublishCoarseTime);
 
-// try_publish_batch of 32 messages (one CAS on the tail for all 32).
-void BM_TryPublishBatch(benchmark::State& state) {
+// try_publish_batch of 32 messages (one CAS on the tail for all 32), into a
+// queue of max_message_size `max_size`.
+void try_publish_batch_loop(benchmark::State& state, std::uint32_t max_size) {
   const auto batch = static_cast<std::size_t>(state.range(0));
   constexpr std::size_t size = 64;
-  TempQueue q("publish-batch");
+  TempQueue q("publish-batch", 4096, max_size);
   auto prod = q->producer();
   auto cons = q->consumer("g", consumer_options());
   std::vector<std::byte> msg(size, std::byte{1});
@@ -153,7 +154,23 @@ void BM_TryPublishBatch(benchmark::State& state) {
   }
   set_counters(state, state.iterations() * static_cast<std::int64_t>(batch), size);
 }
+
+// The queues of these benchmarks allow 4 KiB messages: 4,096 slots of 4,160
+// bytes, 16 MB, so every publish writes lines that left the cache.
+void BM_TryPublishBatch(benchmark::State& state) { try_publish_batch_loop(state, 4096); }
 BENCHMARK(BM_TryPublishBatch)->Arg(32);
+
+// The same into a queue sized for its messages (max_message_size 64: 512 KB
+// of slots, which stay in the L2 cache).
+void BM_TryPublishBatchFitted(benchmark::State& state) { try_publish_batch_loop(state, 64); }
+BENCHMARK(BM_TryPublishBatchFitted)->Arg(32);
+
+// try_publish of 64 B into a queue sized for its messages (max_message_size 64).
+void BM_TryPublishFitted(benchmark::State& state) {
+  TempQueue q("publish-fitted", 4096, 64);
+  try_publish_loop(state, q, 64);
+}
+BENCHMARK(BM_TryPublishFitted);
 
 // try_publish on a full queue: the queue_full answer, with its floor refresh.
 void BM_TryPublishFull(benchmark::State& state) {
