@@ -179,9 +179,10 @@ Producer& Producer::operator=(Producer&& o) noexcept {
 Producer::~Producer() { release(); }
 
 // The message's publish time (QueueOptions::publish_timestamp) and the
-// coarse ms of the producer's last_active_ms, from one TSC read; clock_gettime only once a millisecond. Forced inline, as
-// claim is: GCC kept both out of line, and with bump (layout.hpp) the calls
-// cost BM_TryPublish/64 2-3 ns of ~56 on the Intel host.
+// coarse ms of the producer's last_active_ms, from one TSC read;
+// clock_gettime only once a millisecond. Forced inline, as claim is: GCC kept
+// both out of line, and with bump (layout.hpp) the calls cost
+// BM_TryPublish/64 2-3 ns of ~56 on the Intel host.
 [[gnu::always_inline]] inline ClockReading Producer::read_clock() noexcept {
   const bool precise = (state_->layout.flags & kLayoutCoarsePublishTime) == 0;
   return clock_ ? clock_->now(precise) : TscClock::kernel_reading(precise);
