@@ -142,7 +142,7 @@ void check_slot(const QueueState& q, std::uint64_t i, std::uint64_t tail, std::u
   // while uncommitted, the slot still holds free(it) or an earlier lap's word.
   if (tail <= i) return;
   const std::uint64_t claimed = i + ((tail - 1 - i) & ~q.mask);
-  if ((sw.seq < claimed || sw.state == SlotState::free) && claimed < dead_below)
+  if (sw.before_lap_of(claimed) && claimed < dead_below)
     ++r.dead_claims;  // consumers abort these on their own: reported, not a problem
 }
 

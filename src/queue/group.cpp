@@ -354,10 +354,7 @@ std::uint64_t abort_stalled_claims(const QueueState& q, std::uint64_t seq, std::
   for (std::uint64_t s = seq; s < dead_below; ++s) {
     // acquire: pairs with the earlier lap's commit CAS; abort_claim reads that lap's key flags before reuse.
     const std::uint64_t w = q.slot(s).state.load(std::memory_order_acquire);
-    const SlotWord sw = SlotWord::decode(w);
-    // Not written yet in this lap: free(s) or an earlier lap's word.
-    const bool uncommitted = sw.seq < (s & kSeqMask) || (sw.seq == (s & kSeqMask) && sw.state == SlotState::free);
-    if (uncommitted && abort_claim(q, s, w)) ++aborted;
+    if (SlotWord::decode(w).before_lap_of(s) && abort_claim(q, s, w)) ++aborted;
   }
   if (aborted != 0) {
     q.header().aborted.fetch_add(aborted, std::memory_order_relaxed);

@@ -93,9 +93,7 @@ inline void prefetch_for_write(const void* line) noexcept {
   // an earlier lap left here, and no live producer still writes it: normally
   // committed/aborted seq - capacity, but with no group at all also a claim
   // of a producer that died (never committed).
-  const bool fresh = prior.seq == mine && prior.state == SlotState::free;
-  const bool earlier_lap = prior.seq < mine && ((mine - prior.seq) & q.mask) == 0;
-  if (!fresh && !earlier_lap) return Write::corrupt;
+  if (!prior.before_lap_of(seq) || ((mine - prior.seq) & q.mask) != 0) return Write::corrupt;
   // The previous lap's keyed publisher may have died before committing its
   // dedup entry: record the key while this slot still proves the publish.
   // (One load of a line we hold; a scan only after such a death.)

@@ -406,6 +406,13 @@ struct SlotWord {
   [[nodiscard]] constexpr std::uint64_t encode() const noexcept {
     return ((seq & kSeqMask) << 8) | static_cast<std::uint8_t>(state);
   }
+  // Read from the slot of `s`: the slot has not left an earlier lap for s yet
+  // (free(s), or a word of a lower seq). While s is claimed, an uncommitted,
+  // unaborted claim: a claim is not written into the slot.
+  [[nodiscard]] constexpr bool before_lap_of(std::uint64_t s) const noexcept {
+    const std::uint64_t mine = s & kSeqMask;
+    return seq < mine || (seq == mine && state == SlotState::free);
+  }
 };
 
 // ---- lease word: one per (group, slot) -------------------------------------
