@@ -110,7 +110,7 @@ struct DedupStats {
   std::uint64_t keyed_published = 0;    // keyed publishes (duplicates included)
   double hit_ratio = 0;                 // hits / keyed_published (0 when none)
   std::uint64_t hits = 0;               // keyed publishes answered "duplicate"
-  std::uint64_t bloom_negatives = 0;    // lookups the bloom filter answered alone
+  std::uint64_t bloom_negatives = 0;    // process-once lookups the bloom filter answered alone (publishes do not use it)
   std::uint64_t expired_reused = 0;     // entries of expired keys reused
   std::uint64_t evicted = 0;            // live keys evicted (evict_oldest policy)
   std::uint64_t full = 0;               // keyed publishes refused with dedup_full

@@ -5,6 +5,7 @@
 #include <unistd.h>
 
 #include <algorithm>
+#include <bit>
 #include <cstring>
 
 #include "shm/clock.hpp"
@@ -63,10 +64,10 @@ std::uint64_t bloom_mask(Fingerprint key) noexcept {
 }
 std::uint32_t bloom_word(Fingerprint key) noexcept { return static_cast<std::uint32_t>(key.lo >> 62); }
 
-// Every keyed publish reads its key's whole window (the validation scan of
-// reserve(), phase 3) and, with the filter on, its bloom block in both
-// generations: 8-9 table lines and 2 bloom lines, each a cache miss in a
-// table larger than the caches. Asking for all of them up front lets the
+// A keyed publish reads its key's whole window (the scans of reserve()):
+// 8-9 table lines; a process-once lookup its bloom block in both generations
+// (2 lines) and, unless the filter answers, the window too: each line a
+// cache miss in a table larger than the caches. Asking for all of them up front lets the
 // misses overlap (one memory latency instead of one per line). Prefetches
 // are hints: they change no value and need no ordering.
 void prefetch_window(const DedupEntry* entries, std::uint64_t mask, std::uint64_t base) noexcept {
@@ -74,19 +75,41 @@ void prefetch_window(const DedupEntry* entries, std::uint64_t mask, std::uint64_
   __builtin_prefetch(entries + ((base + kDedupProbe - 1) & mask), 0, 3);  // the 9th line of an odd base
 }
 
-// The pre-check of scans that act only on a match (and on busy entries,
-// whose key is unknown): the lookup, the validation scan, contains(). Most
-// entries of a window hold other keys or nothing, and a full examine() of
-// each (a seqlock read of four words) was half of a keyed publish's work.
-// The state load is the seq_cst load examine() starts with, so the
-// reservation handshake is unchanged; a mismatch seen here is the key the
-// entry held at that load, or the one a writer is putting in (not ours
-// either), which is what examine() would conclude.
-bool may_match(const DedupEntry& e, Fingerprint key) noexcept {
-  const std::uint64_t s = e.state.load(std::memory_order_seq_cst);
-  if (kind_of(s) == kEmpty) return false;
-  if (kind_of(s) == kBusy) return true;
-  return e.key_lo.load(std::memory_order_relaxed) == key.lo;  // relaxed: after the load above (seq_cst acquires)
+// The pre-check of the scans that act only on a match (and on busy entries,
+// whose key is unknown): the lookup and validation scans of reserve(), and
+// contains(). Most entries of a window hold other keys or nothing, and a
+// full examine() of each (a seqlock read of four words) was half of a keyed
+// publish's work. One pass without branches reads every entry's state word
+// (the seq_cst load examine() starts with) and key low word: bit i of
+// `candidates` if entry base + i may hold the key (busy, or its key's low
+// word is ours), bit i of `empty` if it was empty (reusable: a claim needs no
+// examine()). The callers examine() only the candidates. A mismatch seen here
+// is the key the entry held at that load, or the one a writer is putting in
+// (not ours either), which is what examine() would conclude; each entry's
+// verdict rests on its own seq_cst load, in window order, so the reservation
+// handshake is unchanged; a key_lo read of an empty entry is ignored. The
+// branchy loop this replaced, interleaved with examine() and its waits, kept
+// its state on the stack and mispredicted the window's random pattern of
+// used and empty entries at mid load: its two scans were a fifth of a publish.
+constexpr std::uint32_t kLookupPart = 4;  // entries per step of the lookup scan: two cache lines
+struct WindowScan {
+  std::uint32_t candidates = 0;
+  std::uint32_t empty = 0;
+};
+// Positions [first, first + count) of the window; bits at their positions.
+WindowScan scan_window(const DedupEntry* entries, std::uint64_t mask, std::uint32_t base, Fingerprint key,
+                       std::uint32_t first = 0, std::uint32_t count = kDedupProbe) noexcept {
+  WindowScan w;
+  for (std::uint32_t i = first; i < first + count; ++i) {
+    const DedupEntry& e = entries[(base + i) & mask];
+    // seq_cst: the reservation handshake's loads (examine()); acquire for the key word.
+    const std::uint64_t kind = kind_of(e.state.load(std::memory_order_seq_cst));
+    // relaxed: after the seq_cst load above.
+    const bool same_lo = e.key_lo.load(std::memory_order_relaxed) == key.lo;
+    w.empty |= std::uint32_t{kind == kEmpty} << i;
+    w.candidates |= std::uint32_t{kind == kBusy || (kind != kEmpty && same_lo)} << i;
+  }
+  return w;
 }
 
 // This process's pid without a syscall per call: cached, and re-read in a
@@ -177,7 +200,7 @@ bool DedupTable::bloom_may_contain(Fingerprint key) const noexcept {
   const std::uint32_t w = bloom_word(key);
   for (std::uint32_t gen = 0; gen < 2; ++gen) {
     if ((word & untrusted_bit(gen)) != 0) return true;  // may have lost bits: ask the table
-    // seq_cst: pairs with bloom_insert's seq_cst fetch_or (see reserve()).
+    // seq_cst: pairs with bloom_insert's seq_cst fetch_or.
     if ((block(gen, key)[w].load(std::memory_order_seq_cst) & m) == m) return true;
   }
   return false;
@@ -267,10 +290,14 @@ void DedupTable::bloom_insert(Fingerprint key, std::uint64_t now_ms) noexcept {
   ensure_rotated(epoch);
   auto& word = block(static_cast<std::uint32_t>(epoch & 1), key)[bloom_word(key)];
   const std::uint64_t m = bloom_mask(key);
-  // seq_cst: ordered before our reservation store, so a publisher whose
-  // bloom check misses these bits is concurrent with us and meets our
-  // reservation in its validation scan.
+  // seq_cst: one order with the lookups' seq_cst loads, and before the
+  // record's claim CAS (insert()): a lookup that misses these bits comes
+  // before the record exists, and is concurrent with its insert.
   if ((word.load(std::memory_order_relaxed) & m) != m) word.fetch_or(m, std::memory_order_seq_cst);
+}
+
+void DedupTable::prefetch_for_publish(Fingerprint key) const noexcept {
+  if (enabled()) prefetch_window(entries_, mask_, key.lo & mask_);  // a keyed publish reads no filter
 }
 
 void DedupTable::prefetch(Fingerprint key) const noexcept {
@@ -428,8 +455,8 @@ DedupTable::Pick DedupTable::pick_reusable(std::uint32_t base, Fingerprint key, 
     }
     saw_blocked |= x.cls == Class::live_reserved || x.cls == Class::busy;
     // Never our own key as the victim: it was committed by a racer since our
-    // lookup (or the filter let us skip the lookup), and the validation scan
-    // must find it there and answer duplicate, not see it overwritten.
+    // lookup, and the validation scan must find it there and answer
+    // duplicate, not see it overwritten.
     if (x.cls == Class::live_committed && !x.match && kind_of(x.state) == kCommitted && x.time < oldest_time)
       oldest = {index, x.state}, oldest_time = x.time;
   }
@@ -515,8 +542,6 @@ Reservation DedupTable::reserve(Fingerprint key, std::uint64_t owner, std::uint6
   };
   const auto base = static_cast<std::uint32_t>(key.lo & mask_);
   prefetch_window(entries_, mask_, base);
-  bool skip_lookup = !bloom_may_contain(key);
-  if (skip_lookup) ++counters.bloom_negatives;
   // Waits for entry `index`, seen as `x` (a live reservation of our key), to
   // change: it commits, is released, or its owner turns out dead.
   auto wait = [&](std::uint32_t index, const Seen& x) {
@@ -530,6 +555,7 @@ Reservation DedupTable::reserve(Fingerprint key, std::uint64_t owner, std::uint6
     // seq_cst: waiters on this entry see the change and re-examine.
     entries_[index].state.compare_exchange_strong(expected, 0, std::memory_order_seq_cst);
   };
+  auto index_at = [&](std::uint32_t position) { return static_cast<std::uint32_t>((base + position) & mask_); };
   const std::uint64_t reserved_word = reserved_state(owner);
   for (std::uint32_t attempt = 0;; ++attempt) {
     if (attempt != 0) {
@@ -537,30 +563,44 @@ Reservation DedupTable::reserve(Fingerprint key, std::uint64_t owner, std::uint6
       if (monotonic_ns() >= deadline()) return {ReserveOutcome::timeout, 0, 0};
       now_ms = std::max(now_ms, coarse_monotonic_ms());  // the caller's reading is fresh the first time
     }
-    // Phase 1: is the key already published, or being published?
+    // Phase 1: is the key already published, or being published? The bloom
+    // filter is not asked: the scan costs about what its lookup and insert
+    // did, and it also finds the entry to claim (docs/dedup.md §6). In steps
+    // of two lines: a published key mostly sits near the start of its
+    // window, and a retry then waits for those lines only (out of cache, a
+    // scan of the whole window cost a retried publish 50 ns more).
+    WindowScan lookup;
+    Pick orphan;  // an entry the lookup examined and found reusable: an orphan of our key, say
     bool restart = false;
-    for (std::uint32_t i = 0; i < kDedupProbe && !skip_lookup && !restart; ++i) {
-      const auto index = static_cast<std::uint32_t>((base + i) & mask_);
-      if (!may_match(entries_[index], key)) continue;
-      const Seen x = examine(index, key, now_ms, false);
-      if (!x.match) continue;
-      if (x.cls == Class::live_committed) {
-        ++counters.hits;
-        return {ReserveOutcome::duplicate, 0, x.seq};
-      }
-      if (x.cls == Class::live_reserved) {
-        if (!wait(index, x)) return {ReserveOutcome::timeout, 0, 0};
-        restart = true;
+    for (std::uint32_t part_at = 0; part_at < kDedupProbe && !restart; part_at += kLookupPart) {
+      const WindowScan part = scan_window(entries_, mask_, base, key, part_at, kLookupPart);
+      lookup.empty |= part.empty;
+      for (std::uint32_t c = part.candidates; c != 0 && !restart; c &= c - 1) {
+        const std::uint32_t index = index_at(static_cast<std::uint32_t>(std::countr_zero(c)));
+        const Seen x = examine(index, key, now_ms, false);
+        if (x.cls == Class::reusable && orphan.index < 0) orphan = {index, x.state};
+        if (!x.match) continue;
+        if (x.cls == Class::live_committed) {
+          ++counters.hits;
+          return {ReserveOutcome::duplicate, 0, x.seq};
+        }
+        if (x.cls == Class::live_reserved) {
+          if (!wait(index, x)) return {ReserveOutcome::timeout, 0, 0};
+          restart = true;
+        }
       }
     }
-    skip_lookup = false;
     if (restart) continue;
     // Phase 2: reserve a reusable entry of the window, claimed from exactly
-    // the state word that was judged reusable (no second judgement).
-    const Pick picked = pick_reusable(base, key, now_ms, counters);
+    // the state word that was judged reusable (no second judgement): one the
+    // lookup examined (an orphan of our key is taken back at once, as the
+    // search below would), else the first it saw empty, else the search.
+    const Pick picked = orphan.index >= 0  ? orphan
+                        : lookup.empty != 0 ? Pick{index_at(static_cast<std::uint32_t>(std::countr_zero(lookup.empty))), 0}
+                                            : pick_reusable(base, key, now_ms, counters);
     if (picked.index < 0) return {ReserveOutcome::full, 0, 0};
+    if (orphan.index >= 0 && kind_of(orphan.observed) != kEmpty) ++counters.expired_reused;
     const auto mine = static_cast<std::uint32_t>(picked.index);
-    bloom_insert(key, now_ms);
     if (!claim(mine, picked.observed, key, busy_by_owner(owner), reserved_word, 0)) continue;
     ACKRING_FAILPOINT("dedup.after_reserve");
     // Phase 3: validate against racers. Both we and any racer stored a
@@ -571,9 +611,11 @@ Reservation DedupTable::reserve(Fingerprint key, std::uint64_t owner, std::uint6
     // A busy entry is skipped: if it is a racer of our key, its reservation
     // store comes after our load, so its scan sees ours (docs/dedup.md).
     const std::uint32_t my_pos = (mine - base) & static_cast<std::uint32_t>(mask_);
-    for (std::uint32_t i = 0; i < kDedupProbe && !restart; ++i) {
-      const auto index = static_cast<std::uint32_t>((base + i) & mask_);
-      if (index == mine || !may_match(entries_[index], key)) continue;
+    const WindowScan validation = scan_window(entries_, mask_, base, key);
+    for (std::uint32_t c = validation.candidates; c != 0 && !restart; c &= c - 1) {
+      const auto i = static_cast<std::uint32_t>(std::countr_zero(c));
+      const std::uint32_t index = index_at(i);
+      if (index == mine) continue;
       for (;;) {
         const Seen x = examine(index, key, now_ms, false);
         if (!x.match) break;
@@ -687,13 +729,15 @@ bool DedupTable::contains(Fingerprint key, std::uint64_t now_ms, DedupCounters& 
     return false;
   }
   const auto base = static_cast<std::uint32_t>(key.lo & mask_);
-  for (std::uint32_t i = 0; i < kDedupProbe; ++i) {
-    const auto index = static_cast<std::uint32_t>((base + i) & mask_);
-    if (!may_match(entries_[index], key)) continue;
-    const Seen x = examine(index, key, now_ms, false);
-    if (x.match && x.cls == Class::live_committed) {
-      ++counters.hits;
-      return true;
+  for (std::uint32_t part_at = 0; part_at < kDedupProbe; part_at += kLookupPart) {
+    const WindowScan part = scan_window(entries_, mask_, base, key, part_at, kLookupPart);
+    for (std::uint32_t c = part.candidates; c != 0; c &= c - 1) {
+      const auto index = static_cast<std::uint32_t>((base + std::countr_zero(c)) & mask_);
+      const Seen x = examine(index, key, now_ms, false);
+      if (x.match && x.cls == Class::live_committed) {
+        ++counters.hits;
+        return true;
+      }
     }
   }
   return false;

@@ -28,7 +28,10 @@
 // takes the inserts of epoch = time / window and is cleared when its epoch
 // begins, so a key inside the window always has its bits in one of the two.
 // With QueueOptions::dedup_bloom off the file has no filter (bloom_blocks 0):
-// every key "may be present" and every lookup probes the table.
+// every key "may be present" and every lookup probes the table. Only
+// process-once (insert, contains) and recovery use the filter: a keyed
+// publish scans its key's window twice whatever a filter would answer, and
+// the lookup scan costs less than a filter lookup and insert (docs/dedup.md §6).
 #pragma once
 
 #include <atomic>
@@ -168,6 +171,8 @@ class DedupTable {
   // and its window) without waiting for them: a caller about to handle many
   // keys issues them all first, so their cache misses overlap.
   void prefetch(Fingerprint key) const noexcept;
+  // The same for a keyed publish (reserve), which reads the window only.
+  void prefetch_for_publish(Fingerprint key) const noexcept;
 
   // Bloom filter alone, exposed for tests and benchmarks.
   [[nodiscard]] bool bloom_may_contain(Fingerprint key) const noexcept;

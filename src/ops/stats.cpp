@@ -269,6 +269,7 @@ QueueStats Queue::stats() const {
     // acquire: pairs with create's release of `active`; the name and overflow read below are complete.
     if (q.group(g).state.load(std::memory_order_acquire) != static_cast<std::uint32_t>(GroupState::active)) continue;
     s.groups.push_back(group_stats(q, g, s.tail, now));
+    s.dedup.bloom_negatives += group_bloom_negatives(q, g);
   }
   return s;
 }

@@ -764,7 +764,9 @@ bool Consumer::is_processed(const Delivery& d) noexcept {
   DedupTable table(*state_);
   if (!table.enabled()) return false;
   DedupCounters counters;
-  if (!table.contains(processed_key_of(d), coarse_monotonic_ms(), counters)) return false;
+  const bool processed = table.contains(processed_key_of(d), coarse_monotonic_ms(), counters);
+  bump(member_entry_->bloom_negatives, counters.bloom_negatives);
+  if (!processed) return false;
   bump(member_entry_->process_once_skips);
   return true;
 }
@@ -817,6 +819,7 @@ Consumer::ProcessedBatch Consumer::process_once_batch(std::span<const Delivery> 
         ++result.duplicates;
         continue;
       }
+      bump(member_entry_->bloom_negatives, counters.bloom_negatives);
       if (!call(handler, d)) {
         result.stopped = true;
         result.acked = ack_batch(batch.first(done));

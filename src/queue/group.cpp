@@ -76,7 +76,7 @@ void release_leases_of(const QueueState& q, std::uint32_t g, std::uint32_t m, st
 
 void clear_member_counters(MemberEntry& e) noexcept {
   for (auto* c : {&e.delivered, &e.acked, &e.redelivered, &e.nacked, &e.lease_expiries, &e.process_once_skips,
-                  &e.ack_latency_sum_ms})
+                  &e.ack_latency_sum_ms, &e.bloom_negatives})
     c->store(0, std::memory_order_relaxed);
   for (auto& c : e.redelivered_by) c.store(0, std::memory_order_relaxed);
   for (auto& c : e.ack_latency) c.store(0, std::memory_order_relaxed);
@@ -93,6 +93,7 @@ void fold_and_clear_counters(GroupEntry& G, MemberEntry& e) noexcept {
     G.retired_redelivered_by[c].fetch_add(e.redelivered_by[c].load(std::memory_order_relaxed), std::memory_order_relaxed);
   G.retired_process_once_skips.fetch_add(e.process_once_skips.load(std::memory_order_relaxed), std::memory_order_relaxed);
   G.retired_ack_latency_sum_ms.fetch_add(e.ack_latency_sum_ms.load(std::memory_order_relaxed), std::memory_order_relaxed);
+  G.retired_bloom_negatives.fetch_add(e.bloom_negatives.load(std::memory_order_relaxed), std::memory_order_relaxed);
   for (std::uint32_t b = 0; b < kLatencyBuckets; ++b)
     G.retired_ack_latency[b].fetch_add(e.ack_latency[b].load(std::memory_order_relaxed), std::memory_order_relaxed);
   clear_member_counters(e);
@@ -110,6 +111,13 @@ AdminLock::AdminLock(const QueueState& q) : in_process_(admin_mutex()) {
 }
 
 AdminLock::~AdminLock() { ::close(fd_); }  // closing the descriptor drops the flock
+
+std::uint64_t group_bloom_negatives(const QueueState& q, std::uint32_t g) noexcept {
+  std::uint64_t n = q.group(g).retired_bloom_negatives.load(std::memory_order_relaxed);
+  for (std::uint32_t m = 0; m < q.layout.max_members; ++m)
+    n += q.member(g, m).bloom_negatives.load(std::memory_order_relaxed);
+  return n;
+}
 
 std::uint32_t find_group(const QueueState& q, std::string_view name) noexcept {
   for (std::uint32_t g = 0; g < q.layout.max_groups; ++g) {
@@ -167,7 +175,7 @@ void init_group_entry(const QueueState& q, std::uint32_t g, std::string_view nam
   G.deadline_hint_ms.store(~0ull, std::memory_order_relaxed);
   for (auto* c : {&G.dead_lettered, &G.dropped, &G.aborted_skipped, &G.corrupt_skipped, &G.retired_delivered,
                   &G.retired_acked, &G.retired_redelivered, &G.retired_nacked, &G.retired_lease_expiries,
-                  &G.retired_process_once_skips, &G.retired_ack_latency_sum_ms})
+                  &G.retired_process_once_skips, &G.retired_ack_latency_sum_ms, &G.retired_bloom_negatives})
     c->store(0, std::memory_order_relaxed);
   for (auto& c : G.retired_redelivered_by) c.store(0, std::memory_order_relaxed);
   for (auto& c : G.retired_ack_latency) c.store(0, std::memory_order_relaxed);
@@ -244,6 +252,8 @@ bool remove_group(const QueueState& q, std::string_view name) {
   const std::uint32_t g = find_group(q, name);
   if (g == kNoGroup) return false;
   auto& G = q.group(g);
+  // The queue's dedup statistics keep the group's process-once filter answers.
+  q.header().retired_bloom_negatives.fetch_add(group_bloom_negatives(q, g), std::memory_order_relaxed);
   G.incarnation.fetch_add(1, std::memory_order_relaxed);
   // release: a member that sees `free` stops; producers stop counting its floor
   // at their next refresh, which can only free more room.

@@ -82,6 +82,11 @@ std::uint64_t abort_stalled_claims(const QueueState& q, std::uint64_t seq, std::
 // ignored (pid + start time; a process is dead when none of its threads runs).
 std::uint64_t lowest_live_in_flight(const QueueState& q, std::uint64_t bound) noexcept;
 
+// Process-once lookups of group g that the bloom filter answered alone: its
+// members' counters and those of its freed members (for the queue's dedup
+// statistics; folded into the header's when the group is removed).
+std::uint64_t group_bloom_negatives(const QueueState& q, std::uint32_t g) noexcept;
+
 // Aborts the claim of `seq` by one CAS from `observed`, the slot state word
 // it was judged by (free(seq) or a state of an earlier lap). The slot
 // leaves its previous lap here, so a keyed message committed there whose

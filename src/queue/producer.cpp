@@ -427,7 +427,7 @@ std::size_t Producer::publish_keyed_batch(std::span<KeyedPublish> messages, std:
   auto prepare = [&](std::size_t i) {
     if (messages[i].key.empty()) return;
     ahead[i % kKeysAhead] = fingerprint(messages[i].key);
-    table.prefetch(ahead[i % kKeysAhead]);
+    table.prefetch_for_publish(ahead[i % kKeysAhead]);
   };
   for (std::size_t i = 0; i < std::min(kKeysAhead, messages.size()); ++i) prepare(i);
   for (std::size_t i = 0; i < messages.size(); ++i) {
@@ -462,7 +462,6 @@ PublishResult Producer::publish_keyed(Bytes payload, const Fingerprint& fp, Dedu
   auto& e = q.producer(index_);
   bump(e.keyed_published, 1);
   bump(e.dedup_hits, counters.hits);
-  bump(e.bloom_negatives, counters.bloom_negatives);
   bump(e.expired_reused, counters.expired_reused);
   switch (r.outcome) {
     case ReserveOutcome::duplicate: return {Status::ok, r.seq, true};

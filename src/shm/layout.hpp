@@ -193,7 +193,9 @@ struct ProducerEntry {
   std::atomic<std::uint64_t> published;         // written by the owner only
   std::atomic<std::uint64_t> last_active_ms;    // monotonic ms, owner only
   std::atomic<std::uint64_t> dedup_hits;        // owner only: keyed publishes found duplicate
-  std::atomic<std::uint64_t> bloom_negatives;   // owner only: keys the bloom filter ruled out
+  // owner only: keys the bloom filter ruled out. Keyed publishes no longer
+  // read the filter (docs/dedup.md §6): what producers of earlier versions counted.
+  std::atomic<std::uint64_t> bloom_negatives;
   std::atomic<std::uint64_t> expired_reused;    // owner only: expired dedup entries reused
   // 0, or 1 + the lowest seq this producer may still store into: set before
   // its tail CAS, cleared after its last commit. No slot at or after it is
@@ -232,12 +234,16 @@ struct MemberEntry {
   alignas(kCacheLine) std::atomic<std::uint64_t> redelivered_by[kRedeliveryCauses];  // by RedeliveryCause
   std::atomic<std::uint64_t> process_once_skips;  // is_processed answered true
   std::atomic<std::uint64_t> ack_latency_sum_ms;  // of the acks counted in ack_latency
+  // Process-once lookups (is_processed, process_once) the bloom filter
+  // answered alone. Was padding, zero, before this field: no format change.
+  std::atomic<std::uint64_t> bloom_negatives;
   alignas(kCacheLine) std::atomic<std::uint64_t> ack_latency[kLatencyBuckets];
 };
 static_assert(sizeof(MemberEntry) == 5 * kCacheLine);
 static_assert(offsetof(MemberEntry, lease_expiries) == 56);
 static_assert(offsetof(MemberEntry, redelivered_by) == 64);
 static_assert(offsetof(MemberEntry, ack_latency) == 128);
+static_assert(offsetof(MemberEntry, bloom_negatives) == 112);
 // A member slot being freed holds kReclaiming | (pid of the reclaimer): the
 // reclaimer's identity is in the word the CAS writes, so a takeover from a
 // dead reclaimer is one CAS from that exact value (pids fit in 22 bits).
@@ -282,11 +288,13 @@ struct GroupEntry {
   std::atomic<std::uint64_t> retired_redelivered_by[kRedeliveryCauses];
   std::atomic<std::uint64_t> retired_process_once_skips;
   std::atomic<std::uint64_t> retired_ack_latency_sum_ms;
+  std::atomic<std::uint64_t> retired_bloom_negatives;  // MemberEntry::bloom_negatives of freed members (was padding)
   alignas(kCacheLine) std::atomic<std::uint64_t> retired_ack_latency[kLatencyBuckets];
 };
 static_assert(sizeof(GroupEntry) == 9 * kCacheLine);
 static_assert(offsetof(GroupEntry, redelivery) == 320);
 static_assert(offsetof(GroupEntry, retired_ack_latency) == 384);
+static_assert(offsetof(GroupEntry, retired_bloom_negatives) == 376);
 static_assert(offsetof(GroupEntry, name) == 16);
 static_assert(offsetof(GroupEntry, next) == 64);
 static_assert(offsetof(GroupEntry, floor) == 128);

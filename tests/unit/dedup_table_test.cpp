@@ -235,10 +235,13 @@ TEST(DedupBloom, should_treat_every_key_as_possibly_present_when_the_filter_is_o
   EXPECT_TRUE(off.table().bloom_may_contain(off.key_at(9)));
   off.table().bloom_insert(off.key_at(9), now_ms());  // a no-op, and no write out of bounds
 
-  // Publishing behaves the same; only the filter's answers are gone.
+  // Publishing behaves the same: a keyed publish never reads the filter.
+  on.create_group("g");
+  off.queue().create_group("g");
   auto p_off = off.queue().producer();
   auto p_on = on.producer();
-  for (int i = 0; i < 100; ++i) {
+  constexpr int kKeys = 40;  // fewer than the 64 slots: nothing is consumed meanwhile
+  for (int i = 0; i < kKeys; ++i) {
     const std::string key = "k" + std::to_string(i);
     const auto a = p_off.publish("x", {.key = key});
     const auto b = p_on.publish("x", {.key = key});
@@ -249,9 +252,25 @@ TEST(DedupBloom, should_treat_every_key_as_possibly_present_when_the_filter_is_o
     EXPECT_TRUE(again.duplicate);
     EXPECT_EQ(again.seq, a.seq);
   }
+  EXPECT_EQ(on.stats().dedup.bloom_negatives, 0u) << "a keyed publish asked the filter";
+  EXPECT_EQ(off.queue().stats().dedup.hits, static_cast<std::uint64_t>(kKeys));
+
+  // Process-once lookups of new messages: the filter answers them alone; without it, the table does.
+  auto c_on = on.consumer("g");
+  auto c_off = off.queue().consumer("g");
+  for (int i = 0; i < kKeys; ++i) {
+    const auto d_on = c_on.try_receive();
+    const auto d_off = c_off.try_receive();
+    ASSERT_TRUE(d_on && d_off);
+    EXPECT_FALSE(c_on.is_processed(*d_on));
+    EXPECT_FALSE(c_off.is_processed(*d_off));
+  }
   EXPECT_EQ(off.queue().stats().dedup.bloom_negatives, 0u);
-  EXPECT_GT(on.stats().dedup.bloom_negatives, 90u) << "the filter of the other queue should rule out fresh keys";
-  EXPECT_EQ(off.queue().stats().dedup.hits, 100u);
+  EXPECT_GT(on.stats().dedup.bloom_negatives, kKeys * 9u / 10) << "the filter should rule out new messages' keys";
+  // A removed group's count stays in the queue's.
+  const std::uint64_t before = on.stats().dedup.bloom_negatives;
+  EXPECT_TRUE(on.remove_group("g"));
+  EXPECT_EQ(on.stats().dedup.bloom_negatives, before);
 }
 
 TEST(DedupBloom, should_open_a_queue_without_a_filter_and_refuse_lying_filter_layouts) {
@@ -414,7 +433,10 @@ TEST(DedupTable, should_evict_the_oldest_committed_key_but_never_a_live_reservat
   EXPECT_FALSE(f.table().contains(live[5], now, c));
   for (std::uint64_t i = 0; i < live.size(); ++i)
     if (i != 5) EXPECT_TRUE(f.table().contains(live[i], now, c)) << i;
-  EXPECT_TRUE(f.table().contains(newcomer, now, c));
+  // (A published key is not in the filter, which only process-once reads: ask as a publisher.)
+  const auto again = f.table().reserve(newcomer, kSomeOwner, now, kLongWaitNs, c);
+  EXPECT_EQ(again.outcome, ReserveOutcome::duplicate);
+  EXPECT_EQ(again.seq, 500u);
 
   // A window of live reservations (their owner, this process, is alive) is
   // never evicted: a publish in progress must not lose its key.

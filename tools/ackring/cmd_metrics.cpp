@@ -135,7 +135,7 @@ void add_queue_metrics(Exposition& m, const std::string& queue, const QueueStats
     m.add("ackring_dedup_hits_total", "counter", "Keyed publishes answered duplicate.", q, d(s.dedup.hits));
     m.add("ackring_dedup_keyed_published_total", "counter",
           "Keyed publishes, duplicates included (hits / this = the hit ratio).", q, d(s.dedup.keyed_published));
-    m.add("ackring_dedup_bloom_negatives_total", "counter", "Lookups the bloom filter answered alone.", q,
+    m.add("ackring_dedup_bloom_negatives_total", "counter", "Process-once lookups the bloom filter answered alone.", q,
           d(s.dedup.bloom_negatives));
     m.add("ackring_dedup_expired_reused_total", "counter", "Entries of expired keys reused.", q,
           d(s.dedup.expired_reused));
