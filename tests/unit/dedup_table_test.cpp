@@ -705,6 +705,52 @@ TEST(DedupOwnership, should_never_take_a_busy_entry_whose_writer_lives_however_o
   EXPECT_EQ(r.entry, base + 2);
 }
 
+TEST(DedupScan, should_find_a_key_behind_empty_entries_low_word_twins_and_a_busy_entry) {
+  // The lookup and validation scans read every entry's state and low key word
+  // first and examine only the candidates: a twin with our low word but
+  // another high word, and a busy entry (key unknown), are examined and
+  // passed over; empty entries before the key do not end the scan; the key in
+  // the window's last stretch of entries is still found.
+  TableFixture f(table_options(64));
+  const std::uint64_t now = detail::coarse_monotonic_ms();
+  const std::uint64_t base = 40;
+  const Fingerprint key = f.key_at(base);
+  const Fingerprint twin{key.lo, key.hi ^ 1};
+  f.set_entry(base + 1, (3ull << 62) | now, twin, 7 + 1);
+  f.set_entry(base + 5, busy_pid_word(static_cast<std::uint32_t>(::getpid())), f.key_at(base), 0);
+  f.set_entry(base + 14, (3ull << 62) | now, key, 42 + 1);  // positions 0, 2-4, 6-13 and 15 stay empty
+  DedupCounters c;
+  const auto r = f.table().reserve(key, kSomeOwner, now, kLongWaitNs, c);
+  EXPECT_EQ(r.outcome, ReserveOutcome::duplicate);
+  EXPECT_EQ(r.seq, 42u) << "the low-word twin was taken for the key";
+  EXPECT_EQ(c.hits, 1u);
+  EXPECT_EQ(f.kind(base), 0u) << "a duplicate reserved an entry";
+  // The twin itself is a key of its own: fresh, reserved in the first empty entry.
+  const Fingerprint other{twin.lo, twin.hi ^ 2};
+  const auto fresh = f.table().reserve(other, kSomeOwner, now, kLongWaitNs, c);
+  ASSERT_EQ(fresh.outcome, ReserveOutcome::reserved);
+  EXPECT_EQ(fresh.entry, base);
+  EXPECT_EQ(f.kind(base + 5), 1u) << "the busy entry of a live writer was taken";
+}
+
+TEST(DedupScan, should_take_back_an_orphan_of_its_own_key_before_an_earlier_empty_entry) {
+  // A dead owner's reservation of the key, with no slot recorded, is an
+  // orphan: the lookup examines it (it may be the key) and the claim takes
+  // it back rather than leaving it to hold an entry until a full window's
+  // second pass (and to cost every later lookup of the key a liveness check).
+  TableFixture f(table_options(64));
+  const std::uint64_t now = detail::coarse_monotonic_ms();
+  const std::uint64_t base = 8;
+  const Fingerprint key = f.key_at(base);
+  f.set_entry(base + 6, reserved_word(dead_owner(f.state())), key, 0);
+  DedupCounters c;
+  const auto r = f.table().reserve(key, kSomeOwner, now, kLongWaitNs, c);
+  ASSERT_EQ(r.outcome, ReserveOutcome::reserved);
+  EXPECT_EQ(r.entry, base + 6);
+  EXPECT_EQ(c.expired_reused, 1u);
+  EXPECT_EQ(f.kind(base), 0u);
+}
+
 TEST(DedupOwnership, should_keep_a_live_owners_reservation_past_the_window_and_time_out_its_key) {
   // A live publisher stalled for longer than the window still holds its key:
   // taking its entry would let it commit its slot after another publisher of
