@@ -62,9 +62,10 @@ struct QueueOptions {
   std::uint32_t dedup_entries = 0;
   Millis dedup_window{300'000};           // a key is remembered this long (like SQS FIFO's 5 minutes)
   DedupFullPolicy dedup_full_policy = DedupFullPolicy::refuse;
-  // Bloom filter in front of the dedup table. It saves the table probe when a
-  // key is new; turn it off when most keyed publishes are retries (hits, where
-  // the filter only adds a cache miss) or to save its 2 bytes per entry.
+  // Bloom filter in front of the dedup table's process-once records: it
+  // answers process_once / is_processed of a new message without probing the
+  // table. Keyed publishes do not use it (they scan the key's window anyway).
+  // Turn it off when no consumer uses process-once, to save its 2 bytes per entry.
   bool dedup_bloom = true;
   // Journal (write-ahead log) on a real file system: with async or sync,
   // every process that opens the queue runs a journal thread; the one that

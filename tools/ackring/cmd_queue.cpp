@@ -408,7 +408,7 @@ void add_queue_commands(CLI::App& app, Globals& globals, Action& action) {
         ->type_name("refuse|evict")
         ->capture_default_str();
     cmd->add_flag("--no-bloom", o->no_bloom,
-                  "No bloom filter in front of the dedup table (saves 2 B/entry; faster when most keys are retries)");
+                  "No bloom filter in front of the dedup table (saves 2 B/entry; only process-once lookups use it)");
     cmd->add_option("--publish-timestamp", o->publish_timestamp,
                     "Clock of each message's publish time: precise (ns; ~25 ns a publish) or coarse (the kernel "
                     "tick, 1-4 ms; ~5 ns)")
