@@ -7,6 +7,7 @@
 #include <algorithm>
 #include <bit>
 #include <cstring>
+#include <optional>
 
 #include "shm/clock.hpp"
 #include "shm/cpu_relax.hpp"
@@ -110,6 +111,25 @@ WindowScan scan_window(const DedupEntry* entries, std::uint64_t mask, std::uint3
     w.candidates |= std::uint32_t{kind == kBusy || (kind != kEmpty && same_lo)} << i;
   }
   return w;
+}
+
+// The lookup's walk of a window (reserve()'s phase 1, contains()):
+// scan_window() a stretch of kLookupPart entries at a time and call
+// visit(index) for each candidate, in window order, until it returns true. A
+// published key mostly sits near the start of its window, so a lookup that
+// finds it waits for those lines only (out of cache, one scan of the whole
+// window cost a retried publish 50 ns more). Returns the positions seen empty.
+template <typename Visit>
+std::uint32_t scan_candidates(const DedupEntry* entries, std::uint64_t mask, std::uint32_t base, Fingerprint key,
+                              Visit&& visit) {
+  std::uint32_t empty = 0;
+  for (std::uint32_t part_at = 0; part_at < kDedupProbe; part_at += kLookupPart) {
+    const WindowScan part = scan_window(entries, mask, base, key, part_at, kLookupPart);
+    empty |= part.empty;
+    for (std::uint32_t c = part.candidates; c != 0; c &= c - 1)
+      if (visit(static_cast<std::uint32_t>((base + std::countr_zero(c)) & mask))) return empty;
+  }
+  return empty;
 }
 
 // This process's pid without a syscall per call: cached, and re-read in a
@@ -565,38 +585,32 @@ Reservation DedupTable::reserve(Fingerprint key, std::uint64_t owner, std::uint6
     }
     // Phase 1: is the key already published, or being published? The bloom
     // filter is not asked: the scan costs about what its lookup and insert
-    // did, and it also finds the entry to claim (docs/dedup.md §6). In steps
-    // of two lines: a published key mostly sits near the start of its
-    // window, and a retry then waits for those lines only (out of cache, a
-    // scan of the whole window cost a retried publish 50 ns more).
-    WindowScan lookup;
+    // did, and it also finds the entry to claim (docs/dedup.md §6).
     Pick orphan;  // an entry the lookup examined and found reusable: an orphan of our key, say
+    std::optional<Reservation> answer;  // duplicate, or timeout behind a racer
     bool restart = false;
-    for (std::uint32_t part_at = 0; part_at < kDedupProbe && !restart; part_at += kLookupPart) {
-      const WindowScan part = scan_window(entries_, mask_, base, key, part_at, kLookupPart);
-      lookup.empty |= part.empty;
-      for (std::uint32_t c = part.candidates; c != 0 && !restart; c &= c - 1) {
-        const std::uint32_t index = index_at(static_cast<std::uint32_t>(std::countr_zero(c)));
-        const Seen x = examine(index, key, now_ms, false);
-        if (x.cls == Class::reusable && orphan.index < 0) orphan = {index, x.state};
-        if (!x.match) continue;
-        if (x.cls == Class::live_committed) {
-          ++counters.hits;
-          return {ReserveOutcome::duplicate, 0, x.seq};
-        }
-        if (x.cls == Class::live_reserved) {
-          if (!wait(index, x)) return {ReserveOutcome::timeout, 0, 0};
-          restart = true;
-        }
+    const std::uint32_t empty_seen = scan_candidates(entries_, mask_, base, key, [&](std::uint32_t index) {
+      const Seen x = examine(index, key, now_ms, false);
+      if (x.cls == Class::reusable && orphan.index < 0) orphan = {index, x.state};
+      if (!x.match) return false;
+      if (x.cls == Class::live_committed) {
+        ++counters.hits;
+        answer = Reservation{ReserveOutcome::duplicate, 0, x.seq};
+        return true;
       }
-    }
+      if (x.cls != Class::live_reserved) return false;
+      if (wait(index, x)) restart = true;
+      else answer = Reservation{ReserveOutcome::timeout, 0, 0};
+      return true;
+    });
+    if (answer) return *answer;
     if (restart) continue;
     // Phase 2: reserve a reusable entry of the window, claimed from exactly
     // the state word that was judged reusable (no second judgement): one the
     // lookup examined (an orphan of our key is taken back at once, as the
     // search below would), else the first it saw empty, else the search.
     const Pick picked = orphan.index >= 0  ? orphan
-                        : lookup.empty != 0 ? Pick{index_at(static_cast<std::uint32_t>(std::countr_zero(lookup.empty))), 0}
+                        : empty_seen != 0 ? Pick{index_at(static_cast<std::uint32_t>(std::countr_zero(empty_seen))), 0}
                                             : pick_reusable(base, key, now_ms, counters);
     if (picked.index < 0) return {ReserveOutcome::full, 0, 0};
     if (orphan.index >= 0 && kind_of(orphan.observed) != kEmpty) ++counters.expired_reused;
@@ -729,18 +743,13 @@ bool DedupTable::contains(Fingerprint key, std::uint64_t now_ms, DedupCounters& 
     return false;
   }
   const auto base = static_cast<std::uint32_t>(key.lo & mask_);
-  for (std::uint32_t part_at = 0; part_at < kDedupProbe; part_at += kLookupPart) {
-    const WindowScan part = scan_window(entries_, mask_, base, key, part_at, kLookupPart);
-    for (std::uint32_t c = part.candidates; c != 0; c &= c - 1) {
-      const auto index = static_cast<std::uint32_t>((base + std::countr_zero(c)) & mask_);
-      const Seen x = examine(index, key, now_ms, false);
-      if (x.match && x.cls == Class::live_committed) {
-        ++counters.hits;
-        return true;
-      }
-    }
-  }
-  return false;
+  bool found = false;
+  (void)scan_candidates(entries_, mask_, base, key, [&](std::uint32_t index) {
+    const Seen x = examine(index, key, now_ms, false);
+    return found = x.match && x.cls == Class::live_committed;
+  });
+  if (found) ++counters.hits;
+  return found;
 }
 
 bool DedupTable::insert(Fingerprint key, std::uint64_t seq, std::uint64_t now_ms) noexcept {
