@@ -7,7 +7,7 @@
 // polling run reports the producer's ns per publish and the consumer's mean
 // batch: a mean batch near 1 means the consumer caught up and spends its time
 // polling the header line of the slot the producer is writing. The table,
-// sorted by mean batch, shows what that costs the producer (README, "Where a
+// sorted by mean batch, shows what that costs the producer (docs/performance.md, "Where a
 // message's time goes"). Every message is checked by index, in order.
 //
 // --keyed does the same for effectively-once, as ackring-bench's row does it:
