@@ -99,12 +99,15 @@ void add_journal_metrics(Exposition& m, const std::string& queue, const JournalV
 // The group's delivery-to-ack times as a Prometheus histogram (cumulative
 // buckets, upper bounds in seconds), so histogram_quantile(0.99, ...) works.
 void add_ack_latency(Exposition& m, const std::string& queue, const GroupStats& g) {
-  static const char* const kFamily = "ackring_group_ack_latency_seconds";
+  // One spelling of the family; its sample names are joined at compile time
+  // (std::string's operator+ here made GCC 12 report a false overflow).
+#define ACKRING_ACK_LATENCY_FAMILY "ackring_group_ack_latency_seconds"
+  static const char* const kFamily = ACKRING_ACK_LATENCY_FAMILY;
+  static const char* const kBucket = ACKRING_ACK_LATENCY_FAMILY "_bucket";
+  static const char* const kSum = ACKRING_ACK_LATENCY_FAMILY "_sum";
+  static const char* const kCount = ACKRING_ACK_LATENCY_FAMILY "_count";
+#undef ACKRING_ACK_LATENCY_FAMILY
   static const char* const kHelp = "Time from delivery to ack of acked messages (coarse clock, 1-4 ms ticks).";
-  // The sample names spelt out: kFamily + "_bucket" made GCC 12 report a false overflow.
-  static const char* const kBucket = "ackring_group_ack_latency_seconds_bucket";
-  static const char* const kSum = "ackring_group_ack_latency_seconds_sum";
-  static const char* const kCount = "ackring_group_ack_latency_seconds_count";
   std::uint64_t cumulative = 0;
   for (std::size_t b = 0; b + 1 < AckLatency::kBuckets; ++b) {
     cumulative += g.ack_latency.buckets[b];
