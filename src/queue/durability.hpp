@@ -77,6 +77,9 @@ inline constexpr std::uint32_t kDurabilitySync = 2;
 void start_durability(QueueState& q);
 // Tests: a process that must fork without a journal thread turns them off.
 void set_durability_threads_enabled(bool enabled) noexcept;
+// Tests: the sync journal thread's spin before it sleeps, in ns (0: none),
+// instead of $ACKRING_JOURNAL_SPIN_US or the default 250 µs.
+void set_journal_spin_ns(std::uint64_t ns) noexcept;
 
 // Raises durable_seq to `end` (never lowers it) and wakes who waits for it.
 void publish_durable(const QueueState& q, std::uint64_t end) noexcept;

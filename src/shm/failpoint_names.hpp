@@ -39,4 +39,5 @@
   X("dedup.after_set_claimed")  /* claimed seq recorded in the entry, slot not yet written */            \
   X("dedup.before_entry_commit") /* slot committed, entry not yet committed */                          \
   /* journal (src/queue/durability.cpp) */                                                                     \
-  X("journal.lead_before_flush") /* a sync publisher journals itself: records staged, not yet written */
+  X("journal.lead_before_flush") /* a sync publisher journals itself: records staged, not yet written */ \
+  X("journal.idle_spin")         /* the sync journal thread, idle, starts spinning for the next commit */
