@@ -9,8 +9,7 @@
 #include <set>
 #include <string>
 
-#include "failpoint_util.hpp"
-#include "test_util.hpp"
+#include "journal_fixture.hpp"
 
 using namespace std::chrono_literals;
 
@@ -19,20 +18,9 @@ namespace {
 
 constexpr int kMaxLeadPublishes = 1000;
 
-// The parent runs no journal thread of its own until a test starts one, so
-// that the child it forks is the process holding the journal.
-class JournalLead : public ::testing::Test {
+// The child that holds the journal is the leader (fork_leader).
+class JournalLead : public JournalProcessTest {
  protected:
-  void SetUp() override { set_journal_writer_enabled(false); }
-  void TearDown() override { set_journal_writer_enabled(true); }
-
-  [[nodiscard]] QueueOptions sync_options() const {
-    QueueOptions o = small_options(64);
-    o.durability = Durability::sync;
-    o.journal_dir = journal_.root().string();
-    return o;
-  }
-
   // A child that takes the journal, arms `action` at the leader's step and
   // publishes "a<i>" until one of its publishes has led a flush through the
   // step (the journal thread may flush a few itself first). Exit 0: every
@@ -53,20 +41,6 @@ class JournalLead : public ::testing::Test {
     });
   }
 
-  // Receives until `want` arrived or nothing comes for 5 s; returns the
-  // texts (each once: a second delivery of one is a failure).
-  static std::set<std::string> receive_texts(Consumer& c, const Queue& q, std::size_t want) {
-    std::set<std::string> got;
-    while (got.size() < want) {
-      auto d = c.receive(5s);
-      if (!d) break;
-      EXPECT_LT(d->seq(), q.stats().durable_seq) << "handed out before it was durable";
-      EXPECT_TRUE(got.insert(text_of(d->payload())).second) << "delivered twice: " << text_of(d->payload());
-      EXPECT_EQ(c.ack(*d), Status::ok);
-    }
-    return got;
-  }
-
   // "a0" .. "a<n-1>", the leader's messages in the order it published them.
   static std::set<std::string> leader_texts(std::size_t n) {
     std::set<std::string> want;
@@ -78,9 +52,6 @@ class JournalLead : public ::testing::Test {
     want.insert(extra);
     return want;
   }
-
-  TempJournalDir journal_;
-  TempQueue tq_;
 };
 
 TEST_F(JournalLead, should_hand_out_nothing_staged_by_a_stalled_leader_and_lose_nothing_when_it_resumes) {

@@ -9,30 +9,20 @@
 #include <set>
 #include <string>
 
-#include "failpoint_util.hpp"
+#include "journal_fixture.hpp"
 #include "queue/durability.hpp"
-#include "test_util.hpp"
 
 using namespace std::chrono_literals;
 
 namespace ackring::testing {
 namespace {
 
-// The parent runs no journal thread until a test starts one, so that the
-// child it forks can hold the journal.
-class JournalSpin : public ::testing::Test {
+// The child that holds the journal spins (fork_holder).
+class JournalSpin : public JournalProcessTest {
  protected:
-  void SetUp() override { set_journal_writer_enabled(false); }
   void TearDown() override {
-    set_journal_writer_enabled(true);
+    JournalProcessTest::TearDown();
     detail::set_journal_spin_ns(250'000);
-  }
-
-  [[nodiscard]] QueueOptions sync_options() const {
-    QueueOptions o = small_options(64);
-    o.durability = Durability::sync;
-    o.journal_dir = journal_.root().string();
-    return o;
   }
 
   // A child that takes the journal with `action` armed at the spin's first
@@ -50,21 +40,14 @@ class JournalSpin : public ::testing::Test {
     });
   }
 
-  // Receives until `want` arrived or nothing comes for 5 s; each text once.
-  static std::set<std::string> receive_texts(Consumer& c, const Queue& q, std::size_t want) {
-    std::set<std::string> got;
-    while (got.size() < want) {
-      auto d = c.receive(5s);
-      if (!d) break;
-      EXPECT_LT(d->seq(), q.stats().durable_seq) << "handed out before it was durable";
-      EXPECT_TRUE(got.insert(text_of(d->payload())).second) << "delivered twice: " << text_of(d->payload());
-      EXPECT_EQ(c.ack(*d), Status::ok);
-    }
-    return got;
+  // With the holder stopped or dead nothing becomes durable: a sync publish
+  // of "b" times out (committed, not durable) and nothing is handed out.
+  static void publish_b_while_nobody_journals(Queue& q, Consumer& c) {
+    auto p = q.producer();
+    EXPECT_EQ(p.publish("b", std::chrono::milliseconds(200)).status, Status::timeout);
+    EXPECT_EQ(q.stats().durable_seq, 0u);
+    EXPECT_FALSE(c.receive(std::chrono::milliseconds(50)));
   }
-
-  TempJournalDir journal_;
-  TempQueue tq_;
 };
 
 // A spin of a whole second, so that the journal thread spins through the
@@ -101,12 +84,7 @@ TEST_F(JournalSpin, should_journal_a_commit_made_while_the_spinning_holder_was_s
   auto c = q.consumer("g");
   Child holder = fork_holder(fp::Action::stall);
   ASSERT_EQ(wait_stopped_or_dead(holder, 20s), "stopped") << holder.describe();
-  // Nothing can become durable while the holder is stopped: the publish
-  // times out (committed, not durable) and nothing is handed out.
-  auto p = q.producer();
-  EXPECT_EQ(p.publish("b", 200ms).status, Status::timeout);
-  EXPECT_EQ(q.stats().durable_seq, 0u);
-  EXPECT_FALSE(c.receive(50ms));
+  publish_b_while_nobody_journals(q, c);
   holder.kill(SIGCONT);
   EXPECT_EQ(receive_texts(c, q, 1), std::set<std::string>{"b"});
   ASSERT_TRUE(holder.wait_for(60s));
@@ -118,9 +96,7 @@ TEST_F(JournalSpin, should_journal_a_commit_that_a_holder_dead_while_spinning_le
   auto c = q.consumer("g");
   Child holder = fork_holder(fp::Action::die);
   ASSERT_EQ(wait_stopped_or_dead(holder, 20s), "dead") << holder.describe();
-  auto p = q.producer();
-  EXPECT_EQ(p.publish("b", 200ms).status, Status::timeout);
-  EXPECT_FALSE(c.receive(50ms));
+  publish_b_while_nobody_journals(q, c);
   // A process with a journal thread takes the lock over and journals "b".
   set_journal_writer_enabled(true);
   auto takeover = Queue::open(tq_.path());
