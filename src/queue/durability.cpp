@@ -69,7 +69,9 @@ std::uint64_t holder_spin_ns() noexcept {
     const unsigned long long us = std::strtoull(v, &end, 10);
     // Up to 1 s: a larger value is a typo. A bad value keeps the default, and says so once.
     if (*end == '\0' && us <= 1'000'000) ns = us * 1000;
-    else std::fprintf(stderr, "ackring: ignoring ACKRING_JOURNAL_SPIN_US=%s (want 0..1000000 µs); spinning 250 µs\n", v);
+    else
+      std::fprintf(stderr, "ackring: ignoring ACKRING_JOURNAL_SPIN_US=%s (want 0..1000000 µs); spinning %llu µs\n", v,
+                   static_cast<unsigned long long>(kDefaultHolderSpinNs / 1000));
   }
   std::uint64_t unset = UINT64_MAX;
   g_holder_spin_ns.compare_exchange_strong(unset, ns, std::memory_order_relaxed);
@@ -226,7 +228,6 @@ struct DurabilityAgent {
   std::string last_error;
   std::vector<JournalGroupState> last_groups;  // as of the last checkpoint written
   // Sync: the journal thread's spin before it sleeps (spin_for_commit).
-  std::uint64_t idle_since_ns = 0;  // journal thread only: when its idle spell began
   std::uint64_t last_idle_ns = 0;   // journal thread only: how long its last idle spell lasted
   std::uint64_t producers_counted_ns = 0;  // journal thread only: when lone_producer last counted
   bool lone_producer_cached = false;       // journal thread only: its answer then
@@ -463,7 +464,11 @@ struct DurabilityAgent {
   // found nothing, and a leader that journals more raises durable_seq first.
   void sleep_until_commit() {
     auto& h = q.header();
-    if (spin_for_commit()) return;
+    const std::uint64_t idle_start_ns = monotonic_ns();
+    if (spin_for_commit(idle_start_ns)) {
+      last_idle_ns = monotonic_ns() - idle_start_ns;
+      return;
+    }
     // seq_cst: the waiting side of wait.hpp; pairs with the producer's commit CAS and waiter load.
     h.commit_waiters.fetch_add(1, std::memory_order_seq_cst);
     const std::uint32_t seen = arm(h.commit_futex);  // armed: a producer's commit wakes us (wait.hpp)
@@ -472,7 +477,7 @@ struct DurabilityAgent {
     if (!ready && !stopping.load(std::memory_order_relaxed)) futex_wait(h.commit_futex, seen, kIdleWaitNs);
     // seq_cst: the last step of wait.hpp (all steps seq_cst); a late decrement only costs a waker a syscall.
     h.commit_waiters.fetch_sub(1, std::memory_order_seq_cst);
-    last_idle_ns = monotonic_ns() - idle_since_ns;
+    last_idle_ns = monotonic_ns() - idle_start_ns;
   }
 
   // Whether the slot at durable_seq is committed or aborted: a record to journal.
@@ -493,8 +498,7 @@ struct DurabilityAgent {
   // own flushes (lead_flush): a spinning journal thread would take the writer
   // from under them and cost them the wake-up they save. True: a record is
   // ready to journal.
-  bool spin_for_commit() {
-    const std::uint64_t start_ns = monotonic_ns();
+  bool spin_for_commit(std::uint64_t start_ns) {
     const std::uint64_t budget_ns = holder_spin_ns();
     // relaxed: a hint, written by lead_flush of this process.
     const bool local_publishers = start_ns - last_local_publish_ns.load(std::memory_order_relaxed) < kLocalLeadQuietNs;
@@ -511,8 +515,6 @@ struct DurabilityAgent {
         }
       }
     }
-    idle_since_ns = start_ns;
-    if (ready) last_idle_ns = monotonic_ns() - start_ns;
     return ready;
   }
 
