@@ -482,10 +482,18 @@ struct DedupRig {
 
   DedupRig(bool bloom, std::uint32_t entries, std::int64_t percent, Prefill how = Prefill::published_keys)
       : q("dedup", dedup_options(bloom, entries)), p(q->producer()), c(q->consumer("g", consumer_options())) {
+    const std::vector<std::byte> msg(64, std::byte{2});
+    // Every slot written once (unkeyed: the table is untouched), so that no
+    // timed publish takes the first-touch page fault of a fresh queue file's
+    // ring page. BM_PublishDedup makes a new rig every entries / 32
+    // publishes; without this its keyed rows (a new rig every 256 publishes
+    // at 2^13 entries) paid a fault every 32 publishes, ~55 ns a publish on
+    // the AMD host, which its unkeyed row (one rig) did not.
+    ok = fill(p, dedup_options(bloom, entries).capacity, ackring::Bytes(msg));
+    drain(c);
     // Keys "fill-<n>" (or records) until `percent` of the entries hold live
     // keys (evictions at high load make it take a few more).
     const std::uint64_t target = std::uint64_t{entries} * static_cast<std::uint64_t>(percent) / 100;
-    const std::vector<std::byte> msg(64, std::byte{2});
     std::uint64_t n = 0;
     for (std::uint64_t live = q->stats().dedup.live; live < target && ok; live = q->stats().dedup.live) {
       for (std::uint64_t i = live; i < target && ok; ++i) {

@@ -10,12 +10,13 @@ ACKRING_ROOT="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
 # curl, prometheus (for its promtool): the metrics HTTP test. On a systemd machine the
 # package also starts a Prometheus server (port 9090): 'systemctl disable --now prometheus'.
 # nats-server, libnats-dev: the NATS JetStream bridge (`ackring bridge`, tests/bridge, bench/bridge_bench.cpp).
+# valgrind: bench/count_instructions.sh (instructions per message, and its ctest).
 ACKRING_PACKAGES=(g++ cmake ninja-build pkg-config libboost-dev liburing-dev libxxhash-dev
                   libgtest-dev libbenchmark-dev libcli11-dev nlohmann-json3-dev clang libclang-rt-14-dev
                   libsqlite3-dev sqlite3 gnuplot-nox libcpp-httplib-dev curl prometheus spin
                   help2man dpkg-dev file make
                   python3-dev pybind11-dev python3-pytest
-                  nats-server libnats-dev)
+                  nats-server libnats-dev valgrind)
 
 ackring_install_packages() {
   local missing=()

@@ -710,27 +710,35 @@ TEST(DedupScan, should_find_a_key_behind_empty_entries_low_word_twins_and_a_busy
   // first and examine only the candidates: a twin with our low word but
   // another high word, and a busy entry (key unknown), are examined and
   // passed over; empty entries before the key do not end the scan; the key in
-  // the window's last stretch of entries is still found.
-  TableFixture f(table_options(64));
-  const std::uint64_t now = detail::coarse_monotonic_ms();
-  const std::uint64_t base = 40;
-  const Fingerprint key = f.key_at(base);
-  const Fingerprint twin{key.lo, key.hi ^ 1};
-  f.set_entry(base + 1, (3ull << 62) | now, twin, 7 + 1);
-  f.set_entry(base + 5, busy_pid_word(static_cast<std::uint32_t>(::getpid())), f.key_at(base), 0);
-  f.set_entry(base + 14, (3ull << 62) | now, key, 42 + 1);  // positions 0, 2-4, 6-13 and 15 stay empty
-  DedupCounters c;
-  const auto r = f.table().reserve(key, kSomeOwner, now, kLongWaitNs, c);
-  EXPECT_EQ(r.outcome, ReserveOutcome::duplicate);
-  EXPECT_EQ(r.seq, 42u) << "the low-word twin was taken for the key";
-  EXPECT_EQ(c.hits, 1u);
-  EXPECT_EQ(f.kind(base), 0u) << "a duplicate reserved an entry";
-  // The twin itself is a key of its own: fresh, reserved in the first empty entry.
-  const Fingerprint other{twin.lo, twin.hi ^ 2};
-  const auto fresh = f.table().reserve(other, kSomeOwner, now, kLongWaitNs, c);
-  ASSERT_EQ(fresh.outcome, ReserveOutcome::reserved);
-  EXPECT_EQ(fresh.entry, base);
-  EXPECT_EQ(f.kind(base + 5), 1u) << "the busy entry of a live writer was taken";
+  // the window's last stretch of entries is still found. The same at windows
+  // that wrap past the table's end (entry 63 of 64) inside a stretch, between
+  // stretches and at the window's second entry: the scans read those with
+  // masked indices, the others at constant offsets.
+  for (const std::uint64_t base : {40u, 58u, 60u, 63u}) {
+    SCOPED_TRACE("window at " + std::to_string(base));
+    TableFixture f(table_options(64));
+    auto at = [&](std::uint64_t position) { return (base + position) & f.mask(); };
+    const std::uint64_t now = detail::coarse_monotonic_ms();
+    const Fingerprint key = f.key_at(base);
+    const Fingerprint twin{key.lo, key.hi ^ 1};
+    f.set_entry(at(1), (3ull << 62) | now, twin, 7 + 1);
+    f.set_entry(at(5), busy_pid_word(static_cast<std::uint32_t>(::getpid())), f.key_at(base), 0);
+    f.set_entry(at(14), (3ull << 62) | now, key, 42 + 1);  // positions 0, 2-4, 6-13 and 15 stay empty
+    DedupCounters c;
+    const auto r = f.table().reserve(key, kSomeOwner, now, kLongWaitNs, c);
+    EXPECT_EQ(r.outcome, ReserveOutcome::duplicate);
+    EXPECT_EQ(r.seq, 42u) << "the low-word twin was taken for the key";
+    EXPECT_EQ(c.hits, 1u);
+    EXPECT_EQ(f.kind(at(0)), 0u) << "a duplicate reserved an entry";
+    f.table().bloom_insert(key, now);  // set_entry wrote the entry alone: the filter has to say "maybe"
+    EXPECT_TRUE(f.table().contains(key, now, c)) << "a process-once lookup walks the same window";
+    // The twin itself is a key of its own: fresh, reserved in the first empty entry.
+    const Fingerprint other{twin.lo, twin.hi ^ 2};
+    const auto fresh = f.table().reserve(other, kSomeOwner, now, kLongWaitNs, c);
+    ASSERT_EQ(fresh.outcome, ReserveOutcome::reserved);
+    EXPECT_EQ(fresh.entry, at(0));
+    EXPECT_EQ(f.kind(at(5)), 1u) << "the busy entry of a live writer was taken";
+  }
 }
 
 TEST(DedupScan, should_take_back_an_orphan_of_its_own_key_before_an_earlier_empty_entry) {
