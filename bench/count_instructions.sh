@@ -12,8 +12,8 @@
 #   bench/count_instructions.sh keyed        # the paths whose name contains "keyed"
 #
 # Each path is a microbench row, the library functions it times (their
-# inclusive counts, toggled on with --toggle-collect) and the messages per
-# call. TscClock::reanchor is left out: it runs once per millisecond of TSC
+# inclusive counts, toggled on with --toggle-collect; each one's count per
+# call, summed) and the messages per call. TscClock::reanchor is left out: it runs once per millisecond of TSC
 # time, so about fifty times as often under valgrind as natively.
 # Environment: BUILD_DIR (default <repo>/build-bench, built here in Release
 # with the benchmarks if it has no ackring-microbench), JOBS (default 2),
@@ -48,6 +48,9 @@ ack='ackring::Consumer::ack(ackring::Receipt const&)'
 publish_batch="ackring::Producer::try_publish_batch($spans)"
 receive_batch='ackring::Consumer::try_receive_batch(std::span<ackring::Delivery, 18446744073709551615ul>)'
 ack_batch='ackring::Consumer::ack_batch(std::span<ackring::Delivery const, 18446744073709551615ul>)'
+is_processed='ackring::Consumer::is_processed(ackring::Delivery const&)'
+mark_processed='ackring::Consumer::mark_processed(ackring::Delivery const&)'
+process_once_batch='ackring::Consumer::process_once_batch(std::span<ackring::Delivery const, 18446744073709551615ul>, void*, bool (*)(void*, ackring::Delivery const&))'
 
 # name | microbench row (an anchored regex) | messages per call of the first function | functions
 paths=(
@@ -58,12 +61,14 @@ paths=(
   "try_receive + ack|BM_ReceiveAck$|1|$ack|$receive"
   "publish_batch(32), per message|BM_TryPublishBatch/32$|32|$publish_batch"
   "receive_batch(32) + ack_batch, per message|BM_ReceiveBatchAck/32$|32|$ack_batch|$receive_batch"
+  "process-once: is_processed + mark_processed, 2^20 entries|BM_ProcessOnce/batched:0|1|$mark_processed|$is_processed"
+  "process-once: process_once_batch(32) with its acks, per message|BM_ProcessOnce/batched:1|32|$process_once_batch"
 )
 
 missing=0
 out="$(mktemp -d)"
 trap 'rm -rf "$out"' EXIT
-printf '%-56s %14s %10s\n' "path" "instructions" "calls"
+printf '%-64s %14s %10s\n' "path" "instructions" "calls"
 for path in "${paths[@]}"; do
   IFS='|' read -r -a f <<<"$path"
   name="${f[0]}" row="${f[1]}" per_call="${f[2]}" functions=("${f[@]:3}")
@@ -78,19 +83,31 @@ for path in "${paths[@]}"; do
   inclusive_of() {  # a function's inclusive instructions, 0 if it never ran
     grep -F -m1 ":$1 [" "$out/inclusive" | awk '{ gsub(",", "", $1); print $1 + 0 }' | grep . || echo 0
   }
-  total=0
-  for fn in "${functions[@]}"; do total=$((total + $(inclusive_of "$fn"))); done
-  reanchor="$(inclusive_of 'ackring::detail::TscClock::reanchor()')"
-  # The first function's calls: the sum of its callers' "(Nx)" in its block of the tree.
-  calls="$(awk -v fn="${functions[0]}" '
-    /^$/ { sum = 0; next }
-    / < / && match($0, /\(([0-9,]+)x\)/) { n = substr($0, RSTART + 1, RLENGTH - 3); gsub(",", "", n); sum += n; next }
-    / \*  / && index($0, ":" fn " [") { print sum; exit }' "$out/tree")"
-  if [ -z "$calls" ] || [ "$calls" -eq 0 ]; then
-    printf '%-56s %14s\n' "$name" "no calls seen"
+  calls_of() {  # a function's calls: the sum of its callers' "(Nx)" in its block of the tree
+    awk -v fn="$1" '
+      /^$/ { sum = 0; next }
+      / < / && match($0, /\(([0-9,]+)x\)/) { n = substr($0, RSTART + 1, RLENGTH - 3); gsub(",", "", n); sum += n; next }
+      / \*  / && index($0, ":" fn " [") { print sum; found = 1; exit }
+      END { if (!found) print 0 }' "$out/tree"
+  }
+  # Each function's instructions per call, summed: a row's set-up may call
+  # one of them more often than the timed loop does (the process-once rig's
+  # prefill records keys with mark_processed alone). Reanchor's, spread over
+  # the first function's calls, is taken off.
+  per_message=0 calls_first=0 seen=1
+  for fn in "${functions[@]}"; do
+    calls="$(calls_of "$fn")"
+    [ "$calls" -gt 0 ] || { seen=0; break; }
+    [ "$calls_first" -gt 0 ] || calls_first="$calls"
+    per_message=$((per_message + $(inclusive_of "$fn") * 1000 / calls))
+  done
+  if [ "$seen" -eq 0 ]; then
+    printf '%-64s %14s\n' "$name" "no calls seen"
     missing=1
     continue
   fi
-  printf '%-56s %14d %10d\n' "$name" $(((total - reanchor) / (calls * per_call))) "$calls"
+  reanchor="$(inclusive_of 'ackring::detail::TscClock::reanchor()')"
+  per_message=$((per_message - reanchor * 1000 / calls_first))
+  printf '%-64s %14d %10d\n' "$name" $((per_message / (1000 * per_call))) "$calls_first"
 done
 exit "$missing"
