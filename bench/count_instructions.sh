@@ -13,8 +13,9 @@
 #
 # Each path is a microbench row, the library functions it times (their
 # inclusive counts, toggled on with --toggle-collect; each one's count per
-# call, summed) and the messages per call. TscClock::reanchor is left out: it runs once per millisecond of TSC
-# time, so about fifty times as often under valgrind as natively.
+# call, summed) and the messages per call. TscClock::reanchor is left out:
+# it runs once per millisecond of TSC time, so about fifty times as often
+# under valgrind as natively.
 # Environment: BUILD_DIR (default <repo>/build-bench, built here in Release
 # with the benchmarks if it has no ackring-microbench), JOBS (default 2),
 # MICROBENCH (the binary to count in, instead of BUILD_DIR's). Exits 1 if a
@@ -68,6 +69,17 @@ paths=(
 missing=0
 out="$(mktemp -d)"
 trap 'rm -rf "$out"' EXIT
+# Both read the current row's callgrind reports, $out/inclusive and $out/tree.
+inclusive_of() {  # a function's inclusive instructions, 0 if it never ran
+  grep -F -m1 ":$1 [" "$out/inclusive" | awk '{ gsub(",", "", $1); print $1 + 0 }' | grep . || echo 0
+}
+calls_of() {  # a function's calls: the sum of its callers' "(Nx)" in its block of the tree
+  awk -v fn="$1" '
+    /^$/ { sum = 0; next }
+    / < / && match($0, /\(([0-9,]+)x\)/) { n = substr($0, RSTART + 1, RLENGTH - 3); gsub(",", "", n); sum += n; next }
+    / \*  / && index($0, ":" fn " [") { print sum; found = 1; exit }
+    END { if (!found) print 0 }' "$out/tree"
+}
 printf '%-64s %14s %10s\n' "path" "instructions" "calls"
 for path in "${paths[@]}"; do
   IFS='|' read -r -a f <<<"$path"
@@ -80,16 +92,6 @@ for path in "${paths[@]}"; do
     { echo "count_instructions: valgrind failed on $row:" >&2; tail -5 "$out/log" >&2; exit 1; }
   callgrind_annotate --threshold=100 --inclusive=yes "$out/cg" >"$out/inclusive" 2>/dev/null
   callgrind_annotate --threshold=100 --tree=caller "$out/cg" >"$out/tree" 2>/dev/null
-  inclusive_of() {  # a function's inclusive instructions, 0 if it never ran
-    grep -F -m1 ":$1 [" "$out/inclusive" | awk '{ gsub(",", "", $1); print $1 + 0 }' | grep . || echo 0
-  }
-  calls_of() {  # a function's calls: the sum of its callers' "(Nx)" in its block of the tree
-    awk -v fn="$1" '
-      /^$/ { sum = 0; next }
-      / < / && match($0, /\(([0-9,]+)x\)/) { n = substr($0, RSTART + 1, RLENGTH - 3); gsub(",", "", n); sum += n; next }
-      / \*  / && index($0, ":" fn " [") { print sum; found = 1; exit }
-      END { if (!found) print 0 }' "$out/tree"
-  }
   # Each function's instructions per call, summed: a row's set-up may call
   # one of them more often than the timed loop does (the process-once rig's
   # prefill records keys with mark_processed alone). Reanchor's, spread over

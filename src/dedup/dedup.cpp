@@ -8,6 +8,7 @@
 #include <bit>
 #include <cstring>
 #include <optional>
+#include <utility>
 
 #include "shm/clock.hpp"
 #include "shm/cpu_relax.hpp"
@@ -141,18 +142,20 @@ template <std::uint32_t First = 0, std::uint32_t Count = kDedupProbe>
 template <typename Visit>
 std::uint32_t scan_candidates(const DedupEntry* entries, std::uint64_t mask, std::uint32_t base, Fingerprint key,
                               Visit&& visit) {
-  static_assert(kDedupProbe == 4 * kLookupPart);
+  static_assert(kDedupProbe % kLookupPart == 0);
   std::uint32_t empty = 0;
-  // One part: false to go on, true once visit() said stop.
-  auto part = [&]<std::uint32_t First>() {
-    const WindowScan seen = scan_window<First, kLookupPart>(entries, mask, base, key);
+  // Part `Part` of the window: false to go on, true once visit() said stop.
+  auto part = [&]<std::uint32_t Part>() {
+    const WindowScan seen = scan_window<Part * kLookupPart, kLookupPart>(entries, mask, base, key);
     empty |= seen.empty;
     for (std::uint32_t c = seen.candidates; c != 0; c &= c - 1)
       if (visit(static_cast<std::uint32_t>((base + std::countr_zero(c)) & mask))) return true;
     return false;
   };
-  (void)(part.template operator()<0>() || part.template operator()<kLookupPart>() ||
-         part.template operator()<2 * kLookupPart>() || part.template operator()<3 * kLookupPart>());
+  // The parts in window order, each with constant bounds; || stops at the first that says stop.
+  [&]<std::uint32_t... Parts>(std::integer_sequence<std::uint32_t, Parts...>) {
+    (void)(part.template operator()<Parts>() || ...);
+  }(std::make_integer_sequence<std::uint32_t, kDedupProbe / kLookupPart>{});
   return empty;
 }
 

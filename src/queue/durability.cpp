@@ -463,12 +463,14 @@ struct DurabilityAgent {
   // (which needs the mutex): in sync mode they are equal after a round that
   // found nothing, and a leader that journals more raises durable_seq first.
   void sleep_until_commit() {
-    auto& h = q.header();
     const std::uint64_t idle_start_ns = monotonic_ns();
-    if (spin_for_commit(idle_start_ns)) {
-      last_idle_ns = monotonic_ns() - idle_start_ns;
-      return;
-    }
+    if (!spin_for_commit(idle_start_ns)) wait_on_commit_futex();
+    last_idle_ns = monotonic_ns() - idle_start_ns;  // spin_for_commit's rule reads it next time
+  }
+
+  // The futex half of sleep_until_commit: armed, checked once more, then slept on.
+  void wait_on_commit_futex() {
+    auto& h = q.header();
     // seq_cst: the waiting side of wait.hpp; pairs with the producer's commit CAS and waiter load.
     h.commit_waiters.fetch_add(1, std::memory_order_seq_cst);
     const std::uint32_t seen = arm(h.commit_futex);  // armed: a producer's commit wakes us (wait.hpp)
@@ -477,7 +479,6 @@ struct DurabilityAgent {
     if (!ready && !stopping.load(std::memory_order_relaxed)) futex_wait(h.commit_futex, seen, kIdleWaitNs);
     // seq_cst: the last step of wait.hpp (all steps seq_cst); a late decrement only costs a waker a syscall.
     h.commit_waiters.fetch_sub(1, std::memory_order_seq_cst);
-    last_idle_ns = monotonic_ns() - idle_start_ns;
   }
 
   // Whether the slot at durable_seq is committed or aborted: a record to journal.
